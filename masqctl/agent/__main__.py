@@ -1,0 +1,5 @@
+import sys
+
+from masqctl.agent.main import main
+
+sys.exit(main())

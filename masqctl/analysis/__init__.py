@@ -1,0 +1,1 @@
+"""Reserved for a later release; see docs/architecture.md."""

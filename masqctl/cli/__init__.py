@@ -1,0 +1,1 @@
+"""The ``masqctl`` command line: Typer commands, rich rendering, errors to exit codes."""

@@ -1,0 +1,113 @@
+"""The Typer application: commands, shared options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+import typer
+
+from masqctl import __version__
+from masqctl.cli.options import Context, Kubeconfig, Namespace, OutputOpt, Output, Verbose
+from masqctl.errors import EXIT_FAILED, EXIT_USAGE, MasqctlError, NotImplementedYet
+
+app = typer.Typer(
+    name="masqctl",
+    help="Troubleshoot and fix IP masquerading (SNAT of pod traffic) on Kubernetes nodes, AKS first.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"masqctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    _state["debug"] = debug
+
+
+def _not_yet(command: str) -> None:
+    raise NotImplementedYet(f"`masqctl {command}` is not implemented yet", input=command,
+                            hint="see the CHANGELOG for what this release provides")
+
+
+@app.command()
+def inspect(context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
+            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
+    """Gather what decides masquerading in a cluster and report findings."""
+    _not_yet("inspect")
+
+
+@app.command()
+def explain(context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
+            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
+    """Say whether a flow SRC -> DST is masqueraded, by which rule, and what source the destination sees."""
+    _not_yet("explain")
+
+
+@app.command()
+def apply(context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
+          output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
+    """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
+    _not_yet("apply")
+
+
+@app.command("node-agent", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def node_agent(ctx: typer.Context) -> None:
+    """Run the agent's rule engine on a host (drop-in for ip-masq-agent-v2). See `masqctl node-agent --help`."""
+    from masqctl.agent.main import main as agent_main
+
+    raise typer.Exit(agent_main(list(ctx.args)))
+
+
+def report_error(error: MasqctlError) -> None:
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error[/] {error.code} " + (f"[bold]{error.input}[/]: " if error.input else "")
+                  + error.message, markup=True)
+    if error.hint:
+        console.print(f"[dim]hint:[/] {error.hint}")
+
+
+def run(argv: list[str]) -> int:
+    """Run the app; return the exit status. Errors never show a traceback unless --debug."""
+    debug = "--debug" in argv
+    try:
+        app(args=argv, prog_name="masqctl", standalone_mode=False)
+    except MasqctlError as error:
+        if debug:
+            traceback.print_exc()
+        report_error(error)
+        return error.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return EXIT_FAILED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_FAILED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if debug:
+            traceback.print_exc()
+        print(f"error: E999 unexpected internal error: {exc.__class__.__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+    return 0

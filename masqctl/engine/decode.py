@@ -1,0 +1,425 @@
+"""Decode one config file the way the Go agents do, keeping line numbers.
+
+The agents run ``k8s.io/apimachinery/pkg/util/yaml.ToJSON`` (a document that starts with
+``{`` after white space is taken as JSON as is; anything else is YAML 1.1 read by go-yaml v2
+and turned into JSON) and then Go's ``encoding/json`` into a struct. What follows from that,
+and is reproduced here:
+
+* keys match struct fields case-insensitively (Go's fold: ``NonMasqueradeCIDRs`` works);
+* unknown keys are ignored (reported here as warnings);
+* a key given twice: the last one wins (for YAML, after go-yaml's map is re-encoded with
+  sorted keys, so among case variants the byte-wise last spelling wins);
+* ``null`` leaves a bool untouched, makes a list nil, and makes a list item ``""``;
+* a value of the wrong JSON type is an error;
+* YAML 1.1 scalars: ``y/yes/on`` are true, ``n/no/off`` false; timestamps stay strings;
+* go-yaml refuses documents with excessive aliasing (a "YAML bomb").
+
+The result is a list of ``Field`` in the order ``encoding/json`` would apply them.
+"""
+
+from __future__ import annotations
+
+import json
+import json.decoder
+import json.scanner
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+import yaml.nodes
+
+from masqctl.errors import ConfigError
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Located:
+    """A decoded value with the 1-based line it starts on."""
+
+    value: Any
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One top-level key/value pair of the document, in the order Go applies them."""
+
+    key: str
+    value: Located
+
+
+class Mapping(list):
+    """A decoded mapping: a list of ``Entry`` in document order."""
+
+
+@dataclass(frozen=True)
+class Document:
+    format: str                       # "yaml" | "json"
+    entries: tuple[Entry, ...] | None  # None: the document is JSON null (an empty file)
+    top_type: str                      # "object", "null", "array", "string", ...
+    top_line: int | None
+    duplicates: tuple[tuple[str, int | None, int | None], ...] = ()  # (key, lost line, won line)
+
+
+CODE_PARSE = "E102"
+CODE_TYPE = "E103"
+
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008" \
+            "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def decode_document(name: str, data: bytes) -> Document:
+    """Decode ``data`` (the bytes of config file ``name``); raise ``ConfigError`` if Go would."""
+    text = data.decode("utf-8", errors="replace") if not data.startswith(b"\xef\xbb\xbf") else None
+    if text is not None and text.lstrip(_GO_SPACE).startswith("{"):
+        return _decode_json(name, text)
+    return _decode_yaml(name, data)
+
+
+# ---------------------------------------------------------------------------- JSON
+
+
+def _json_line(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+class _LocatingContext:
+    """A context for ``json.scanner.py_make_scanner`` that wraps every value with its line."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.strict = True
+        self.object_hook = None
+        self.object_pairs_hook = lambda pairs: Mapping(Entry(k, v) for k, v in pairs)
+        self.parse_float = float
+        self.parse_int = int
+        self.memo: dict = {}
+        self.parse_string = json.decoder.scanstring
+
+        def parse_constant(name):
+            raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+        self.parse_constant = parse_constant
+        self.parse_object = self._parse_object
+        self.parse_array = self._parse_array
+        self.scan_once = json.scanner.py_make_scanner(self)
+
+    def _wrap(self, scan_once):
+        def scan(s, idx):
+            value, end = scan_once(s, idx)
+            return Located(value, _json_line(s, idx)), end
+        return scan
+
+    def _parse_object(self, s_and_end, strict, scan_once, object_hook, object_pairs_hook,
+                      memo=None, _w=None):
+        return json.decoder.JSONObject(s_and_end, strict, self._wrap(scan_once), object_hook,
+                                       object_pairs_hook, memo)
+
+    def _parse_array(self, s_and_end, scan_once, _w=None):
+        return json.decoder.JSONArray(s_and_end, self._wrap(scan_once))
+
+
+def _decode_json(name: str, text: str) -> Document:
+    ctx = _LocatingContext(text)
+    start = len(text) - len(text.lstrip(_GO_SPACE))
+    try:
+        value, end = ctx.scan_once(text, start)
+    except StopIteration as exc:
+        raise ConfigError(f"not valid JSON: unexpected input at line {_json_line(text, exc.value)}",
+                          file=name, line=_json_line(text, exc.value), code=CODE_PARSE,
+                          hint="fix the JSON syntax, or write the file as YAML") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"not valid JSON: {exc.msg}", file=name, line=exc.lineno,
+                          code=CODE_PARSE, hint="fix the JSON syntax, or write the file as YAML") from None
+    except ValueError as exc:
+        raise ConfigError(f"not valid JSON: {exc}", file=name, code=CODE_PARSE) from None
+    except RecursionError:
+        raise ConfigError("not valid JSON: nested too deeply", file=name, code=CODE_PARSE) from None
+    rest = text[end:].strip(_GO_SPACE)
+    if rest:
+        line = _json_line(text, end + (len(text[end:]) - len(text[end:].lstrip(_GO_SPACE))))
+        raise ConfigError(f"not valid JSON: invalid character {rest[0]!r} after top-level value",
+                          file=name, line=line, code=CODE_PARSE) from None
+    if not isinstance(value.value, Mapping):  # cannot happen: the text starts with "{"
+        return Document("json", None, json_type(value.value), value.line)
+    # Go applies an object's keys in document order.
+    entries = tuple(value.value)
+    return Document("json", entries, "object", value.line, _duplicates(entries))
+
+
+def _duplicates(entries: tuple[Entry, ...]) -> tuple:
+    seen: dict[str, Entry] = {}
+    dups = []
+    for e in entries:
+        if e.key in seen:
+            dups.append((e.key, seen[e.key].value.line, e.value.line))
+        seen[e.key] = e
+    return tuple(dups)
+
+
+# ---------------------------------------------------------------------------- YAML
+
+_PLAIN = "!masqctl/plain"
+_TAG = "tag:yaml.org,2002:"
+
+# go-yaml v2's resolve table (YAML 1.1), not PyYAML's: "y"/"n" are booleans too.
+_BOOLS = {**{w: True for w in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")},
+          **{w: False for w in ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")}}
+_NULLS = {"", "~", "null", "Null", "NULL"}
+_INT = re.compile(r"[-+]?(0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?")
+_SPECIAL_FLOATS = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, "+.inf": math.inf,
+                   "+.Inf": math.inf, "+.INF": math.inf, "-.inf": -math.inf, "-.Inf": -math.inf,
+                   "-.INF": -math.inf, ".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan}
+
+
+class _Resolver(yaml.resolver.BaseResolver):
+    """Mark plain scalars so they are resolved with go-yaml's rules, not PyYAML's."""
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.nodes.ScalarNode and implicit[0]:
+            return _PLAIN
+        return super().resolve(kind, value, implicit)
+
+
+try:  # libyaml parses a 10 MB file in a fraction of the time
+    from yaml.cyaml import CParser as _Parser
+
+    class _Loader(_Parser, yaml.constructor.BaseConstructor, _Resolver):
+        def __init__(self, stream):
+            _Parser.__init__(self, stream)
+            yaml.constructor.BaseConstructor.__init__(self)
+            _Resolver.__init__(self)
+except ImportError:  # pragma: no cover - pure-Python PyYAML
+    class _Loader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser,  # type: ignore[no-redef]
+                  yaml.composer.Composer, yaml.constructor.BaseConstructor, _Resolver):
+        def __init__(self, stream):
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.BaseConstructor.__init__(self)
+            _Resolver.__init__(self)
+
+
+def _scalar(node: yaml.nodes.ScalarNode) -> Any:
+    """Resolve a scalar as go-yaml v2 does when decoding into interface{}."""
+    value, tag = node.value, node.tag
+    if tag == _PLAIN:
+        if value in _BOOLS:
+            return _BOOLS[value]
+        if value in _NULLS:
+            return None
+        if _INT.fullmatch(value):
+            try:
+                return int(value.replace("_", ""), 0) if not re.fullmatch(r"[-+]?0[0-7_]+", value) \
+                    else int(value.replace("_", ""), 8)
+            except ValueError:
+                pass
+        if _FLOAT.fullmatch(value):
+            try:
+                return float(value.replace("_", ""))
+            except ValueError:
+                pass
+        if value in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value]
+        return value  # timestamps stay strings in go-yaml v2 for interface{} targets
+    if tag in (_TAG + "str", "?"):
+        return value
+    if tag == _TAG + "null":
+        return None
+    if tag == _TAG + "bool":
+        if value in _BOOLS:
+            return _BOOLS[value]
+        raise _TypeProblem(f"cannot decode {value!r} as !!bool", node)
+    if tag == _TAG + "int":
+        try:
+            return int(value.replace("_", ""), 0)
+        except ValueError:
+            raise _TypeProblem(f"cannot decode {value!r} as !!int", node) from None
+    if tag == _TAG + "float":
+        try:
+            return float(value.replace("_", ""))
+        except ValueError:
+            raise _TypeProblem(f"cannot decode {value!r} as !!float", node) from None
+    return value  # other tags: go-yaml keeps the text
+
+
+class _TypeProblem(Exception):
+    def __init__(self, message, node):
+        super().__init__(message)
+        self.node = node
+
+
+def _line(node) -> int | None:
+    mark = getattr(node, "start_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+# go-yaml v2 refuses a document whose decoding is mostly alias expansion.
+def _allowed_alias_ratio(decode_count: int) -> float:
+    low, high = 400_000, 4_000_000
+    if decode_count <= low:
+        return 0.99
+    if decode_count >= high:
+        return 0.10
+    return 0.99 - 0.89 * (decode_count - low) / (high - low)
+
+
+def _check_aliasing(name: str, root) -> None:
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def children(n):
+        if isinstance(n, yaml.nodes.MappingNode):
+            for k, v in n.value:
+                yield k
+                yield v
+        elif isinstance(n, yaml.nodes.SequenceNode):
+            yield from n.value
+
+    def size(n) -> int:  # nodes go-yaml decodes for n, aliases expanded
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            raise ConfigError("not valid YAML: an anchor's value contains itself", file=name,
+                              line=_line(n), code=CODE_PARSE)
+        in_progress.add(key)
+        total = 1 + sum(size(child) for child in children(n))
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    decode = alias = 0
+    seen: set[int] = set()
+    work = [root]
+    while work:
+        n = work.pop()
+        if id(n) in seen:      # a later occurrence of an anchored node: an alias
+            decode += 1 + size(n)
+            alias += size(n)
+            continue
+        seen.add(id(n))
+        decode += 1
+        work.extend(reversed(list(children(n))))
+        if alias > 100 and decode > 1000 and alias / decode > _allowed_alias_ratio(decode):
+            break
+    if alias > 100 and decode > 1000 and alias / decode > _allowed_alias_ratio(decode):
+        raise ConfigError("not valid YAML: document contains excessive aliasing "
+                          f"({decode} nodes once aliases are expanded)", file=name,
+                          code=CODE_PARSE, hint="remove the anchors and aliases (a YAML bomb?)")
+
+
+def _to_value(node, name: str) -> Any:
+    """A YAML node as the JSON-able value go-yaml + sigs.k8s.io/yaml produce (lines dropped)."""
+    if isinstance(node, yaml.nodes.ScalarNode):
+        v = _scalar(node)
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+            raise _TypeProblem(f"{node.value} cannot be represented in JSON", node)
+        return v
+    if isinstance(node, yaml.nodes.SequenceNode):
+        return [Located(_to_value(item, name), _line(item)) for item in node.value]
+    return Mapping(Entry(_key_text(k), Located(_to_value(v, name), _line(v)))
+                   for k, v in _mapping_pairs(node))
+
+
+def _key_text(node) -> str:
+    if not isinstance(node, yaml.nodes.ScalarNode):
+        raise _TypeProblem("a mapping key must be a scalar", node)
+    v = _scalar(node)
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _mapping_pairs(node: yaml.nodes.MappingNode):
+    """Pairs in document order with ``<<`` merge keys expanded in place (go-yaml v2 order)."""
+    for k, v in node.value:
+        if isinstance(k, yaml.nodes.ScalarNode) and k.value == "<<" and k.tag in (_PLAIN, _TAG + "merge"):
+            sources = v.value if isinstance(v, yaml.nodes.SequenceNode) else [v]
+            for src in sources:
+                if not isinstance(src, yaml.nodes.MappingNode):
+                    raise _TypeProblem("map merge requires map or sequence of maps as the value", src)
+                yield from _mapping_pairs(src)
+            continue
+        yield k, v
+
+
+def _decode_yaml(name: str, data: bytes) -> Document:
+    try:
+        loader = _Loader(data)
+        try:
+            node = _first_node(loader)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", file=name, line=line,
+                          code=CODE_PARSE, hint="fix the YAML syntax (indentation, quotes, colons)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=name, code=CODE_PARSE,
+                          hint="the file must be UTF-8 text in YAML or JSON") from None
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
+    if node is None:
+        return Document("yaml", None, "null", None)
+    try:
+        _check_aliasing(name, node)
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
+    if not isinstance(node, yaml.nodes.MappingNode):
+        try:
+            value = _to_value(node, name)
+        except (_TypeProblem, RecursionError):
+            value = ...
+        kind = json_type(value)
+        if kind == "null":
+            return Document("yaml", None, "null", _line(node))
+        return Document("yaml", None, kind, _line(node))
+    try:
+        entries = _to_value(node, name)
+    except _TypeProblem as exc:
+        raise ConfigError(f"not valid YAML for JSON: {exc}", file=name, line=_line(exc.node),
+                          code=CODE_PARSE) from None
+    except RecursionError:
+        raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
+    # go-yaml keeps the last of equal keys; sigs.k8s.io/yaml re-encodes the map sorted by key.
+    last: dict[str, Entry] = {}
+    dups = []
+    for e in entries:
+        if e.key in last:
+            dups.append((e.key, last[e.key].value.line, e.value.line))
+        last[e.key] = e
+    ordered = tuple(last[k] for k in sorted(last, key=lambda s: s.encode("utf-8", "surrogatepass")))
+    return Document("yaml", ordered, "object", _line(node), tuple(dups))
+
+
+def _first_node(loader):
+    """The first document's node (go-yaml v2 decodes only the first document)."""
+    return loader.get_node() if loader.check_node() else None
+
+
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value, as Go's errors name it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    return "array"
