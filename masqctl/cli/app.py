@@ -51,11 +51,9 @@ def inspect(context: Context = None, kubeconfig: Kubeconfig = None, namespace: N
     _not_yet("inspect")
 
 
-@app.command()
-def explain(context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
-            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
-    """Say whether a flow SRC -> DST is masqueraded, by which rule, and what source the destination sees."""
-    _not_yet("explain")
+from masqctl.cli.explain import explain  # noqa: E402  (own module: the command is large)
+
+app.command("explain")(explain)
 
 
 @app.command()
