@@ -9,10 +9,13 @@ from __future__ import annotations
 import sys
 
 from masqctl.agent.flags import FlagSet
+from masqctl.agent.health import DEFAULT_BIND, parse_bind
+from masqctl.agent.iptables import BACKENDS
+from masqctl.agent.loop import KEEP, ON_INVALID
 from masqctl.engine import (DEFAULT_CHAIN, DEFAULT_CONFIG_DIR, FLAVORS, AgentOptions, agent_config_json,
                             check_chain_name,
                             dry_run_text, load_config_dir, parse_to_ports, render)
-from masqctl.errors import EXIT_OK, EXIT_USAGE, MasqctlError, NotImplementedYet, UsageError
+from masqctl.errors import EXIT_OK, EXIT_USAGE, MasqctlError, UsageError
 
 PROGRAM = "masqctl node-agent"
 
@@ -41,6 +44,16 @@ def flag_set() -> FlagSet:
     fs.add("v", "int", 0, "log verbosity, like klog (2 logs the config in use)")
     fs.add("once", "bool", False, "sync once and exit; the exit status tells success")
     fs.add("dry-run", "bool", False, "print what would be applied and touch nothing (with --once)")
+    fs.add("health-bind", "str", DEFAULT_BIND,
+           "host:port of /healthz, /readyz and /metrics; 0 disables them")
+    fs.add("on-invalid-config", "str", KEEP,
+           "keep: keep the last good rules and report not ready; exit: exit 1 like the Go agent")
+    fs.add("cleanup-on-exit", "bool", False,
+           "on SIGTERM/SIGINT remove the chain and the POSTROUTING jump instead of leaving them")
+    fs.add("iptables-backend", "str", "",
+           "empty: iptables/ip6tables from PATH; legacy or nft: the explicit iptables-legacy/-nft binaries")
+    fs.add("iptables-wait", "int", 5, "seconds each iptables call waits for the xtables lock")
+    fs.add("heartbeat-interval", "int", 600, "seconds between heartbeat log lines; 0 disables them")
     fs.ignored.update(KLOG_FLAGS)
     return fs
 
@@ -89,8 +102,61 @@ def run(argv: list[str]) -> int:
             print(f"using config: {agent_config_json(config)}", file=sys.stderr)
         sys.stdout.write(dry_run_text(render(config, options)))
         return EXIT_OK
-    raise NotImplementedYet("applying rules is not implemented yet; use --once --dry-run",
-                            input=PROGRAM, hint="masqctl node-agent --once --dry-run --config-dir DIR")
+    return run_agent(values, options)
+
+
+def check_agent_values(values: dict) -> tuple[str, int]:
+    """Validate the daemon's own flags; returns (backend, health address or None)."""
+    if values["on_invalid_config"] not in ON_INVALID:
+        raise UsageError(f"--on-invalid-config {values['on_invalid_config']!r}: use keep or exit",
+                         input="--on-invalid-config", code="E206")
+    if values["iptables_backend"] not in BACKENDS:
+        raise UsageError(f"--iptables-backend {values['iptables_backend']!r}: use legacy, nft or leave "
+                         "it empty (iptables from PATH)", input="--iptables-backend", code="E207")
+    if values["iptables_wait"] < 0:
+        raise UsageError("--iptables-wait must be 0 or more seconds", input="--iptables-wait", code="E204")
+    return values["iptables_backend"], parse_bind(values["health_bind"])
+
+
+def run_agent(values: dict, options) -> int:
+    """The daemon (or one real sync with --once)."""
+    from masqctl.agent.health import HealthServer
+    from masqctl.agent.iptables import Runner
+    from masqctl.agent.klog import Logger
+    from masqctl.agent.loop import Agent, AgentSettings
+    from masqctl.agent.metrics import AgentState
+
+    backend, bind = check_agent_values(values)
+    log = Logger(values["v"])
+    families = (4, 6) if options.enable_ipv6 else (4,)
+    state = AgentState(float(options.resync_interval), families)
+    settings = AgentSettings(config_dir=values["config_dir"], options=options,
+                             on_invalid_config=values["on_invalid_config"],
+                             cleanup_on_exit=values["cleanup_on_exit"],
+                             heartbeat_interval=float(values["heartbeat_interval"]),
+                             once=values["once"])
+    agent = Agent(settings, Runner(backend, values["iptables_wait"]), log, state)
+    agent.install_signal_handlers()
+    server = None
+    if bind is not None and not values["once"]:
+        server = HealthServer(bind, state)
+        server.start()
+    import masqctl
+    log.info(f"masqctl node-agent {masqctl.__version__} starting: flavor {options.flavor}, chain "
+             f"{options.masq_chain}, config {values['config_dir']}, every {options.resync_interval}s, "
+             f"ipv6 {'on' if options.enable_ipv6 else 'off'}, on invalid config {values['on_invalid_config']}, "
+             f"iptables {backend or 'from PATH'}, endpoints "
+             + (f"http://{_host(server.address)}/" if server else "off"))
+    try:
+        return agent.run()
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _host(address) -> str:
+    host, port = address[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def main(argv: list[str] | None = None) -> int:
