@@ -196,6 +196,8 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 chain = cur.chains.get(parts[1])
                 if chain is None:
                     chain = cur.ensure(parts[1])
+                if '"' in line and (line.count('"') - line.count('\\"')) % 2:
+                    raise DumpError("unterminated double quote", lineno, raw)
                 chain.lines.append((lineno, line))
                 dump.rule_lines += 1
                 continue

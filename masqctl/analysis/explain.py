@@ -1,0 +1,522 @@
+"""Explain one flow: is SRC → DST masqueraded on this node, by which rule, and why?
+
+Two sources of rules, combinable:
+
+* a dump (``iptables-save`` text, read by :mod:`masqctl.netfilter.dump`);
+* a config folder (what-if): the engine merges it and renders the agent's chain and jump;
+  every RETURN keeps the config file and line that put its CIDR there. With a dump as well,
+  the agent's chain in the dump is replaced by the rendered one (and the jump appended if the
+  dump has none), answering "what would this node do with that config".
+
+The result is plain data (:class:`Explanation`) that the CLI prints as a tree or as the JSON
+document of the ``explain -o json`` contract.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from masqctl.errors import InputError, UsageError
+from masqctl.netfilter.dump import DumpError, Dump, parse_dump
+from masqctl.netfilter.evaluate import Evaluation, Evaluator, Outcome, Packet, Step
+from masqctl.netfilter.facts import Address, FactError, NodeFacts, parse_address_fact, parse_ip_addr, \
+    parse_ipset_save
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+
+@dataclass
+class Request:
+    """Everything one explanation depends on, as plain values."""
+
+    src: str
+    dst: str
+    proto: str | None = None
+    dport: int | None = None
+    sport: int | None = None
+    from_host: bool = False
+    iptables: str | None = None          # path, or "-" for text given in iptables_text
+    iptables_text: str | None = None
+    config_dir: str | None = None
+    agent_options: object | None = None  # masqctl.engine.AgentOptions
+    local_addresses: list[str] = field(default_factory=list)
+    ip_addr: str | None = None           # path to `ip -o addr` output
+    node_ip: str | None = None
+    out_interface: str | None = None
+    in_interface: str | None = None
+    ipset: str | None = None             # path to `ipset save` output
+    bridged: bool | None = None
+
+
+@dataclass
+class Provenance:
+    """Where a rendered agent rule came from."""
+
+    kind: str
+    cidr: str | None
+    file: str | None
+    line: int | None
+    note: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "cidr": self.cidr, "file": self.file, "line": self.line,
+                "note": self.note}
+
+    def describe(self) -> str:
+        if self.file:
+            return f"{self.file} line {self.line}" if self.line else self.file
+        return self.note or "a default"
+
+
+@dataclass
+class Explanation:
+    request: Request
+    packet: Packet
+    evaluation: Evaluation
+    notes: list[str]
+    provenance: dict                       # (chain, index) -> Provenance
+    summary: str
+    input: dict
+
+    def masqueraded(self) -> bool | None:
+        return self.evaluation.masqueraded
+
+    def deciding(self) -> Step | None:
+        return self.evaluation.primary.deciding
+
+    def step_dict(self, step: Step) -> dict:
+        d = step.to_dict()
+        prov = self.provenance.get((step.chain, step.index))
+        if prov is not None:
+            d["origin"] = prov.to_dict()
+        return d
+
+    def to_dict(self) -> dict:
+        ev = self.evaluation
+        primary = ev.primary
+        agreed = ev.agreed
+        deciding = primary.deciding if agreed else None
+        doc = {
+            "src": str(self.packet.src),
+            "dst": str(self.packet.dst),
+            "dst_port": self.packet.dport,
+            "proto": self.packet.proto,
+            "from_host": self.packet.from_host,
+            "input": self.input,
+            "masqueraded": ev.masqueraded,
+            "source_ip_seen": ev.source_ip_seen,
+            "destination_seen": _endpoint(primary) if agreed and len({_endpoint(o) for o in ev.outcomes}) == 1
+            else None,
+            "deciding_rule": self._rule_dict(deciding),
+            "trace": [self.step_dict(s) for s in primary.trace],
+            "notes": list(self.notes),
+            "summary": self.summary,
+        }
+        if len(ev.outcomes) > 1:
+            doc["branches"] = [self._branch(o) for o in ev.outcomes]
+        return doc
+
+    def _rule_dict(self, step: Step | None) -> dict | None:
+        if step is None:
+            return None
+        d = {"chain": step.chain, "index": step.index, "text": step.text, "line": step.lineno,
+             "hook": step.hook}
+        prov = self.provenance.get((step.chain, step.index))
+        if prov is not None:
+            d["origin"] = prov.to_dict()
+        return d
+
+    def _branch(self, o: Outcome) -> dict:
+        return {
+            "probability": None if o.probability is None or o.probability != o.probability
+            else round(o.probability, 6),
+            "conditions": list(o.conditions),
+            "endpoint": _endpoint(o),
+            "outcome": o.kind,
+            "masqueraded": o.masqueraded,
+            "source_ip_seen": o.source_ip_seen,
+            "deciding_rule": self._rule_dict(o.deciding),
+            "reason": o.reason,
+            "trace": [self.step_dict(s) for s in o.trace if s.result != "no-match"],
+        }
+
+
+def _endpoint(o: Outcome) -> str:
+    host = f"[{o.destination}]" if ":" in o.destination and o.dport is not None else o.destination
+    return f"{host}:{o.dport}" if o.dport is not None else o.destination
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+
+def parse_endpoint(text: str, name: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int | None]:
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address."""
+    value = text.strip()
+    port = None
+    try:
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            if rest:
+                if not rest.startswith(":"):
+                    raise ValueError
+                port = _port(rest[1:])
+            return ipaddress.ip_address(host), port
+        if value.count(":") == 1:
+            host, _, p = value.partition(":")
+            return ipaddress.ip_address(host), _port(p)
+        return ipaddress.ip_address(value), None
+    except ValueError:
+        raise UsageError(f"{text!r} is not an IP address (IP, IP:PORT or [IPv6]:PORT)", input=name,
+                         code="E210", hint="explain takes addresses, not names or CIDRs") from None
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError
+    return int(text)
+
+
+def _read(path: str, what: str, stdin_text: str | None = None) -> str:
+    if path == "-" and stdin_text is not None:
+        return stdin_text
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise InputError(f"{what} file does not exist", input=path, code="E310") from None
+    except IsADirectoryError:
+        raise InputError(f"{what} path is a folder, not a file", input=path, code="E310") from None
+    except OSError as exc:
+        raise InputError(f"{what} file cannot be read: {exc.strerror}", input=path, code="E310") from None
+    if b"\x00" in data[:65536]:
+        raise InputError(f"{what} file is binary, not text", input=path, code="E311",
+                         hint="give the text output of the command")
+    return data.decode("utf-8", errors="replace")
+
+
+def load_dump(text: str, source: str) -> Dump:
+    try:
+        return parse_dump(text, source)
+    except DumpError as exc:
+        if exc.kind == "list-format":
+            raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text.strip()!r}", input=source,
+                             code="E313", hint="capture `iptables-save` (or `iptables -t nat -S`) instead") from None
+        if exc.kind == "empty":
+            raise InputError("no tables, chains or rules found", input=source, code="E314",
+                             hint="give the output of `iptables-save` (at least `-t nat`)") from None
+        raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text.strip()!r}", input=source,
+                         code="E312", hint="is this iptables-save output?") from None
+
+
+def build_facts(req: Request, ipset_sets: dict | None) -> NodeFacts:
+    addresses: list[Address] = []
+    if req.ip_addr:
+        try:
+            addresses += parse_ip_addr(_read(req.ip_addr, "ip -o addr"))
+        except FactError as exc:
+            raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text!r}", input=req.ip_addr,
+                             code="E316", hint="give the output of `ip -o addr`") from None
+    for text in req.local_addresses:
+        try:
+            addresses.append(parse_address_fact(text))
+        except FactError as exc:
+            raise UsageError(exc.message, input="--local-address", code="E212") from None
+    node_ip = None
+    if req.node_ip:
+        try:
+            node_ip = ipaddress.ip_address(req.node_ip)
+        except ValueError:
+            raise UsageError(f"{req.node_ip!r} is not an IP address", input="--node-ip", code="E212") from None
+    return NodeFacts(addresses=addresses, node_ip=node_ip, out_interface=req.out_interface,
+                     in_interface=req.in_interface, ipsets=ipset_sets, bridged=req.bridged)
+
+
+def _load_ipsets(path: str | None) -> dict | None:
+    if not path:
+        return None
+    try:
+        return parse_ipset_save(_read(path, "ipset"))
+    except FactError as exc:
+        raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text!r}", input=path, code="E315",
+                         hint="give the output of `ipset save`") from None
+
+
+# --- what-if ---------------------------------------------------------------------------------------
+
+def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[Dump, dict, object]:
+    """The agent's rules for ``config_dir`` as a nat table (or spliced into ``base``)."""
+    from masqctl.engine import load_config_dir, render   # the engine only for what-if
+    from masqctl.netfilter.canonical import is_masq_jump
+    from masqctl.netfilter.tokens import split_args
+
+    config = load_config_dir(config_dir, options)
+    rules = render(config, options)
+    fam = rules.ipv4 if family == 4 else rules.ipv6
+    if fam is None:
+        raise UsageError("an IPv6 flow needs --enable-ipv6 in what-if mode (the agent writes no "
+                         "ip6tables rules without it)", input="SRC", code="E214")
+    chain = fam.chain
+    dump = base
+    if dump is None:
+        dump = parse_dump(f"*nat\n:{chain} - [0:0]\nCOMMIT\n", f"{config_dir} (what-if)")
+    nat = dump.tables.get("nat")
+    if nat is None:
+        from masqctl.netfilter.dump import Table
+        nat = dump.tables["nat"] = Table("nat")
+    nat.ensure(chain).set_lines([(None, r.text) for r in fam.rules])
+    nat.chains[chain].declared = True
+    post = nat.ensure("POSTROUTING")
+    has_jump = any(is_masq_jump(split_args(text)[2:], chain) for _, text in post.lines)
+    if not has_jump:
+        post.set_lines(post.lines + [(None, fam.jump.text)])
+    provenance: dict = {}
+    for i, r in enumerate(fam.rules, start=1):
+        if r.cidr is not None:
+            o = r.cidr.origins[0]
+            provenance[(chain, i)] = Provenance(r.kind, r.cidr.cidr, o.file, o.line,
+                                                o.note if o.kind != "file" else None)
+        elif r.kind == "link-local":
+            setting = config.masq_link_local if family == 4 else config.masq_link_local_ipv6
+            o = setting.origins[0] if setting.origins else None
+            cidr = "169.254.0.0/16" if family == 4 else "fe80::/10"
+            provenance[(chain, i)] = Provenance(r.kind, cidr, o.file if o else None, o.line if o else None,
+                                                (o.describe() if o else "default: masqLinkLocal is false"))
+        else:
+            provenance[(chain, i)] = Provenance(r.kind, None, None, None, f"{r.kind} rule of the agent")
+    return dump, provenance, config
+
+
+# --- explain ---------------------------------------------------------------------------------------
+
+def explain(req: Request) -> Explanation:
+    src, sport_in_src = parse_endpoint(req.src, "SRC")
+    dst, dport_in_dst = parse_endpoint(req.dst, "DST")
+    if src.version != dst.version:
+        raise UsageError(f"SRC {src} and DST {dst} are of different IP families", input="SRC/DST",
+                         code="E211")
+    if req.iptables is None and req.config_dir is None:
+        raise UsageError("give the rules: --iptables FILE (an iptables-save dump) and/or --config-dir DIR "
+                         "(what the agent would install)", input="explain", code="E213")
+    proto = (req.proto or "tcp").lower()
+    if proto not in PROTOCOLS:
+        raise UsageError(f"protocol {req.proto!r}; use one of {', '.join(PROTOCOLS)}", input="--proto",
+                         code="E215")
+    dport = req.dport if req.dport is not None else dport_in_dst
+    if req.dport is not None and dport_in_dst is not None and req.dport != dport_in_dst:
+        raise UsageError(f"DST carries port {dport_in_dst} but --dport says {req.dport}", input="--dport",
+                         code="E215")
+    sport = req.sport if req.sport is not None else sport_in_src
+    for name, value in (("--dport", dport), ("--sport", sport)):
+        if value is not None and not 0 < value < 65536:
+            raise UsageError(f"port {value} is outside 1-65535", input=name, code="E215")
+
+    notes: list[str] = []
+    dump = None
+    source_desc = {"iptables": req.iptables, "config_dir": req.config_dir, "family": src.version}
+    if req.iptables is not None:
+        text = _read(req.iptables, "iptables-save", req.iptables_text)
+        dump = load_dump(text, "stdin" if req.iptables == "-" else req.iptables)
+        if dump.family is not None and dump.family != src.version:
+            raise InputError(f"the dump is {'ip6tables' if dump.family == 6 else 'iptables'} (IPv{dump.family}) "
+                             f"but SRC/DST are IPv{src.version}", input=req.iptables, code="E317",
+                             hint="give the ip6tables-save dump for IPv6 flows, iptables-save for IPv4")
+    provenance: dict = {}
+    if req.config_dir is not None:
+        from masqctl.engine import AgentOptions
+        options = req.agent_options or AgentOptions()
+        dump, provenance, config = what_if(req.config_dir, options, src.version, dump)
+        source_desc["flavor"] = options.flavor
+        source_desc["chain"] = options.masq_chain
+        for w in config.warnings:
+            notes.append(f"config: {w.describe()}")
+        if req.iptables is None:
+            notes.append(f"what-if: rules rendered from {req.config_dir} ({options.flavor}); other "
+                         "nat rules of a real node (kube-proxy, CNI) are not included — add --iptables to "
+                         "evaluate them together")
+        else:
+            notes.append(f"what-if: chain {options.masq_chain} of the dump replaced by the rules rendered "
+                         f"from {req.config_dir} ({options.flavor})")
+    facts = build_facts(req, _load_ipsets(req.ipset))
+    packet = Packet(src, dst, proto, dport, sport, req.from_host)
+    evaluator = Evaluator(dump, facts)
+    try:
+        evaluation = evaluator.evaluate(packet)
+    except DumpError as exc:   # a rule tokenized lazily on the packet's path
+        raise InputError(f"line {exc.lineno}: {exc.message}: {(exc.text or '').strip()!r}",
+                         input=dump.source, code="E312", hint="is this iptables-save output?") from None
+    notes = _input_notes(dump, req, facts, evaluation) + notes + evaluation.notes + _flow_notes(evaluation, facts)
+    if evaluator.mangle_marks:
+        notes.append("the mangle or raw table sets packet marks, which masqctl does not simulate: mark "
+                     "matches in nat are unknown")
+    source_desc.update({"generator": dump.generator, "fragment": dump.fragment,
+                        "legacy_tables_present": dump.legacy_tables_present})
+    ex = Explanation(req, packet, evaluation, notes, provenance, "", source_desc)
+    ex.summary = summarize(ex)
+    return ex
+
+
+def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> list[str]:
+    notes = []
+    if dump.legacy_tables_present:
+        notes.append("iptables-legacy tables are present on this node: a second nat table, invisible in this "
+                     "dump, is active and may masquerade the packet first; run iptables-legacy-save and "
+                     "explain that dump too")
+    if dump.fragment:
+        notes.append("the input is a fragment (no *nat header, as from `iptables-save | grep …`): only the "
+                     "rules shown were evaluated; rules filtered out (kube-proxy DNAT, other POSTROUTING "
+                     "jumps, chain policies) can change the answer — give the full `iptables-save -t nat`")
+    elif dump.list_format:
+        notes.append("read as `iptables -S` output, which names no table: it was taken as the nat table")
+    if dump.undeclared_chains and not dump.fragment:
+        notes.append("chains used but never declared (incomplete dump?): " + ", ".join(dump.undeclared_chains[:8]))
+    if req.proto is None and any(" -p " in s.text for o in ev.outcomes for s in o.trace if s.result != "no-match"):
+        notes.append("protocol assumed tcp (give --proto udp for UDP flows)")
+    nat = dump.table("nat")
+    if nat is not None:
+        names = nat.chains
+        if any(n.startswith("CILIUM_") for n in names) and "CILIUM_POST_nat" in names \
+                and not len(names["CILIUM_POST_nat"]):
+            notes.append("Cilium chains are present but CILIUM_POST_nat is empty: masquerading is probably "
+                         "done in eBPF, which iptables-save does not show")
+        kube_services = names.get("KUBE-SERVICES")
+        if kube_services is not None and any("KUBE-CLUSTER-IP" in t for _, t in kube_services.lines):
+            notes.append("kube-proxy runs in IPVS mode: Service DNAT happens in IPVS, not in iptables — for a "
+                         "ClusterIP give the endpoint address as DST (and --ipset for KUBE-* sets)")
+    return notes
+
+
+def _flow_notes(ev: Evaluation, facts: NodeFacts) -> list[str]:
+    notes = []
+    seen_dnat = set()
+    for o in ev.outcomes:
+        if o.dnat is not None and (o.dnat.chain, o.dnat.index) not in seen_dnat:
+            seen_dnat.add((o.dnat.chain, o.dnat.index))
+            if len(seen_dnat) <= 3:
+                notes.append(f"DNAT by {o.dnat.chain} rule {o.dnat.index}: {ev.packet.dst} → {_endpoint(o)}; "
+                             "POSTROUTING matches the new destination")
+    if any(o.kind == "local" for o in ev.outcomes):
+        notes.append("local delivery: a destination that is an address of this node (after DNAT) goes to INPUT; "
+                     "nat POSTROUTING never runs, so nothing masquerades it")
+    unknown = []
+    for o in ev.outcomes:
+        for c in o.conditions:
+            if c.startswith("assumed") and c not in unknown:
+                unknown.append(c)
+    if unknown:
+        notes.append("unknown facts, both outcomes evaluated: " + "; ".join(unknown[:6])
+                     + (f" (and {len(unknown) - 6} more)" if len(unknown) > 6 else ""))
+    for o in ev.outcomes:
+        if o.kind == "unknown":
+            notes.append(f"undecidable: {o.reason}")
+            break
+    if ev.truncated:
+        notes.append("too many branches: enumeration stopped; the verdict is unknown")
+    randoms = [o for o in ev.outcomes if o.random]
+    if randoms and len(ev.outcomes) > 1:
+        k = sum(1 for o in ev.outcomes if o.masqueraded)
+        notes.append(f"masqueraded on {k} of {len(ev.outcomes)} branches (kube-proxy picks an endpoint at random)")
+    if any(o.kind == "masquerade" and o.source_ip_seen is None for o in ev.outcomes):
+        notes.append("MASQUERADE uses the address of the egress interface, which is not known: give --node-ip "
+                     "(or --ip-addr / --local-address IP/LEN@DEVICE)")
+    if any(o.kind in ("masquerade", "snat") and o.source_ip_seen == str(ev.packet.src) for o in ev.outcomes):
+        notes.append("the source already is the address MASQUERADE picks: a binding is made (ports may change), "
+                     "the address does not")
+    dst = ev.packet.dst
+    if dst.version == 4 and dst in ipaddress.ip_network("169.254.0.0/16"):
+        extra = (" 169.254.169.254 is the instance metadata service (IMDS on Azure)." if str(dst) == "169.254.169.254"
+                 else "")
+        notes.append("link-local destination: ip-masq-agent exempts 169.254.0.0/16 only when masqLinkLocal is "
+                     "false." + extra)
+    if not facts.locals_known:
+        notes.append("no node addresses given: whether an address is the node's own (addrtype LOCAL, local "
+                     "delivery) was left open — give --local-address or --ip-addr")
+    return notes
+
+
+# --- the one sentence ------------------------------------------------------------------------------
+
+def summarize(ex: Explanation) -> str:
+    ev = ex.evaluation
+    flow = f"{ev.packet.src} → {_flow_dst(ev.packet)}"
+    if not ev.agreed:
+        n = len(ev.outcomes)
+        k = sum(1 for o in ev.outcomes if o.masqueraded)
+        if any(o.kind == "unknown" for o in ev.outcomes) or ev.truncated:
+            reason = next((o.reason for o in ev.outcomes if o.kind == "unknown"), "too many branches")
+            return f"{flow} cannot be decided: {reason}"
+        if all(o.random and not o.assumed for o in ev.outcomes):
+            return f"{flow} is masqueraded on {k} of {n} random branches (see branches)"
+        return f"{flow} cannot be decided from the facts given: masqueraded on {k} of {n} paths (see branches)"
+    o = ev.primary
+    d = o.deciding
+    where = f"{d.chain} rule {d.index}" if d is not None and d.index is not None else (
+        f"the {d.chain} policy" if d is not None else "no rule")
+    prov = ex.provenance.get((d.chain, d.index)) if d is not None else None
+    via = ""
+    if o.dnat is not None:
+        via = f" (DNAT to {_endpoint(o)})"
+    if o.kind == "masquerade":
+        why = _masq_why(ex, o)
+        return f"{flow}{via} is masqueraded to {o.source_ip_seen or 'the egress interface address'} by {where}" \
+               f"{_what(d)}{': ' + why if why else ''}"
+    if o.kind == "snat":
+        return f"{flow}{via} is SNATed to {o.source_ip_seen} by {where}"
+    if o.kind == "local":
+        return f"{flow}{via} is not masqueraded: the destination is an address of this node, delivered locally " \
+               f"(nat POSTROUTING is not walked); it sees {o.source_ip_seen}"
+    if o.kind == "dropped":
+        return f"{flow} is dropped by {where}"
+    # accept: RETURN to policy, ACCEPT, or nothing matched
+    if d is not None and d.action.endswith("RETURN"):
+        cidr = prov.cidr if prov else _dest_of(d.text)
+        what = f" for {cidr}" if cidr else ""
+        origin = f", set by {prov.describe()}" if prov and prov.file else ""
+        return f"{flow}{via} is not masqueraded: {where} RETURNs{what}{origin}; the built-in policy ACCEPT keeps " \
+               f"the source {o.source_ip_seen}"
+    if d is not None and d.index is not None:
+        return f"{flow}{via} is not masqueraded: {where} ACCEPTs it with no SNAT; the destination sees " \
+               f"{o.source_ip_seen}"
+    return f"{flow}{via} is not masqueraded: no nat rule applies (policy ACCEPT); the destination sees " \
+           f"{o.source_ip_seen}"
+
+
+def _flow_dst(p: Packet) -> str:
+    if p.dport is None:
+        return str(p.dst)
+    return f"[{p.dst}]:{p.dport}" if p.dst.version == 6 else f"{p.dst}:{p.dport}"
+
+
+def _what(step: Step | None) -> str:
+    if step is None:
+        return ""
+    from masqctl.netfilter.dump import parse_rule
+    rule = parse_rule(step.chain, step.index or 0, step.lineno or 0, step.text)
+    if all(m.module == "comment" for m in rule.matches):
+        return f" (catch-all {rule.target})"
+    return ""
+
+
+def _dest_of(text: str) -> str | None:
+    from masqctl.netfilter.dump import parse_rule
+    rule = parse_rule("", 0, 0, text)
+    for m in rule.matches:
+        if m.module == "-d":
+            return ("not " if m.negated else "") + m.value
+    return None
+
+
+def _masq_why(ex: Explanation, o: Outcome) -> str:
+    d = o.deciding
+    # the mark that made KUBE-POSTROUTING-style rules masquerade
+    mark_rule = next((s for s in o.trace if s.chain == d.chain and s.result != "no-match"
+                      and " -m mark " in s.text and s.index is not None and s.index < d.index), None)
+    if o.marks and (mark_rule is not None or " -m mark " in d.text):
+        setter = o.marks[0]
+        return f"the packet carries the mark set by {setter.chain} rule {setter.index} ({setter.action})"
+    returns = [s for s in o.trace if s.chain == d.chain and s.result == "no-match" and s.text.rstrip().endswith(
+        "-j RETURN") and " -d " in s.text]
+    if returns:
+        if any((s.chain, s.index) in ex.provenance for s in returns):
+            return f"{o.destination} is outside every non-masquerade CIDR"
+        return f"{o.destination} matched none of the {len(returns)} RETURN rules before it"
+    return ""
