@@ -1,0 +1,238 @@
+"""The node-agent's pure parts: drift comparison and repair payloads, flags, endpoints
+address parsing, metrics text, log format, and what the process imports."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from agentlib import ROOT, ConfigVolume, yaml_config
+from netns import requires_netns
+
+from masqctl.agent.health import parse_bind
+from masqctl.agent.klog import Logger
+from masqctl.agent.main import main as agent_main
+from masqctl.agent.metrics import AgentState
+from masqctl.agent.reconcile import LiveFamily, cleanup_payload, compare, repair_payload
+from masqctl.engine import AgentOptions, EffectiveConfig, Setting, render
+from masqctl.engine.model import CidrEntry, Origin
+from masqctl.errors import UsageError
+
+CHAIN = "IP-MASQ-AGENT"
+GO_JUMP = ('-A POSTROUTING -m comment --comment "\\"ip-masq-agent: ensure nat POSTROUTING directs all '
+           'non-LOCAL destination traffic to our custom IP-MASQ-AGENT chain\\"" -m addrtype ! --dst-type LOCAL '
+           '-j IP-MASQ-AGENT')
+
+
+def family_rules(cidrs=("10.0.0.0/8",), link_local=False, flavor="azure-v2"):
+    o = (Origin("file", "ip-masq-agent", 1),)
+    cfg = EffectiveConfig(flavor, tuple(CidrEntry(c, 4, o) for c in cidrs), Setting(link_local, o),
+                          Setting(False, o))
+    return render(cfg, AgentOptions(flavor=flavor)).ipv4
+
+
+def saved(fam):
+    """The chain as iptables -S prints it: -d before the comment match."""
+    out = []
+    for r in fam.rules:
+        m = re.match(r'-A (\S+) (-m comment --comment "[^"]*") (-d \S+) (.*)', r.text)
+        out.append(f"-A {m[1]} {m[3]} {m[2]} {m[4]}" if m else r.text)
+    return tuple(out)
+
+
+def test_in_sync_when_the_same_rules_are_printed_in_iptables_order():
+    fam = family_rules()
+    drift = compare(fam, LiveFamily(saved(fam), (GO_JUMP,)))
+    assert drift.in_sync and drift.describe() == "in sync"
+
+
+@pytest.mark.parametrize("chain_lines, post, describe", [
+    (None, (), "chain absent; POSTROUTING jump absent"),
+    ("same", (), "POSTROUTING jump absent"),
+    ("same", (GO_JUMP, GO_JUMP.replace('\\"', "")), "2 POSTROUTING jumps"),
+    ("extra", (GO_JUMP,), "chain rules: 1 unexpected"),
+    ("missing", (GO_JUMP,), "chain rules: 1 missing"),
+    ("reversed", (GO_JUMP,), "chain rules: order differs"),
+])
+def test_drift_cases(chain_lines, post, describe):
+    fam = family_rules(("10.0.0.0/8", "172.16.0.0/12"))
+    live = saved(fam)
+    lines = {None: None, "same": live, "extra": (live[0], f"-A {CHAIN} -j RETURN", *live[1:]),
+             "missing": live[:1] + live[2:], "reversed": tuple(reversed(live))}[chain_lines]
+    drift = compare(fam, LiveFamily(lines, post))
+    assert not drift.in_sync
+    assert drift.describe() == describe
+
+
+def test_repair_payload_is_one_commit_that_never_duplicates_the_jump():
+    fam = family_rules()
+    absent = repair_payload(fam, compare(fam, LiveFamily(None, ("-A POSTROUTING -j KUBE-POSTROUTING",))))
+    assert absent == fam.payload().replace("COMMIT\n", fam.jump.text + "\nCOMMIT\n")
+    present = repair_payload(fam, compare(fam, LiveFamily((), (GO_JUMP,))))
+    assert present == fam.payload()
+    plain = GO_JUMP.replace('\\"', "")
+    two = repair_payload(fam, compare(fam, LiveFamily((), (GO_JUMP, "-A POSTROUTING -j X", plain))))
+    assert two == fam.payload().replace("COMMIT\n", "-D" + plain[2:] + "\nCOMMIT\n")
+    assert "KUBE" not in absent and "-j X" not in two
+
+
+def test_cleanup_payload():
+    assert cleanup_payload(CHAIN, LiveFamily(None, ("-A POSTROUTING -j X",))) is None
+    text = cleanup_payload(CHAIN, LiveFamily(("-A IP-MASQ-AGENT -j MASQUERADE",), (GO_JUMP,)))
+    assert text == f"*nat\n-D{GO_JUMP[2:]}\n:{CHAIN} - [0:0]\n-X {CHAIN}\nCOMMIT\n"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:8679", ("127.0.0.1", 8679)), (":9000", ("", 9000)), ("[::1]:8679", ("::1", 8679)),
+    ("0", None), ("", None),
+])
+def test_parse_bind(text, expected):
+    assert parse_bind(text) == expected
+
+
+@pytest.mark.parametrize("text", ["8679", "host:", "host:99999", "h:x"])
+def test_parse_bind_rejects(text):
+    with pytest.raises(UsageError) as info:
+        parse_bind(text)
+    assert info.value.code == "E205"
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["--on-invalid-config", "crash"], "E206"),
+    (["--iptables-backend", "bpf"], "E207"),
+    (["--health-bind", "nope"], "E205"),
+    (["--resync-interval", "0"], "E204"),
+])
+def test_bad_agent_flags_are_usage_errors(argv, code, capsys, tmp_path):
+    assert agent_main(["--config-dir", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {code} ") and "Traceback" not in err
+
+
+def test_go_agent_daemonset_arguments_are_accepted(capsys, tmp_path):
+    ConfigVolume(str(tmp_path / "c"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    argv = ["--v=2", "--resync-interval=60", "--logtostderr", "--masq-chain=IP-MASQ-AGENT",
+            "--nomasq-all-reserved-ranges=false", "--enable-ipv6=false", "--once", "--dry-run",
+            "--config-dir", str(tmp_path / "c")]
+    assert agent_main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "-A IP-MASQ-AGENT" in out and "using config:" in err
+
+
+def test_help_lists_the_daemon_flags(capsys):
+    assert agent_main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--health-bind", "--on-invalid-config", "--cleanup-on-exit", "--iptables-backend",
+                 "--iptables-wait", "--heartbeat-interval", "--once", "--resync-interval"):
+        assert flag in out
+
+
+def test_metrics_text_format():
+    state = AgentState(60.0, (4, 6))
+    state.count_sync("unchanged")
+    state.count("drift_repairs", 4)
+    state.update(config_error=("E105", 'ip-masq-agent line 2: CIDR "10.0.0.1/8" is "not" aligned'),
+                 config_valid=True)
+    text = state.render()
+    assert text.endswith("\n")
+    names = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            assert kind in ("counter", "gauge")
+            names.add(name)
+            continue
+        if line.startswith("#"):
+            continue
+        assert re.fullmatch(r'[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? -?[0-9.e+]+', line), line
+    for name in ("syncs_total", "drift_repairs_total", "config_errors_total", "config_generation",
+                 "last_successful_sync_timestamp_seconds", "rules", "ready", "config_valid"):
+        assert f"masqctl_node_agent_{name}" in names
+    assert 'masqctl_node_agent_syncs_total{result="unchanged"} 1' in text
+    assert 'masqctl_node_agent_drift_repairs_total{family="ipv4"} 1' in text
+    assert 'message="ip-masq-agent line 2: CIDR \\"10.0.0.1/8\\" is \\"not\\" aligned"' in text
+    assert "masqctl_node_agent_config_valid 0" in text
+    ok, why = state.ready()
+    assert not ok and why.startswith("config invalid")
+
+
+def test_health_follows_the_last_successful_sync():
+    state = AgentState(10.0, (4,))
+    assert state.healthy() == (True, "starting")
+    state.sync_succeeded()
+    now = state.last_success_monotonic
+    assert state.healthy(now + 20)[0] is True
+    state.tick()
+    ok, why = state.healthy(state.loop_tick + 26)
+    assert not ok and "loop stalled" in why
+
+
+def test_klog_line_format_and_verbosity():
+    buf = io.StringIO()
+    log = Logger(2, buf)
+    log.info("using config: {}")
+    log.info("hidden", level=3)
+    log.warning("careful")
+    lines = buf.getvalue().splitlines()
+    assert len(lines) == 2
+    assert re.fullmatch(r"I\d{4} \d\d:\d\d:\d\d\.\d{6} +\d+ test_agent_units\.py:\d+\] using config: \{\}",
+                        lines[0])
+    assert lines[1].startswith("W")
+
+
+AGENT_RUN = """
+import json, sys
+sys.argv = ["agent-run"] + sys.argv[1:]
+from {module} import main
+rc = main(sys.argv[1:])
+print(json.dumps({{"rc": rc, "modules": sorted(sys.modules)}}))
+"""
+
+
+@pytest.mark.parametrize("module, prefix", [("masqctl.agent.main", []),
+                                            ("masqctl.cli.main", ["node-agent"])])
+def test_agent_never_imports_cli_or_cloud_libraries(tmp_path, module, prefix):
+    cfg = ConfigVolume(str(tmp_path / "c"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    r = subprocess.run([sys.executable, "-c", AGENT_RUN.format(module=module), *prefix, "--once", "--dry-run",
+                        "--config-dir", cfg.path], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=ROOT), timeout=60)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["rc"] == 0
+    heavy = [m for m in result["modules"] if m.split(".")[0] in ("typer", "rich", "kubernetes", "azure",
+                                                                  "click", "urllib3", "http")]
+    assert heavy == []
+
+
+@requires_netns
+def test_running_daemon_never_imports_cli_or_cloud_libraries(node, tmp_path, lockfile):
+    """A real daemon run (endpoints on, a sync applied, SIGTERM) in a namespace."""
+    cfg = ConfigVolume(str(tmp_path / "c"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    proc = node.popen(sys.executable, "-c", AGENT_RUN.format(module="masqctl.cli.main"), "node-agent",
+                      "--config-dir", cfg.path, "--resync-interval", "1", stdout=subprocess.PIPE,
+                      stderr=subprocess.PIPE, text=True,
+                      env=dict(os.environ, PYTHONPATH=ROOT, XTABLES_LOCKFILE=lockfile))
+    try:
+        deadline = time.monotonic() + 10
+        while "IP-MASQ-AGENT" not in node.iptables_save() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["rc"] == 0
+    assert "masqctl.agent.health" in result["modules"] and "masqctl.agent.loop" in result["modules"]
+    heavy = [m for m in result["modules"] if m.split(".")[0] in ("typer", "rich", "kubernetes", "azure",
+                                                                  "click", "urllib3", "http", "logging")]
+    assert heavy == []
