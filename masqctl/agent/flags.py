@@ -7,30 +7,31 @@ klog's logging flags are all accepted. Booleans take a value only with ``=``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from masqctl.errors import UsageError
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}
 
 
-@dataclass
 class Flag:
-    name: str
-    kind: str            # "bool" | "int" | "str" | "float"
-    default: object
-    help: str
-    dest: str = ""
-    negated_by: str | None = None  # e.g. "--no-random-fully"
+    # Plain classes, not dataclasses: the long-running agent must not pay for importing
+    # dataclasses (and inspect, which it pulls in).
+    def __init__(self, name: str, kind: str, default: object, help: str, dest: str = "",
+                 negated_by: str | None = None):
+        self.name = name
+        self.kind = kind              # "bool" | "int" | "str" | "float"
+        self.default = default
+        self.help = help
+        self.dest = dest or name.replace("-", "_")
+        self.negated_by = negated_by  # e.g. "no-random-fully"
 
 
-@dataclass
 class FlagSet:
-    program: str
-    summary: str
-    flags: list[Flag] = field(default_factory=list)
-    ignored: dict[str, str] = field(default_factory=dict)  # accepted for compatibility: name -> kind
+    def __init__(self, program: str, summary: str):
+        self.program = program
+        self.summary = summary
+        self.flags: list[Flag] = []
+        self.ignored: dict[str, str] = {}  # accepted for compatibility: name -> kind
 
     def add(self, name: str, kind: str, default: object, help: str, *, negated_by: str | None = None) -> None:
         self.flags.append(Flag(name, kind, default, help, name.replace("-", "_"), negated_by))

@@ -110,6 +110,13 @@ class Runner:
                                        "comment, MASQUERADE) and the iptables backend")
 
 
+def references(postrouting_lines, chain: str) -> list[str]:
+    """POSTROUTING lines whose target is ``chain``, as printed: the text the daemon watches
+    between syncs (the jump, and any other rule someone added that jumps to the chain)."""
+    suffix = f" -j {chain}"
+    return [ln for ln in postrouting_lines if ln.endswith(suffix) or f"{suffix} " in ln]
+
+
 def _last_line(text: str) -> str:
     """iptables' own message on one line (its warnings about the other backend left out)."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("# Warning")]

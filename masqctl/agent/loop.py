@@ -1,72 +1,100 @@
-"""The node-agent's loop: every period, read the config folder and make the kernel match it.
+"""The node-agent's loop: every period, make sure the kernel matches the config folder.
 
-One period:
+The long-running process stays small: it never imports the rule engine. Each period it
+does the cheap part itself and hands the rest to a short-lived worker
+(``masqctl.agent.worker``):
 
-1. read and validate the config folder (``load_config_dir``: safe across kubelet's
-   ``..data`` swap). Invalid: with ``keep`` the last good rules stay the target, the agent is
-   not ready and the error is logged once per distinct error; with ``exit`` the agent exits 1,
-   like the Go agent (which crashes on any error);
-2. per family (IPv4, and IPv6 with ``--enable-ipv6``): list the agent's chain and POSTROUTING
-   (``iptables -S``) and compare by meaning; in sync → nothing is written; otherwise one
-   ``iptables-restore --noflush`` commit replaces the chain and ensures exactly one jump.
-   A difference while the target did not change since the agent last wrote it is drift: it is
-   repaired, counted and logged;
-3. iptables failures (lock held, binary missing, payload refused) are retried with backoff
-   until 80% of the period is used, then reported; a restore is one commit, so a failure never
-   leaves a partial chain.
+1. read the bytes of the config files (the ones the flavour reads, through ``..data`` when
+   the folder is a ConfigMap volume);
+2. list the agent's chain and POSTROUTING (``iptables -S``) for each family and compare them,
+   as text, with what the worker left there last time;
+3. if the bytes are the same and the text is the same, the period is done: nothing is
+   written (``unchanged``, or ``invalid_config`` when the same bytes were invalid before);
+4. otherwise the worker runs: it validates the folder with the engine (safe across
+   kubelet's ``..data`` swap), compares the live rules *by meaning*, and writes one
+   ``iptables-restore --noflush`` commit only if they differ, retrying iptables failures
+   with backoff until 80% of the period is used.
 
-SIGTERM/SIGINT end the loop after the current sync; the rules stay in place unless
+A difference the worker repaired while the intended rules had not changed since they were
+last written is drift: counted and logged. Invalid config: ``keep`` keeps enforcing the last
+good rules, marks the agent not ready and logs each distinct error once; ``exit`` exits 1
+like the Go agent. SIGTERM/SIGINT end the loop after the current sync; the rules stay unless
 ``--cleanup-on-exit``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import signal
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
 
-from masqctl.agent.iptables import IptablesFailure, Runner
+from masqctl.agent.iptables import IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
+from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
-from masqctl.agent.reconcile import LiveFamily, cleanup_payload, compare, repair_payload
-from masqctl.engine import (AgentOptions, FamilyRules, RuleSet, agent_config_json, load_config_dir,
-                            render)
-from masqctl.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from masqctl.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
-KEEP, EXIT = "keep", "exit"
-ON_INVALID = (KEEP, EXIT)
+V2_PREFIX = "ip-masq"
+SINGLE_FILE = "ip-masq-agent"
+RETRY_FRACTION = 0.8
 
 
-@dataclass
-class AgentSettings:
-    config_dir: str
-    options: AgentOptions
-    on_invalid_config: str = KEEP
-    cleanup_on_exit: bool = False
-    heartbeat_interval: float = 600.0
-    once: bool = False
-    retry_fraction: float = 0.8       # share of a period that retries may use
-    max_backoff: float = 10.0
+def signature(family: dict) -> str:
+    """What identifies one family's intended rules (chain, rules, jump)."""
+    return "\n".join([family["chain"], *family["rules"], family["jump"]])
+
+
+def config_bytes(path: str, flavor: str) -> tuple | None:
+    """The names and bytes of the files ``flavor`` reads, or None when they cannot be read
+    consistently (the worker then reads the folder properly and reports any error)."""
+    data_link = os.path.join(path, "..data")
+    try:
+        generation = os.readlink(data_link)
+    except OSError:
+        generation = None
+    base = os.path.join(path, generation) if generation else path
+    try:
+        if flavor == "azure-v2":
+            names = sorted(n for n in os.listdir(base) if n.startswith(V2_PREFIX))
+        else:
+            names = [SINGLE_FILE] if os.path.lexists(os.path.join(base, SINGLE_FILE)) else []
+        files = []
+        for name in names:
+            with open(os.path.join(base, name), "rb") as fh:
+                files.append((name, fh.read()))
+        if generation is not None and os.readlink(data_link) != generation:
+            return None  # swapped while reading
+    except OSError:
+        return None
+    return (generation, tuple(files))
 
 
 class Agent:
-    def __init__(self, settings: AgentSettings, runner: Runner, log: Logger, state: AgentState):
-        self.settings = settings
-        self.options = settings.options
-        self.runner = runner
+    def __init__(self, values: dict, log: Logger):
+        self.values = values
         self.log = log
-        self.state = state
-        self.period = float(self.options.resync_interval)
+        self.chain = values["masq_chain"]
+        self.period = float(values["resync_interval"])
+        self.families = (4, 6) if values["enable_ipv6"] else (4,)
+        self.state = AgentState(self.period, self.families)
+        self.runner = Runner(values["iptables_backend"], values["iptables_wait"])
+        self.once = values["once"]
         self.stop_requested = False
-        self.current: RuleSet | None = None       # last valid config's rules (the target)
-        self.current_json: str | None = None
-        self.current_signature: tuple | None = None
-        self.applied: dict[int, str] = {}         # family -> payload known to be in the kernel
+        self.seen_bytes: tuple | None = None   # config bytes the worker last judged
+        self.config_ok: bool | None = None     # its verdict on them
+        self.target: list[dict] | None = None  # the rules enforced (the last valid config's)
+        self.current_key: str | None = None
+        self.applied: dict[int, str] = {}      # family -> signature known to be in the kernel
+        self.baseline: dict[int, tuple] = {}   # family -> (chain lines, POSTROUTING refs) as printed
+        self.last_failed = False
         self.logged_config_error: str | None = None
         self.last_heartbeat = time.monotonic()
+        self.usage_error: dict | None = None
         self._wake_r: int | None = None
 
     # -- signals ----------------------------------------------------------------------------
@@ -100,105 +128,137 @@ class Agent:
                 except BlockingIOError:
                     pass
 
-    # -- config -----------------------------------------------------------------------------
-    def load_config(self) -> ConfigError | None:
-        """Read the folder; on success make its rules the target. Returns the error, if any."""
-        try:
-            config = load_config_dir(self.settings.config_dir, self.options)
-            rules = render(config, self.options)
-        except ConfigError as error:
-            self.state.count("config_errors")
-            line = error.one_line()
-            self.state.update(config_error=(error.code, line))
-            if line != self.logged_config_error:
-                self.logged_config_error = line
-                kept = ("keeping the last good rules" if self.current is not None
-                        else "no rules written until the config is valid")
-                if self.settings.on_invalid_config == KEEP:
-                    self.log.error(f"invalid config, {kept}: {line}"
-                                   + (f" (hint: {error.hint})" if error.hint else ""))
-            return error
-        if self.logged_config_error is not None:
-            self.log.info("config is valid again")
-            self.logged_config_error = None
-        text = agent_config_json(config)
-        signature = tuple(f.payload() + f.jump.text for f in rules.families())
-        if text != self.current_json or signature != self.current_signature:
-            generation = self.state.config_generation + 1
-            self.log.info(f"using config: {text}")
-            self.log.info(f"config generation {generation}: "
-                          + ", ".join(f"{FAMILY_NAMES[f.family]} {len(f.rules)} rules" for f in rules.families())
-                          + (f", from {', '.join(f.name for f in config.files)}" if config.files
-                             else ", defaults (no config file)"), level=2)
-            for w in config.warnings:
-                self.log.warning(f"config: {w.describe()}")
-            self.state.update(config_generation=generation)
-        self.current, self.current_json, self.current_signature = rules, text, signature
-        self.state.update(config_valid=True, config_error=None,
-                          rules={f.family: len(f.rules) for f in rules.families()})
-        return None
-
-    # -- iptables ---------------------------------------------------------------------------
-    def live(self, family: int, chain: str) -> LiveFamily:
-        lines = self.runner.list_chain(family, chain)
-        post = self.runner.list_chain(family, "POSTROUTING") or []
-        return LiveFamily(tuple(lines) if lines is not None else None, tuple(post))
-
-    def reconcile(self, fam: FamilyRules, deadline: float) -> str:
-        """Make one family match ``fam``: unchanged | applied | repaired. Raises the last
-        IptablesFailure when retries run out."""
-        attempt = 0
-        name = FAMILY_NAMES[fam.family]
-        wanted = fam.payload() + fam.jump.text
-        while True:
+    # -- the cheap check ---------------------------------------------------------------------
+    def unchanged(self, config: tuple | None) -> bool:
+        """True when the config bytes and the kernel's text are exactly as the worker left them."""
+        if config is None or config != self.seen_bytes or self.config_ok is None or self.last_failed:
+            return False
+        for fam in self.target or ():
+            base = self.baseline.get(fam["family"])
+            if base is None:
+                return False
             try:
-                drift = compare(fam, self.live(fam.family, fam.chain))
-                if drift.in_sync:
-                    self.applied[fam.family] = wanted
-                    return "unchanged"
-                self.runner.restore(fam.family, repair_payload(fam, drift))
-                self.state.count("restores", fam.family)
-                repaired = self.applied.get(fam.family) == wanted
-                self.applied[fam.family] = wanted
-                if repaired:
-                    self.state.count("drift_repairs", fam.family)
-                    self.log.warning(f"repaired drift in {name} nat {fam.chain}: {drift.describe()}")
-                    return "repaired"
-                self.log.info(f"applied {name} nat {fam.chain} ({len(fam.rules)} rules; was: "
-                              f"{drift.describe()})", level=1)
-                return "applied"
+                chain = self.runner.list_chain(fam["family"], self.chain)
+                post = self.runner.list_chain(fam["family"], "POSTROUTING") or []
             except IptablesFailure as failure:
                 self.state.count("iptables_errors", failure.kind)
-                delay = min(0.5 * (2 ** attempt), self.settings.max_backoff)
-                attempt += 1
-                if self.stop_requested or time.monotonic() + delay > deadline:
-                    raise
-                if attempt == 1:
-                    self.log.warning(f"{name}: {failure.one_line()}; retrying with backoff")
-                else:
-                    self.log.info(f"{name}: attempt {attempt} failed: {failure.one_line()}", level=2)
-                self.wait(delay)
+                return False
+            if chain is None or (chain, references(post, self.chain)) != base:
+                return False
+        return True
 
-    # -- one period ---------------------------------------------------------------------------
+    # -- the worker ----------------------------------------------------------------------------
+    def request(self, mode: str, budget: float) -> dict:
+        return {"mode": mode, "flags": self.values, "fallback": self.target, "budget": budget}
+
+    def call_worker(self, request: dict) -> dict | None:
+        if self.once or request["mode"] == "cleanup":
+            # one-shot use: memory does not matter, run the engine in this process
+            from masqctl.agent.worker import handle
+
+            return handle(request, self.log, stop=lambda: self.stop_requested)
+        argv = [sys.executable]
+        if sys.flags.no_site:
+            argv.append("-S")
+        if sys.flags.isolated:
+            argv.append("-I")
+        elif sys.flags.ignore_environment:
+            argv.append("-E")
+        if sys.flags.optimize:
+            argv.append("-" + "O" * sys.flags.optimize)
+        argv += ["-m", "masqctl.agent.worker"]
+        limit = request["budget"] + 2 * self.runner.timeout + 30
+        try:
+            proc = subprocess.run(argv, input=json.dumps(request), stdout=subprocess.PIPE, text=True,
+                                  timeout=limit)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            self.log.error(f"E502 sync worker could not run: {exc}")
+            return None
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            self.log.error(f"E502 sync worker failed (exit {proc.returncode}) without an answer")
+            return None
+
+    # -- one period ------------------------------------------------------------------------------
     def sync(self) -> str:
         """One period. Returns the result counted in ``syncs_total``."""
         started = time.monotonic()
-        deadline = started + max(self.period * self.settings.retry_fraction, 1.0)
         self.state.tick()
-        error = self.load_config()
-        if error is not None and self.settings.on_invalid_config == EXIT:
-            raise error
-        outcomes: list[str] = []
-        failure: IptablesFailure | None = None
-        if self.current is not None:
-            for fam in self.current.families():
-                try:
-                    outcomes.append(self.reconcile(fam, deadline))
-                except IptablesFailure as exc:
-                    failure = exc
-                    self.log.error(f"{FAMILY_NAMES[fam.family]}: sync failed: {exc.one_line()}"
-                                   + (f" (hint: {exc.hint})" if exc.hint else ""))
-                    self.applied.pop(fam.family, None)
+        config = config_bytes(self.values["config_dir"], self.values["flavor"])
+        if self.unchanged(config):
+            if self.config_ok:
+                result = "unchanged"
+            else:
+                self.state.count("config_errors")
+                result = "invalid_config"
+            self.state.count_sync(result)
+            self.state.sync_succeeded()
+            self.log.info(f"sync {result} (quick check) in {1000 * (time.monotonic() - started):.0f}ms", level=4)
+            self.heartbeat()
+            return result
+        budget = max(self.period * RETRY_FRACTION, 1.0)
+        response = self.call_worker(self.request("sync", budget))
+        result = self.absorb(response, config)
+        self.log.info(f"sync {result} in {1000 * (time.monotonic() - started):.0f}ms", level=4)
+        self.heartbeat()
+        return result
+
+    def absorb(self, response: dict | None, config: tuple | None) -> str:
+        """Log, count and remember what the worker did."""
+        if response is None:
+            self.last_failed = True
+            self.state.update(in_sync=False, last_sync_error="E502 the sync worker failed")
+            self.state.count_sync("failed")
+            return "failed"
+        if response["usage_error"] is not None:
+            self.usage_error = response["usage_error"]
+            return "usage"
+        for kind, n in response["iptables_errors"].items():
+            self.state.count("iptables_errors", kind, n)
+        for family, n in response["restores"].items():
+            self.state.count("restores", int(family), n)
+        error = response["config_error"]
+        if error is None:
+            self.accept_config(response)
+        else:
+            self.reject_config(error)
+            if self.values["on_invalid_config"] == EXIT:
+                return "exit"
+        self.seen_bytes = config
+        self.config_ok = error is None
+        if response["target"] is not None:
+            self.target = response["target"]
+        outcomes = []
+        failure = None
+        by_family = {f["family"]: f for f in self.target or ()}
+        for fam in response["families"]:
+            family, name = fam["family"], FAMILY_NAMES[fam["family"]]
+            wanted = signature(by_family[family])
+            if fam["outcome"] == "failed":
+                failure = fam["error"]
+                self.applied.pop(family, None)
+                self.baseline.pop(family, None)
+                self.log.error(f"{name}: sync failed: {failure['line']}"
+                               + (f" (hint: {failure['hint']})" if failure.get("hint") else ""))
+                continue
+            if fam["outcome"] == "written":
+                if self.applied.get(family) == wanted:
+                    outcomes.append("repaired")
+                    self.state.count("drift_repairs", family)
+                    self.log.warning(f"repaired drift in {name} nat {self.chain}: {fam['drift']}")
+                else:
+                    outcomes.append("applied")
+                    self.log.info(f"applied {name} nat {self.chain} ({len(by_family[family]['rules'])} rules; "
+                                  f"was: {fam['drift']})", level=1)
+            else:
+                outcomes.append("unchanged")
+            self.applied[family] = wanted
+            if fam["chain_lines"] is not None:
+                self.baseline[family] = (fam["chain_lines"], fam["refs"])
+            else:
+                self.baseline.pop(family, None)
+        self.last_failed = failure is not None
         if failure is not None:
             result = "failed"
         elif error is not None:
@@ -209,18 +269,50 @@ class Agent:
             result = "applied"
         else:
             result = "unchanged"
-        in_sync = failure is None and error is None and self.current is not None
-        self.state.update(in_sync=in_sync,
-                          last_sync_error=failure.one_line() if failure is not None else None)
+        self.state.update(in_sync=failure is None and error is None and self.target is not None,
+                          last_sync_error=failure["line"] if failure is not None else None)
         self.state.count_sync(result)
         if failure is None:
             self.state.sync_succeeded()
-        self.log.info(f"sync {result} in {1000 * (time.monotonic() - started):.0f}ms", level=4)
-        self.heartbeat()
         return result
 
+    def accept_config(self, response: dict) -> None:
+        config = response["config"]
+        target = response["target"]
+        if self.logged_config_error is not None:
+            self.log.info("config is valid again")
+            self.logged_config_error = None
+        key = config["json"] + "\0" + "\0".join(signature(f) for f in target)
+        if key != self.current_key:
+            generation = self.state.config_generation + 1
+            self.log.info(f"using config: {config['json']}")
+            self.log.info(f"config generation {generation}: "
+                          + ", ".join(f"{FAMILY_NAMES[f['family']]} {len(f['rules'])} rules" for f in target)
+                          + f", from {config['source']}", level=2)
+            for warning in config["warnings"]:
+                self.log.warning(f"config: {warning}")
+            self.current_key = key
+            self.state.update(config_generation=generation)
+        if config.get("period") and float(config["period"]) != self.period:
+            self.period = float(config["period"])  # upstream/tke: resyncInterval from the file
+            self.log.info(f"resync interval {self.period:g}s (from the config file)")
+            self.state.update(period=self.period)
+        self.state.update(config_valid=True, config_error=None,
+                          rules={f["family"]: len(f["rules"]) for f in target})
+
+    def reject_config(self, error: dict) -> None:
+        self.state.count("config_errors")
+        self.state.update(config_error=(error["code"], error["line"]))
+        if error["line"] != self.logged_config_error:
+            self.logged_config_error = error["line"]
+            if self.values["on_invalid_config"] == KEEP:
+                kept = ("keeping the last good rules" if self.target is not None
+                        else "no rules written until the config is valid")
+                self.log.error(f"invalid config, {kept}: {error['line']}"
+                               + (f" (hint: {error['hint']})" if error.get("hint") else ""))
+
     def heartbeat(self) -> None:
-        interval = self.settings.heartbeat_interval
+        interval = float(self.values["heartbeat_interval"])
         if interval <= 0 or time.monotonic() - self.last_heartbeat < interval:
             return
         self.last_heartbeat = time.monotonic()
@@ -232,41 +324,42 @@ class Agent:
         self.log.info(f"heartbeat: syncs since start: {syncs or 'none'}; drift repairs {repairs}; "
                       f"rules {rules}; ready={str(ready).lower()}" + ("" if ready else f" ({why})"))
 
-    # -- whole run ----------------------------------------------------------------------------
+    # -- whole run -------------------------------------------------------------------------------
     def run(self) -> int:
         while True:
             started = time.monotonic()
-            try:
-                result = self.sync()
-            except ConfigError as error:  # --on-invalid-config=exit
-                self.log.error(f"invalid config, exiting (--on-invalid-config=exit): {error.one_line()}")
+            result = self.sync()
+            if result == "usage":
+                error = self.usage_error
+                print(f"error: {error['line']}", file=sys.stderr)
+                if error.get("hint"):
+                    print(f"hint: {error['hint']}", file=sys.stderr)
+                return EXIT_USAGE
+            if result == "exit":
+                self.log.error(f"invalid config, exiting (--on-invalid-config=exit): {self.logged_config_error}")
                 return EXIT_FAILED
-            if self.settings.once:
-                ok = result in ("unchanged", "applied", "repaired")
-                status = EXIT_OK if ok else EXIT_FAILED
+            if self.once:
+                status = EXIT_OK if result in ("unchanged", "applied", "repaired") else EXIT_FAILED
                 break
             self.wait(started + self.period - time.monotonic())
             if self.stop_requested:
                 self.log.info("stop requested; leaving the rules in place"
-                              if not self.settings.cleanup_on_exit else "stop requested")
+                              if not self.values["cleanup_on_exit"] else "stop requested")
                 status = EXIT_OK
                 break
-        if self.settings.cleanup_on_exit:
-            if not self.cleanup():
-                status = EXIT_FAILED
+        if self.values["cleanup_on_exit"] and not self.cleanup():
+            status = EXIT_FAILED
         return status
 
     def cleanup(self) -> bool:
         """Remove the jump(s) and the chain in every managed family."""
-        chain = self.options.masq_chain
+        response = self.call_worker(self.request("cleanup", 10.0))
         ok = True
-        for family in (4, 6) if self.options.enable_ipv6 else (4,):
-            try:
-                payload = cleanup_payload(chain, self.live(family, chain))
-                if payload is not None:
-                    self.runner.restore(family, payload)
-                self.log.info(f"{FAMILY_NAMES[family]}: removed nat {chain} and its POSTROUTING jump")
-            except IptablesFailure as exc:
+        for fam in response["families"]:
+            name = FAMILY_NAMES[fam["family"]]
+            if fam["error"] is None:
+                self.log.info(f"{name}: removed nat {self.chain} and its POSTROUTING jump")
+            else:
                 ok = False
-                self.log.error(f"{FAMILY_NAMES[family]}: cleanup failed: {exc.one_line()}")
+                self.log.error(f"{name}: cleanup failed: {fam['error']['line']}")
         return ok

@@ -1,7 +1,10 @@
 """Entry point of the node-agent (``python -m masqctl.agent`` and ``masqctl node-agent``).
 
-Imports only the engine and the standard library: the agent runs on every node and must
-stay small. ``masqctl.cli`` forwards ``masqctl node-agent ...`` here before importing typer.
+The long-running daemon imports only the standard library and the agent's own lean modules:
+it runs on every node and must stay small. The rule engine (PyYAML, dataclasses, ...) is
+loaded by the short-lived sync worker (``masqctl.agent.worker``), by ``--once`` and by
+``--dry-run``, never by the daemon itself. ``masqctl.cli`` forwards ``masqctl node-agent ...``
+here before importing typer.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ import sys
 from masqctl.agent.flags import FlagSet
 from masqctl.agent.health import DEFAULT_BIND, parse_bind
 from masqctl.agent.iptables import BACKENDS
-from masqctl.agent.loop import KEEP, ON_INVALID
-from masqctl.engine import (DEFAULT_CHAIN, DEFAULT_CONFIG_DIR, FLAVORS, AgentOptions, agent_config_json,
-                            check_chain_name,
-                            dry_run_text, load_config_dir, parse_to_ports, render)
 from masqctl.errors import EXIT_OK, EXIT_USAGE, MasqctlError, UsageError
 
 PROGRAM = "masqctl node-agent"
+
+# The engine's defaults (masqctl.engine.model), repeated so that parsing flags does not load
+# the engine; tests/agent check that they stay equal.
+DEFAULT_CHAIN = "IP-MASQ-AGENT"
+DEFAULT_CONFIG_DIR = "/etc/config/"
+FLAVORS = ("azure-v2", "upstream", "tke")
+KEEP, EXIT = "keep", "exit"
+ON_INVALID = (KEEP, EXIT)
 
 # klog/component-base flags the Go agents accept; a drop-in must start with them.
 KLOG_FLAGS = {
@@ -58,14 +65,16 @@ def flag_set() -> FlagSet:
     return fs
 
 
-def options_from(values: dict) -> AgentOptions:
+def options_from(values: dict):
+    """The engine's ``AgentOptions`` for parsed flag values (loads the engine)."""
+    from masqctl.engine import FLAVORS as ENGINE_FLAVORS
+    from masqctl.engine import AgentOptions, check_chain_name, parse_to_ports
+
     flavor = values["flavor"]
-    if flavor not in FLAVORS:
-        raise UsageError(f"unknown flavour {flavor!r}; use one of {', '.join(FLAVORS)}", input="--flavor",
-                         code="E201")
-    if values["resync_interval"] <= 0:
-        raise UsageError(f"--resync-interval must be a positive number of seconds, got "
-                         f"{values['resync_interval']}", input="--resync-interval", code="E204")
+    if flavor not in ENGINE_FLAVORS:
+        raise UsageError(f"unknown flavour {flavor!r}; use one of {', '.join(ENGINE_FLAVORS)}",
+                         input="--flavor", code="E201")
+    check_period(values)
     return AgentOptions(
         flavor=flavor,
         enable_ipv6=values["enable_ipv6"],
@@ -77,36 +86,18 @@ def options_from(values: dict) -> AgentOptions:
     )
 
 
-def report(error: MasqctlError, stream=None) -> None:
-    stream = stream or sys.stderr
-    print(f"error: {error.one_line()}", file=stream)
-    if error.hint:
-        print(f"hint: {error.hint}", file=stream)
+def check_period(values: dict) -> None:
+    if values["resync_interval"] <= 0:
+        raise UsageError(f"--resync-interval must be a positive number of seconds, got "
+                         f"{values['resync_interval']}", input="--resync-interval", code="E204")
 
 
-def run(argv: list[str]) -> int:
-    fs = flag_set()
-    values = fs.parse(argv)
-    if values["help"]:
-        sys.stdout.write(fs.usage())
-        return EXIT_OK
-    options = options_from(values)
-    if values["dry_run"]:
-        if not values["once"]:
-            raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)",
-                             input="--dry-run", code="E204")
-        config = load_config_dir(values["config_dir"], options)
-        for w in config.warnings:
-            print(f"warning: {w.describe()}", file=sys.stderr)
-        if values["v"] >= 2:
-            print(f"using config: {agent_config_json(config)}", file=sys.stderr)
-        sys.stdout.write(dry_run_text(render(config, options)))
-        return EXIT_OK
-    return run_agent(values, options)
-
-
-def check_agent_values(values: dict) -> tuple[str, int]:
+def check_agent_values(values: dict) -> tuple[str, tuple[str, int] | None]:
     """Validate the daemon's own flags; returns (backend, health address or None)."""
+    if values["flavor"] not in FLAVORS:
+        raise UsageError(f"unknown flavour {values['flavor']!r}; use one of {', '.join(FLAVORS)}",
+                         input="--flavor", code="E201")
+    check_period(values)
     if values["on_invalid_config"] not in ON_INVALID:
         raise UsageError(f"--on-invalid-config {values['on_invalid_config']!r}: use keep or exit",
                          input="--on-invalid-config", code="E206")
@@ -118,33 +109,60 @@ def check_agent_values(values: dict) -> tuple[str, int]:
     return values["iptables_backend"], parse_bind(values["health_bind"])
 
 
-def run_agent(values: dict, options) -> int:
+def report(error: MasqctlError, stream=None) -> None:
+    stream = stream or sys.stderr
+    print(f"error: {error.one_line()}", file=stream)
+    if error.hint:
+        print(f"hint: {error.hint}", file=stream)
+
+
+def dry_run(values: dict) -> int:
+    from masqctl.engine import agent_config_json, dry_run_text, load_config_dir, render
+
+    options = options_from(values)
+    config = load_config_dir(values["config_dir"], options)
+    for w in config.warnings:
+        print(f"warning: {w.describe()}", file=sys.stderr)
+    if values["v"] >= 2:
+        print(f"using config: {agent_config_json(config)}", file=sys.stderr)
+    sys.stdout.write(dry_run_text(render(config, options)))
+    return EXIT_OK
+
+
+def run(argv: list[str]) -> int:
+    fs = flag_set()
+    values = fs.parse(argv)
+    if values["help"]:
+        sys.stdout.write(fs.usage())
+        return EXIT_OK
+    if values["dry_run"]:
+        if not values["once"]:
+            raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)",
+                             input="--dry-run", code="E204")
+        return dry_run(values)
+    if values["once"]:
+        options_from(values)  # flag errors before anything else (exit 2)
+    return run_agent(values)
+
+
+def run_agent(values: dict) -> int:
     """The daemon (or one real sync with --once)."""
+    import masqctl
     from masqctl.agent.health import HealthServer
-    from masqctl.agent.iptables import Runner
     from masqctl.agent.klog import Logger
-    from masqctl.agent.loop import Agent, AgentSettings
-    from masqctl.agent.metrics import AgentState
+    from masqctl.agent.loop import Agent
 
     backend, bind = check_agent_values(values)
     log = Logger(values["v"])
-    families = (4, 6) if options.enable_ipv6 else (4,)
-    state = AgentState(float(options.resync_interval), families)
-    settings = AgentSettings(config_dir=values["config_dir"], options=options,
-                             on_invalid_config=values["on_invalid_config"],
-                             cleanup_on_exit=values["cleanup_on_exit"],
-                             heartbeat_interval=float(values["heartbeat_interval"]),
-                             once=values["once"])
-    agent = Agent(settings, Runner(backend, values["iptables_wait"]), log, state)
+    agent = Agent(values, log)
     agent.install_signal_handlers()
     server = None
     if bind is not None and not values["once"]:
-        server = HealthServer(bind, state)
+        server = HealthServer(bind, agent.state)
         server.start()
-    import masqctl
-    log.info(f"masqctl node-agent {masqctl.__version__} starting: flavor {options.flavor}, chain "
-             f"{options.masq_chain}, config {values['config_dir']}, every {options.resync_interval}s, "
-             f"ipv6 {'on' if options.enable_ipv6 else 'off'}, on invalid config {values['on_invalid_config']}, "
+    log.info(f"masqctl node-agent {masqctl.__version__} starting: flavor {values['flavor']}, chain "
+             f"{values['masq_chain']}, config {values['config_dir']}, every {values['resync_interval']}s, "
+             f"ipv6 {'on' if values['enable_ipv6'] else 'off'}, on invalid config {values['on_invalid_config']}, "
              f"iptables {backend or 'from PATH'}, endpoints "
              + (f"http://{_host(server.address)}/" if server else "off"))
     try:

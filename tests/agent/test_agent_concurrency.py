@@ -62,6 +62,10 @@ def test_kill_9_during_syncs_never_leaves_a_partial_chain(node, tmp_path, lockfi
     sampler.start()
     env = dict(os.environ, XTABLES_LOCKFILE=lockfile, PYTHONPATH=ROOT)
     rng = random.Random(1234)
+    # how long one full --once run takes here; kills are spread over its second half
+    began = time.monotonic()
+    assert run_once(node, cfg.path, lockfile).returncode == 0
+    duration = time.monotonic() - began
     killed_alive = 0
     try:
         for i in range(24):
@@ -69,7 +73,7 @@ def test_kill_9_during_syncs_never_leaves_a_partial_chain(node, tmp_path, lockfi
                       else yaml_config(cidrs(2, 60), True)})
             proc = node.popen(sys.executable, "-m", "masqctl.agent", "--once", "--config-dir", cfg.path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-            time.sleep(rng.uniform(0.05, 0.45))
+            time.sleep(rng.uniform(0.5 * duration, 1.05 * duration))
             if proc.poll() is None:
                 killed_alive += 1
                 proc.send_signal(signal.SIGKILL)

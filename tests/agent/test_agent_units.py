@@ -236,3 +236,16 @@ def test_running_daemon_never_imports_cli_or_cloud_libraries(node, tmp_path, loc
     heavy = [m for m in result["modules"] if m.split(".")[0] in ("typer", "rich", "kubernetes", "azure",
                                                                   "click", "urllib3", "http", "logging")]
     assert heavy == []
+    # the long-running process leaves the engine to its short-lived sync worker
+    engine = [m for m in result["modules"] if m.startswith(("masqctl.engine", "masqctl.netfilter", "yaml",
+                                                            "masqctl.agent.worker", "masqctl.agent.reconcile"))
+              or m in ("dataclasses", "decimal")]
+    assert engine == []
+
+
+def test_flag_defaults_repeat_the_engine_constants():
+    from masqctl.agent import main as agent
+    from masqctl.engine import DEFAULT_CHAIN, DEFAULT_CONFIG_DIR, FLAVORS
+
+    assert (agent.DEFAULT_CHAIN, agent.DEFAULT_CONFIG_DIR, agent.FLAVORS) == (DEFAULT_CHAIN, DEFAULT_CONFIG_DIR,
+                                                                               FLAVORS)
