@@ -19,6 +19,7 @@ The result is a list of ``Field`` in the order ``encoding/json`` would apply the
 
 from __future__ import annotations
 
+import bisect
 import json
 import json.decoder
 import json.scanner
@@ -45,10 +46,11 @@ class Located:
 
 @dataclass(frozen=True)
 class Entry:
-    """One top-level key/value pair of the document, in the order Go applies them."""
+    """One key/value pair of a mapping, in the order Go applies them; ``line`` is the key's."""
 
     key: str
     value: Located
+    line: int | None = None
 
 
 class Mapping(list):
@@ -86,14 +88,29 @@ def _json_line(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
+class _LineIndex:
+    """Line numbers of offsets in one text, in O(log n) each."""
+
+    def __init__(self, text: str):
+        self.starts = [0]
+        pos = text.find("\n")
+        while pos != -1:
+            self.starts.append(pos + 1)
+            pos = text.find("\n", pos + 1)
+
+    def line(self, index: int) -> int:
+        return bisect.bisect_right(self.starts, index)
+
+
 class _LocatingContext:
     """A context for ``json.scanner.py_make_scanner`` that wraps every value with its line."""
 
     def __init__(self, text: str):
         self.text = text
+        self.lines = _LineIndex(text)
         self.strict = True
         self.object_hook = None
-        self.object_pairs_hook = lambda pairs: Mapping(Entry(k, v) for k, v in pairs)
+        self.object_pairs_hook = lambda pairs: Mapping(Entry(k, v, v.line) for k, v in pairs)
         self.parse_float = float
         self.parse_int = int
         self.memo: dict = {}
@@ -110,7 +127,7 @@ class _LocatingContext:
     def _wrap(self, scan_once):
         def scan(s, idx):
             value, end = scan_once(s, idx)
-            return Located(value, _json_line(s, idx)), end
+            return Located(value, self.lines.line(idx)), end
         return scan
 
     def _parse_object(self, s_and_end, strict, scan_once, object_hook, object_pairs_hook,
@@ -143,11 +160,12 @@ def _decode_json(name: str, text: str) -> Document:
         line = _json_line(text, end + (len(text[end:]) - len(text[end:].lstrip(_GO_SPACE))))
         raise ConfigError(f"not valid JSON: invalid character {rest[0]!r} after top-level value",
                           file=name, line=line, code=CODE_PARSE) from None
-    if not isinstance(value.value, Mapping):  # cannot happen: the text starts with "{"
-        return Document("json", None, json_type(value.value), value.line)
+    top_line = _json_line(text, start)
+    if not isinstance(value, Mapping):  # cannot happen: the text starts with "{"
+        return Document("json", None, json_type(value), top_line)
     # Go applies an object's keys in document order.
-    entries = tuple(value.value)
-    return Document("json", entries, "object", value.line, _duplicates(entries))
+    entries = tuple(value)
+    return Document("json", entries, "object", top_line, _duplicates(entries))
 
 
 def _duplicates(entries: tuple[Entry, ...]) -> tuple:
@@ -155,7 +173,7 @@ def _duplicates(entries: tuple[Entry, ...]) -> tuple:
     dups = []
     for e in entries:
         if e.key in seen:
-            dups.append((e.key, seen[e.key].value.line, e.value.line))
+            dups.append((e.key, seen[e.key].line, e.line))
         seen[e.key] = e
     return tuple(dups)
 
@@ -323,7 +341,7 @@ def _to_value(node, name: str) -> Any:
         return v
     if isinstance(node, yaml.nodes.SequenceNode):
         return [Located(_to_value(item, name), _line(item)) for item in node.value]
-    return Mapping(Entry(_key_text(k), Located(_to_value(v, name), _line(v)))
+    return Mapping(Entry(_key_text(k), Located(_to_value(v, name), _line(v)), _line(k))
                    for k, v in _mapping_pairs(node))
 
 
@@ -375,7 +393,8 @@ def _decode_yaml(name: str, data: bytes) -> Document:
     if node is None:
         return Document("yaml", None, "null", None)
     try:
-        _check_aliasing(name, node)
+        if getattr(loader, "saw_alias", False):
+            _check_aliasing(name, node)
     except RecursionError:
         raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
     if not isinstance(node, yaml.nodes.MappingNode):
@@ -399,15 +418,84 @@ def _decode_yaml(name: str, data: bytes) -> Document:
     dups = []
     for e in entries:
         if e.key in last:
-            dups.append((e.key, last[e.key].value.line, e.value.line))
+            dups.append((e.key, last[e.key].line, e.line))
         last[e.key] = e
     ordered = tuple(last[k] for k in sorted(last, key=lambda s: s.encode("utf-8", "surrogatepass")))
     return Document("yaml", ordered, "object", _line(node), tuple(dups))
 
 
+MAX_DEPTH = 200
+
+
 def _first_node(loader):
-    """The first document's node (go-yaml v2 decodes only the first document)."""
-    return loader.get_node() if loader.check_node() else None
+    """The first document's node (go-yaml v2 decodes only the first document).
+
+    Composed here from parser events, without recursion, so that a document nested
+    thousands of levels deep is refused cleanly instead of exhausting the stack.
+    """
+    ev = yaml.events
+    anchors: dict[str, yaml.nodes.Node] = {}
+    stack: list[tuple[yaml.nodes.Node, list]] = []
+    root = None
+    while True:
+        event = loader.get_event()
+        if isinstance(event, (ev.StreamStartEvent, ev.DocumentStartEvent)):
+            continue
+        if isinstance(event, (ev.StreamEndEvent, ev.DocumentEndEvent)):
+            return root
+        if isinstance(event, ev.AliasEvent):
+            if event.anchor not in anchors:
+                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}",
+                                                  event.start_mark)
+            node = anchors[event.anchor]
+            loader.saw_alias = True
+        elif isinstance(event, ev.ScalarEvent):
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = loader.resolve(yaml.nodes.ScalarNode, event.value, event.implicit)
+            node = yaml.nodes.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        elif isinstance(event, (ev.SequenceStartEvent, ev.MappingStartEvent)):
+            is_seq = isinstance(event, ev.SequenceStartEvent)
+            kind = yaml.nodes.SequenceNode if is_seq else yaml.nodes.MappingNode
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = loader.resolve(kind, None, event.implicit)
+            node = kind(tag, [], event.start_mark, event.end_mark, flow_style=event.flow_style)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
+            if len(stack) >= MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                                  event.start_mark)
+            _attach(stack, node)
+            stack.append((node, []))
+            continue
+        elif isinstance(event, (ev.SequenceEndEvent, ev.MappingEndEvent)):
+            node, pending = stack.pop()
+            node.end_mark = event.end_mark
+            if not stack:
+                root = node
+            continue
+        else:  # pragma: no cover - no other event kinds exist
+            continue
+        if isinstance(event, ev.ScalarEvent) and event.anchor is not None:
+            anchors[event.anchor] = node
+        if not stack:
+            root = node
+        else:
+            _attach(stack, node)
+
+
+def _attach(stack, node) -> None:
+    """Add ``node`` to the collection on top of ``stack`` (mappings take key, value pairs)."""
+    if not stack:
+        return
+    parent, pending = stack[-1]
+    if isinstance(parent, yaml.nodes.SequenceNode):
+        parent.value.append(node)
+    elif pending:
+        parent.value.append((pending.pop(), node))
+    else:
+        pending.append(node)
 
 
 def json_type(value: Any) -> str:

@@ -87,15 +87,15 @@ def apply_document(file: str, doc: Document, flavor: str) -> tuple[dict[str, Fie
         if name is None:
             other = next((n for n in _ELSEWHERE if go_fold(n) == go_fold(entry.key)), None)
             if other is not None:
-                warnings.append(ConfigWarning("W103", file, entry.value.line, entry.key,
+                warnings.append(ConfigWarning("W103", file, entry.line, entry.key,
                                               f"key {entry.key!r} is ignored: {_ELSEWHERE[other]}"))
             else:
-                warnings.append(ConfigWarning("W101", file, entry.value.line, entry.key,
+                warnings.append(ConfigWarning("W101", file, entry.line, entry.key,
                                               f"key {entry.key!r} is not known to the {flavor} agent "
                                               "and is ignored (a typo?)"))
             continue
         if name in result and result[name].key != entry.key:
-            warnings.append(ConfigWarning("W102", file, entry.value.line, entry.key,
+            warnings.append(ConfigWarning("W102", file, entry.line, entry.key,
                                           f"key {entry.key!r} sets {name} again (also spelled "
                                           f"{result[name].key!r}); the agent uses only the last"))
         try:
@@ -105,7 +105,7 @@ def apply_document(file: str, doc: Document, flavor: str) -> tuple[dict[str, Fie
             continue
         if value is _UNTOUCHED:
             continue
-        result[name] = FieldValue(name, entry.key, entry.value.line, value)
+        result[name] = FieldValue(name, entry.key, entry.line, value)
     if first_error is not None:
         raise first_error
     return result, warnings

@@ -62,6 +62,14 @@ def _address(value: str) -> str:
         return value
 
 
+def _probability(text: str) -> str:
+    """statistic stores the probability as a 31-bit fraction and prints it with 11 decimals."""
+    try:
+        return "%.11f" % (round(float(text) * 0x80000000) / 0x80000000)
+    except ValueError:
+        return text
+
+
 def rule_key(args: list[str]) -> RuleKey:
     """The meaning of one rule's argument words (without ``-A CHAIN``)."""
     basic = []
@@ -96,6 +104,8 @@ def rule_key(args: list[str]) -> RuleKey:
                 i += 1
                 if opt in ("-s", "-d"):
                     value = _address(value)
+                    if value in ("0.0.0.0/0", "::/0") and not negate:
+                        continue  # "any": iptables-save omits it
                 elif opt == "-p":
                     value = _PROTO_NUMBERS.get(value, value.lower())
                 basic.append((negate, opt, value))
@@ -129,6 +139,8 @@ def rule_key(args: list[str]) -> RuleKey:
                 owner = target if target is not None and not groups else (groups[-1] if groups else target)
             if owner is None:
                 raise RuleSyntaxError(f"option {word} outside any match or target")
+            if word == "--probability" and len(vals) == 1:
+                vals = (_probability(vals[0]),)
             if owner is target:
                 owner[2].append((word, vals))
             else:
