@@ -375,11 +375,7 @@ def _mapping_pairs(node: yaml.nodes.MappingNode):
 
 def _decode_yaml(name: str, data: bytes) -> Document:
     try:
-        loader = _Loader(data)
-        try:
-            node = _first_node(loader)
-        finally:
-            loader.dispose()
+        return _decode_yaml_checked(name, data)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -388,40 +384,32 @@ def _decode_yaml(name: str, data: bytes) -> Document:
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=name, code=CODE_PARSE,
                           hint="the file must be UTF-8 text in YAML or JSON") from None
-    except RecursionError:
-        raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
-    if node is None:
-        return Document("yaml", None, "null", None)
-    try:
-        if getattr(loader, "saw_alias", False):
-            _check_aliasing(name, node)
-    except RecursionError:
-        raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
-    if not isinstance(node, yaml.nodes.MappingNode):
-        try:
-            value = _to_value(node, name)
-        except (_TypeProblem, RecursionError):
-            value = ...
-        kind = json_type(value)
-        if kind == "null":
-            return Document("yaml", None, "null", _line(node))
-        return Document("yaml", None, kind, _line(node))
-    try:
-        entries = _to_value(node, name)
     except _TypeProblem as exc:
         raise ConfigError(f"not valid YAML for JSON: {exc}", file=name, line=_line(exc.node),
                           code=CODE_PARSE) from None
     except RecursionError:
         raise ConfigError("not valid YAML: nested too deeply", file=name, code=CODE_PARSE) from None
+
+
+def _decode_yaml_checked(name: str, data: bytes) -> Document:
+    loader = _Loader(data)
+    try:
+        node = _first_node(loader)
+    finally:
+        loader.dispose()
+    if node is None:
+        return Document("yaml", None, "null", None)
+    if getattr(loader, "saw_alias", False):
+        _check_aliasing(name, node)
+    if isinstance(node, yaml.nodes.SequenceNode):
+        return Document("yaml", None, "array", _line(node))
+    if isinstance(node, yaml.nodes.ScalarNode):
+        return Document("yaml", None, json_type(_scalar(node)), _line(node))
+    entries = _to_value(node, name)
     # go-yaml keeps the last of equal keys; sigs.k8s.io/yaml re-encodes the map sorted by key.
-    last: dict[str, Entry] = {}
-    dups = []
-    for e in entries:
-        if e.key in last:
-            dups.append((e.key, last[e.key].line, e.line))
-        last[e.key] = e
+    last = {e.key: e for e in entries}
     ordered = tuple(last[k] for k in sorted(last, key=lambda s: s.encode("utf-8", "surrogatepass")))
-    return Document("yaml", ordered, "object", _line(node), tuple(dups))
+    return Document("yaml", ordered, "object", _line(node), _duplicates(tuple(entries)))
 
 
 MAX_DEPTH = 200
