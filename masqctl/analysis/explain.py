@@ -264,7 +264,7 @@ def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[D
         from masqctl.netfilter.dump import Table
         nat = dump.tables["nat"] = Table("nat")
     nat.ensure(chain).set_lines([(None, r.text) for r in fam.rules])
-    nat.chains[chain].declared = True
+    nat.declare(chain, None)
     post = nat.ensure("POSTROUTING")
     has_jump = any(is_masq_jump(split_args(text)[2:], chain) for _, text in post.lines)
     if not has_jump:
@@ -373,12 +373,10 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         notes.append("protocol assumed tcp (give --proto udp for UDP flows)")
     nat = dump.table("nat")
     if nat is not None:
-        names = nat.chains
-        if any(n.startswith("CILIUM_") for n in names) and "CILIUM_POST_nat" in names \
-                and not len(names["CILIUM_POST_nat"]):
+        if "CILIUM_POST_nat" in nat and not len(nat.chain("CILIUM_POST_nat")):
             notes.append("Cilium chains are present but CILIUM_POST_nat is empty: masquerading is probably "
                          "done in eBPF, which iptables-save does not show")
-        kube_services = names.get("KUBE-SERVICES")
+        kube_services = nat.chain("KUBE-SERVICES")
         if kube_services is not None and any("KUBE-CLUSTER-IP" in t for _, t in kube_services.lines):
             notes.append("kube-proxy runs in IPVS mode: Service DNAT happens in IPVS, not in iptables — for a "
                          "ClusterIP give the endpoint address as DST (and --ipset for KUBE-* sets)")

@@ -114,7 +114,7 @@ class Chain:
         return rule
 
     def set_lines(self, lines: list[tuple[int, str]]) -> None:
-        self.lines = list(lines)
+        self.lines[:] = list(lines)   # in place: the table shares this list
         self._rules = None
 
     def __len__(self) -> int:
@@ -122,20 +122,57 @@ class Chain:
 
 
 class Table:
+    """A table: rule lines per chain name, chain declarations, and :class:`Chain` objects
+    made on demand (a kube-proxy node has tens of thousands of chains; a walk needs a few)."""
+
     def __init__(self, name: str):
         self.name = name
-        self.chains: dict[str, Chain] = {}
-        for builtin in BUILTIN_CHAINS.get(name, ()):
-            self.chains[builtin] = Chain(builtin, name, "ACCEPT")
+        self.lines_of: dict[str, list] = {}       # chain name -> [(lineno, text)]
+        self.declared: dict[str, str | None] = {}  # chain name -> policy (None for "-")
+        self._chains: dict[str, Chain] = {}
+
+    def names(self) -> list[str]:
+        """Every chain name: built-ins, declared chains, chains that have rules."""
+        seen = dict.fromkeys(BUILTIN_CHAINS.get(self.name, ()))
+        seen.update(dict.fromkeys(self.declared))
+        seen.update(dict.fromkeys(self.lines_of))
+        return list(seen)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.lines_of or name in self.declared or name in BUILTIN_CHAINS.get(self.name, ())
+
+    @property
+    def chains(self) -> dict[str, Chain]:
+        return {n: self.chain(n) for n in self.names()}
 
     def chain(self, name: str) -> Chain | None:
-        return self.chains.get(name)
+        chain = self._chains.get(name)
+        if chain is None and name in self:
+            builtin = name in BUILTIN_CHAINS.get(self.name, ())
+            policy = self.declared.get(name) or ("ACCEPT" if builtin else None)
+            chain = self._chains[name] = Chain(name, self.name, policy, name in self.declared)
+            chain.lines = self.lines_of.setdefault(name, [])
+        return chain
+
+    def rule_list(self, name: str) -> list:
+        """The (shared) list of rule lines of chain ``name``, created if needed."""
+        lst = self.lines_of.get(name)
+        if lst is None:
+            lst = self.lines_of[name] = []
+            if name in self._chains:
+                self._chains[name].lines = lst
+        return lst
+
+    def declare(self, name: str, policy: str | None) -> None:
+        self.declared[name] = policy
+        chain = self._chains.get(name)
+        if chain is not None:
+            chain.declared = True
+            chain.policy = policy or chain.policy
 
     def ensure(self, name: str) -> Chain:
-        chain = self.chains.get(name)
-        if chain is None:
-            chain = self.chains[name] = Chain(name, self.name)
-        return chain
+        self.rule_list(name)
+        return self.chain(name)
 
 
 @dataclass
@@ -170,7 +207,28 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
     headerless: Table | None = None
     declared_any = False
     lineno = 0
+    lines_of = declared_of = None   # the current table's dicts (hot paths)
     for lineno, raw in enumerate(text.splitlines(), start=1):
+        if raw.startswith("-A ") and table is not None:
+            # the hot path: a rule of a dump with *table headers (file it under its chain)
+            line = raw.rstrip()
+            if '"' in line and line.count('"') % 2 and (line.count('"') - line.count('\\"')) % 2:
+                raise DumpError("unterminated double quote", lineno, raw)
+            sp = line.find(" ", 3)
+            name = line[3:sp] if sp != -1 else line[3:]
+            lst = lines_of.get(name)
+            if lst is None:
+                lst = lines_of[name] = []   # no Chain objects exist while parsing
+            lst.append((lineno, line))
+            continue
+        if raw.startswith(":") and table is not None:
+            # the other hot path: ":CHAIN POLICY [p:b]" / ":CHAIN - [0:0]"
+            parts = raw[1:].split()
+            if not parts or len(parts) > 3:
+                raise DumpError("malformed chain declaration", lineno, raw)
+            declared_of[parts[0]] = parts[1] if len(parts) >= 2 and parts[1] != "-" else None
+            declared_any = True
+            continue
         line = raw.strip()
         if not line:
             continue
@@ -193,13 +251,10 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                     if headerless is None:
                         headerless = dump.tables.setdefault(default_table, Table(default_table))
                     cur = headerless
-                chain = cur.chains.get(parts[1])
-                if chain is None:
-                    chain = cur.ensure(parts[1])
-                if '"' in line and (line.count('"') - line.count('\\"')) % 2:
+                lst = cur.rule_list(parts[1])
+                if '"' in line and line.count('"') % 2 and (line.count('"') - line.count('\\"')) % 2:
                     raise DumpError("unterminated double quote", lineno, raw)
-                chain.lines.append((lineno, line))
-                dump.rule_lines += 1
+                lst.append((lineno, line))
                 continue
             if line.startswith("-P ") or line.startswith("-N "):
                 parts = line.split()
@@ -212,12 +267,11 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 if parts[0] == "-P":
                     if len(parts) != 3:
                         raise DumpError("-P needs a chain and a policy", lineno, raw)
-                    cur.ensure(parts[1]).policy = parts[2]
-                    cur.chains[parts[1]].declared = True
+                    cur.declare(parts[1], parts[2])
                 else:
                     if len(parts) != 2:
                         raise DumpError("-N needs one chain name", lineno, raw)
-                    cur.ensure(parts[1]).declared = True
+                    cur.declare(parts[1], cur.declared.get(parts[1]))
                 declared_any = True
                 continue
             raise DumpError("not a rule line (rules start with -A CHAIN)", lineno, raw)
@@ -240,6 +294,8 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             table = dump.tables.get(name)
             if table is None:
                 table = dump.tables[name] = Table(name)
+            lines_of = table.lines_of
+            declared_of = table.declared
             continue
         if first == ":":
             if table is None and headerless is None:
@@ -248,11 +304,8 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             parts = line[1:].split()
             if not parts or len(parts) > 3:
                 raise DumpError("malformed chain declaration", lineno, raw)
-            chain = cur.ensure(parts[0])
-            chain.declared = True
+            cur.declare(parts[0], parts[1] if len(parts) >= 2 and parts[1] != "-" else None)
             declared_any = True
-            if len(parts) >= 2 and parts[1] != "-":
-                chain.policy = parts[1]
             continue
         if line == "COMMIT":
             if table is None:
@@ -263,15 +316,16 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             raise DumpError("this is `iptables -L` output, which cannot be evaluated", lineno, raw,
                             kind="list-format")
         raise DumpError("unexpected line", lineno, raw)
-    if not dump.tables or not any(len(c) or c.declared for t in dump.tables.values()
-                                  for c in t.chains.values()):
+    dump.rule_lines = sum(len(lst) for t in dump.tables.values() for lst in t.lines_of.values())
+    if not dump.tables or not (dump.rule_lines or any(t.declared for t in dump.tables.values())):
         raise DumpError("no tables, chains or rules found", None, None, kind="empty")
     if headerless is not None and not dump.list_format:
         dump.fragment = True
-    for t in dump.tables.values():
-        for c in t.chains.values():
-            if not c.declared and not c.builtin and (declared_any or not dump.fragment):
-                dump.undeclared_chains.append(f"{t.name}/{c.name}")
+    if declared_any or not dump.fragment:
+        for t in dump.tables.values():
+            builtins = set(BUILTIN_CHAINS.get(t.name, ()))
+            missing = set(t.lines_of) - set(t.declared) - builtins
+            dump.undeclared_chains += sorted(f"{t.name}/{n}" for n in missing)
     if dump.family is None:
         dump.family = _guess_family(dump)
     return dump
@@ -279,8 +333,8 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
 
 def _guess_family(dump: Dump) -> int | None:
     for t in dump.tables.values():
-        for c in t.chains.values():
-            for _, text in c.lines[:50]:
+        for lines in t.lines_of.values():
+            for _, text in lines[:50]:
                 m = re.search(r" -[sd] ([0-9a-fA-F.:]+)/", text)
                 if m:
                     return 6 if ":" in m.group(1) else 4

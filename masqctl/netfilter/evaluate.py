@@ -164,8 +164,19 @@ def _net(text: str):
     if hit is not None or text in _NET_CACHE:
         return hit
     result = None
+    addr, _, mask = text.partition("/")
+    if mask.isdigit() and addr.count(".") == 3:     # fast path: a.b.c.d/len
+        try:
+            a, b, c, d = (int(x) for x in addr.split("."))
+            plen = int(mask)
+            if max(a, b, c, d) < 256 and plen <= 32:
+                m = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                result = (4, ((a << 24) | (b << 16) | (c << 8) | d) & m, m)
+                _NET_CACHE[text] = result
+                return result
+        except ValueError:
+            pass
     try:
-        addr, _, mask = text.partition("/")
         ip = ipaddress.ip_address(addr)
         bits = ip.max_prefixlen
         if not mask:
@@ -910,8 +921,8 @@ def _sets_marks(dump: Dump) -> bool:
         table = dump.table(name)
         if table is None:
             continue
-        for chain in table.chains.values():
-            for _, text in chain.lines:
+        for lines in table.lines_of.values():
+            for _, text in lines:
                 if "-j MARK" in text or "-j CONNMARK" in text:
                     return True
     return False
