@@ -44,6 +44,7 @@ class Runner:
         self.env = env
         # iptables itself returns soon after the lock wait; this only guards against a hang.
         self.timeout = self.wait + 60
+        self._legacy: dict[int, bool] = {}
 
     def binary(self, family: int, tool: str = "") -> str:
         """``tool`` is "" (iptables), "save" or "restore"."""
@@ -95,6 +96,41 @@ class Runner:
                                   f"{_last_line(err)}", kind="list", input=argv[0], code="E404")
         prefix = f"-A {chain} "
         return [line for line in result.stdout.splitlines() if line.startswith(prefix)]
+
+    def is_legacy(self, family: int) -> bool:
+        """Whether the binaries in use talk to the legacy (whole-table) kernel interface."""
+        if self.backend:
+            return self.backend == "legacy"
+        if family not in self._legacy:
+            result = self._run([self.binary(family), "--version"], None, "version")
+            self._legacy[family] = "legacy" in result.stdout
+        return self._legacy[family]
+
+    def list_chains(self, family: int, chains: tuple[str, ...], table: str = "nat") -> dict[str, list[str] | None]:
+        """``list_chain`` for several chains. With the legacy backend every listing fetches
+        the whole table from the kernel, so one ``iptables-save -t TABLE`` serves them all;
+        with nft, listing a chain fetches only that chain."""
+        if not self.is_legacy(family):
+            return {chain: self.list_chain(family, chain, table) for chain in chains}
+        argv = [self.binary(family, "save"), "-t", table]
+        result = self._run(argv, None, f"listing {table}")
+        if result.returncode != 0:
+            if self._lock_problem(result):
+                raise self._lock_failure(argv, result)
+            raise IptablesFailure(f"listing {table} failed (exit {result.returncode}): "
+                                  f"{_last_line(result.stderr or '')}", kind="list", input=argv[0], code="E404")
+        found: dict[str, list[str] | None] = {chain: None for chain in chains}
+        prefixes = {f"-A {chain} ": chain for chain in chains}
+        for line in result.stdout.splitlines():
+            if line.startswith(":"):
+                name = line[1:].split(" ", 1)[0]
+                if name in found and found[name] is None:
+                    found[name] = []
+            elif line.startswith("-A "):
+                chain = prefixes.get(line[:line.find(" ", 3) + 1])
+                if chain is not None:
+                    found[chain].append(line)
+        return found
 
     def restore(self, family: int, payload: str) -> None:
         """``iptables-restore --noflush``: one commit; on failure nothing is applied."""

@@ -138,8 +138,8 @@ class Agent:
             if base is None:
                 return False
             try:
-                chain = self.runner.list_chain(fam["family"], self.chain)
-                post = self.runner.list_chain(fam["family"], "POSTROUTING") or []
+                listed = self.runner.list_chains(fam["family"], (self.chain, "POSTROUTING"))
+                chain, post = listed[self.chain], listed["POSTROUTING"] or []
             except IptablesFailure as failure:
                 self.state.count("iptables_errors", failure.kind)
                 return False

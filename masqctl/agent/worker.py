@@ -66,8 +66,8 @@ class Worker:
         self.deadline = time.monotonic() + float(request.get("budget", 30))
 
     def live(self, family: int, chain: str) -> LiveFamily:
-        lines = self.runner.list_chain(family, chain)
-        post = self.runner.list_chain(family, "POSTROUTING") or []
+        listed = self.runner.list_chains(family, (chain, "POSTROUTING"))
+        lines, post = listed[chain], listed["POSTROUTING"] or []
         return LiveFamily(tuple(lines) if lines is not None else None, tuple(post))
 
     def retrying(self, name: str, action):
