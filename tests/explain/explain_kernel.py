@@ -128,16 +128,17 @@ def setup_topology(t: Topology, destinations: list[str], pod_extra: list[str] = 
 
 
 def compare(t: Topology, flows: list[Flow], dump_path: str, addr_path: str, seen: dict,
-            **request) -> list[str]:
+            node_ip: str = Topology.NODE_UPLINK, **request) -> list[str]:
     """Explain every flow on the dump and compare with what the kernel did; return disagreements."""
     problems = []
     for f in flows:
-        ex = explain(Request(src=f.src, dst=f"{f.dst}:{f.port}", proto=f.proto, iptables=dump_path,
-                             ip_addr=addr_path, node_ip=Topology.NODE_UPLINK, from_host=f.from_host,
+        dst = f"[{f.dst}]:{f.port}" if ":" in f.dst else f"{f.dst}:{f.port}"
+        ex = explain(Request(src=f.src, dst=dst, proto=f.proto, iptables=dump_path,
+                             ip_addr=addr_path, node_ip=node_ip, from_host=f.from_host,
                              **request))
         ev = ex.evaluation
         got = seen.get(f.final_port)
-        where = f"{f.src} -> {f.dst}:{f.port}{' (host)' if f.from_host else ''}"
+        where = f"{f.src} -> {dst}{' (host)' if f.from_host else ''}"
         if got is None:
             problems.append(f"{where}: nothing arrived (explain: {ex.summary})")
             continue
@@ -156,3 +157,37 @@ def compare(t: Topology, flows: list[Flow], dump_path: str, addr_path: str, seen
         if addr not in options:
             problems.append(f"{where}: kernel source {addr} is on no branch {sorted(map(str, options))}")
     return problems
+
+
+class Topology6(Topology):
+    """The same pod -- node -- dst layout with IPv6 addresses beside the IPv4 ones."""
+
+    POD6 = "fd00:244:1::2"
+    GW6 = "fd00:244:1::1"
+    NODE6 = "fd00:100::1"
+    DST6 = "fd00:100::2"
+
+    def __enter__(self) -> "Topology6":
+        super().__enter__()
+        for ns in (self.pod, self.node, self.dst):
+            ns.sysctl("net.ipv6.conf.all.disable_ipv6", "0")
+            ns.sysctl("net.ipv6.conf.default.accept_dad", "0")
+            ns.sysctl("net.ipv6.conf.all.accept_dad", "0")
+        self.pod.run("ip", "-6", "addr", "add", f"{self.POD6}/64", "dev", "eth0", "nodad")
+        self.node.run("ip", "-6", "addr", "add", f"{self.GW6}/64", "dev", "vpod", "nodad")
+        self.node.run("ip", "-6", "addr", "add", f"{self.NODE6}/64", "dev", "eth0", "nodad")
+        self.dst.run("ip", "-6", "addr", "add", f"{self.DST6}/64", "dev", "eth0", "nodad")
+        self.pod.run("ip", "-6", "route", "add", "default", "via", self.GW6)
+        self.node.run("ip", "-6", "route", "add", "default", "via", self.DST6)
+        self.dst.run("ip", "-6", "route", "add", "default", "via", self.NODE6)
+        self.node.sysctl("net.ipv6.conf.all.forwarding", "1")
+        # link-local addresses made before DAD was switched off stay tentative for a moment;
+        # neighbour discovery needs them
+        deadline = time.time() + 10
+        while time.time() < deadline and any(ns.run("ip", "-6", "addr", "show", "tentative").stdout.strip()
+                                             for ns in (self.pod, self.node, self.dst)):
+            time.sleep(0.1)
+        return self
+
+    def add_destination6(self, ip: str) -> None:
+        self.dst.run("ip", "-6", "addr", "add", f"{ip}/128", "dev", "eth0", "nodad")

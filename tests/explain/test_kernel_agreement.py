@@ -286,3 +286,52 @@ def test_legacy_tables_present_is_reported(tmp_path):
         assert ex.evaluation.masqueraded is False    # what the visible (nft) table says ...
         assert any("iptables-legacy tables are present" in n for n in ex.notes)   # ... and the warning
         assert ex.to_dict()["input"]["legacy_tables_present"] is True
+
+
+# --- IPv6 --------------------------------------------------------------------------------------------
+
+@requires_netns
+def test_ipv6_agent_chain_and_dnat_hairpin(tmp_path):
+    from explain_kernel import Topology6
+
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "ip-masq-agent").write_text("nonMasqueradeCIDRs:\n  - 10.244.0.0/16\n  - fd00:240::/32\n"
+                                       "  - fd00:100::/64\n")
+    dests = ["fd00:240::5", "fd00:241::5", "2001:db8::9"]
+    with Topology6() as t:
+        for d in dests:
+            t.add_destination6(d)
+        options = AgentOptions(enable_ipv6=True)
+        rules = render(load_config_dir(str(cfg), options), options).ipv6
+        t.node.iptables_restore(rules.payload(), family=6)
+        t.node.iptables_restore(f"*nat\n{rules.jump.text}\nCOMMIT\n", family=6)
+        hairpin, remote = next(_ports), next(_ports)
+        t.node.iptables_restore("\n".join([
+            "*nat", ":KUBE-SERVICES - [0:0]", ":KUBE-MARK-MASQ - [0:0]", ":KUBE-POSTROUTING - [0:0]",
+            ":KUBE-SEP-A - [0:0]", ":KUBE-SEP-B - [0:0]",
+            "-I PREROUTING 1 -j KUBE-SERVICES",
+            "-I POSTROUTING 1 -j KUBE-POSTROUTING",
+            "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+            "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+            "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
+            "-A KUBE-POSTROUTING -j MASQUERADE --random-fully",
+            "-A KUBE-SERVICES -d fd00:96::10/128 -p udp -m udp --dport 53 -j KUBE-SEP-A",
+            "-A KUBE-SERVICES -d fd00:96::20/128 -p udp -m udp --dport 80 -j KUBE-SEP-B",
+            f"-A KUBE-SEP-A -s {t.POD6}/128 -j KUBE-MARK-MASQ",
+            f"-A KUBE-SEP-A -p udp -m udp -j DNAT --to-destination [{t.POD6}]:{hairpin}",
+            f"-A KUBE-SEP-B -p udp -m udp -j DNAT --to-destination [2001:db8::9]:{remote}",
+            "COMMIT", ""]), family=6)
+        flows = []
+        for d in dests + [t.DST6]:
+            p = next(_ports)
+            flows.append(Flow(t.POD6, d, p, p))
+        flows += [Flow(t.POD6, "fd00:96::10", 53, hairpin), Flow(t.POD6, "fd00:96::20", 80, remote)]
+        seen = send_batch(t, flows, v6=True)
+        dump = tmp_path / "ip6tables-save.txt"
+        dump.write_text(t.node.run("ip6tables-save").stdout)
+        addrs = tmp_path / "ip-addr.txt"
+        addrs.write_text(t.node.run("ip", "-o", "addr").stdout)
+        problems = compare(t, flows, str(dump), str(addrs), seen, node_ip=t.NODE6)
+        assert not problems, "\n".join(problems)
+        assert seen[hairpin] == ("pod", t.GW6)     # the hairpin really was masqueraded to the bridge side
