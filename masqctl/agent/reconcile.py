@@ -71,13 +71,37 @@ def _line_args(line: str) -> list[str]:
     return split_args(line)[2:]  # drop "-A CHAIN"
 
 
+def _is_return(key) -> bool:
+    return isinstance(key, tuple) and len(key) == 3 and key[2] == ("-j", "RETURN", ())
+
+
+def _verdict_order(keys: list) -> list:
+    """The rules in the order that matters: consecutive RETURN rules commute (a packet that
+    matches any of them leaves the chain), so each run of them is compared as a multiset.
+    The Go agent writes its CIDRs in random order; an agent that called that drift would
+    rewrite the chain every period while both run during a migration."""
+    out: list = []
+    run: list = []
+    for key in keys:
+        if _is_return(key):
+            run.append(key)
+            continue
+        if run:
+            out.append(("returns", tuple(sorted(run, key=repr))))
+            run = []
+        out.append(key)
+    if run:
+        out.append(("returns", tuple(sorted(run, key=repr))))
+    return out
+
+
 def compare(fam: FamilyRules, live: LiveFamily) -> Drift:
     intended = [(r.text, _key(r.args)) for r in fam.rules]
     jumps = tuple(line for line in live.postrouting_lines if is_masq_jump(_line_args(line), fam.chain))
     if live.chain_lines is None:
         return Drift(True, False, tuple(t for t, _ in intended), (), jumps)
     live_keys = [(line, _key(_line_args(line))) for line in live.chain_lines]
-    equal = [k for _, k in intended] == [k for _, k in live_keys]
+    equal = _verdict_order([k for _, k in intended]) == _verdict_order([k for _, k in live_keys])
     intended_set = {k for _, k in intended}
     live_set = {k for _, k in live_keys}
     missing = tuple(t for t, k in intended if k not in live_set)

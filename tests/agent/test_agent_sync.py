@@ -204,3 +204,28 @@ def test_refused_payload_is_reported_and_commits_nothing(node):
     assert CHAIN not in node.iptables_save()
     assert runner.list_chain(4, CHAIN) is None
     assert runner.list_chain(4, "POSTROUTING") == []
+
+
+def test_go_agent_random_cidr_order_is_not_rewritten(node, tmp_path, lockfile):
+    """The Go agent writes the union of CIDRs in random map order; while it still runs next to
+    this agent (a migration), the two must not rewrite each other's chain every period."""
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent-reconciled": AKS_RECONCILED})
+    fam = intended(cfg.path).ipv4
+    texts = [r.text for r in fam.rules]
+    shuffled = [texts[2], texts[0], texts[1], texts[3]]  # three RETURNs permuted, MASQUERADE last
+    node.iptables_restore("*nat\n:IP-MASQ-AGENT - [0:0]\n" + "\n".join(shuffled) + "\n" + fam.jump.text + "\nCOMMIT\n")
+    r = run_once(node, cfg.path, lockfile, "--v=4")
+    assert r.returncode == 0 and "sync unchanged" in r.stderr, r.stderr
+    assert keys(chain_rules(node.iptables_save(), CHAIN)) == keys(shuffled)
+
+
+def test_upstream_flavour_takes_its_period_from_the_file(node, tmp_path, lockfile, agents):
+    cfg = ConfigVolume(str(tmp_path / "config"),
+                       {"ip-masq-agent": yaml_config(["10.0.0.0/8"], resyncInterval="2s")})
+    agent = agents(node, "--config-dir", cfg.path, "--flavor", "upstream", "--resync-interval", "60",
+                   lockfile=lockfile)
+    agent.wait_for(lambda: agent.get("/readyz")[0] == 200, what="ready")
+    agent.wait_for(lambda: agent.metric("masqctl_node_agent_syncs_total", result="unchanged") >= 1,
+                   timeout=5, what="a second period after 2s, not 60s")
+    assert "resync interval 2s (from the config file)" in agent.logs()
+    assert_exact(node.iptables_save(), intended(cfg.path, flavor="upstream").ipv4)

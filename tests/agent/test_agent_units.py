@@ -53,6 +53,17 @@ def test_in_sync_when_the_same_rules_are_printed_in_iptables_order():
     assert drift.in_sync and drift.describe() == "in sync"
 
 
+def test_return_rules_in_another_order_are_not_drift():
+    """The Go agent writes its CIDRs in random order; the verdict is the same."""
+    fam = family_rules(("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+    live = saved(fam)
+    shuffled = (live[0], live[3], live[1], live[2], live[4])
+    assert compare(fam, LiveFamily(shuffled, (GO_JUMP,))).in_sync
+    # MASQUERADE moved before a RETURN changes the verdict: drift
+    moved = (live[0], live[1], live[4], live[2], live[3])
+    assert not compare(fam, LiveFamily(moved, (GO_JUMP,))).in_sync
+
+
 @pytest.mark.parametrize("chain_lines, post, describe", [
     (None, (), "chain absent; POSTROUTING jump absent"),
     ("same", (), "POSTROUTING jump absent"),
