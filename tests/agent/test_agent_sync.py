@@ -229,3 +229,13 @@ def test_upstream_flavour_takes_its_period_from_the_file(node, tmp_path, lockfil
                    timeout=5, what="a second period after 2s, not 60s")
     assert "resync interval 2s (from the config file)" in agent.logs()
     assert_exact(node.iptables_save(), intended(cfg.path, flavor="upstream").ipv4)
+
+
+def test_health_port_in_use_is_reported(node, tmp_path, lockfile, agents):
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    first = agents(node, "--config-dir", cfg.path, "--resync-interval", "1", lockfile=lockfile)
+    first.wait_for(lambda: first.get("/healthz")[0] == 200, what="first agent up")
+    second = agents(node, "--config-dir", cfg.path, "--resync-interval", "1", lockfile=lockfile)
+    assert second.proc.wait(timeout=10) == 1
+    assert "E501" in second.logs() and "Traceback" not in second.logs()
+    assert first.get("/healthz")[0] == 200
