@@ -444,6 +444,9 @@ def summarize(ex: Explanation) -> str:
             return f"{flow} cannot be decided: {reason}"
         if all(o.random and not o.assumed for o in ev.outcomes):
             return f"{flow} is masqueraded on {k} of {n} random branches (see branches)"
+        if n <= 3:
+            parts = [f"{_conditions(o)}: {_short(o)}" for o in ev.outcomes]
+            return f"{flow} cannot be decided from the facts given — " + "; ".join(parts)
         return f"{flow} cannot be decided from the facts given: masqueraded on {k} of {n} paths (see branches)"
     o = ev.primary
     d = o.deciding
@@ -476,6 +479,27 @@ def summarize(ex: Explanation) -> str:
                f"{o.source_ip_seen}"
     return f"{flow}{via} is not masqueraded: no nat rule applies (policy ACCEPT); the destination sees " \
            f"{o.source_ip_seen}"
+
+
+def _conditions(o: Outcome) -> str:
+    conds = [c.removeprefix("assumed: ").removeprefix("assumed ") for c in o.conditions]
+    return "if " + " and ".join(conds) if conds else "otherwise"
+
+
+def _short(o: Outcome) -> str:
+    d = o.deciding
+    where = f" by {d.chain} rule {d.index}" if d is not None and d.index is not None else ""
+    if o.kind == "masquerade":
+        return f"masqueraded to {o.source_ip_seen or 'the egress address'}{where}"
+    if o.kind == "snat":
+        return f"SNATed to {o.source_ip_seen}{where}"
+    if o.kind == "local":
+        return "not masqueraded (delivered locally)"
+    if o.kind == "accept":
+        return f"not masqueraded{' (' + d.chain + ' rule ' + str(d.index) + ')' if d and d.index else ''}"
+    if o.kind == "dropped":
+        return f"dropped{where}"
+    return f"unknown ({o.reason})"
 
 
 def _flow_dst(p: Packet) -> str:
