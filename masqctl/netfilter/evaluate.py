@@ -223,6 +223,7 @@ def _ports(spec: str) -> list[tuple[int, int]]:
 
 
 def _in_ports(port: int, spec: str) -> bool:
+    """Raises ValueError for an unreadable port list (callers turn it into an unknown)."""
     return any(lo <= port <= hi for lo, hi in _ports(spec))
 
 
@@ -695,7 +696,10 @@ class Evaluator:
             if kind == "b":
                 if p.dport is None and p.sport is None:
                     return _Unknown(f"port {vals[0]} (the query has no ports)")
-                r = any(x is not None and _in_ports(x, vals[0]) for x in (p.dport, p.sport))
+                try:
+                    r = any(x is not None and _in_ports(x, vals[0]) for x in (p.dport, p.sport))
+                except ValueError:
+                    return _Unknown(f"port list {vals[0]!r} cannot be read")
                 if r == neg:
                     return False
                 continue
@@ -785,7 +789,10 @@ class Evaluator:
                 port = p.orig_dport if opt == "--ctorigdstport" else p.dport
                 if port is None:
                     return _Unknown(f"conntrack {opt} {vals[0]} (no destination port given)")
-                r = _in_ports(port, vals[0].replace(":", ":"))
+                try:
+                    r = _in_ports(port, vals[0])
+                except ValueError:
+                    return _Unknown(f"port {vals[0]!r} cannot be read")
             else:
                 return _Unknown(f"conntrack option {opt} is not evaluated")
             if r == neg:

@@ -159,3 +159,44 @@ def test_unterminated_quote_found_lazily_names_its_line():
     with pytest.raises(DumpError) as info:
         dump.table("nat").chain("A").rule(0)
     assert info.value.lineno == 3
+
+
+def test_mutated_dumps_never_crash():
+    """Seeded fuzzing: cut, duplicate and garble lines of real dumps; the parser and evaluator
+    either answer or raise DumpError, nothing else."""
+    import ipaddress
+    import random
+
+    from masqctl.netfilter.evaluate import Packet, evaluate
+    from masqctl.netfilter.facts import NodeFacts, parse_address_fact
+
+    rng = random.Random(7)
+    sources = [fixture(n) for n in sorted(os.listdir(FIXTURES)) if n.endswith(".txt")]
+    junk = ["!", "-j", "-g", "-m", "--dport", '"', "\\", "-d", "300.1.1.1/33", "-p", "::", "--probability",
+            "-c", "[1:2]", "0x4000/0xzz", "--to-destination", ":", "-A", "RETURN", "--set-xmark"]
+    facts = NodeFacts(addresses=[parse_address_fact("10.244.0.1/16@cni0")],
+                      node_ip=ipaddress.ip_address("192.168.1.1"))
+    for _ in range(300):
+        lines = rng.choice(sources).splitlines()
+        for _ in range(rng.randint(1, 6)):
+            i = rng.randrange(len(lines))
+            words = lines[i].split(" ")
+            op = rng.random()
+            if op < 0.4 and len(words) > 3:
+                words.insert(rng.randrange(2, len(words)), rng.choice(junk))
+            elif op < 0.7 and len(words) > 3:
+                del words[rng.randrange(2, len(words))]
+            else:
+                lines.insert(i, lines[rng.randrange(len(lines))])
+            lines[i] = " ".join(words)
+        try:
+            dump = parse_dump("\n".join(lines))
+        except DumpError:
+            continue
+        for dst in ("10.96.0.10", "8.8.8.8", "10.244.0.5"):
+            try:
+                ev = evaluate(dump, Packet(ipaddress.ip_address("10.244.0.3"), ipaddress.ip_address(dst), "udp",
+                                           53), facts)
+            except DumpError:
+                continue
+            assert ev.outcomes
