@@ -361,6 +361,15 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         notes.append("iptables-legacy tables are present on this node: a second nat table, invisible in this "
                      "dump, is active and may masquerade the packet first; run iptables-legacy-save and "
                      "explain that dump too")
+    if dump.incompatible_tables:
+        notes.append("iptables-save says table(s) " + ", ".join(dump.incompatible_tables) + " are incompatible "
+                     "(nftables rules it cannot print): those rules are active but were not evaluated — "
+                     "`nft list ruleset` shows them")
+    if dump.repeated_tables:
+        notes.append("the input has more than one " + ", ".join(f"*{t}" for t in dump.repeated_tables)
+                     + " table (two dumps concatenated, e.g. legacy and nft?): their rules were read as one "
+                     "table, but the kernel runs each separately and the first to NAT wins — explain each dump "
+                     "on its own")
     if dump.fragment:
         notes.append("the input is a fragment (no *nat header, as from `iptables-save | grep …`): only the "
                      "rules shown were evaluated; rules filtered out (kube-proxy DNAT, other POSTROUTING "
