@@ -22,7 +22,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from masqctl.netfilter.dump import Chain, Dump, Rule, Table
+from masqctl.netfilter.dump import Dump, Rule, Table
 from masqctl.netfilter.facts import IPAddress, NodeFacts
 
 MAX_PATHS = 512
@@ -505,8 +505,7 @@ class Evaluator:
             if p.stack:
                 p.chain, p.pos = p.stack.pop()
                 return None
-            if chain_name == hook or not p.stack:
-                return self._policy(p, hook, table)
+            return self._policy(p, hook, table)   # RETURN at built-in level (also after -g)
         user = table.chain(target)
         if user is not None and not user.builtin:
             if len(p.stack) >= MAX_DEPTH:
@@ -618,7 +617,6 @@ class Evaluator:
                 unknowns.append(r)
         if not unknowns and not randoms:
             return True
-        # an unknown whose key this path already assumed the opposite way is decided
         return unknowns, randoms
 
     def _match(self, m, rule: Rule, p: _Path, hook: str):
@@ -1023,11 +1021,6 @@ def _parse_to_destination(text: str, version: int):
         return None
 
 
-def _outcome_fields(kind: str):
-    return {"masquerade": True, "snat": True, "accept": False, "policy": False, "local": False,
-            "dropped": False}.get(kind)
-
-
 # Outcome building is a method to keep access to facts and the packet.
 def _outcome(self: Evaluator, p: _Path, verdict: tuple) -> Outcome:
     kind = verdict[0]
@@ -1078,4 +1071,4 @@ def evaluate(dump: Dump, packet: Packet, facts: NodeFacts | None = None) -> Eval
     return Evaluator(dump, facts).evaluate(packet)
 
 
-__all__ = ["Packet", "Step", "Outcome", "Evaluation", "Evaluator", "evaluate", "Chain"]
+__all__ = ["Packet", "Step", "Outcome", "Evaluation", "Evaluator", "evaluate"]
