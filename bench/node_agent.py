@@ -214,11 +214,11 @@ def main() -> int:
         with open(os.path.join(config_dir, "ip-masq-agent-reconciled"), "w") as fh:
             fh.write(CONFIG)
 
-        print("== steady-state memory (VmRSS), daemon with endpoints, 1 s period")
+        print("== steady-state memory (VmRSS in kB, the unit ps prints), daemon with endpoints, 1 s period")
         for how, m in measure_memory(config_dir, args.settle).items():
-            print(f"{how:12s} agent {m['agent'] / 1024:5.1f} MB   bare interpreter {m['bare'] / 1024:5.1f} MB   "
-                  f"agent/bare {m['agent'] / m['bare']:.2f}   agent/Go agent (15.8 MB) "
-                  f"{m['agent'] / GO_AGENT_RSS_KB:.2f}   agent over bare {(m['agent'] - m['bare']) / 1024:4.1f} MB   "
+            print(f"{how:12s} agent {m['agent']:6d} kB   bare interpreter {m['bare']:6d} kB   "
+                  f"agent/bare {m['agent'] / m['bare']:.2f}   agent/Go agent ({GO_AGENT_RSS_KB} kB) "
+                  f"{m['agent'] / GO_AGENT_RSS_KB:.2f}   agent over bare {m['agent'] - m['bare']:5d} kB   "
                   f"CPU {100 * m['cpu']:.1f}% at a 1 s period")
 
         print(f"\n== one period on a ~{args.lines}-line kube-proxy-like nat table ({args.rounds} rounds, median)")
