@@ -638,6 +638,9 @@ class Evaluator:
             if hook in ("OUTPUT", "POSTROUTING"):
                 return _Unknown(f"-i in {hook}")
             if self.facts.in_interface is None:
+                key = ("iface-in", m.value)
+                if key in p.assume:
+                    return p.assume[key] != m.negated
                 return _Unknown(f"the packet enters on an interface matching {m.value}" if not m.negated
                                 else f"the packet does not enter on {m.value}",
                                 ("iface-in", m.value), not m.negated)
