@@ -547,7 +547,11 @@ def _masq_why(ex: Explanation, o: Outcome) -> str:
     returns = [s for s in o.trace if s.chain == d.chain and s.result == "no-match" and s.text.rstrip().endswith(
         "-j RETURN") and " -d " in s.text]
     if returns:
-        if any((s.chain, s.index) in ex.provenance for s in returns):
-            return f"{o.destination} is outside every non-masquerade CIDR"
-        return f"{o.destination} matched none of the {len(returns)} RETURN rules before it"
+        cidrs = [c for c in (_dest_of(s.text) for s in returns) if c]
+        listed = ", ".join(cidrs[:6]) + (f" and {len(cidrs) - 6} more" if len(cidrs) > 6 else "")
+        if any((s.chain, s.index) in ex.provenance for s in returns) or "MASQ-AGENT" in d.chain.upper():
+            return f"{o.destination} is outside every non-masquerade CIDR ({listed})"
+        if len(returns) == 1:
+            return f"{o.destination} does not match the RETURN rule before it ({listed})"
+        return f"{o.destination} matched none of the {len(returns)} RETURN rules before it ({listed})"
     return ""
