@@ -1,10 +1,10 @@
-"""Kernel ground truth for `explain`: load rules into a node namespace, send real UDP flows
-from a pod namespace, and read the source address each flow arrived with.
+"""Kernel ground truth for `explain`: load rules into a node namespace, send real UDP and TCP
+flows from a pod namespace, and read the source address each flow arrived with.
 
 Built on the shared harness (tests/netns.py). One sender and one listener per namespace
-handle a whole batch of flows: each flow gets its own final UDP port, so the port a datagram
-arrives on names the flow (and a new socket per flow makes a new conntrack entry, so nat is
-walked for each one).
+handle a whole batch of flows: each flow gets its own final port, so the port a datagram (or a
+TCP connection) arrives on names the flow, and a new socket per flow makes a new conntrack
+entry, so nat is walked for each one.
 
 Layout (Topology): pod 10.244.1.2/24 (+ extra pod addresses) -- node vpod 10.244.1.1/24,
 eth0 192.168.100.1/24 -- dst 192.168.100.2/24 (+ extra destination addresses).
@@ -27,11 +27,14 @@ _LISTENER = textwrap.dedent("""
     import json, selectors, socket, sys, time
     ports = json.loads(sys.argv[1]); v6 = sys.argv[2] == "6"
     sel = selectors.DefaultSelector()
-    for p in ports:
-        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    for p, proto in ports:
+        tcp = proto == "tcp"
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM if tcp else socket.SOCK_DGRAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("::" if v6 else "0.0.0.0", p))
-        sel.register(s, selectors.EVENT_READ, p)
+        if tcp:
+            s.listen(16)
+        sel.register(s, selectors.EVENT_READ, (p, tcp))
     sel.register(sys.stdin, selectors.EVENT_READ, None)
     print("ready", flush=True)
     seen = {}
@@ -44,21 +47,34 @@ _LISTENER = textwrap.dedent("""
                     sel.unregister(sys.stdin)
                     stop = time.time() + 0.3
                 continue
-            data, addr = key.fileobj.recvfrom(2048)
-            seen[str(key.data)] = addr[0]
+            port, tcp = key.data
+            if tcp:
+                conn, addr = key.fileobj.accept()
+                conn.close()
+            else:
+                data, addr = key.fileobj.recvfrom(2048)
+            seen[str(port)] = addr[0]
     print(json.dumps(seen), flush=True)
 """)
 
 _SENDER = textwrap.dedent("""
     import json, socket, sys, time
-    for src, dst, port in json.loads(sys.argv[1]):
+    pending = []
+    for src, dst, port, proto in json.loads(sys.argv[1]):
         fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
-        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s = socket.socket(fam, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
         if src:
             s.bind((src, 0))
-        s.sendto(b"masqctl-explain", (dst, port))
-        s.close()
+        if proto == "tcp":
+            s.setblocking(False)
+            s.connect_ex((dst, port))     # the SYN is what nat sees; the handshake completes later
+            pending.append(s)
+        else:
+            s.sendto(b"masqctl-explain", (dst, port))
+            s.close()
         time.sleep(0.002)
+    if pending:
+        time.sleep(1.0)
 """)
 
 
@@ -74,7 +90,8 @@ class Flow:
 
 def send_batch(t: Topology, flows: list[Flow], v6: bool = False, wait: float = 6.0) -> dict:
     """Send every flow; return {final_port: (namespace role, source seen)}."""
-    ports = sorted({f.final_port for f in flows})
+    ports = sorted({(f.final_port, f.proto) for f in flows})
+    assert len({p for p, _ in ports}) == len(ports), "two flows share a final port"
     listeners = {}
     for role, ns in (("dst", t.dst), ("node", t.node), ("pod", t.pod)):
         proc = ns.popen(sys.executable, "-c", _LISTENER, json.dumps(ports), "6" if v6 else "4", str(wait),
@@ -84,8 +101,8 @@ def send_batch(t: Topology, flows: list[Flow], v6: bool = False, wait: float = 6
         assert line == "ready", f"listener in {role} failed: {line} {proc.stderr.read()}"
         listeners[role] = proc
     try:
-        pod_flows = [[f.src, f.dst, f.port] for f in flows if not f.from_host]
-        host_flows = [[f.src, f.dst, f.port] for f in flows if f.from_host]
+        pod_flows = [[f.src, f.dst, f.port, f.proto] for f in flows if not f.from_host]
+        host_flows = [[f.src, f.dst, f.port, f.proto] for f in flows if f.from_host]
         if pod_flows:
             t.pod.run(sys.executable, "-c", _SENDER, json.dumps(pod_flows))
         if host_flows:

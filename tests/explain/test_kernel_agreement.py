@@ -50,6 +50,8 @@ def test_agent_chain_only(tmp_path):
             f.port = f.final_port
         flows += [Flow("10.244.1.1", "203.0.113.9", p, p, from_host=True) for p in [next(_ports)]]
         flows += [Flow("10.244.1.1", Topology.NODE_UPLINK, p, p, from_host=True) for p in [next(_ports)]]
+        flows += [Flow(POD, d, p, p, proto="tcp") for d, p in (("10.240.0.5", next(_ports)),
+                                                               ("203.0.113.9", next(_ports)))]
         _assert_agree(t, tmp_path, flows)
 
 
@@ -144,6 +146,11 @@ def test_kube_proxy_dnat_hairpin_local_and_marks(tmp_path):
     port = next(_ports)
     nodeports.append(("NP", 30080, (Topology.DST_IP, port)))
     flows.append(Flow(POD, Topology.NODE_UPLINK, 30080, port))
+    # TCP: a service with TCP rules (the SYN is what nat sees), remote and hairpin endpoints
+    for i, (src, ep) in enumerate([(POD, Topology.DST_IP), (POD_OFF_CLUSTER, "203.0.113.50"), (POD, POD)]):
+        port = next(_ports)
+        services.append((f"T{i}", f"10.96.3.{10 + i}", 443, [(ep, port)], "10.244.0.0/16", "tcp"))
+        flows.append(Flow(src, f"10.96.3.{10 + i}", 443, port, proto="tcp"))
     # a two-endpoint service: the kernel picks one branch; the source seen must be one of explain's
     port = next(_ports)
     services.append(("R0", "10.96.2.10", 9100, [(POD, port), (Topology.DST_IP, port)]))
