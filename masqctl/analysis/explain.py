@@ -374,6 +374,7 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         notes.append("the input is a fragment (no *nat header, as from `iptables-save | grep …`): only the "
                      "rules shown were evaluated; rules filtered out (kube-proxy DNAT, other POSTROUTING "
                      "jumps, chain policies) can change the answer — give the full `iptables-save -t nat`")
+        notes.extend(_fragment_gaps(dump))
     elif dump.list_format:
         notes.append("read as `iptables -S` output, which names no table: it was taken as the nat table")
     if dump.undeclared_chains and not dump.fragment:
@@ -389,6 +390,31 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         if kube_services is not None and any("KUBE-CLUSTER-IP" in t for _, t in kube_services.lines):
             notes.append("kube-proxy runs in IPVS mode: Service DNAT happens in IPVS, not in iptables — for a "
                          "ClusterIP give the endpoint address as DST (and --ipset for KUBE-* sets)")
+    return notes
+
+
+def _fragment_gaps(dump: Dump) -> list[str]:
+    """What a fragment visibly lacks: chains jumped to but not shown, empty built-in chains."""
+    import re
+
+    nat = dump.table("nat")
+    if nat is None:
+        return []
+    targets: list[str] = []
+    for name in nat.names():
+        for _, text in nat.chain(name).lines:
+            m = re.search(r" -[jg] (\S+)", text)
+            if m and m.group(1) not in targets:
+                targets.append(m.group(1))
+    missing = [t for t in targets if t in nat and not len(nat.chain(t)) and t not in nat.declared] + \
+              [t for t in targets if t not in nat and re.fullmatch(r"[A-Z0-9_-]+", t) and "-" in t]
+    notes = []
+    if missing:
+        notes.append("fragment: chains jumped to but not shown (evaluated as unknown): " + ", ".join(missing[:8]))
+    empty = [c for c in ("PREROUTING", "OUTPUT", "POSTROUTING") if not len(nat.chain(c))]
+    if empty:
+        notes.append("fragment: no " + "/".join(empty) + " rules shown"
+                     + (" — DNAT (kube-proxy Services) is not visible" if "PREROUTING" in empty else ""))
     return notes
 
 

@@ -222,3 +222,11 @@ def test_explain_imports_no_cluster_clients():
             "assert not bad, bad\nprint('clean', file=sys.stderr)\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "clean" in r.stderr, r.stderr
+
+
+def test_fragment_says_what_is_missing():
+    fragment = "-A POSTROUTING -j KUBE-POSTROUTING\n-A POSTROUTING -j IP-MASQ-AGENT\n-A IP-MASQ-AGENT -j MASQUERADE\n"
+    doc = as_json("10.224.0.30", "10.240.0.5", "--iptables", "-", "--node-ip", "10.224.0.4", stdin=fragment)
+    assert doc["masqueraded"] is None and doc["input"]["fragment"] is True
+    assert any("not shown" in n and "KUBE-POSTROUTING" in n for n in doc["notes"])
+    assert any("DNAT" in n and "not visible" in n for n in doc["notes"])
