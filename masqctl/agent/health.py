@@ -1,14 +1,15 @@
 """``/healthz``, ``/readyz`` and ``/metrics`` on ``--health-bind``, in one daemon thread.
 
 A deliberately small HTTP/1.0 responder on a plain socket: ``http.server`` would double the
-agent's memory for three fixed paths. One connection at a time, each with a short timeout, so
-a stuck client cannot hold the endpoint for long; kubelet probes and Prometheus scrapes are
-tiny requests.
+agent's memory for three fixed paths, and even the ``socket`` wrapper module (its enums and
+``selectors``) costs more than this file; ``_socket`` is the same sockets without it. One
+connection at a time, each with a short timeout, so a stuck client cannot hold the endpoint
+for long; kubelet probes and Prometheus scrapes are tiny requests.
 """
 
 from __future__ import annotations
 
-import socket
+import _socket
 import threading
 
 from masqctl.agent.metrics import AgentState
@@ -44,12 +45,13 @@ class HealthServer:
     def __init__(self, address: tuple[str, int], state: AgentState):
         self.state = state
         host, port = address
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        family = _socket.AF_INET6 if ":" in host else _socket.AF_INET
         if host == "":
             host = "0.0.0.0"
+        self.family = family
         try:
-            self.sock = socket.socket(family, socket.SOCK_STREAM)
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock = _socket.socket(family, _socket.SOCK_STREAM)
+            self.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
             self.sock.bind((host, port))
             self.sock.listen(16)
         except OSError as exc:
@@ -72,9 +74,10 @@ class HealthServer:
     def _serve(self) -> None:
         while True:
             try:
-                conn, _ = self.sock.accept()
+                fd, _ = self.sock._accept()
             except OSError:
                 return  # closed
+            conn = _socket.socket(self.family, _socket.SOCK_STREAM, 0, fd)
             try:
                 conn.settimeout(2.0)
                 self._handle(conn)
@@ -86,7 +89,7 @@ class HealthServer:
                 except OSError:
                     pass
 
-    def _handle(self, conn: socket.socket) -> None:
+    def _handle(self, conn) -> None:
         data = b""
         while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < 8192:
             chunk = conn.recv(2048)
@@ -114,7 +117,7 @@ class HealthServer:
         return self._reply(conn, 404, "not found; try /healthz, /readyz or /metrics\n", head=head)
 
     @staticmethod
-    def _reply(conn: socket.socket, status: int, body: str, *, head: bool,
+    def _reply(conn, status: int, body: str, *, head: bool,
                ctype: str = "text/plain; charset=utf-8") -> None:
         payload = body.encode("utf-8")
         header = (f"HTTP/1.0 {status} {_REASONS.get(status, 'Unknown')}\r\n"

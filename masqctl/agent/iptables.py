@@ -18,8 +18,7 @@ image, a wrapper that selects the host's backend), ``legacy`` and ``nft`` the ex
 
 from __future__ import annotations
 
-import subprocess
-
+from masqctl.agent import spawn
 from masqctl.errors import IptablesError
 
 BACKENDS = ("", "legacy", "nft")
@@ -33,6 +32,13 @@ class IptablesFailure(IptablesError):
                  code: str):
         super().__init__(message, input=input, hint=hint, code=code)
         self.kind = kind
+
+
+class Result:
+    __slots__ = ("returncode", "stdout", "stderr")
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
 class Runner:
@@ -53,10 +59,12 @@ class Runner:
             base += f"-{self.backend}"
         return f"{base}-{tool}" if tool else base
 
-    def _run(self, argv: list[str], stdin: str | None, what: str) -> subprocess.CompletedProcess:
+    def _run(self, argv: list[str], stdin: str | None, what: str) -> "Result":
         try:
-            return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=self.env,
-                                  timeout=self.timeout)
+            done = spawn.run(argv, stdin.encode() if stdin is not None else None, env=self.env,
+                             timeout=self.timeout)
+            return Result(done.returncode, done.stdout.decode("utf-8", "replace"),
+                          done.stderr.decode("utf-8", "replace"))
         except FileNotFoundError:
             raise IptablesFailure(f"{argv[0]} is not installed or not on PATH", kind="missing",
                                   input=argv[0], code="E401",
@@ -64,16 +72,16 @@ class Runner:
         except PermissionError as exc:
             raise IptablesFailure(f"{argv[0]} cannot be executed: {exc.strerror}", kind="missing",
                                   input=argv[0], code="E401") from None
-        except subprocess.TimeoutExpired:
+        except spawn.Timeout:
             raise IptablesFailure(f"{what}: {argv[0]} did not finish within {self.timeout}s",
                                   kind="refused" if stdin is not None else "list", input=argv[0],
                                   code="E403" if stdin is not None else "E404") from None
 
     @staticmethod
-    def _lock_problem(result: subprocess.CompletedProcess) -> bool:
+    def _lock_problem(result: "Result") -> bool:
         return result.returncode == LOCK_EXIT_STATUS and "xtables lock" in (result.stderr or "")
 
-    def _lock_failure(self, argv: list[str], result: subprocess.CompletedProcess) -> IptablesFailure:
+    def _lock_failure(self, argv: list[str], result: "Result") -> IptablesFailure:
         return IptablesFailure(f"another program held the xtables lock for more than {self.wait}s",
                                kind="lock", input=argv[0], code="E402",
                                hint="kube-proxy or another agent is writing iptables; the agent retries")

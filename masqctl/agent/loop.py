@@ -24,14 +24,14 @@ like the Go agent. SIGTERM/SIGINT end the loop after the current sync; the rules
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import select
 import signal
-import subprocess
 import sys
 import time
 
+from masqctl.agent import spawn
 from masqctl.agent.iptables import IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
 from masqctl.agent.main import EXIT, KEEP
@@ -169,15 +169,16 @@ class Agent:
         argv += ["-m", "masqctl.agent.worker"]
         limit = request["budget"] + 2 * self.runner.timeout + 30
         try:
-            proc = subprocess.run(argv, input=json.dumps(request), stdout=subprocess.PIPE, text=True,
-                                  timeout=limit)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            # marshal, not json: the request and answer are plain dicts, and json would load
+            # re into this process. Both ends are the same interpreter.
+            done = spawn.run(argv, marshal.dumps(request), timeout=limit, capture_stderr=False)
+        except (OSError, spawn.Timeout) as exc:
             self.log.error(f"E502 sync worker could not run: {exc}")
             return None
         try:
-            return json.loads(proc.stdout)
-        except ValueError:
-            self.log.error(f"E502 sync worker failed (exit {proc.returncode}) without an answer")
+            return marshal.loads(done.stdout)
+        except (EOFError, ValueError, TypeError):
+            self.log.error(f"E502 sync worker failed (exit {done.returncode}) without an answer")
             return None
 
     # -- one period ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The sync worker: the part of a sync that needs the rule engine.
 
-The daemon starts it as a short-lived process (``python -m masqctl.agent.worker``, a JSON
-request on stdin, a JSON response on stdout) only when the config folder's bytes changed or
+The daemon starts it as a short-lived process (``python -m masqctl.agent.worker``, a request
+on stdin and the response on stdout, both plain dicts in ``marshal`` format) only when the config folder's bytes changed or
 the kernel's text differs from what the worker last left there; ``--once`` calls ``handle``
 in-process. Keeping the engine (PyYAML, dataclasses, ipaddress, decimal) out of the daemon
 is what keeps the daemon's resident memory below the Go agent's.
@@ -19,7 +19,7 @@ A cleanup request removes the jump(s) and the chain.
 
 from __future__ import annotations
 
-import json
+import marshal
 import signal
 import sys
 import time
@@ -62,7 +62,7 @@ class Worker:
         self.stop = stop
         self.runner = Runner(self.flags["iptables_backend"], self.flags["iptables_wait"])
         self.errors: dict[str, int] = {}
-        self.restores: dict[str, int] = {}   # "4"/"6" -> commits (JSON keys are strings)
+        self.restores: dict[str, int] = {}   # "4"/"6" -> commits
         self.deadline = time.monotonic() + float(request.get("budget", 30))
 
     def live(self, family: int, chain: str) -> LiveFamily:
@@ -177,9 +177,9 @@ def main() -> int:
     # The daemon decides when to stop; a sync it started is finished (a restore is atomic anyway).
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    request = json.load(sys.stdin)
+    request = marshal.loads(sys.stdin.buffer.read())
     response = handle(request, Logger(int(request["flags"].get("v", 0))))
-    json.dump(response, sys.stdout)
+    sys.stdout.buffer.write(marshal.dumps(response))
     sys.stdout.flush()
     return 0
 
