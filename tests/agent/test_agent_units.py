@@ -266,3 +266,16 @@ def test_flag_defaults_repeat_the_engine_constants():
 
     assert (agent.DEFAULT_CHAIN, agent.DEFAULT_CONFIG_DIR, agent.FLAVORS) == (DEFAULT_CHAIN, DEFAULT_CONFIG_DIR,
                                                                                FLAVORS)
+
+
+def test_daemon_reports_engine_usage_errors_at_start(tmp_path):
+    """Flags the engine checks (chain name, --to-ports) are checked by the first sync, before
+    anything is written: exit 2 with the code."""
+    cfg = ConfigVolume(str(tmp_path / "c"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    for flag, code in ((["--masq-chain", "POSTROUTING"], "E203"), (["--flavor", "upstream", "--to-ports", "9-1"],
+                                                                   "E202")):
+        r = subprocess.run([sys.executable, "-m", "masqctl.agent", "--config-dir", cfg.path, "--health-bind", "0",
+                            "--iptables-backend", "nft", *flag], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, PYTHONPATH=ROOT, PATH="/nonexistent"))
+        assert r.returncode == 2, r.stderr
+        assert f"error: {code} " in r.stderr and "Traceback" not in r.stderr
