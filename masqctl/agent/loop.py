@@ -153,9 +153,12 @@ class Agent:
 
     def call_worker(self, request: dict) -> dict | None:
         if self.once or request["mode"] == "cleanup":
-            # one-shot use: memory does not matter, run the engine in this process
+            # one-shot use: memory does not matter, run the engine in this process. A cleanup
+            # happens because a stop was requested: it still retries within its budget.
             from masqctl.agent.worker import handle
 
+            if request["mode"] == "cleanup":
+                return handle(request, self.log)
             return handle(request, self.log, stop=lambda: self.stop_requested)
         argv = [sys.executable]
         if sys.flags.no_site:
