@@ -48,7 +48,7 @@ def flag_set() -> FlagSet:
     fs.add("random-fully", "bool", True, "upstream/tke: add --random-fully to MASQUERADE",
            negated_by="no-random-fully")
     fs.add("to-ports", "str", "", "upstream/tke: masquerade to these ports only, e.g. 1024-29999,32768-65535")
-    fs.add("v", "int", 0, "log verbosity, like klog (2 logs the config in use)")
+    fs.add("v", "int", 0, "log verbosity, like klog (0: config changes, repairs, errors, heartbeat; 4: every period)")
     fs.add("once", "bool", False, "sync once and exit; the exit status tells success")
     fs.add("dry-run", "bool", False, "print what would be applied and touch nothing (with --once)")
     fs.add("health-bind", "str", DEFAULT_BIND,
