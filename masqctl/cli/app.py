@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import traceback
 
-import click
 import typer
 
 from masqctl import __version__
@@ -86,26 +85,28 @@ def run(argv: list[str]) -> int:
     """Run the app; return the exit status. Errors never show a traceback unless --debug."""
     debug = "--debug" in argv
     try:
-        app(args=argv, prog_name="masqctl", standalone_mode=False)
+        result = app(args=argv, prog_name="masqctl", standalone_mode=False)
     except MasqctlError as error:
         if debug:
             traceback.print_exc()
         report_error(error)
         return error.exit_code
-    except click.exceptions.Exit as exc:
+    except (typer.Exit, typer.Abort) as exc:
+        if isinstance(exc, typer.Abort):
+            print("aborted", file=sys.stderr)
+            return EXIT_FAILED
         return exc.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return EXIT_FAILED
-    except click.ClickException as exc:
-        exc.show()
-        return EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_FAILED
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence
+        # typer's click exceptions (vendored in recent typer, click itself in older ones):
+        # usage errors carry exit code 2 and know how to show themselves.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            return EXIT_USAGE if exc.exit_code == EXIT_USAGE else EXIT_FAILED
         if debug:
             traceback.print_exc()
         print(f"error: E999 unexpected internal error: {exc.__class__.__name__}: {exc} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILED
-    return 0
+    return result if isinstance(result, int) else 0

@@ -122,3 +122,19 @@ def test_help_imports_no_kubernetes_or_azure():
 def test_node_agent_imports_no_typer_rich_kubernetes_or_azure():
     args = ["node-agent", "--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-kubenet/config"]
     assert imported_after(args) == set()
+
+
+def test_node_agent_exit_status_survives_the_typer_path(tmp_path):
+    # `--debug` before the command goes through typer instead of the lean forwarder
+    (tmp_path / "ip-masq-agent").write_text("nonMasqueradeCIDRs: [10.0.0.1/8]\n")
+    r = run("--debug", "node-agent", "--once", "--dry-run", "--config-dir", str(tmp_path))
+    assert r.returncode == 1 and "E105" in r.stderr and r.stdout == ""
+    assert run("--debug", "node-agent", "--nope").returncode == 2
+
+
+def test_cli_needs_no_separate_click_install():
+    # recent typer vendors click; the CLI must not import click itself
+    import pathlib
+    for path in pathlib.Path(ROOT, "masqctl").rglob("*.py"):
+        text = path.read_text()
+        assert "import click" not in text and "from click" not in text, path
