@@ -239,3 +239,18 @@ def test_health_port_in_use_is_reported(node, tmp_path, lockfile, agents):
     assert second.proc.wait(timeout=10) == 1
     assert "E501" in second.logs() and "Traceback" not in second.logs()
     assert first.get("/healthz")[0] == 200
+
+
+def test_quiet_log_at_aks_verbosity_with_a_heartbeat(node, tmp_path, lockfile, agents):
+    """--v=2 (AKS's argument): no line per period; the heartbeat says the agent is alive."""
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent-reconciled": AKS_RECONCILED})
+    agent = agents(node, "--config-dir", cfg.path, "--resync-interval", "1", "--v=2", "--heartbeat-interval", "2",
+                   lockfile=lockfile)
+    agent.wait_for(lambda: agent.get("/readyz")[0] == 200, what="ready")
+    before = agent.logs().splitlines()
+    agent.wait_for(lambda: agent.metric("masqctl_node_agent_syncs_total", result="unchanged") >= 4,
+                   timeout=8, what="four quiet periods")
+    new = agent.logs().splitlines()[len(before):]
+    assert new and all("heartbeat: syncs since start:" in line for line in new), new
+    assert len(new) <= 3
+    assert sum("using config:" in line for line in agent.logs().splitlines()) == 1
