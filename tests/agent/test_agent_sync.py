@@ -3,6 +3,8 @@ invalid configs, signals and cleanup."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from agentlib import (ConfigVolume, assert_exact, chain_rules, intended, jumps, keys, run_once,
                       yaml_config)
@@ -254,3 +256,21 @@ def test_quiet_log_at_aks_verbosity_with_a_heartbeat(node, tmp_path, lockfile, a
     assert new and all("heartbeat: syncs since start:" in line for line in new), new
     assert len(new) <= 3
     assert sum("using config:" in line for line in agent.logs().splitlines()) == 1
+
+
+def test_iptables_failing_every_period_makes_the_agent_unready_then_unhealthy(node, tmp_path, lockfile, agents):
+    """No iptables binary on PATH (/usr/bin holds ip, not iptables): every period fails after
+    its retries; /readyz fails at once, /healthz once no sync succeeded for 2 periods (+5 s)."""
+    assert not os.path.exists("/usr/bin/iptables-restore")
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    agent = agents(node, "--config-dir", cfg.path, "--resync-interval", "1", lockfile=lockfile,
+                   env={"PATH": "/usr/bin"})
+    agent.wait_for(lambda: (agent.metric("masqctl_node_agent_syncs_total", result="failed") or 0) >= 1,
+                   what="a failed period")
+    status, body = agent.get("/readyz")
+    assert status == 503 and "E401" in body
+    assert agent.metric("masqctl_node_agent_iptables_errors_total", kind="missing") >= 1
+    assert agent.metric("masqctl_node_agent_ready") == 0
+    agent.wait_for(lambda: agent.get("/healthz")[0] == 503, timeout=12, what="unhealthy")
+    assert "no successful sync since start" in agent.get("/healthz")[1]
+    assert agent.stop() == 0
