@@ -160,9 +160,9 @@ class Agent:
             if request["mode"] == "cleanup":
                 return handle(request, self.log)
             return handle(request, self.log, stop=lambda: self.stop_requested)
+        # The worker is short-lived, so it keeps site-packages even when this process was
+        # started with -S to save memory: the engine's PyYAML may live only there.
         argv = [sys.executable]
-        if sys.flags.no_site:
-            argv.append("-S")
         if sys.flags.isolated:
             argv.append("-I")
         elif sys.flags.ignore_environment:

@@ -117,14 +117,15 @@ _HTTP = textwrap.dedent("""
 class AgentProcess:
     """``python -m masqctl.agent`` running inside namespace ``ns``."""
 
-    def __init__(self, ns, args: list[str], lockfile: str, env: dict | None = None, port: int = 8679):
+    def __init__(self, ns, args: list[str], lockfile: str, env: dict | None = None, port: int = 8679,
+                 python_flags: tuple[str, ...] = ()):
         self.ns = ns
         self.port = port
         self.log = tempfile.NamedTemporaryFile("w+", prefix="masqctl-agent-", suffix=".log", delete=False)
         full_env = dict(os.environ, XTABLES_LOCKFILE=lockfile, PYTHONPATH=ROOT)
         if env:
             full_env.update(env)
-        self.proc = ns.popen(sys.executable, "-m", "masqctl.agent", *args, stdout=subprocess.DEVNULL,
+        self.proc = ns.popen(sys.executable, *python_flags, "-m", "masqctl.agent", *args, stdout=subprocess.DEVNULL,
                              stderr=self.log, env=full_env)
 
     def get(self, path: str) -> tuple[int, str]:

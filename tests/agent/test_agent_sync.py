@@ -274,3 +274,21 @@ def test_iptables_failing_every_period_makes_the_agent_unready_then_unhealthy(no
     agent.wait_for(lambda: agent.get("/healthz")[0] == 503, timeout=12, what="unhealthy")
     assert "no successful sync since start" in agent.get("/healthz")[1]
     assert agent.stop() == 0
+
+
+def test_started_like_the_image_with_site_packages_off(node, tmp_path, lockfile):
+    # The image runs `python3 -S -m masqctl.agent` with only the package on PYTHONPATH; the
+    # engine's PyYAML may live in site-packages, so the sync worker must still find it.
+    from agentlib import AgentProcess
+
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent-reconciled": AKS_RECONCILED})
+    agent = AgentProcess(node, ["--config-dir", cfg.path, "--resync-interval", "1"], lockfile,
+                         python_flags=("-S",))
+    try:
+        agent.wait_for(lambda: chain_rules(node.run("iptables-save", "-t", "nat").stdout, CHAIN),
+                       timeout=15, what="the chain applied by a -S agent")
+        assert_exact(node.run("iptables-save", "-t", "nat").stdout, intended(cfg.path).ipv4)
+        assert "E502" not in agent.logs()
+    finally:
+        agent.stop()
+        agent.close()
