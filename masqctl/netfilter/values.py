@@ -1,0 +1,132 @@
+"""Values written in rules, read the way the kernel compares them.
+
+Addresses and masks (``a/len``, ``a/dotted-mask``; parsed once and cached), interface
+patterns (``eth+``), port lists (``80,8000:8080``), marks (``value/mask``), protocol names,
+and the address of a ``--to-destination`` / ``--to-source``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from masqctl.netfilter.facts import IPAddress
+
+FULL_MASK = 0xFFFFFFFF
+
+PROTOS = {"6": "tcp", "17": "udp", "132": "sctp", "1": "icmp", "58": "ipv6-icmp", "0": "all",
+          "icmpv6": "ipv6-icmp"}
+
+_NET_CACHE: dict[str, tuple | None] = {}
+
+
+def proto_name(text: str) -> str:
+    """``-p`` / ``--ctproto`` value → the protocol name the packet is described with."""
+    low = text.lower()
+    return PROTOS.get(low, low)
+
+
+def parse_net(text: str):
+    """``a/len`` or ``a/dotted-mask`` → (version, network int, mask int); None if unreadable."""
+    hit = _NET_CACHE.get(text)
+    if hit is not None or text in _NET_CACHE:
+        return hit
+    result = None
+    addr, _, mask = text.partition("/")
+    if mask.isdigit() and addr.count(".") == 3:     # fast path: a.b.c.d/len
+        try:
+            a, b, c, d = (int(x) for x in addr.split("."))
+            plen = int(mask)
+            if max(a, b, c, d) < 256 and plen <= 32:
+                m = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                result = (4, ((a << 24) | (b << 16) | (c << 8) | d) & m, m)
+                _NET_CACHE[text] = result
+                return result
+        except ValueError:
+            pass
+    try:
+        ip = ipaddress.ip_address(addr)
+        bits = ip.max_prefixlen
+        if not mask:
+            m = (1 << bits) - 1
+        elif mask.isdigit():
+            plen = int(mask)
+            if plen > bits:
+                raise ValueError
+            m = ((1 << bits) - 1) ^ ((1 << (bits - plen)) - 1)
+        else:
+            m = int(ipaddress.ip_address(mask))
+        result = (ip.version, int(ip) & m, m)
+    except ValueError:
+        result = None
+    if len(_NET_CACHE) > 200_000:
+        _NET_CACHE.clear()
+    _NET_CACHE[text] = result
+    return result
+
+
+def in_net(ip: IPAddress, text: str) -> bool | None:
+    """Whether ``ip`` is in the network ``text``; None if ``text`` is unreadable."""
+    n = parse_net(text)
+    if n is None:
+        return None
+    if n[0] != ip.version:
+        return False
+    return (int(ip) & n[2]) == n[1]
+
+
+def iface_match(pattern: str, name: str) -> bool:
+    """``-i``/``-o`` semantics: a trailing ``+`` matches every name with that prefix."""
+    if pattern.endswith("+"):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def _ports(spec: str) -> list[tuple[int, int]]:
+    out = []
+    for part in spec.split(","):
+        a, _, b = part.partition(":")
+        lo = int(a) if a else 0
+        hi = int(b) if b else (65535 if _ else lo)
+        out.append((lo, hi))
+    return out
+
+
+def in_ports(port: int, spec: str) -> bool:
+    """Raises ValueError for an unreadable port list (callers turn it into an unknown)."""
+    return any(lo <= port <= hi for lo, hi in _ports(spec))
+
+
+def mark_value(spec: str) -> tuple[int, int]:
+    """``value[/mask]`` → (value, mask); raises ValueError if unreadable."""
+    v, _, m = spec.partition("/")
+    return int(v, 0), (int(m, 0) if m else FULL_MASK)
+
+
+def parse_to_destination(text: str, version: int):
+    """``a[-b][:p[-q]]`` or ``[v6]:p`` → (address, port or None); the first of a range."""
+    try:
+        if text.startswith("["):
+            host, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+        elif version == 6 or text.count(":") > 1:
+            host, port = text, ""
+        else:
+            host, _, port = text.partition(":")
+        host = host.split("-", 1)[0]
+        addr = ipaddress.ip_address(host) if host else None
+        if addr is None:
+            return None
+        pnum = int(port.split("-", 1)[0]) if port else None
+        return addr, pnum
+    except ValueError:
+        return None
+
+
+def to_source_address(text: str) -> IPAddress | None:
+    """The first address of a ``--to-source`` (``a[-b][:ports]`` or ``[v6]``); None if unreadable."""
+    host = text.split(":", 1)[0] if text.count(":") <= 1 else text.strip("[").split("]", 1)[0]
+    host = host.split("-", 1)[0]
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
