@@ -119,13 +119,15 @@ class Evaluator:
             if not self._may_fork():
                 p.conditions.append("stopped: too many branches")
                 return [_stopped(p, "too many branches")]
+            # The ordinary case (a remote destination) is the first path, so the primary
+            # answer, sentence and deciding rule describe it; local delivery is the other.
             q = p.copy()
-            p.assume[local.key] = True
-            p.conditions.append(f"assumed {p.dst} is an address of this node")
+            p.assume[local.key] = False
+            p.conditions.append(f"assumed {p.dst} is not an address of this node")
             p.order.append(0)
             p.assumed = True
-            q.assume[local.key] = False
-            q.conditions.append(f"assumed {q.dst} is not an address of this node")
+            q.assume[local.key] = True
+            q.conditions.append(f"assumed {q.dst} is an address of this node")
             q.order.append(1)
             q.assumed = True
             paths = [p, q]

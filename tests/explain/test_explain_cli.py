@@ -134,6 +134,23 @@ def test_what_if_names_the_config_file_and_line(tmp_path):
     assert any("replaced" in n for n in doc["notes"])
 
 
+def test_what_if_without_node_facts_answers_for_a_remote_destination(tmp_path):
+    # With no node addresses, whether DST is the node's own stays open; both paths are
+    # evaluated, but the answer, sentence and deciding rule describe the ordinary (remote) one.
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "ip-masq-agent").write_text("nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n")
+    doc = as_json("10.224.0.30", "10.240.0.5", "--config-dir", str(cfg))
+    assert doc["masqueraded"] is False
+    assert doc["deciding_rule"]["origin"]["file"] == "ip-masq-agent"
+    assert "set by ip-masq-agent line 2" in doc["summary"]
+    assert any("not an address of this node" in n for n in doc["notes"])
+    doc = as_json("10.224.0.30", "203.0.113.5", "--config-dir", str(cfg))
+    assert doc["masqueraded"] is None        # remote: masqueraded; local: not — the paths disagree
+    assert [b["masqueraded"] for b in doc["branches"]] == [True, False]
+    assert "not an address of this node" in doc["branches"][0]["conditions"][0]
+
+
 def test_what_if_link_local_and_ipv6(tmp_path):
     cfg = tmp_path / "cfg"
     cfg.mkdir()
