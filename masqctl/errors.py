@@ -38,9 +38,6 @@ class MasqctlError(Exception):
         where = f"{self.input}: " if self.input else ""
         return f"{self.code} {where}{self.message}"
 
-    def to_dict(self) -> dict:
-        return {"code": self.code, "input": self.input, "message": self.message, "hint": self.hint}
-
 
 class UsageError(MasqctlError):
     """A flag, argument or option value that cannot be used."""
@@ -80,12 +77,6 @@ class ConfigError(MasqctlError):
         self.key = key
         self.value = value
 
-    def to_dict(self) -> dict:
-        d = super().to_dict()
-        d.update({"file": self.file, "line": self.line, "key": self.key,
-                  "value": self.value if isinstance(self.value, (str, int, float, bool)) else None})
-        return d
-
 
 class IptablesError(MasqctlError):
     """iptables itself failed (binary missing, lock held, kernel refused)."""
@@ -100,9 +91,3 @@ class NotImplementedYet(MasqctlError):
     code = "E900"
     exit_code = EXIT_USAGE
 
-
-def exit_code_for(error: BaseException) -> int:
-    """The single mapping from an error to a process exit status."""
-    if isinstance(error, MasqctlError):
-        return error.exit_code
-    return EXIT_FAILED

@@ -225,3 +225,18 @@ def test_yaml_merge_keys_and_anchors_are_followed():
         "base: &b\n  masqLinkLocal: true\n<<: *b\nnonMasqueradeCIDRs: &l [10.0.0.0/8]\nx: *l\n")}), V4)
     assert config.masq_link_local.value is True
     assert config.cidrs() == ["10.0.0.0/8"]
+
+
+def test_effective_config_and_rules_serialise_with_provenance():
+    import json
+
+    from masqctl.engine import render
+
+    config = effective_config(_sources({"ip-masq-agent": "nonMasqueradeCIDRs: [10.0.0.0/8]\nbogus: 1\n"}), V4)
+    doc = json.loads(json.dumps(config.to_dict()))
+    assert doc["nonMasqueradeCIDRs"] == [{"cidr": "10.0.0.0/8", "family": 4, "origins": [
+        {"kind": "file", "file": "ip-masq-agent", "line": 1, "key": "nonMasqueradeCIDRs"}]}]
+    assert doc["warnings"][0]["code"] == "W101" and doc["files"][0]["format"] == "yaml"
+    rules = json.loads(json.dumps(render(config, V4).ipv4.to_dict()))
+    assert rules["rules"][1]["cidr"]["origins"][0]["line"] == 1
+    assert rules["payload"].startswith("*nat\n:IP-MASQ-AGENT - [0:0]\n")
