@@ -84,10 +84,6 @@ def decode_document(name: str, data: bytes) -> Document:
 # ---------------------------------------------------------------------------- JSON
 
 
-def _json_line(text: str, index: int) -> int:
-    return text.count("\n", 0, index) + 1
-
-
 class _LineIndex:
     """Line numbers of offsets in one text, in O(log n) each."""
 
@@ -106,7 +102,6 @@ class _LocatingContext:
     """A context for ``json.scanner.py_make_scanner`` that wraps every value with its line."""
 
     def __init__(self, text: str):
-        self.text = text
         self.lines = _LineIndex(text)
         self.strict = True
         self.object_hook = None
@@ -131,22 +126,23 @@ class _LocatingContext:
         return scan
 
     def _parse_object(self, s_and_end, strict, scan_once, object_hook, object_pairs_hook,
-                      memo=None, _w=None):
+                      memo=None):
         return json.decoder.JSONObject(s_and_end, strict, self._wrap(scan_once), object_hook,
                                        object_pairs_hook, memo)
 
-    def _parse_array(self, s_and_end, scan_once, _w=None):
+    def _parse_array(self, s_and_end, scan_once):
         return json.decoder.JSONArray(s_and_end, self._wrap(scan_once))
 
 
 def _decode_json(name: str, text: str) -> Document:
     ctx = _LocatingContext(text)
+    line_of = ctx.lines.line
     start = len(text) - len(text.lstrip(_GO_SPACE))
     try:
         value, end = ctx.scan_once(text, start)
     except StopIteration as exc:
-        raise ConfigError(f"not valid JSON: unexpected input at line {_json_line(text, exc.value)}",
-                          file=name, line=_json_line(text, exc.value), code=CODE_PARSE,
+        raise ConfigError(f"not valid JSON: unexpected input at line {line_of(exc.value)}",
+                          file=name, line=line_of(exc.value), code=CODE_PARSE,
                           hint="fix the JSON syntax, or write the file as YAML") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"not valid JSON: {exc.msg}", file=name, line=exc.lineno,
@@ -157,10 +153,10 @@ def _decode_json(name: str, text: str) -> Document:
         raise ConfigError("not valid JSON: nested too deeply", file=name, code=CODE_PARSE) from None
     rest = text[end:].strip(_GO_SPACE)
     if rest:
-        line = _json_line(text, end + (len(text[end:]) - len(text[end:].lstrip(_GO_SPACE))))
+        line = line_of(end + (len(text[end:]) - len(text[end:].lstrip(_GO_SPACE))))
         raise ConfigError(f"not valid JSON: invalid character {rest[0]!r} after top-level value",
                           file=name, line=line, code=CODE_PARSE) from None
-    top_line = _json_line(text, start)
+    top_line = line_of(start)
     if not isinstance(value, Mapping):  # cannot happen: the text starts with "{"
         return Document("json", None, json_type(value), top_line)
     # Go applies an object's keys in document order.
