@@ -184,6 +184,7 @@ _BOOLS = {**{w: True for w in ("y", "Y", "yes", "Yes", "YES", "true", "True", "T
           **{w: False for w in ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")}}
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _INT = re.compile(r"[-+]?(0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)")
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")  # go-yaml: a leading 0 means octal
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?")
 _SPECIAL_FLOATS = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, "+.inf": math.inf,
                    "+.Inf": math.inf, "+.INF": math.inf, "-.inf": -math.inf, "-.Inf": -math.inf,
@@ -229,8 +230,8 @@ def _scalar(node: yaml.nodes.ScalarNode) -> Any:
             return None
         if _INT.fullmatch(value):
             try:
-                return int(value.replace("_", ""), 0) if not re.fullmatch(r"[-+]?0[0-7_]+", value) \
-                    else int(value.replace("_", ""), 8)
+                digits = value.replace("_", "")
+                return int(digits, 8) if _OCTAL.fullmatch(value) else int(digits, 0)
             except ValueError:
                 pass
         if _FLOAT.fullmatch(value):
@@ -308,10 +309,13 @@ def _check_aliasing(name: str, root) -> None:
         sizes[key] = total
         return total
 
+    def excessive() -> bool:
+        return alias > 100 and decode > 1000 and alias / decode > _allowed_alias_ratio(decode)
+
     decode = alias = 0
     seen: set[int] = set()
     work = [root]
-    while work:
+    while work and not excessive():
         n = work.pop()
         if id(n) in seen:      # a later occurrence of an anchored node: an alias
             decode += 1 + size(n)
@@ -320,9 +324,7 @@ def _check_aliasing(name: str, root) -> None:
         seen.add(id(n))
         decode += 1
         work.extend(reversed(list(children(n))))
-        if alias > 100 and decode > 1000 and alias / decode > _allowed_alias_ratio(decode):
-            break
-    if alias > 100 and decode > 1000 and alias / decode > _allowed_alias_ratio(decode):
+    if excessive():
         raise ConfigError("not valid YAML: document contains excessive aliasing "
                           f"({decode} nodes once aliases are expanded)", file=name,
                           code=CODE_PARSE, hint="remove the anchors and aliases (a YAML bomb?)")
