@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from masqctl.engine.cidr import CidrProblem, family, parse_cidr
 from masqctl.engine.decode import decode_document
-from masqctl.engine.fields import CIDRS, FIELDS, FieldValue, apply_document
+from masqctl.engine.fields import FieldValue, apply_document
 from masqctl.engine.model import (AZURE_V2, DEFAULT_CIDR_LIMIT, FLAVORS, RESERVED_RANGES, RFC1918,
                                   AgentOptions, CidrEntry, ConfigWarning, EffectiveConfig,
                                   FileReport, Origin, Setting)
@@ -263,6 +263,3 @@ def _over_defaults(src: ConfigSource | None, options: AgentOptions) -> Effective
         cidrs_nil=cidr_field is not None and cidr_field.value is None,
         warnings=tuple(warnings))
 
-
-__all__ = ["ConfigSource", "read_config_dir", "load_config_dir", "effective_config", "default_cidrs",
-           "CIDRS", "FIELDS"]
