@@ -63,7 +63,11 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
             os.close(fd)
 
     writers = [in_w] if pending else []
-    if not pending:
+    if pending:
+        # select only says some room is free: a blocking write of a larger chunk would wait
+        # for the child to read, past the timeout.
+        os.set_blocking(in_w, False)
+    else:
         close(in_w)
     try:
         while readers or writers:
@@ -76,6 +80,8 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
             for fd in w:
                 try:
                     n = os.write(fd, pending[:65536])
+                except BlockingIOError:
+                    continue
                 except BrokenPipeError:
                     n = len(pending)  # the child stopped reading; its status tells why
                 pending = pending[n:]

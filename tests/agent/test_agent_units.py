@@ -279,3 +279,14 @@ def test_daemon_reports_engine_usage_errors_at_start(tmp_path):
                            env=dict(os.environ, PYTHONPATH=ROOT, PATH="/nonexistent"))
         assert r.returncode == 2, r.stderr
         assert f"error: {code} " in r.stderr and "Traceback" not in r.stderr
+
+
+def test_spawn_timeout_holds_when_the_child_stops_reading_a_large_input():
+    """A child that stops reading its stdin must not block the writer past the timeout (the
+    input is larger than a pipe buffer; the pipe has some room, not 64 KiB)."""
+    from masqctl.agent import spawn
+
+    started = time.monotonic()
+    with pytest.raises(spawn.Timeout):
+        spawn.run(["sh", "-c", "head -c 20000 >/dev/null; sleep 5"], b"x" * (1 << 20), timeout=0.5)
+    assert time.monotonic() - started < 2.5
