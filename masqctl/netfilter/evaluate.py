@@ -153,7 +153,7 @@ class Evaluator:
     def _hook(self, p: PathState, hook: str) -> list[tuple[PathState, tuple]]:
         if p.last_return and p.last_return[0] == "unknown":
             return [(p, ("unknown", None, p.last_return[1]))]
-        p.chain, p.pos, p.stack, p.last_return = hook, 0, [], None
+        p.chain, p.pos, p.stack, p.frame, p.last_return = hook, 0, [], (hook,), None
         done = []
         work = [p]
         while work:
@@ -174,7 +174,7 @@ class Evaluator:
                 return ("unknown", None, f"chain {p.chain} is missing")
             if p.pos >= len(chain.lines):
                 if p.stack:
-                    p.chain, p.pos = p.stack.pop()
+                    p.chain, p.pos, p.frame = p.stack.pop()
                     continue
                 return _policy(p, hook, table)
             p.steps += 1
@@ -245,19 +245,26 @@ class Evaluator:
             s = step("RETURN")
             p.last_return = ("return", s)
             if p.stack:
-                p.chain, p.pos = p.stack.pop()
+                p.chain, p.pos, p.frame = p.stack.pop()
                 return None
             return _policy(p, hook, table)   # RETURN at built-in level (also after -g)
         user = table.chain(target)
         if user is not None and not user.builtin:
+            how = "goto" if rule.goto else "jump"
+            if target in p.frame or any(target in frame for _, _, frame in p.stack):
+                # the kernel refuses a rule set whose jumps and gotos form a loop
+                s = step(f"{how} {target}")
+                return ("unknown", s, f"a loop: {chain_name} rule {rule.index} enters {target} again, so the "
+                                      "chain nesting never ends (the kernel refuses such a rule set)")
             if len(p.stack) >= MAX_DEPTH:
-                s = step(f"{'goto' if rule.goto else 'jump'} {target}")
+                s = step(f"{how} {target}")
                 return ("unknown", s, f"chain nesting deeper than {MAX_DEPTH} (a loop through {target}?)")
+            step(f"{how} {target}")
             if rule.goto:
-                step(f"goto {target}")
+                p.frame = p.frame + (target,)
             else:
-                step(f"jump {target}")
-                p.stack.append((p.chain, p.pos + 1))
+                p.stack.append((p.chain, p.pos + 1, p.frame))
+                p.frame = (target,)
             p.chain, p.pos = target, 0
             return None
         if target == "ACCEPT":

@@ -118,17 +118,19 @@ class PathState:
 
     ``out_iface`` is an interface name, None (not routed yet, or no route known), ``"<local>"``
     (delivered to this node) or ``"<unknown>"`` (the path stopped before routing: see
-    ``last_return``). ``known`` is the set of mark bits whose value is known. ``order`` sorts
+    ``last_return``). ``stack`` holds (chain, position, frame) return points; ``frame`` the
+    chains entered since the last ``-j`` (the jumped-to chain, then every ``-g`` target), so a
+    jump or goto to a chain already on the way is a loop. ``known`` is the set of mark bits whose value is known. ``order`` sorts
     the outcomes (the "match" side of each fork first)."""
 
-    __slots__ = ("chain", "pos", "stack", "src", "dst", "dport", "sport", "orig_dst", "orig_dport",
+    __slots__ = ("chain", "pos", "stack", "frame", "src", "dst", "dport", "sport", "orig_dst", "orig_dport",
                  "mark", "known", "trace", "conditions", "prob", "assume", "order", "dnat", "marks",
                  "out_iface", "masq_src", "last_return", "random", "assumed", "steps")
 
     @classmethod
     def start(cls, packet: Packet, known_mark_bits: int) -> "PathState":
         p = cls.__new__(cls)
-        p.chain, p.pos, p.stack = "", 0, []
+        p.chain, p.pos, p.stack, p.frame = "", 0, [], ()
         p.src, p.dst, p.dport, p.sport = packet.src, packet.dst, packet.dport, packet.sport
         p.orig_dst, p.orig_dport = packet.dst, packet.dport
         p.mark, p.known = 0, known_mark_bits

@@ -280,6 +280,26 @@ def test_undecidable_rule_sets_end_unknown_never_crash(rules, reason):
     assert reason in ev.outcomes[0].reason
 
 
+@pytest.mark.parametrize("rules", [
+    ["-A POSTROUTING -j A", "-A A -g B", "-A B -g A"],
+    ["-A POSTROUTING -j A", "-A A -g B", "-A B -j A"],
+    ["-A POSTROUTING -j A", "-A A -j B", "-A B -g A"],
+    ["-A POSTROUTING -g A", "-A A -g A"],
+])
+def test_loops_through_goto_end_unknown_at_once(rules):
+    # the kernel refuses these rule sets; a hand-edited dump must not walk millions of steps
+    ev = run(nat(*rules))
+    assert ev.masqueraded is None
+    assert [o.kind for o in ev.outcomes] == ["unknown"] and "loop" in ev.outcomes[0].reason
+    assert len(ev.outcomes[0].trace) < 10
+
+
+def test_a_chain_called_again_after_it_returned_is_no_loop():
+    ev = run(nat("-A POSTROUTING -j A", "-A POSTROUTING -j B", "-A A -g M", "-A B -j M",
+                 "-A B -j MASQUERADE", "-A M -j MARK --set-xmark 0x1/0x1"))
+    assert ev.agreed and ev.masqueraded is True and ev.primary.deciding.chain == "B"
+
+
 def test_too_many_branches_stop_with_an_unknown_verdict():
     rules = [f"-A POSTROUTING -m recent --rcheck --name r{i} -j MARK --set-xmark 0x{1 << i:x}/0x{1 << i:x}"
              for i in range(12)] + ["-A POSTROUTING -m mark --mark 0x5/0x5 -j MASQUERADE"]
