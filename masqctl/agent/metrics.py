@@ -34,7 +34,7 @@ class AgentState:
         self.lock = threading.Lock()
         self.period = period
         self.families = families
-        self.started = time.time()
+        self.started = time.monotonic()
         self.loop_tick = time.monotonic()          # the loop is alive when this moves
         self.last_success_monotonic: float | None = None
         self.last_success_time: float = 0.0         # wall clock, for the metric
@@ -87,7 +87,7 @@ class AgentState:
             since_tick = now - self.loop_tick
             last = self.last_success_monotonic
             since_success = now - last if last is not None else None
-            started_for = time.time() - self.started
+            started_for = now - self.started
         if since_tick > limit:
             return False, f"loop stalled: no progress for {since_tick:.0f}s"
         if since_success is None:

@@ -290,3 +290,13 @@ def test_spawn_timeout_holds_when_the_child_stops_reading_a_large_input():
     with pytest.raises(spawn.Timeout):
         spawn.run(["sh", "-c", "head -c 20000 >/dev/null; sleep 5"], b"x" * (1 << 20), timeout=0.5)
     assert time.monotonic() - started < 2.5
+
+
+def test_health_before_the_first_success_counts_on_the_monotonic_clock():
+    """No successful sync for more than 2 periods (+5 s) after start: unhealthy, whatever the
+    wall clock does (a node stepping its clock at boot) and for the ``now`` asked about."""
+    state = AgentState(10.0, (4,))
+    later = time.monotonic() + 30
+    state.loop_tick = later  # the loop itself is alive
+    ok, why = state.healthy(later)
+    assert not ok and "no successful sync since start" in why
