@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import _socket
 import threading
+import time
 
 from masqctl.agent.metrics import AgentState
 from masqctl.errors import MasqctlError, UsageError
 
 DEFAULT_BIND = "127.0.0.1:8679"
+CONNECTION_TIMEOUT = 2.0  # seconds one client may hold the endpoints
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 400: "Bad Request",
             503: "Service Unavailable"}
 
@@ -79,8 +81,7 @@ class HealthServer:
                 return  # closed
             conn = _socket.socket(self.family, _socket.SOCK_STREAM, 0, fd)
             try:
-                conn.settimeout(2.0)
-                self._handle(conn)
+                self._handle(conn, time.monotonic() + CONNECTION_TIMEOUT)
             except OSError:
                 pass
             finally:
@@ -89,9 +90,15 @@ class HealthServer:
                 except OSError:
                     pass
 
-    def _handle(self, conn) -> None:
+    def _handle(self, conn, deadline: float) -> None:
         data = b""
         while b"\r\n\r\n" not in data and b"\n\n" not in data and len(data) < 8192:
+            # the timeout is for the whole connection, not for each read: a client sending a
+            # byte now and then must not hold the (only) responder
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            conn.settimeout(left)
             chunk = conn.recv(2048)
             if not chunk:
                 break

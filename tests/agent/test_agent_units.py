@@ -300,3 +300,43 @@ def test_health_before_the_first_success_counts_on_the_monotonic_clock():
     state.loop_tick = later  # the loop itself is alive
     ok, why = state.healthy(later)
     assert not ok and "no successful sync since start" in why
+
+
+def test_a_slow_client_holds_the_endpoints_for_at_most_the_connection_timeout():
+    """One connection at a time: a client trickling its request must not keep the kubelet's
+    probes waiting longer than the per-connection timeout."""
+    import socket
+    import threading
+
+    from masqctl.agent.health import HealthServer
+
+    server = HealthServer(("127.0.0.1", 0), AgentState(60.0, (4,)))
+    server.start()
+    stop = threading.Event()
+    try:
+        slow = socket.create_connection(server.address, timeout=5)
+
+        def trickle():
+            for ch in b"GET /healthz HTTP/1.0\r\nX-Slow: " + b"a" * 100:
+                if stop.wait(0.3):
+                    return
+                try:
+                    slow.send(bytes([ch]))
+                except OSError:
+                    return
+
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        time.sleep(0.2)
+        began = time.monotonic()
+        probe = socket.create_connection(server.address, timeout=10)
+        probe.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        answer = probe.recv(4096)
+        waited = time.monotonic() - began
+        probe.close()
+        assert answer.startswith(b"HTTP/1.0 200")
+        assert waited < 3.5, waited
+    finally:
+        stop.set()
+        slow.close()
+        server.close()
