@@ -460,7 +460,7 @@ def _flow_notes(ev: Evaluation, facts: NodeFacts) -> list[str]:
                  else "")
         notes.append("link-local destination: ip-masq-agent exempts 169.254.0.0/16 only when masqLinkLocal is "
                      "false." + extra)
-    if not facts.locals_known:
+    if not facts.knows_locals(ev.packet.dst.version):
         notes.append("no node addresses given: whether an address is the node's own (addrtype LOCAL, local "
                      "delivery) was left open — give --local-address or --ip-addr")
     return notes

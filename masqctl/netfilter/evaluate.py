@@ -148,7 +148,7 @@ class Evaluator:
                     best = a
         if best is not None:
             return best.interface, best.ip
-        return self.facts.default_interface(), self.facts.default_source()
+        return self.facts.default_interface(dst.version), self.facts.default_source(dst.version)
 
     def _hook(self, p: PathState, hook: str) -> list[tuple[PathState, tuple]]:
         if p.last_return and p.last_return[0] == "unknown":

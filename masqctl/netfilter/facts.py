@@ -166,29 +166,45 @@ class NodeFacts:
     def locals_known(self) -> bool:
         return bool(self.addresses) or self.node_ip is not None
 
+    def knows_locals(self, version: int) -> bool:
+        """Whether the node's addresses of IP ``version`` were given (one family says nothing
+        about the other)."""
+        return any(a.ip.version == version for a in self.addresses) or (
+            self.node_ip is not None and self.node_ip.version == version)
+
     def is_local(self, ip: IPAddress) -> bool | None:
-        """True/False when the node's address list decides; None when no list is given."""
+        """True/False when the node's address list decides; None when no address of that family
+        is given."""
         if ip.is_loopback:
             return True
         if any(a.ip == ip for a in self.addresses) or ip == self.node_ip:
             return True
-        return False if self.locals_known else None
+        return False if self.knows_locals(ip.version) else None
 
-    def default_interface(self) -> str | None:
+    def _node_ip(self, version: int | None) -> IPAddress | None:
+        if self.node_ip is not None and version in (None, self.node_ip.version):
+            return self.node_ip
+        return None
+
+    def default_interface(self, version: int | None = None) -> str | None:
         if self.out_interface:
             return self.out_interface
-        if self.node_ip is not None:
+        node_ip = self._node_ip(version)
+        if node_ip is not None:
             for a in self.addresses:
-                if a.ip == self.node_ip and a.interface:
+                if a.ip == node_ip and a.interface:
                     return a.interface
         return None
 
-    def default_source(self) -> IPAddress | None:
-        if self.node_ip is not None:
-            return self.node_ip
+    def default_source(self, version: int | None = None) -> IPAddress | None:
+        """The address MASQUERADE picks on the default route for a packet of IP ``version``."""
+        node_ip = self._node_ip(version)
+        if node_ip is not None:
+            return node_ip
+        ours = [a for a in self.addresses if version in (None, a.ip.version)]
         if self.out_interface:
-            cands = [a.ip for a in self.addresses if a.interface == self.out_interface]
+            cands = [a.ip for a in ours if a.interface == self.out_interface]
             if cands:
                 return cands[0]
-        cands = [a.ip for a in self.addresses if not a.ip.is_loopback and not a.ip.is_link_local]
+        cands = [a.ip for a in ours if not a.ip.is_loopback and not a.ip.is_link_local]
         return cands[0] if len(cands) == 1 else None

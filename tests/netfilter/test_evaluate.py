@@ -333,3 +333,16 @@ def test_ip_addr_output_is_read():
     addrs = parse_ip_addr(text)
     assert [(str(a.ip), a.interface) for a in addrs] == [("127.0.0.1", "lo"), ("10.224.0.4", "eth0"),
                                                          ("10.244.1.1", "cbr0"), ("fe80::1", "eth0")]
+
+
+def test_ipv6_flow_never_takes_an_ipv4_node_ip_or_address_list():
+    # only IPv4 node facts: MASQUERADE's IPv6 address and whether a v6 address is local stay unknown
+    text = nat("-A POSTROUTING -m addrtype ! --dst-type LOCAL -j MASQUERADE")
+    ip = ipaddress.ip_address
+    f = facts([f"{NODE}/16@eth0"], node_ip=NODE)
+    ev = evaluate(parse_dump(text), Packet(ip("fd00:244::5"), ip("2001:db8::9")), f)
+    assert all(o.source_ip_seen is None or ":" in o.source_ip_seen for o in ev.outcomes)
+    assert ev.masqueraded is None            # 2001:db8::9 may be the node's own: addrtype unknown
+    f = facts([f"{NODE}/16@eth0", "fd00:10::4/64@eth0"], node_ip=NODE)
+    ev = evaluate(parse_dump(text), Packet(ip("fd00:244::5"), ip("2001:db8::9")), f)
+    assert (ev.masqueraded, ev.source_ip_seen) == (True, "fd00:10::4")
