@@ -201,7 +201,8 @@ class Agent:
             self.log.info(f"sync {result} (quick check) in {1000 * (time.monotonic() - started):.0f}ms", level=4)
             self.heartbeat()
             return result
-        budget = max(self.period * RETRY_FRACTION, 1.0)
+        # retries end once 80% of the period, counted from its start, is used
+        budget = max(started + self.period * RETRY_FRACTION - time.monotonic(), 0.0)
         response = self.call_worker(self.request("sync", budget))
         result = self.absorb(response, config)
         self.log.info(f"sync {result} in {1000 * (time.monotonic() - started):.0f}ms", level=4)

@@ -73,13 +73,17 @@ class Worker:
     def retrying(self, name: str, action):
         attempt = 0
         while True:
+            began = time.monotonic()
             try:
                 return action()
             except IptablesFailure as failure:
                 self.errors[failure.kind] = self.errors.get(failure.kind, 0) + 1
                 delay = min(0.5 * (2 ** attempt), 10.0)
                 attempt += 1
-                if self.stop() or time.monotonic() + delay > self.deadline:
+                # the next attempt may well take as long as this one (a lock wait): retry only
+                # if the sleep and that attempt both fit before the deadline
+                took = time.monotonic() - began
+                if self.stop() or time.monotonic() + delay + took > self.deadline:
                     raise
                 if attempt == 1:
                     self.log.warning(f"{name}: {failure.one_line()}; retrying with backoff")

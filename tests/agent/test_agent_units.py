@@ -340,3 +340,37 @@ def test_a_slow_client_holds_the_endpoints_for_at_most_the_connection_timeout():
         stop.set()
         slow.close()
         server.close()
+
+
+def test_retries_stay_within_the_budget_including_the_attempts_themselves():
+    """Backoff stops when the next attempt would end after the deadline, not only when its
+    sleep would: a slow failing attempt (an iptables lock wait) must not overrun the period."""
+    from masqctl.agent.iptables import IptablesFailure
+    from masqctl.agent.main import flag_set
+    from masqctl.agent.worker import Worker
+
+    values = flag_set().parse([])
+    worker = Worker({"mode": "sync", "flags": values, "fallback": None, "budget": 1.0}, Logger(0, io.StringIO()))
+
+    def slow_failure():
+        time.sleep(0.3)
+        raise IptablesFailure("lock held", kind="lock", code="E402")
+
+    began = time.monotonic()
+    with pytest.raises(IptablesFailure):
+        worker.retrying("ipv4", slow_failure)
+    assert time.monotonic() - began <= 1.0
+    assert worker.errors["lock"] >= 1
+
+
+@pytest.mark.parametrize("period", [1, 60])
+def test_the_retry_budget_is_a_fraction_of_the_period(period, tmp_path):
+    from masqctl.agent.loop import RETRY_FRACTION, Agent
+    from masqctl.agent.main import flag_set
+
+    agent = Agent(flag_set().parse(["--config-dir", str(tmp_path), "--resync-interval", str(period)]),
+                  Logger(0, io.StringIO()))
+    asked = []
+    agent.call_worker = lambda request: asked.append(request) or None
+    assert agent.sync() == "failed"
+    assert 0 < asked[0]["budget"] <= period * RETRY_FRACTION
