@@ -496,7 +496,7 @@ def summarize(ex: Explanation) -> str:
         return f"{flow}{via} is masqueraded to {o.source_ip_seen or 'the egress interface address'} by {where}" \
                f"{_what(d)}{': ' + why if why else ''}"
     if o.kind == "snat":
-        return f"{flow}{via} is SNATed to {o.source_ip_seen} by {where}"
+        return f"{flow}{via} is SNATed to {_snat_to(o)} by {where}"
     if o.kind == "local":
         return f"{flow}{via} is not masqueraded: the destination is an address of this node, delivered locally " \
                f"(nat POSTROUTING is not walked); it sees {o.source_ip_seen}"
@@ -527,7 +527,7 @@ def _short(o: Outcome) -> str:
     if o.kind == "masquerade":
         return f"masqueraded to {o.source_ip_seen or 'the egress address'}{where}"
     if o.kind == "snat":
-        return f"SNATed to {o.source_ip_seen}{where}"
+        return f"SNATed to {_snat_to(o)}{where}"
     if o.kind == "local":
         return "not masqueraded (delivered locally)"
     if o.kind == "accept":
@@ -535,6 +535,13 @@ def _short(o: Outcome) -> str:
     if o.kind == "dropped":
         return f"dropped{where}"
     return f"unknown ({o.reason})"
+
+
+def _snat_to(o: Outcome) -> str:
+    """The source an SNAT outcome gives, or the range the kernel picks it from."""
+    if o.source_ip_seen is not None:
+        return o.source_ip_seen
+    return "one address of " + o.reason.removeprefix("SNAT to ") + " (the kernel picks it per connection)"
 
 
 def _flow_dst(p: Packet) -> str:

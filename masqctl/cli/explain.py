@@ -198,7 +198,7 @@ def _fill(tree, o, result, verbose: int, escape) -> None:
         tree.add(f"[cyan]routing[/]: {escape(o.destination)} is an address of this node → local delivery "
                  "(no nat POSTROUTING)")
     verdict = {"masquerade": f"MASQUERADE → source {o.source_ip_seen or '?'}",
-               "snat": f"SNAT → source {o.source_ip_seen}", "accept": f"no SNAT → source {o.source_ip_seen}",
+               "snat": f"SNAT → source {o.source_ip_seen or 'one of ' + o.reason.removeprefix('SNAT to ')}", "accept": f"no SNAT → source {o.source_ip_seen}",
                "local": f"delivered locally → source {o.source_ip_seen}", "dropped": "dropped",
                "unknown": f"unknown: {o.reason}"}[o.kind]
     tree.add(f"[bold]{escape(verdict)}[/]")

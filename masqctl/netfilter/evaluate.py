@@ -306,7 +306,10 @@ class Evaluator:
             parsed = parse_to_destination(to, p.dst.version)
             if parsed is None:
                 return ("unknown", step(f"DNAT to {to}"), f"DNAT destination {to!r} cannot be read")
-            return ("dnat", step(f"DNAT to {to}"), parsed)
+            if not parsed[2]:
+                return ("unknown", step(f"DNAT to {to}"), f"DNAT to a range ({to}): the kernel picks one "
+                                                         "address and port per connection")
+            return ("dnat", step(f"DNAT to {to}"), parsed[:2])
         if user is not None and user.builtin:
             return ("unknown", step(f"jump {target}"), f"a jump to built-in chain {target}")
         if target in _OTHER_TARGETS:

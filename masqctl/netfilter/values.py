@@ -103,7 +103,10 @@ def mark_value(spec: str) -> tuple[int, int]:
 
 
 def parse_to_destination(text: str, version: int):
-    """``a[-b][:p[-q]]`` or ``[v6]:p`` → (address, port or None); the first of a range."""
+    """``a[-b][:p[-q]]`` or ``[v6]:p`` → (address, port or None, single); None if unreadable.
+
+    ``single`` is False for a real range of addresses or ports: the kernel then picks one per
+    connection (a hash of the tuple), so the first of the range is not the answer."""
     try:
         if text.startswith("["):
             host, _, rest = text[1:].partition("]")
@@ -112,21 +115,31 @@ def parse_to_destination(text: str, version: int):
             host, port = text, ""
         else:
             host, _, port = text.partition(":")
-        host = host.split("-", 1)[0]
+        host, _, host_end = host.partition("-")
         addr = ipaddress.ip_address(host) if host else None
         if addr is None:
             return None
-        pnum = int(port.split("-", 1)[0]) if port else None
-        return addr, pnum
+        single = not host_end or ipaddress.ip_address(host_end) == addr
+        if port:
+            first, _, last = port.partition("-")
+            pnum = int(first)
+            single = single and (not last or int(last) == pnum)
+        else:
+            pnum = None
+        return addr, pnum, single
     except ValueError:
         return None
 
 
 def to_source_address(text: str) -> IPAddress | None:
-    """The first address of a ``--to-source`` (``a[-b][:ports]`` or ``[v6]``); None if unreadable."""
+    """The address of a ``--to-source`` (``a[-b][:ports]`` or ``[v6]``); None if unreadable or a
+    real range (the kernel picks one address of it per connection)."""
     host = text.split(":", 1)[0] if text.count(":") <= 1 else text.strip("[").split("]", 1)[0]
-    host = host.split("-", 1)[0]
+    host, _, host_end = host.partition("-")
     try:
-        return ipaddress.ip_address(host)
+        addr = ipaddress.ip_address(host)
+        if host_end and ipaddress.ip_address(host_end) != addr:
+            return None
+        return addr
     except ValueError:
         return None

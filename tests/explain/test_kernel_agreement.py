@@ -342,3 +342,29 @@ def test_ipv6_agent_chain_and_dnat_hairpin(tmp_path):
         problems = compare(t, flows, str(dump), str(addrs), seen, node_ip=t.NODE6)
         assert not problems, "\n".join(problems)
         assert seen[hairpin] == ("pod", t.GW6)     # the hairpin really was masqueraded to the bridge side
+
+
+@requires_netns
+def test_snat_and_dnat_ranges_are_not_their_first_address(tmp_path):
+    # the kernel hashes each connection's tuple to pick an address of the range: explain must not
+    # claim the first one (SNAT: the source is left open; DNAT: the verdict is unknown)
+    dests = [f"203.0.113.{i}" for i in range(10, 22)]
+    with Topology() as t:
+        setup_topology(t, dests)
+        t.node.iptables_restore("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+                                "-A PREROUTING -d 198.51.100.50/32 -j DNAT --to-destination 203.0.113.10-203.0.113.13\n"
+                                "-A POSTROUTING -s 10.244.1.2/32 -j SNAT --to-source 192.0.2.10-192.0.2.20\n"
+                                "COMMIT\n", noflush=False)
+        flows = [Flow(POD, d, p, p) for d, p in ((d, next(_ports)) for d in dests)]
+        seen = send_batch(t, flows)
+        dump, addrs = node_facts_files(t, tmp_path)
+        sources = {seen[f.final_port][1] for f in flows}
+        assert sources <= {f"192.0.2.{i}" for i in range(10, 21)} and sources != {"192.0.2.10"}, sources
+        for f in flows:
+            ex = explain(Request(src=f.src, dst=f"{f.dst}:{f.port}", proto="udp", iptables=dump, ip_addr=addrs,
+                                 node_ip=Topology.NODE_UPLINK))
+            assert ex.evaluation.masqueraded is True and ex.evaluation.source_ip_seen is None, ex.summary
+            assert "192.0.2.10-192.0.2.20" in ex.summary
+        ex = explain(Request(src=POD, dst="198.51.100.50:53", proto="udp", iptables=dump, ip_addr=addrs,
+                             node_ip=Topology.NODE_UPLINK))
+        assert ex.evaluation.masqueraded is None and "range" in ex.summary

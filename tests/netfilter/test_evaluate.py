@@ -100,8 +100,12 @@ CASES = [
     ("RETURN in a built-in chain applies the policy",
      nat("-A POSTROUTING -d 203.0.113.0/24 -j RETURN", "-A POSTROUTING -j MASQUERADE"), {}, False, "10.244.1.5",
      ("POSTROUTING", 1)),
-    ("SNAT picks its --to-source (first of a range)",
-     nat("-A POSTROUTING -j SNAT --to-source 192.0.2.10-192.0.2.20:1024-2048"), {}, True, "192.0.2.10",
+    ("SNAT picks its --to-source",
+     nat("-A POSTROUTING -j SNAT --to-source 192.0.2.10:1024-2048"), {}, True, "192.0.2.10",
+     ("POSTROUTING", 1)),
+    # the kernel picks one address of a range per connection (test_kernel_agreement: not the first)
+    ("SNAT to a range: masqueraded, the address is not known",
+     nat("-A POSTROUTING -j SNAT --to-source 192.0.2.10-192.0.2.20:1024-2048"), {}, True, None,
      ("POSTROUTING", 1)),
     ("negated destination", nat("-A POSTROUTING ! -d 10.0.0.0/8 -j MASQUERADE"), {}, True, NODE, ("POSTROUTING", 1)),
     ("dotted mask", nat("-A POSTROUTING -d 203.0.0.0/255.255.0.0 -j RETURN", "-A POSTROUTING -j MASQUERADE"), {},
@@ -272,6 +276,9 @@ def test_marks_set_in_mangle_make_mark_matches_unknown():
     (["-A POSTROUTING -j MISSING-CHAIN"], "MISSING-CHAIN"),
     (["-A PREROUTING -j MASQUERADE"], "not valid"),
     (["-A PREROUTING -j DNAT --to-destination garbage"], "cannot be read"),
+    # the kernel hashes the tuple to pick one: the first of the range (here the node itself) is no answer
+    (["-A PREROUTING -j DNAT --to-destination 10.224.0.4-10.224.0.9", "-A POSTROUTING -j MASQUERADE"], "range"),
+    (["-A PREROUTING -j DNAT --to-destination 192.0.2.1:80-90"], "range"),
 ])
 def test_undecidable_rule_sets_end_unknown_never_crash(rules, reason):
     text = nat(*rules, chains="LOOP") if "LOOP" in rules[0] else nat(*rules).replace(":MISSING-CHAIN - [0:0]\n", "")
