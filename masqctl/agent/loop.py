@@ -74,6 +74,20 @@ def config_bytes(path: str, flavor: str) -> tuple | None:
     return (generation, tuple(files))
 
 
+def reap_orphans() -> None:
+    """Collect exited children nobody waits for. In the image the daemon is the container's
+    PID 1, so processes orphaned in it (the iptables child of a worker killed on timeout,
+    what a ``kubectl exec`` left behind) become its children; unreaped they stay zombies.
+    Called between periods only, when no child of the agent's own is running."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 class Agent:
     def __init__(self, values: dict, log: Logger):
         self.values = values
@@ -112,6 +126,7 @@ class Agent:
 
     def wait(self, seconds: float) -> None:
         """Sleep, waking early when a stop signal arrives."""
+        reap_orphans()
         deadline = time.monotonic() + seconds
         while not self.stop_requested:
             left = deadline - time.monotonic()

@@ -374,3 +374,30 @@ def test_the_retry_budget_is_a_fraction_of_the_period(period, tmp_path):
     agent.call_worker = lambda request: asked.append(request) or None
     assert agent.sync() == "failed"
     assert 0 < asked[0]["budget"] <= period * RETRY_FRACTION
+
+
+REAP = """
+import io, os, sys, time
+from masqctl.agent.klog import Logger
+from masqctl.agent.loop import Agent
+from masqctl.agent.main import flag_set
+
+agent = Agent(flag_set().parse(["--config-dir", sys.argv[1]]), Logger(0, io.StringIO()))
+# an orphan the container's PID 1 inherited (e.g. the iptables child of a worker killed on timeout)
+pid = os.posix_spawnp("true", ["true"], os.environ)
+time.sleep(0.3)
+agent.wait(0.05)
+try:
+    os.waitpid(pid, os.WNOHANG)
+    print("zombie left")
+except ChildProcessError:
+    print("reaped")
+"""
+
+
+def test_the_daemon_reaps_children_it_did_not_start_between_periods(tmp_path):
+    """In the image the daemon is PID 1: orphans are re-parented to it and stay zombies
+    unless it reaps them."""
+    r = subprocess.run([sys.executable, "-c", REAP, str(tmp_path)], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.stdout.strip() == "reaped", r.stdout + r.stderr
