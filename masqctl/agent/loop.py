@@ -42,6 +42,7 @@ FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
 V2_PREFIX = "ip-masq"
 SINGLE_FILE = "ip-masq-agent"
 RETRY_FRACTION = 0.8
+MIN_PERIOD = 1.0  # seconds, as --resync-interval allows
 
 
 def signature(family: dict) -> str:
@@ -313,10 +314,14 @@ class Agent:
                 self.log.warning(f"config: {warning}")
             self.current_key = key
             self.state.update(config_generation=generation)
-        if config.get("period") and float(config["period"]) != self.period:
-            self.period = float(config["period"])  # upstream/tke: resyncInterval from the file
-            self.log.info(f"resync interval {self.period:g}s (from the config file)")
-            self.state.update(period=self.period)
+        if config["period"] is not None:
+            # upstream/tke: resyncInterval from the file; the Go agent would spin on "0s" or less
+            period = max(float(config["period"]), MIN_PERIOD)
+            if period != self.period:
+                self.period = period
+                self.log.info(f"resync interval {period:g}s (from the config file"
+                              + (f", which says {config['period']:g}s)" if period != config["period"] else ")"))
+                self.state.update(period=period)
         self.state.update(config_valid=True, config_error=None,
                           rules={f["family"]: len(f["rules"]) for f in target})
 

@@ -401,3 +401,19 @@ def test_the_daemon_reaps_children_it_did_not_start_between_periods(tmp_path):
     r = subprocess.run([sys.executable, "-c", REAP, str(tmp_path)], capture_output=True, text=True, timeout=30,
                        env=dict(os.environ, PYTHONPATH=ROOT))
     assert r.stdout.strip() == "reaped", r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("from_file", [0.0, -5.0, 0.001])
+def test_a_period_from_the_file_never_goes_below_one_second(from_file, tmp_path):
+    """upstream/tke: ``resyncInterval: 0s`` (or negative) must not turn the loop into a busy
+    loop of iptables listings, nor make /healthz's limit negative."""
+    from masqctl.agent.loop import Agent
+    from masqctl.agent.main import flag_set
+
+    agent = Agent(flag_set().parse(["--config-dir", str(tmp_path), "--flavor", "upstream"]),
+                  Logger(0, io.StringIO()))
+    target = [{"family": 4, "chain": CHAIN, "rules": [f"-A {CHAIN} -j MASQUERADE"], "jump": GO_JUMP}]
+    agent.accept_config({"config": {"json": "{}", "warnings": [], "source": "ip-masq-agent", "period": from_file},
+                         "target": target})
+    assert agent.period == 1.0
+    assert agent.state.healthy()[0]
