@@ -210,14 +210,19 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
     declared_any = False
     lineno = 0
     lines_of = declared_of = None   # the current table's dicts (hot paths)
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         if raw.startswith("-A ") and table is not None:
             # the hot path: a rule of a dump with *table headers (file it under its chain)
             line = raw.rstrip()
             if '"' in line and line.count('"') % 2 and (line.count('"') - line.count('\\"')) % 2:
-                raise DumpError("unterminated double quote", lineno, raw)
+                _check_quotes(line, lineno, raw)
             sp = line.find(" ", 3)
             name = line[3:sp] if sp != -1 else line[3:]
+            if not name:    # "-A  CHAIN": iptables-restore splits on any run of blanks
+                parts = line.split(None, 2)
+                if len(parts) < 2:
+                    raise DumpError("-A without a chain name", lineno, raw)
+                name = parts[1]
             lst = lines_of.get(name)
             if lst is None:
                 lst = lines_of[name] = []   # no Chain objects exist while parsing
@@ -255,7 +260,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                     cur = headerless
                 lst = cur.rule_list(parts[1])
                 if '"' in line and line.count('"') % 2 and (line.count('"') - line.count('\\"')) % 2:
-                    raise DumpError("unterminated double quote", lineno, raw)
+                    _check_quotes(line, lineno, raw)
                 lst.append((lineno, line))
                 continue
             if line.startswith("-P ") or line.startswith("-N "):
@@ -336,6 +341,16 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
     if dump.family is None:
         dump.family = _guess_family(dump)
     return dump
+
+
+def _check_quotes(line: str, lineno: int, raw: str) -> None:
+    """Raise :class:`DumpError` if ``line`` leaves a double quote open. Counting quotes (the
+    callers' cheap test) is fooled by escaped backslashes (``"a\\\\"``), so a line it flags is
+    tokenized to be sure."""
+    try:
+        split_words(line)
+    except TokenizeError as exc:
+        raise DumpError(str(exc), lineno, raw) from None
 
 
 def _guess_family(dump: Dump) -> int | None:
@@ -443,6 +458,8 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
                 i += 1
             owner = _owner(w, rule, current, target_seen, module_options)
             if owner is None:
+                if w in rule.target_options:    # iptables refuses this; mangled output prints it
+                    rule.problem = f"target option {w} given twice"
                 rule.target_options[w] = vals
             elif owner is False:
                 rule.problem = f"option {w} outside any match or target"

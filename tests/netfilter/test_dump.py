@@ -210,3 +210,25 @@ def test_incompatible_and_repeated_tables_are_recorded():
     dump = parse_dump(text)
     assert dump.incompatible_tables == ["nat"]
     assert dump.repeated_tables == ["nat"]
+
+
+def test_escaped_backslash_before_a_closing_quote_is_no_open_quote():
+    # comments `x\` and `y"z`, as iptables-save prints them: 5 quotes, 2 of them after a backslash
+    line = '-A POSTROUTING -m comment --comment "x\\\\" -m comment --comment "y\\"z" -j MASQUERADE'
+    for text in (f"*nat\n:POSTROUTING ACCEPT [0:0]\n{line}\nCOMMIT\n", f"[1:60] {line}\n"):
+        rule = parse_dump(text).table("nat").chain("POSTROUTING").rule(0)
+        assert [m.option("--comment")[1][0] for m in rule.matches] == ["x\\", 'y"z']
+        assert rule.target == "MASQUERADE" and rule.problem is None
+
+
+def test_a_target_option_given_twice_is_a_problem_not_the_last_value():
+    # a public Cilium dump: the kernel's DNAT is not "to 0.0.0.0:0"
+    line = "-A CILIUM_PRE -j DNAT --to-destination  --random --to-destination  --random --to-destination 0.0.0.0:0"
+    assert "twice" in parse_rule("CILIUM_PRE", 1, 1, line).problem
+    assert "twice" in parse_rule("X", 1, 1, "-A X -j SNAT --to-source 1.2.3.4 --to-source 1.2.3.5").problem
+
+
+def test_byte_order_mark_and_doubled_blanks():
+    dump = parse_dump("\ufeff*nat\n:POSTROUTING ACCEPT [0:0]\n-A  POSTROUTING -j MASQUERADE\nCOMMIT\n")
+    assert dump.table("nat").chain("POSTROUTING").rule(0).target == "MASQUERADE"
+    assert dump.undeclared_chains == []
