@@ -62,12 +62,19 @@ class HealthServer:
                                hint="pick a free port with --health-bind, or 0 to disable the endpoints") \
                 from None
         self.address = self.sock.getsockname()[:2]
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="health", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def close(self) -> None:
+        self._closed = True
+        try:
+            # shutdown wakes the thread blocked in accept(); close alone would not
+            self.sock.shutdown(_socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:
@@ -78,7 +85,10 @@ class HealthServer:
             try:
                 fd, _ = self.sock._accept()
             except OSError:
-                return  # closed
+                if self._closed:
+                    return
+                time.sleep(0.1)  # e.g. a connection reset before it was accepted, or no free fd
+                continue
             conn = _socket.socket(self.family, _socket.SOCK_STREAM, 0, fd)
             try:
                 self._handle(conn, time.monotonic() + CONNECTION_TIMEOUT)

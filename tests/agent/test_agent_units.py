@@ -417,3 +417,44 @@ def test_a_period_from_the_file_never_goes_below_one_second(from_file, tmp_path)
                          "target": target})
     assert agent.period == 1.0
     assert agent.state.healthy()[0]
+
+
+def test_a_failed_accept_does_not_end_the_endpoints():
+    """accept() can fail for a moment (a client that reset before it was accepted, no free
+    descriptor): the responder keeps serving; only closing the server ends it."""
+    import errno
+    import socket
+
+    from masqctl.agent.health import HealthServer
+
+    server = HealthServer(("127.0.0.1", 0), AgentState(60.0, (4,)))
+
+    class FlakyAccept:
+        failures = 1
+
+        def __init__(self, sock):
+            self.sock = sock
+
+        def _accept(self):
+            if FlakyAccept.failures:
+                FlakyAccept.failures -= 1
+                raise OSError(errno.ECONNABORTED, "Software caused connection abort")
+            return self.sock._accept()
+
+        def shutdown(self, how):
+            self.sock.shutdown(how)
+
+        def close(self):
+            self.sock.close()
+
+    server.sock = FlakyAccept(server.sock)
+    server.start()
+    try:
+        probe = socket.create_connection(server.address, timeout=3)
+        probe.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        assert probe.recv(4096).startswith(b"HTTP/1.0 200")
+        probe.close()
+    finally:
+        server.close()
+    server._thread.join(timeout=3)
+    assert not server._thread.is_alive()
