@@ -347,19 +347,30 @@ class Matcher:
     def _m_physdev(self, m, p):
         bridged = self.facts.bridged
         if bridged is None:
-            return Unknown("bridged frame (physdev; give --bridged or --not-bridged)", ("bridged",), True
-                           if all(not neg for neg, _, _ in m.options) else False)
+            bridged = p.assume.get(("bridged",))     # what this path assumed earlier
+        if bridged is None:
+            flags_only = all(opt in _PHYSDEV_FLAGS for _, opt, _ in m.options)
+            negs = {neg for neg, _, _ in m.options}
+            if flags_only and len(negs) == 1:
+                holds_if = not negs.pop()           # holds for a bridged frame, or for a routed one
+                return Unknown("bridged frame (physdev; give --bridged or --not-bridged)" if holds_if else
+                               "not a bridged frame (physdev; give --bridged or --not-bridged)", ("bridged",), holds_if)
+            if not flags_only:
+                return Unknown("physdev with bridge port names (and whether the frame is bridged) unknown")
         if not bridged:
             for neg, opt, vals in m.options:
                 if not neg:
                     return False
             return True
         for neg, opt, vals in m.options:
-            if opt not in ("--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out"):
+            if opt not in _PHYSDEV_FLAGS:
                 return Unknown(f"physdev {opt} {' '.join(vals)} (bridge port names unknown)")
             if neg:     # the option holds for a bridged frame
                 return False
         return True
+
+
+_PHYSDEV_FLAGS = ("--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out")
 
 
 def _fixed_type(addr: IPAddress) -> str | None:

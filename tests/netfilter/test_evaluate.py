@@ -353,3 +353,14 @@ def test_ipv6_flow_never_takes_an_ipv4_node_ip_or_address_list():
     f = facts([f"{NODE}/16@eth0", "fd00:10::4/64@eth0"], node_ip=NODE)
     ev = evaluate(parse_dump(text), Packet(ip("fd00:244::5"), ip("2001:db8::9")), f)
     assert (ev.masqueraded, ev.source_ip_seen) == (True, "fd00:10::4")
+
+
+def test_physdev_assumption_holds_along_a_path():
+    # a path that assumed "bridged" must not assume "not bridged" two rules later
+    ev = run(nat("-A POSTROUTING -m physdev --physdev-is-bridged -j MARK --set-xmark 0x1/0x1",
+                 "-A POSTROUTING -m physdev ! --physdev-is-bridged -j MASQUERADE"))
+    assert ev.masqueraded is None
+    assert sorted((o.kind, len(o.conditions)) for o in ev.outcomes) == [("accept", 1), ("masquerade", 1)]
+    for o in ev.outcomes:
+        assert "bridged" in o.conditions[0]
+        assert (o.kind == "masquerade") == o.conditions[0].startswith("assumed not:")
