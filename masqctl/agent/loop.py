@@ -372,7 +372,7 @@ class Agent:
                               if not self.values["cleanup_on_exit"] else "stop requested")
                 status = EXIT_OK
                 break
-        if self.values["cleanup_on_exit"] and not self.cleanup():
+        if self.values["cleanup_on_exit"] and self.stop_requested and not self.cleanup():
             status = EXIT_FAILED
         return status
 

@@ -292,3 +292,12 @@ def test_started_like_the_image_with_site_packages_off(node, tmp_path, lockfile)
     finally:
         agent.stop()
         agent.close()
+
+
+def test_cleanup_on_exit_is_for_a_stop_signal_not_for_the_end_of_once(node, tmp_path, lockfile):
+    """--cleanup-on-exit removes the rules on SIGTERM/SIGINT; a --once run that simply
+    finished leaves what it applied."""
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    r = run_once(node, cfg.path, lockfile, "--cleanup-on-exit")
+    assert r.returncode == 0, r.stderr
+    assert_exact(node.iptables_save(), intended(cfg.path).ipv4)
