@@ -370,6 +370,9 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
                      + " table (two dumps concatenated, e.g. legacy and nft?): their rules were read as one "
                      "table, but the kernel runs each separately and the first to NAT wins — explain each dump "
                      "on its own")
+    if dump.uncommitted:
+        notes.append(f"the input ends inside *{dump.uncommitted} with no COMMIT (cut short?): rules after the cut "
+                     "are missing, and iptables-restore would refuse it — capture the whole `iptables-save`")
     if dump.fragment:
         notes.append("the input is a fragment (no *nat header, as from `iptables-save | grep …`): only the "
                      "rules shown were evaluated; rules filtered out (kube-proxy DNAT, other POSTROUTING "

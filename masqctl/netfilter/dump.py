@@ -189,6 +189,7 @@ class Dump:
     undeclared_chains: list[str] = field(default_factory=list)
     incompatible_tables: list[str] = field(default_factory=list)   # "# Table `nat' is incompatible"
     repeated_tables: list[str] = field(default_factory=list)       # a *table header seen twice
+    uncommitted: str | None = None         # the input ended inside this table (no COMMIT): cut short?
     rule_lines: int = 0
 
     @property
@@ -328,6 +329,8 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             raise DumpError("this is `iptables -L` output, which cannot be evaluated", lineno, raw,
                             kind="list-format")
         raise DumpError("unexpected line", lineno, raw)
+    if table is not None:
+        dump.uncommitted = table.name
     dump.rule_lines = sum(len(lst) for t in dump.tables.values() for lst in t.lines_of.values())
     if not dump.tables or not (dump.rule_lines or any(t.declared for t in dump.tables.values())):
         raise DumpError("no tables, chains or rules found", None, None, kind="empty")

@@ -247,3 +247,11 @@ def test_fragment_says_what_is_missing():
     assert doc["masqueraded"] is None and doc["input"]["fragment"] is True
     assert any("not shown" in n and "KUBE-POSTROUTING" in n for n in doc["notes"])
     assert any("DNAT" in n and "not visible" in n for n in doc["notes"])
+
+
+def test_a_dump_cut_short_says_so():
+    whole = "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -d 10.0.0.0/8 -j RETURN\n"
+    doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=whole)
+    assert any("no COMMIT" in n for n in doc["notes"])
+    doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=whole + "COMMIT\n")
+    assert not any("COMMIT" in n for n in doc["notes"])
