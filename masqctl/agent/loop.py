@@ -165,7 +165,10 @@ class Agent:
 
     # -- the worker ----------------------------------------------------------------------------
     def request(self, mode: str, budget: float) -> dict:
-        return {"mode": mode, "flags": self.values, "fallback": self.target, "budget": budget}
+        # the last good rules, enforced while the folder is invalid (keep); with exit the
+        # agent leaves the kernel as it is, like the Go agent
+        fallback = self.target if self.values["on_invalid_config"] == KEEP else None
+        return {"mode": mode, "flags": self.values, "fallback": fallback, "budget": budget}
 
     def call_worker(self, request: dict) -> dict | None:
         if self.once or request["mode"] == "cleanup":

@@ -458,3 +458,18 @@ def test_a_failed_accept_does_not_end_the_endpoints():
         server.close()
     server._thread.join(timeout=3)
     assert not server._thread.is_alive()
+
+
+def test_exit_policy_writes_nothing_for_an_invalid_config(tmp_path):
+    """--on-invalid-config exit: the rules in the kernel stay as they were (the worker gets
+    no last good rules to enforce before the agent exits)."""
+    from masqctl.agent.loop import Agent
+    from masqctl.agent.main import flag_set
+
+    agent = Agent(flag_set().parse(["--config-dir", str(tmp_path), "--on-invalid-config", "exit"]),
+                  Logger(0, io.StringIO()))
+    agent.target = [{"family": 4, "chain": CHAIN, "rules": [f"-A {CHAIN} -j MASQUERADE"], "jump": GO_JUMP}]
+    asked = []
+    agent.call_worker = lambda request: asked.append(request) or None
+    agent.sync()
+    assert asked[0]["fallback"] is None
