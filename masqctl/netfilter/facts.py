@@ -92,6 +92,13 @@ class IpSet:
         return self.type.split(":", 1)[1].split(",") if ":" in self.type else []
 
 
+_DIMENSIONS = {"ip", "net", "port"}    # what set_member can compare
+
+
+class _Unsupported(ValueError):
+    """A valid member masqctl does not compare (an ICMP type in a port dimension)."""
+
+
 def _parse_member(kind: str, text: str):
     if kind == "ip" or kind == "net":
         if "-" in text and "/" not in text:
@@ -102,6 +109,8 @@ def _parse_member(kind: str, text: str):
     if kind == "port":
         proto, _, port = text.rpartition(":")
         proto = proto or "tcp"
+        if proto in ("icmp", "icmpv6", "ipv6-icmp") and not port.replace("/", "").isdigit():
+            raise _Unsupported(text)
         if "-" in port:
             a, b = port.split("-", 1)
             return ("port", proto, int(a), int(b))
@@ -122,7 +131,8 @@ def parse_ipset_save(text: str) -> dict[str, IpSet]:
         if parts[0] in ("create", "-N", "-exist") and len(parts) >= 3:
             fam = 6 if "inet6" in parts[3:] else 4
             s = IpSet(parts[1], parts[2], fam)
-            s.supported = parts[2].startswith("hash:") or parts[2] == "list:set"
+            s.supported = parts[2] == "list:set" or (
+                parts[2].startswith("hash:") and set(s.dimensions()) <= _DIMENSIONS)
             sets[s.name] = s
             continue
         if parts[0] in ("add", "-A") and len(parts) >= 3:
@@ -140,6 +150,9 @@ def parse_ipset_save(text: str) -> dict[str, IpSet]:
                 raise FactError(f"member {parts[2]!r} does not fit set type {s.type}", lineno, raw)
             try:
                 member = tuple(_parse_member(d, v) for d, v in zip(dims, values))
+            except _Unsupported:
+                s.supported = False     # membership in it stays unknown
+                continue
             except ValueError:
                 raise FactError(f"member {parts[2]!r} cannot be read as {s.type}", lineno, raw) from None
             (s.nomatch if "nomatch" in parts[3:] else s.members).append(member)

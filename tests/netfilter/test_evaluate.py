@@ -364,3 +364,15 @@ def test_physdev_assumption_holds_along_a_path():
     for o in ev.outcomes:
         assert "bridged" in o.conditions[0]
         assert (o.kind == "masquerade") == o.conditions[0].startswith("assumed not:")
+
+
+@pytest.mark.parametrize("ipsets", [
+    "create S hash:mac\nadd S 00:11:22:33:44:55\n",
+    "create S hash:net,iface family inet\nadd S 203.0.113.0/24,eth0\n",
+    "create S hash:ip,port family inet\nadd S 203.0.113.9,tcp:80\nadd S 203.0.113.9,icmp:echo-request\n",
+])
+def test_valid_ipsets_masqctl_cannot_compare_are_unknown_not_an_error(ipsets):
+    sets = parse_ipset_save(ipsets)
+    assert not sets["S"].supported
+    ev = run(nat("-A POSTROUTING -m set --match-set S dst,dst -j MASQUERADE"), ipsets=sets, dport=80)
+    assert ev.masqueraded is None
