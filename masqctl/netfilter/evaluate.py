@@ -342,7 +342,7 @@ def _take_branch(p: PathState, unknowns: list[Unknown], randoms: list[RandomBran
         for u in unknowns:
             if u.key is not None:
                 p.assume[u.key] = u.if_true
-                if u.key[0] == "port" and not u.key[3] and u.key[2].isdigit():
+                if u.key[0] == "port" and u.if_true and u.key[2].isdigit():
                     if u.key[1] == "d":
                         p.dport = p.orig_dport = int(u.key[2])
                     else:

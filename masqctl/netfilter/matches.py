@@ -169,14 +169,15 @@ class Matcher:
                 if r == neg:
                     return False
                 continue
-            if port is None and ("port", kind, vals[0], neg) in p.assume:
-                if p.assume[("port", kind, vals[0], neg)]:
+            key = ("port", kind, vals[0])     # the assumption: the port is in vals[0]
+            if port is None and key in p.assume:
+                if p.assume[key] != neg:
                     continue
                 return False
             if port is None:
                 return Unknown(f"destination port {'not ' if neg else ''}in {vals[0]} (give --dport/DST:PORT)"
-                               if kind == "d" else f"source port {vals[0]} (unknown)",
-                               ("port", kind, vals[0], neg))
+                               if kind == "d" else f"source port {'not ' if neg else ''}in {vals[0]} (unknown)",
+                               key, not neg)
             try:
                 r = in_ports(port, vals[0])
             except ValueError:

@@ -376,3 +376,12 @@ def test_valid_ipsets_masqctl_cannot_compare_are_unknown_not_an_error(ipsets):
     assert not sets["S"].supported
     ev = run(nat("-A POSTROUTING -m set --match-set S dst,dst -j MASQUERADE"), ipsets=sets, dport=80)
     assert ev.masqueraded is None
+
+
+def test_port_assumption_holds_for_negated_port_matches_too():
+    # "port is not 53" assumed at rule 1 must make rule 2's "! --dport 53" true, not fork again
+    ev = run(nat("-A POSTROUTING -p udp -m udp --dport 53 -j RETURN",
+                 "-A POSTROUTING -p udp -m udp ! --dport 53 -j MASQUERADE"), proto="udp")
+    assert sorted(o.kind for o in ev.outcomes) == ["accept", "masquerade"]
+    masq = next(o for o in ev.outcomes if o.kind == "masquerade")
+    assert len(masq.conditions) == 1 and masq.conditions[0].startswith("assumed not:")
