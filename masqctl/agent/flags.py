@@ -19,7 +19,7 @@ class Flag:
     def __init__(self, name: str, kind: str, default: object, help: str, dest: str = "",
                  negated_by: str | None = None):
         self.name = name
-        self.kind = kind              # "bool" | "int" | "str" | "float"
+        self.kind = kind              # "bool" | "int" | "str"
         self.default = default
         self.help = help
         self.dest = dest or name.replace("-", "_")
@@ -92,8 +92,6 @@ class FlagSet:
         try:
             if flag.kind == "int":
                 return int(value, 0)
-            if flag.kind == "float":
-                return float(value)
         except ValueError:
             raise UsageError(f"invalid value {value!r} for flag -{flag.name}: parse error", input=arg,
                              code="E204") from None

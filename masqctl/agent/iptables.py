@@ -22,6 +22,7 @@ from masqctl.agent import spawn
 from masqctl.errors import IptablesError
 
 BACKENDS = ("", "legacy", "nft")
+FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}  # in logs and metric labels
 LOCK_EXIT_STATUS = 4  # iptables' RESOURCE_PROBLEM: the xtables lock could not be taken
 
 

@@ -25,9 +25,6 @@ class Logger:
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def enabled(self, level: int) -> bool:
-        return level <= self.verbosity
-
     def _write(self, severity: str, message: str, depth: int) -> None:
         now = time.time()
         t = time.gmtime(now)

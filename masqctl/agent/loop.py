@@ -32,13 +32,12 @@ import sys
 import time
 
 from masqctl.agent import spawn
-from masqctl.agent.iptables import IptablesFailure, Runner, references
+from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
 from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
 from masqctl.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
-FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
 V2_PREFIX = "ip-masq"
 SINGLE_FILE = "ip-masq-agent"
 RETRY_FRACTION = 0.8
@@ -241,7 +240,7 @@ class Agent:
         for kind, n in response["iptables_errors"].items():
             self.state.count("iptables_errors", kind, n)
         for family, n in response["restores"].items():
-            self.state.count("restores", int(family), n)
+            self.state.count("restores", family, n)
         error = response["config_error"]
         if error is None:
             self.accept_config(response)

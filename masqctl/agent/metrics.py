@@ -11,6 +11,7 @@ import threading
 import time
 
 import masqctl
+from masqctl.agent.iptables import FAMILY_NAMES
 
 PREFIX = "masqctl_node_agent"
 SYNC_RESULTS = ("unchanged", "applied", "repaired", "invalid_config", "failed")
@@ -120,7 +121,6 @@ class AgentState:
                     lab = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
                     out.append(f"{full}{{{lab}}} {_num(value)}" if lab else f"{full} {_num(value)}")
 
-            fam = {4: "ipv4", 6: "ipv6"}
             metric("build_info", "gauge", "Version of the node-agent.", [({"version": masqctl.__version__}, 1)])
             metric("syncs_total", "counter", "Sync periods by result (unchanged: no drift, nothing "
                    "written; applied: config changed or first apply; repaired: drift repaired; "
@@ -128,9 +128,9 @@ class AgentState:
                    [({"result": r}, v) for r, v in self.syncs.items()])
             metric("drift_repairs_total", "counter", "Times the live chain or jump differed from the "
                    "rules the agent had written, and was repaired.",
-                   [({"family": fam[f]}, v) for f, v in self.drift_repairs.items()])
+                   [({"family": FAMILY_NAMES[f]}, v) for f, v in self.drift_repairs.items()])
             metric("restores_total", "counter", "iptables-restore commits that succeeded.",
-                   [({"family": fam[f]}, v) for f, v in self.restores.items()])
+                   [({"family": FAMILY_NAMES[f]}, v) for f, v in self.restores.items()])
             metric("iptables_errors_total", "counter", "Failed iptables operations by kind.",
                    [({"kind": k}, v) for k, v in self.iptables_errors.items()])
             metric("config_errors_total", "counter", "Sync periods whose config folder was invalid.",
@@ -146,7 +146,7 @@ class AgentState:
                    "Unix time of the last sync that left the kernel as intended.",
                    [({}, self.last_success_time)])
             metric("rules", "gauge", "Rules in the agent's chain, per family.",
-                   [({"family": fam[f]}, v) for f, v in self.rules.items()])
+                   [({"family": FAMILY_NAMES[f]}, v) for f, v in self.rules.items()])
             metric("ready", "gauge", "1 when the kernel's rules equal the current valid config.",
                    [({}, self.in_sync and self.config_valid and self.config_error is None)])
             return "\n".join(out) + "\n"

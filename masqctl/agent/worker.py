@@ -24,17 +24,13 @@ import signal
 import sys
 import time
 
-from masqctl.agent.iptables import IptablesFailure, Runner, references
+from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
 from masqctl.agent.reconcile import LiveFamily, cleanup_payload, compare, repair_payload
 from masqctl.errors import ConfigError, MasqctlError, UsageError
 
-FAMILY_NAMES = {4: "ipv4", 6: "ipv6"}
-
-
 def _error(error: MasqctlError) -> dict:
-    return {"code": error.code, "line": error.one_line(), "hint": error.hint,
-            "kind": getattr(error, "kind", None)}
+    return {"code": error.code, "line": error.one_line(), "hint": error.hint}
 
 
 def _family_dict(fam) -> dict:
@@ -49,11 +45,6 @@ def _family_rules(d: dict):
                        Rule("POSTROUTING", d["jump"], "jump"))
 
 
-def signature(d: dict) -> str:
-    """What identifies one family's intended rules."""
-    return "\n".join([d["chain"], *d["rules"], d["jump"]])
-
-
 class Worker:
     def __init__(self, request: dict, log: Logger, stop=lambda: False):
         self.request = request
@@ -62,8 +53,8 @@ class Worker:
         self.stop = stop
         self.runner = Runner(self.flags["iptables_backend"], self.flags["iptables_wait"])
         self.errors: dict[str, int] = {}
-        self.restores: dict[str, int] = {}   # "4"/"6" -> commits
-        self.deadline = time.monotonic() + float(request.get("budget", 30))
+        self.restores: dict[int, int] = {}   # family -> commits
+        self.deadline = time.monotonic() + float(request["budget"])
 
     def live(self, family: int, chain: str) -> LiveFamily:
         listed = self.runner.list_chains(family, (chain, "POSTROUTING"))
@@ -101,8 +92,7 @@ class Worker:
             if drift.in_sync:
                 return "unchanged", drift
             self.runner.restore(fam.family, repair_payload(fam, drift))
-            key = str(fam.family)
-            self.restores[key] = self.restores.get(key, 0) + 1
+            self.restores[fam.family] = self.restores.get(fam.family, 0) + 1
             return "written", drift
 
         try:
