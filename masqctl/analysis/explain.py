@@ -198,14 +198,19 @@ def load_dump(text: str, source: str) -> Dump:
     try:
         return parse_dump(text, source)
     except DumpError as exc:
-        if exc.kind == "list-format":
-            raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text.strip()!r}", input=source,
-                             code="E313", hint="capture `iptables-save` (or `iptables -t nat -S`) instead") from None
-        if exc.kind == "empty":
-            raise InputError("no tables, chains or rules found", input=source, code="E314",
-                             hint="give the output of `iptables-save` (at least `-t nat`)") from None
-        raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text.strip()!r}", input=source,
-                         code="E312", hint="is this iptables-save output?") from None
+        raise dump_error(exc, source) from None
+
+
+def dump_error(exc: DumpError, source: str) -> InputError:
+    """The user-facing error for a dump line that cannot be read: the file, line number and text."""
+    if exc.kind == "empty":
+        return InputError("no tables, chains or rules found", input=source, code="E314",
+                          hint="give the output of `iptables-save` (at least `-t nat`)")
+    where = f"line {exc.lineno}: {exc.message}: {(exc.text or '').strip()!r}"
+    if exc.kind == "list-format":
+        return InputError(where, input=source, code="E313",
+                          hint="capture `iptables-save` (or `iptables -t nat -S`) instead")
+    return InputError(where, input=source, code="E312", hint="is this iptables-save output?")
 
 
 def build_facts(req: Request, ipset_sets: dict | None) -> NodeFacts:
@@ -247,7 +252,7 @@ def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[D
     """The agent's rules for ``config_dir`` as a nat table (or spliced into ``base``)."""
     from masqctl.engine import load_config_dir, render   # the engine only for what-if
     from masqctl.netfilter.canonical import is_masq_jump
-    from masqctl.netfilter.tokens import split_args
+    from masqctl.netfilter.tokens import TokenizeError, split_args
 
     config = load_config_dir(config_dir, options)
     rules = render(config, options)
@@ -266,7 +271,12 @@ def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[D
     nat.ensure(chain).set_lines([(None, r.text) for r in fam.rules])
     nat.declare(chain, None)
     post = nat.ensure("POSTROUTING")
-    has_jump = any(is_masq_jump(split_args(text)[2:], chain) for _, text in post.lines)
+    has_jump = False
+    for lineno, text in post.lines:
+        try:
+            has_jump = has_jump or is_masq_jump(split_args(text)[2:], chain)
+        except TokenizeError as exc:     # a broken quote the parser leaves to lazy tokenizing
+            raise dump_error(DumpError(str(exc), lineno, text), dump.source) from None
     if not has_jump:
         post.set_lines(post.lines + [(None, fam.jump.text)])
     provenance: dict = {}
@@ -342,8 +352,7 @@ def explain(req: Request) -> Explanation:
     try:
         evaluation = evaluator.evaluate(packet)
     except DumpError as exc:   # a rule tokenized lazily on the packet's path
-        raise InputError(f"line {exc.lineno}: {exc.message}: {(exc.text or '').strip()!r}",
-                         input=dump.source, code="E312", hint="is this iptables-save output?") from None
+        raise dump_error(exc, dump.source) from None
     notes = _input_notes(dump, req, facts, evaluation) + notes + evaluation.notes + _flow_notes(evaluation, facts)
     if evaluator.mangle_marks:
         notes.append("the mangle or raw table sets packet marks, which masqctl does not simulate: mark "

@@ -255,3 +255,14 @@ def test_a_dump_cut_short_says_so():
     assert any("no COMMIT" in n for n in doc["notes"])
     doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=whole + "COMMIT\n")
     assert not any("COMMIT" in n for n in doc["notes"])
+
+
+def test_what_if_on_a_dump_with_a_broken_quote_names_the_line(tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "ip-masq-agent").write_text("nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n")
+    dump = tmp_path / "dump.txt"
+    dump.write_text('*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -m comment --comment "a\\" -j X\nCOMMIT\n')
+    r = masqctl("explain", "10.244.0.2", "8.8.8.8", "--iptables", str(dump), "--config-dir", str(cfg))
+    assert r.returncode == 2 and "E312" in r.stderr and "line 3" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "internal" not in r.stderr
