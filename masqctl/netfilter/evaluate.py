@@ -408,6 +408,9 @@ def _apply_mark(rule: Rule, p: PathState) -> str:
     return f"MARK → 0x{p.mark:x} (bits outside 0x{p.known:x} unknown)"
 
 
+_MARK_SETTERS = ("-j MARK", "-j CONNMARK", "-j TPROXY", "-j HMARK")   # TPROXY sets --tproxy-mark
+
+
 def _sets_marks(dump: Dump) -> bool:
     """True when mangle or raw rules may set the packet mark before nat sees it."""
     for name in ("mangle", "raw"):
@@ -416,7 +419,7 @@ def _sets_marks(dump: Dump) -> bool:
             continue
         for lines in table.lines_of.values():
             for _, text in lines:
-                if "-j MARK" in text or "-j CONNMARK" in text:
+                if any(t in text for t in _MARK_SETTERS):
                     return True
     return False
 

@@ -270,6 +270,12 @@ def test_marks_set_in_mangle_make_mark_matches_unknown():
     assert run(text).masqueraded is None
 
 
+def test_tproxy_in_mangle_sets_a_mark_too():
+    text = ("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j TPROXY --on-port 9090 --on-ip 0.0.0.0 "
+            "--tproxy-mark 0x200/0xffffffff\nCOMMIT\n" + nat("-A POSTROUTING -m mark --mark 0x200 -j MASQUERADE"))
+    assert run(text).masqueraded is None
+
+
 @pytest.mark.parametrize("rules, reason", [
     (["-A POSTROUTING -j LOOP", "-A LOOP -j LOOP"], "nesting"),
     (["-A POSTROUTING -j NETMAP --to 192.0.2.0/24"], "NETMAP"),
