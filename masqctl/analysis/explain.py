@@ -354,6 +354,11 @@ def explain(req: Request) -> Explanation:
     except DumpError as exc:   # a rule tokenized lazily on the packet's path
         raise dump_error(exc, dump.source) from None
     notes = _input_notes(dump, req, facts, evaluation) + notes + evaluation.notes + _flow_notes(evaluation, facts)
+    if "mangle" not in dump.tables and not evaluator.mangle_marks and any(
+            " -m mark " in s.text for o in evaluation.outcomes for s in o.trace):
+        notes.append("mark matches were decided with the packet mark unset before nat, but the input has no "
+                     "mangle table (iptables-save -t nat?) where a CNI may set marks — give the whole "
+                     "`iptables-save` to be sure")
     if evaluator.mangle_marks:
         notes.append("the mangle or raw table sets packet marks, which masqctl does not simulate: mark "
                      "matches in nat are unknown")

@@ -266,3 +266,14 @@ def test_what_if_on_a_dump_with_a_broken_quote_names_the_line(tmp_path):
     r = masqctl("explain", "10.244.0.2", "8.8.8.8", "--iptables", str(dump), "--config-dir", str(cfg))
     assert r.returncode == 2 and "E312" in r.stderr and "line 3" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and "internal" not in r.stderr
+
+
+def test_mark_decided_without_a_mangle_table_says_so():
+    nat_only = ("*nat\n:POSTROUTING ACCEPT [0:0]\n:KUBE-POSTROUTING - [0:0]\n-A POSTROUTING -j KUBE-POSTROUTING\n"
+                "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n-A KUBE-POSTROUTING -j MASQUERADE\n"
+                "COMMIT\n")
+    doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=nat_only)
+    assert doc["masqueraded"] is False and any("no mangle table" in n for n in doc["notes"])
+    full = "*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n" + nat_only
+    doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=full)
+    assert not any("no mangle table" in n for n in doc["notes"])
