@@ -4,7 +4,8 @@
 a process that otherwise stays near the bare interpreter. This is the small part the agent
 uses, on ``os.posix_spawnp`` and ``select``: the child gets default SIGPIPE/SIGXFSZ (Python
 ignores them, and ignored signals survive exec), only its three standard descriptors (Python
-opens everything else close-on-exec), and is killed and reaped on timeout.
+opens everything else close-on-exec), and is killed and reaped on timeout or when the
+wait is interrupted.
 """
 
 from __future__ import annotations
@@ -69,12 +70,11 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
         os.set_blocking(in_w, False)
     else:
         close(in_w)
+    status = None
     try:
         while readers or writers:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
                 raise Timeout(f"{argv[0]} did not finish within {timeout}s")
             r, w, _ = select.select(readers, writers, [], left)
             for fd in w:
@@ -95,9 +95,34 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
                 else:
                     readers.remove(fd)
                     close(fd)
-        _, status = os.waitpid(pid, 0)
+        status = _wait(pid, deadline)
+        if status is None:
+            raise Timeout(f"{argv[0]} did not finish within {timeout}s")
     finally:
         for fd in list(open_fds):
             close(fd)
+        if status is None:  # timed out or interrupted: never leave it running, nor a zombie
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
     return Completed(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]),
                      b"".join(chunks[err_r]) if err_r is not None else b"")
+
+
+def _wait(pid: int, deadline: float | None) -> int | None:
+    """The child's wait status, or None if it is still running at ``deadline`` (its output
+    is closed, so this is usually immediate)."""
+    if deadline is None:
+        return os.waitpid(pid, 0)[1]
+    pause = 0.001
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        time.sleep(min(pause, left))
+        pause = min(2 * pause, 0.05)

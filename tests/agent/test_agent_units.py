@@ -473,3 +473,36 @@ def test_exit_policy_writes_nothing_for_an_invalid_config(tmp_path):
     agent.call_worker = lambda request: asked.append(request) or None
     agent.sync()
     assert asked[0]["fallback"] is None
+
+
+def test_spawn_kills_and_reaps_the_child_when_interrupted(monkeypatch):
+    """Whatever ends the wait early (a signal handler raising, an unexpected error), the
+    child is killed and reaped: no process keeps running unseen, no zombie is left."""
+    from masqctl.agent import spawn
+
+    pids = []
+    real_spawn = os.posix_spawnp
+
+    def spawned(*args, **kwargs):
+        pids.append(real_spawn(*args, **kwargs))
+        return pids[-1]
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(spawn.os, "posix_spawnp", spawned)
+    monkeypatch.setattr(spawn.select, "select", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        spawn.run(["sleep", "30"], timeout=60)
+    monkeypatch.undo()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)
+
+
+def test_spawn_timeout_holds_when_the_child_closes_its_output_and_keeps_running():
+    from masqctl.agent import spawn
+
+    started = time.monotonic()
+    with pytest.raises(spawn.Timeout):
+        spawn.run(["sh", "-c", "exec >&- 2>&-; sleep 5"], timeout=0.5)
+    assert time.monotonic() - started < 2.5
