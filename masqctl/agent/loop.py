@@ -36,7 +36,7 @@ from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, refere
 from masqctl.agent.klog import Logger
 from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
-from masqctl.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from masqctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 V2_PREFIX = "ip-masq"
 SINGLE_FILE = "ip-masq-agent"
@@ -108,7 +108,6 @@ class Agent:
         self.last_failed = False
         self.logged_config_error: str | None = None
         self.last_heartbeat = time.monotonic()
-        self.usage_error: dict | None = None
         self._wake_r: int | None = None
 
     # -- signals ----------------------------------------------------------------------------
@@ -234,9 +233,9 @@ class Agent:
             self.state.update(in_sync=False, last_sync_error="E502 the sync worker failed")
             self.state.count_sync("failed")
             return "failed"
-        if response["usage_error"] is not None:
-            self.usage_error = response["usage_error"]
-            return "usage"
+        if response["usage_error"] is not None:  # a flag only the engine checks: exit 2
+            error = response["usage_error"]
+            raise UsageError(error["message"], input=error["input"], hint=error["hint"], code=error["code"])
         for kind, n in response["iptables_errors"].items():
             self.state.count("iptables_errors", kind, n)
         for family, n in response["restores"].items():
@@ -356,12 +355,6 @@ class Agent:
         while True:
             started = time.monotonic()
             result = self.sync()
-            if result == "usage":
-                error = self.usage_error
-                print(f"error: {error['line']}", file=sys.stderr)
-                if error.get("hint"):
-                    print(f"hint: {error['hint']}", file=sys.stderr)
-                return EXIT_USAGE
             if result == "exit":
                 self.log.error(f"invalid config, exiting (--on-invalid-config=exit): {self.logged_config_error}")
                 return EXIT_FAILED

@@ -30,7 +30,8 @@ from masqctl.agent.reconcile import LiveFamily, cleanup_payload, compare, repair
 from masqctl.errors import ConfigError, MasqctlError, UsageError
 
 def _error(error: MasqctlError) -> dict:
-    return {"code": error.code, "line": error.one_line(), "hint": error.hint}
+    return {"code": error.code, "line": error.one_line(), "hint": error.hint, "message": error.message,
+            "input": error.input}
 
 
 def _family_dict(fam) -> dict:
