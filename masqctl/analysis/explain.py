@@ -373,8 +373,8 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
     notes = []
     if dump.legacy_tables_present:
         notes.append("iptables-legacy tables are present on this node: a second nat table, invisible in this "
-                     "dump, is active and may masquerade the packet first; run iptables-legacy-save and "
-                     "explain that dump too")
+                     f"dump, is active and may masquerade the packet first; run "
+                     f"{'ip6tables' if dump.family == 6 else 'iptables'}-legacy-save and explain that dump too")
     if dump.incompatible_tables:
         notes.append("iptables-save says table(s) " + ", ".join(dump.incompatible_tables) + " are incompatible "
                      "(nftables rules it cannot print): those rules are active but were not evaluated — "

@@ -30,6 +30,7 @@ BUILTIN_CHAINS = {
     "security": ("INPUT", "FORWARD", "OUTPUT"),
 }
 LEGACY_WARNING = "iptables-legacy tables present"
+_LEGACY_WARNING = re.compile(r"ip6?tables-legacy tables present")   # ip6tables-nft-save says "ip6tables-"
 
 _COUNTERS = re.compile(r"\[\d+:\d+\]\s*")
 _LIST_OUTPUT = re.compile(r"^(Chain \S+ \(|target\s+prot\s+opt|\s*pkts\s+bytes\s+target)")
@@ -284,7 +285,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 continue
             raise DumpError("not a rule line (rules start with -A CHAIN)", lineno, raw)
         if first == "#":
-            if LEGACY_WARNING in line:
+            if _LEGACY_WARNING.search(line):
                 dump.legacy_tables_present = True
             elif "is incompatible, use 'nft' tool" in line:
                 m = re.search(r"[Tt]able `?'?([A-Za-z0-9_-]+)'? is incompatible", line)

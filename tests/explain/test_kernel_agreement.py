@@ -368,3 +368,20 @@ def test_snat_and_dnat_ranges_are_not_their_first_address(tmp_path):
         ex = explain(Request(src=POD, dst="198.51.100.50:53", proto="udp", iptables=dump, ip_addr=addrs,
                              node_ip=Topology.NODE_UPLINK))
         assert ex.evaluation.masqueraded is None and "range" in ex.summary
+
+
+@requires_netns
+def test_ip6tables_legacy_tables_present_is_reported(tmp_path):
+    # ip6tables-nft-save words its warning "ip6tables-legacy tables present"
+    with Topology() as t:
+        t.node.run("ip6tables-legacy-restore", "-w", input="*nat\n-A POSTROUTING -s fd00:244::/64 -j MASQUERADE\n"
+                                                               "COMMIT\n")
+        t.node.run("ip6tables-restore", "-w", input="*nat\n-A POSTROUTING -d 2001:db8::9/128 -j ACCEPT\nCOMMIT\n")
+        r = t.node.run("sh", "-c", "ip6tables-nft-save 2>&1")
+        assert "ip6tables-legacy tables present" in r.stdout
+        dump = tmp_path / "dump.txt"
+        dump.write_text(r.stdout)
+        ex = explain(Request(src="fd00:244::5", dst="2001:db8::9", proto="udp", iptables=str(dump),
+                             local_addresses=["fd00:10::4/64@eth0"], node_ip="fd00:10::4"))
+        assert any("iptables-legacy tables are present" in n for n in ex.notes)
+        assert ex.to_dict()["input"]["legacy_tables_present"] is True
