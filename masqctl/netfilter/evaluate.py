@@ -24,6 +24,8 @@ state, steps, outcomes) is in :mod:`~masqctl.netfilter.walk`, what each match me
 
 from __future__ import annotations
 
+import ipaddress
+
 from masqctl.netfilter.dump import Dump, Rule, Table
 from masqctl.netfilter.facts import IPAddress, NodeFacts
 from masqctl.netfilter.matches import Matcher, prefilter
@@ -97,8 +99,17 @@ class Evaluator:
                 p.dport = port
         elif kind == "redirect":
             p.dnat = verdict[1]
-            outcomes.append((p.order, finish(p, "local", None, verdict[1], "REDIRECT delivers to a local port")))
-            return
+            if not self._packet.from_host:
+                outcomes.append((p.order, finish(p, "local", None, verdict[1],
+                                                 "REDIRECT delivers to a local port")))
+                return
+            # nat OUTPUT maps host traffic to the loopback address; it leaves over lo, so
+            # POSTROUTING still runs
+            p.dst = ipaddress.ip_address("127.0.0.1" if p.dst.version == 4 else "::1")
+            ports = verdict[2]
+            if ports:
+                first, _, last = ports.partition("-")
+                p.dport = int(first) if first.isdigit() and (not last or last == first) else None
         # routing decision on the (possibly rewritten) destination
         for q in self._route(p):
             if q.out_iface == "<local>":
@@ -301,7 +312,8 @@ class Evaluator:
             if hook not in ("PREROUTING", "OUTPUT"):
                 return ("unknown", step(target), f"{target} is not valid in {hook}")
             if target == "REDIRECT":
-                return ("redirect", step("REDIRECT (to a local port)"))
+                return ("redirect", step("REDIRECT (to a local port)"),
+                        (rule.target_options.get("--to-ports") or ("",))[0])
             to = (rule.target_options.get("--to-destination") or ("",))[0]
             parsed = parse_to_destination(to, p.dst.version)
             if parsed is None:

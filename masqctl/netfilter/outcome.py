@@ -6,7 +6,8 @@ deciding :class:`Step` (or None):
 * ``("policy", step)``: the end of the built-in chain (or a RETURN to it), policy ACCEPT;
 * ``("accept", step)``, ``("dropped", step)``, ``("masquerade", step)``;
 * ``("snat", step, to_source)``;
-* ``("dnat", step, (address, port or None))``, ``("redirect", step)``: only from the first hook;
+* ``("dnat", step, (address, port or None))``, ``("redirect", step, to_ports)``: only from the
+  first hook;
 * ``("unknown", step, why)``.
 """
 

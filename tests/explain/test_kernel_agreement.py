@@ -385,3 +385,18 @@ def test_ip6tables_legacy_tables_present_is_reported(tmp_path):
                              local_addresses=["fd00:10::4/64@eth0"], node_ip="fd00:10::4"))
         assert any("iptables-legacy tables are present" in n for n in ex.notes)
         assert ex.to_dict()["input"]["legacy_tables_present"] is True
+
+
+@requires_netns
+def test_redirect_of_host_traffic_still_walks_postrouting(tmp_path):
+    # OUTPUT REDIRECT maps host traffic to 127.0.0.1, which leaves over lo: nat POSTROUTING runs
+    with Topology() as t:
+        setup_topology(t, ["203.0.113.9"])
+        t.node.sysctl("net.ipv4.conf.all.route_localnet", "1")
+        t.node.iptables_restore("*nat\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+                                "-A OUTPUT -d 203.0.113.9/32 -p udp -j REDIRECT\n"
+                                "-A POSTROUTING -s 10.244.1.1/32 -o lo -j SNAT --to-source 127.0.0.7\n"
+                                "COMMIT\n", noflush=False)
+        p = next(_ports)
+        flows = [Flow("10.244.1.1", "203.0.113.9", p, p, from_host=True)]
+        _assert_agree(t, tmp_path, flows)

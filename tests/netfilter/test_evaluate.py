@@ -141,6 +141,10 @@ CASES = [
      nat("-A PREROUTING -d 10.0.0.30/32 -j DNAT --to-destination 203.0.113.9",
          "-A POSTROUTING -m conntrack --ctorigdst 10.0.0.30 -j SNAT --to-source 192.0.2.5"), {"dst": "10.0.0.30"},
      True, "192.0.2.5", ("POSTROUTING", 1)),
+    ("host traffic: OUTPUT REDIRECT goes to 127.0.0.1 over lo, and POSTROUTING runs",
+     nat("-A OUTPUT -p udp -j REDIRECT --to-ports 5353", "-A POSTROUTING -o lo -p udp -m udp --dport 5353 "
+         "-j SNAT --to-source 127.0.0.7"), {"src": "10.224.0.4", "proto": "udp", "dport": 53, "from_host": True},
+     True, "127.0.0.7", ("POSTROUTING", 1)),
     ("REDIRECT delivers locally", nat("-A PREROUTING -p tcp -j REDIRECT --to-ports 15001",
                                       "-A POSTROUTING -j MASQUERADE"), {}, False, "10.244.1.5", ("PREROUTING", 1)),
     ("mark toggled by --set-xmark v/0", nat("-A POSTROUTING -j MARK --set-xmark 0x4000/0x0",
