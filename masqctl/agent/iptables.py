@@ -35,13 +35,6 @@ class IptablesFailure(IptablesError):
         self.kind = kind
 
 
-class Result:
-    __slots__ = ("returncode", "stdout", "stderr")
-
-    def __init__(self, returncode: int, stdout: str, stderr: str):
-        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
-
-
 class Runner:
     def __init__(self, backend: str = "", wait: int = 5, env: dict | None = None):
         if backend not in BACKENDS:
@@ -60,12 +53,10 @@ class Runner:
             base += f"-{self.backend}"
         return f"{base}-{tool}" if tool else base
 
-    def _run(self, argv: list[str], stdin: str | None, what: str) -> "Result":
+    def _run(self, argv: list[str], stdin: str | None, what: str) -> spawn.Completed:
         try:
-            done = spawn.run(argv, stdin.encode() if stdin is not None else None, env=self.env,
-                             timeout=self.timeout)
-            return Result(done.returncode, done.stdout.decode("utf-8", "replace"),
-                          done.stderr.decode("utf-8", "replace"))
+            return spawn.run(argv, stdin.encode() if stdin is not None else None, env=self.env,
+                             timeout=self.timeout, text=True)
         except FileNotFoundError:
             raise IptablesFailure(f"{argv[0]} is not installed or not on PATH", kind="missing",
                                   input=argv[0], code="E401",
@@ -79,10 +70,10 @@ class Runner:
                                   code="E403" if stdin is not None else "E404") from None
 
     @staticmethod
-    def _lock_problem(result: "Result") -> bool:
+    def _lock_problem(result: spawn.Completed) -> bool:
         return result.returncode == LOCK_EXIT_STATUS and "xtables lock" in (result.stderr or "")
 
-    def _lock_failure(self, argv: list[str], result: "Result") -> IptablesFailure:
+    def _lock_failure(self, argv: list[str], result: spawn.Completed) -> IptablesFailure:
         return IptablesFailure(f"another program held the xtables lock for more than {self.wait}s",
                                kind="lock", input=argv[0], code="E402",
                                hint="kube-proxy or another agent is writing iptables; the agent retries")

@@ -19,7 +19,7 @@ import time
 class Completed:
     __slots__ = ("returncode", "stdout", "stderr")
 
-    def __init__(self, returncode: int, stdout: bytes, stderr: bytes):
+    def __init__(self, returncode: int, stdout: bytes | str, stderr: bytes | str):
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
@@ -30,9 +30,10 @@ class Timeout(Exception):
 
 
 def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float | None = None,
-        capture_stderr: bool = True) -> Completed:
+        capture_stderr: bool = True, text: bool = False) -> Completed:
     """Run ``argv`` (looked up on ``PATH``), write ``input`` to its stdin, return its exit
-    status and output. FileNotFoundError/PermissionError when it cannot be started;
+    status and output (decoded as UTF-8 with ``text``). FileNotFoundError/PermissionError
+    when it cannot be started;
     ``Timeout`` (after killing it) when it runs longer than ``timeout`` seconds."""
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -107,8 +108,11 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
                 os.waitpid(pid, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
-    return Completed(os.waitstatus_to_exitcode(status), b"".join(chunks[out_r]),
-                     b"".join(chunks[err_r]) if err_r is not None else b"")
+    out, err = b"".join(chunks[out_r]), b"".join(chunks[err_r]) if err_r is not None else b""
+    if text:
+        return Completed(os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace"),
+                         err.decode("utf-8", "replace"))
+    return Completed(os.waitstatus_to_exitcode(status), out, err)
 
 
 def _wait(pid: int, deadline: float | None) -> int | None:
