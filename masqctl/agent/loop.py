@@ -38,8 +38,10 @@ from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
 from masqctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 
+# masqctl.engine.configdir's names, repeated so that the daemon does not load the engine;
+# tests/agent check that they stay equal.
 V2_PREFIX = "ip-masq"
-SINGLE_FILE = "ip-masq-agent"
+UPSTREAM_FILE = "ip-masq-agent"
 RETRY_FRACTION = 0.8
 MIN_PERIOD = 1.0  # seconds, as --resync-interval allows
 
@@ -62,7 +64,7 @@ def config_bytes(path: str, flavor: str) -> tuple | None:
         if flavor == "azure-v2":
             names = sorted(n for n in os.listdir(base) if n.startswith(V2_PREFIX))
         else:
-            names = [SINGLE_FILE] if os.path.lexists(os.path.join(base, SINGLE_FILE)) else []
+            names = [UPSTREAM_FILE] if os.path.lexists(os.path.join(base, UPSTREAM_FILE)) else []
         files = []
         for name in names:
             with open(os.path.join(base, name), "rb") as fh:

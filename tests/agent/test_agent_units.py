@@ -506,3 +506,10 @@ def test_spawn_timeout_holds_when_the_child_closes_its_output_and_keeps_running(
     with pytest.raises(spawn.Timeout):
         spawn.run(["sh", "-c", "exec >&- 2>&-; sleep 5"], timeout=0.5)
     assert time.monotonic() - started < 2.5
+
+
+def test_the_daemon_reads_the_files_the_engine_reads():
+    from masqctl.agent import loop
+    from masqctl.engine import configdir
+
+    assert (loop.V2_PREFIX, loop.UPSTREAM_FILE) == (configdir.V2_PREFIX, configdir.UPSTREAM_FILE)
