@@ -23,7 +23,7 @@ _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 400: "Bad Re
 
 
 def parse_bind(text: str) -> tuple[str, int] | None:
-    """``host:port``, ``[v6]:port`` or ``:port`` (all addresses); ``0`` or empty disables."""
+    """``host:port``, ``[v6]:port`` or ``:port`` (all IPv4 addresses); ``0`` or empty disables."""
     text = text.strip()
     if text in ("", "0"):
         return None
