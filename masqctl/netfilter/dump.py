@@ -197,8 +197,8 @@ class Dump:
     def backend(self) -> str | None:
         if not self.generator:
             return None
-        return "nft" if "nf_tables" in self.generator else ("legacy" if "xtables" not in self.generator
-                                                              else "nft")
+        # early iptables-nft releases printed "xtables-save v1.8.2"
+        return "nft" if "nf_tables" in self.generator or self.generator.startswith("xtables") else "legacy"
 
     def table(self, name: str) -> Table | None:
         return self.tables.get(name)

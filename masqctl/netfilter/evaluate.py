@@ -41,8 +41,7 @@ _CONTINUE_TARGETS = {"LOG", "NFLOG", "ULOG", "TRACE", "AUDIT", "CHECKSUM", "TCPM
                      "DSCP", "TOS", "TTL", "HL", "NOTRACK", "CT", "SECMARK", "CONNSECMARK", "IDLETIMER",
                      "LED", "RATEEST", "SET", "TEE"}
 _OTHER_TARGETS = {"NETMAP", "TPROXY", "QUEUE", "NFQUEUE", "SAME", "CLUSTERIP", "SYNPROXY", "MIRROR",
-                  "IPMARK", "ROUTE", "XOR", "TARPIT", "DELUDE", "CHAOS", "ECHO", "HMARK", "NOTRACK_",
-                  "SNPT", "DNPT", "MASQUERADE6"}
+                  "IPMARK", "ROUTE", "XOR", "TARPIT", "DELUDE", "CHAOS", "ECHO", "HMARK", "SNPT", "DNPT"}
 
 
 class Evaluator:

@@ -175,10 +175,6 @@ class NodeFacts:
     bridged: bool | None = None                # bridged frame with br_netfilter (physdev)
     mangle_marks: bool = False                 # the dump's mangle/raw tables set marks
 
-    @property
-    def locals_known(self) -> bool:
-        return bool(self.addresses) or self.node_ip is not None
-
     def knows_locals(self, version: int) -> bool:
         """Whether the node's addresses of IP ``version`` were given (one family says nothing
         about the other)."""
