@@ -240,10 +240,11 @@ class Matcher:
                     return Unknown(f"conntrack address {vals[0]!r} cannot be read")
             elif opt == "--ctproto":
                 r = proto_name(vals[0]) == self.proto
-            elif opt in ("--ctorigdstport", "--ctreplsrcport"):
-                port = p.orig_dport if opt == "--ctorigdstport" else p.dport
+            elif opt in _CT_PORTS:
+                port = {"--ctorigdstport": p.orig_dport, "--ctreplsrcport": p.dport,
+                        "--ctorigsrcport": p.sport, "--ctrepldstport": p.sport}[opt]
                 if port is None:
-                    return Unknown(f"conntrack {opt} {vals[0]} (no destination port given)")
+                    return Unknown(f"conntrack {opt} {vals[0]} (the query gives no such port)")
                 try:
                     r = in_ports(port, vals[0])
                 except ValueError:
@@ -372,6 +373,10 @@ class Matcher:
 
 
 _PHYSDEV_FLAGS = ("--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out")
+
+
+# the reply's destination port is the original source port until SNAT changes it (POSTROUTING)
+_CT_PORTS = ("--ctorigdstport", "--ctreplsrcport", "--ctorigsrcport", "--ctrepldstport")
 
 
 def _fixed_type(addr: IPAddress) -> str | None:

@@ -395,3 +395,15 @@ def test_port_assumption_holds_for_negated_port_matches_too():
     assert sorted(o.kind for o in ev.outcomes) == ["accept", "masquerade"]
     masq = next(o for o in ev.outcomes if o.kind == "masquerade")
     assert len(masq.conditions) == 1 and masq.conditions[0].startswith("assumed not:")
+
+
+def test_conntrack_source_ports():
+    text = nat("-A POSTROUTING -p tcp -m conntrack --ctorigsrcport 40000:40100 -j MASQUERADE")
+    ip = ipaddress.ip_address
+    f = facts(**FACTS)
+    ev = evaluate(parse_dump(text), Packet(ip("10.244.1.5"), ip("203.0.113.9"), "tcp", 80, 40050), f)
+    assert ev.masqueraded is True
+    ev = evaluate(parse_dump(text), Packet(ip("10.244.1.5"), ip("203.0.113.9"), "tcp", 80, 50000), f)
+    assert ev.masqueraded is False
+    ev = evaluate(parse_dump(text), Packet(ip("10.244.1.5"), ip("203.0.113.9"), "tcp", 80, None), f)
+    assert ev.masqueraded is None
