@@ -398,6 +398,12 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         notes.append("chains used but never declared (incomplete dump?): " + ", ".join(dump.undeclared_chains[:8]))
     if req.proto is None and any(" -p " in s.text for o in ev.outcomes for s in o.trace if s.result != "no-match"):
         notes.append("protocol assumed tcp (give --proto udp for UDP flows)")
+    raw = dump.table("raw")
+    if raw is not None and any(" -j NOTRACK" in t or "--notrack" in t for lines in raw.lines_of.values()
+                               for _, t in lines):
+        notes.append("the raw table untracks some packets (NOTRACK / CT --notrack): an untracked packet skips "
+                     "the nat table entirely, and masqctl does not walk raw — check whether this flow matches "
+                     "those rules")
     nat = dump.table("nat")
     if nat is not None:
         if "CILIUM_POST_nat" in nat and not len(nat.chain("CILIUM_POST_nat")):

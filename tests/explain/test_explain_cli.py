@@ -277,3 +277,13 @@ def test_mark_decided_without_a_mangle_table_says_so():
     full = "*mangle\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n" + nat_only
     doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=full)
     assert not any("no mangle table" in n for n in doc["notes"])
+
+
+def test_raw_notrack_rules_are_reported():
+    nat = "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n"
+    raw = ("*raw\n:PREROUTING ACCEPT [0:0]\n:CILIUM_PRE_raw - [0:0]\n-A PREROUTING -j CILIUM_PRE_raw\n"
+           "-A CILIUM_PRE_raw -s 10.244.0.0/16 -j CT --notrack\nCOMMIT\n")
+    doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=raw + nat)
+    assert any("NOTRACK" in n for n in doc["notes"])
+    doc = as_json("10.244.1.5", "10.1.2.3", "--iptables", "-", *AKS_FACTS, stdin=nat)
+    assert not any("NOTRACK" in n for n in doc["notes"])
