@@ -3,7 +3,8 @@
 ``subprocess`` imports ``locale``, ``re`` and ``selectors``, about 1 MB of resident memory in
 a process that otherwise stays near the bare interpreter. This is the small part the agent
 uses, on ``os.posix_spawnp`` and ``select``: the child gets default SIGPIPE/SIGXFSZ (Python
-ignores them, and ignored signals survive exec), only its three standard descriptors (Python
+ignores them, and ignored signals survive exec), a process group of its own (signals to the
+agent's group are the agent's to handle), only its three standard descriptors (Python
 opens everything else close-on-exec), and is killed and reaped on timeout or when the
 wait is interrupted.
 """
@@ -43,8 +44,10 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
         actions.append((os.POSIX_SPAWN_DUP2, err_w, 2))
     defaults = [s for s in (getattr(signal, "SIGPIPE", None), getattr(signal, "SIGXFSZ", None)) if s]
     try:
+        # its own process group: a terminal's Ctrl-C goes to the agent, which finishes the
+        # sync it is in (iptables and the worker are not interrupted half-way)
         pid = os.posix_spawnp(argv[0], argv, os.environ if env is None else env, file_actions=actions,
-                              setsigdef=defaults)
+                              setsigdef=defaults, setpgroup=0)
     except BaseException:
         for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
             if fd is not None:

@@ -513,3 +513,20 @@ def test_the_daemon_reads_the_files_the_engine_reads():
     from masqctl.engine import configdir
 
     assert (loop.V2_PREFIX, loop.UPSTREAM_FILE) == (configdir.V2_PREFIX, configdir.UPSTREAM_FILE)
+
+
+GROUP_SIGINT = """
+import os, signal, threading
+signal.signal(signal.SIGINT, lambda *a: None)  # the agent's handler: finish the sync, then stop
+from masqctl.agent import spawn
+threading.Timer(0.3, lambda: os.killpg(os.getpgrp(), signal.SIGINT)).start()
+print(spawn.run(["sleep", "1"], timeout=10).returncode)
+"""
+
+
+def test_ctrl_c_to_the_process_group_lets_the_current_sync_finish():
+    """SIGINT from a terminal reaches the whole foreground group: the agent decides what it
+    means (finish the sync, then stop); its iptables and worker children must not die of it."""
+    r = subprocess.run([sys.executable, "-c", GROUP_SIGINT], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
+    assert r.stdout.strip() == "0", r.stdout + r.stderr
