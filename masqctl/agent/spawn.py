@@ -36,14 +36,16 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
     status and output (decoded as UTF-8 with ``text``). FileNotFoundError/PermissionError
     when it cannot be started;
     ``Timeout`` (after killing it) when it runs longer than ``timeout`` seconds."""
-    in_r, in_w = os.pipe()
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe() if capture_stderr else (None, None)
-    actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1)]
-    if capture_stderr:
-        actions.append((os.POSIX_SPAWN_DUP2, err_w, 2))
+    in_r = in_w = out_r = out_w = err_r = err_w = None
     defaults = [s for s in (getattr(signal, "SIGPIPE", None), getattr(signal, "SIGXFSZ", None)) if s]
     try:
+        in_r, in_w = os.pipe()
+        out_r, out_w = os.pipe()
+        if capture_stderr:
+            err_r, err_w = os.pipe()
+        actions = [(os.POSIX_SPAWN_DUP2, in_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1)]
+        if capture_stderr:
+            actions.append((os.POSIX_SPAWN_DUP2, err_w, 2))
         # its own process group: a terminal's Ctrl-C goes to the agent, which finishes the
         # sync it is in (iptables and the worker are not interrupted half-way)
         pid = os.posix_spawnp(argv[0], argv, os.environ if env is None else env, file_actions=actions,

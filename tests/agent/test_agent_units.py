@@ -530,3 +530,29 @@ def test_ctrl_c_to_the_process_group_lets_the_current_sync_finish():
     r = subprocess.run([sys.executable, "-c", GROUP_SIGINT], capture_output=True, text=True, timeout=30,
                        env=dict(os.environ, PYTHONPATH=ROOT), start_new_session=True)
     assert r.stdout.strip() == "0", r.stdout + r.stderr
+
+
+def test_spawn_closes_its_pipes_when_it_cannot_make_them_all(monkeypatch):
+    """Out of descriptors (EMFILE) half-way through: the pipes already made are closed."""
+    import errno
+
+    from masqctl.agent import spawn
+
+    real_pipe = os.pipe
+    made = []
+
+    def pipe():
+        if len(made) == 1:
+            raise OSError(errno.EMFILE, "Too many open files")
+        made.append(real_pipe())
+        return made[-1]
+
+    before = set(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(spawn.os, "pipe", pipe)
+    with pytest.raises(OSError):
+        spawn.run(["true"])
+    monkeypatch.undo()
+    leaked = [fd for fd in made[0] if str(fd) in set(os.listdir("/proc/self/fd")) - before]
+    for fd in leaked:
+        os.close(fd)
+    assert leaked == []
