@@ -95,9 +95,14 @@ def _verdict_order(keys: list) -> list:
     return out
 
 
+def _jumps(live: LiveFamily, chain: str) -> tuple[str, ...]:
+    """The POSTROUTING lines that are the jump to ``chain``, whatever their comment."""
+    return tuple(line for line in live.postrouting_lines if is_masq_jump(_line_args(line), chain))
+
+
 def compare(fam: FamilyRules, live: LiveFamily) -> Drift:
     intended = [(r.text, _key(r.args)) for r in fam.rules]
-    jumps = tuple(line for line in live.postrouting_lines if is_masq_jump(_line_args(line), fam.chain))
+    jumps = _jumps(live, fam.chain)
     if live.chain_lines is None:
         return Drift(True, False, tuple(t for t, _ in intended), (), jumps)
     live_keys = [(line, _key(_line_args(line))) for line in live.chain_lines]
@@ -124,7 +129,7 @@ def repair_payload(fam: FamilyRules, drift: Drift) -> str:
 def cleanup_payload(chain: str, live: LiveFamily) -> str | None:
     """One commit removing every jump to ``chain`` from POSTROUTING and the chain itself;
     None when there is nothing to remove."""
-    jumps = [line for line in live.postrouting_lines if is_masq_jump(_line_args(line), chain)]
+    jumps = _jumps(live, chain)
     if live.chain_lines is None and not jumps:
         return None
     lines = ["*nat"]
