@@ -67,16 +67,12 @@ def flag_set() -> FlagSet:
 
 def options_from(values: dict):
     """The engine's ``AgentOptions`` for parsed flag values (loads the engine)."""
-    from masqctl.engine import FLAVORS as ENGINE_FLAVORS
     from masqctl.engine import AgentOptions, check_chain_name, parse_to_ports
 
-    flavor = values["flavor"]
-    if flavor not in ENGINE_FLAVORS:
-        raise UsageError(f"unknown flavour {flavor!r}; use one of {', '.join(ENGINE_FLAVORS)}",
-                         input="--flavor", code="E201")
+    check_flavor(values)
     check_period(values)
     return AgentOptions(
-        flavor=flavor,
+        flavor=values["flavor"],
         enable_ipv6=values["enable_ipv6"],
         nomasq_all_reserved_ranges=values["nomasq_all_reserved_ranges"],
         masq_chain=check_chain_name(values["masq_chain"]),
@@ -84,6 +80,12 @@ def options_from(values: dict):
         to_ports=parse_to_ports(values["to_ports"]),
         resync_interval=values["resync_interval"],
     )
+
+
+def check_flavor(values: dict) -> None:
+    if values["flavor"] not in FLAVORS:
+        raise UsageError(f"unknown flavour {values['flavor']!r}; use one of {', '.join(FLAVORS)}",
+                         input="--flavor", code="E201")
 
 
 def check_period(values: dict) -> None:
@@ -94,9 +96,7 @@ def check_period(values: dict) -> None:
 
 def check_agent_values(values: dict) -> tuple[str, tuple[str, int] | None]:
     """Validate the daemon's own flags; returns (backend, health address or None)."""
-    if values["flavor"] not in FLAVORS:
-        raise UsageError(f"unknown flavour {values['flavor']!r}; use one of {', '.join(FLAVORS)}",
-                         input="--flavor", code="E201")
+    check_flavor(values)
     check_period(values)
     if values["on_invalid_config"] not in ON_INVALID:
         raise UsageError(f"--on-invalid-config {values['on_invalid_config']!r}: use keep or exit",
