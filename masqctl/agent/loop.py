@@ -96,8 +96,7 @@ class Agent:
         self.log = log
         self.chain = values["masq_chain"]
         self.period = float(values["resync_interval"])
-        self.families = (4, 6) if values["enable_ipv6"] else (4,)
-        self.state = AgentState(self.period, self.families)
+        self.state = AgentState(self.period, (4, 6) if values["enable_ipv6"] else (4,))
         self.runner = Runner(values["iptables_backend"], values["iptables_wait"])
         self.once = values["once"]
         self.stop_requested = False

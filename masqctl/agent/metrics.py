@@ -34,7 +34,6 @@ class AgentState:
     def __init__(self, period: float, families: tuple[int, ...]):
         self.lock = threading.Lock()
         self.period = period
-        self.families = families
         self.started = time.monotonic()
         self.loop_tick = time.monotonic()          # the loop is alive when this moves
         self.last_success_monotonic: float | None = None
