@@ -401,9 +401,8 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
     raw = dump.table("raw")
     if raw is not None and any(" -j NOTRACK" in t or "--notrack" in t for lines in raw.lines_of.values()
                                for _, t in lines):
-        notes.append("the raw table untracks some packets (NOTRACK / CT --notrack): an untracked packet skips "
-                     "the nat table entirely, and masqctl does not walk raw — check whether this flow matches "
-                     "those rules")
+        notes.append("the raw table untracks some packets (NOTRACK / CT --notrack): raw was walked before nat, "
+                     "since an untracked packet skips the nat table entirely")
     nat = dump.table("nat")
     if nat is not None:
         if "CILIUM_POST_nat" in nat and not len(nat.chain("CILIUM_POST_nat")):
@@ -525,6 +524,9 @@ def summarize(ex: Explanation) -> str:
                f"(nat POSTROUTING is not walked); it sees {o.source_ip_seen}"
     if o.kind == "dropped":
         return f"{flow} is dropped by {where}"
+    if o.kind == "untracked":
+        return f"{flow} is not masqueraded: raw {where} untracks it, so the nat table never sees it; the " \
+               f"destination sees {o.source_ip_seen}"
     # accept: RETURN to policy, ACCEPT, or nothing matched
     if d is not None and d.action.endswith("RETURN"):
         cidr = prov.cidr if prov else _dest_of(d.text)
@@ -553,6 +555,8 @@ def _short(o: Outcome) -> str:
         return f"SNATed to {_snat_to(o)}{where}"
     if o.kind == "local":
         return "not masqueraded (delivered locally)"
+    if o.kind == "untracked":
+        return f"not masqueraded (untracked{where})"
     if o.kind == "accept":
         return f"not masqueraded{' (' + d.chain + ' rule ' + str(d.index) + ')' if d and d.index else ''}"
     if o.kind == "dropped":

@@ -164,7 +164,7 @@ def _fill(tree, o, result, verbose: int, escape) -> None:
             flush()
             if s.hook == "POSTROUTING" and hooks:
                 tree.add(f"[cyan]routing[/]: {escape(o.destination)} leaves via {escape(o.egress or 'an unknown interface')}")
-            hooks[s.hook] = tree.add(f"[bold cyan]nat {s.hook}[/]")
+            hooks[s.hook] = tree.add(f"[bold cyan]{'' if s.hook.startswith('raw ') else 'nat '}{s.hook}[/]")
             stack = [(s.hook, hooks[s.hook])]
         while len(stack) > 1 and stack[-1][0] != s.chain:
             if any(c == s.chain for c, _ in stack):
@@ -200,5 +200,6 @@ def _fill(tree, o, result, verbose: int, escape) -> None:
     verdict = {"masquerade": f"MASQUERADE → source {o.source_ip_seen or '?'}",
                "snat": f"SNAT → source {o.source_ip_seen or 'one of ' + o.reason.removeprefix('SNAT to ')}", "accept": f"no SNAT → source {o.source_ip_seen}",
                "local": f"delivered locally → source {o.source_ip_seen}", "dropped": "dropped",
+               "untracked": f"untracked, nat skipped → source {o.source_ip_seen}",
                "unknown": f"unknown: {o.reason}"}[o.kind]
     tree.add(f"[bold]{escape(verdict)}[/]")

@@ -378,7 +378,8 @@ _FLAGS = {"--limit-iface-in", "--limit-iface-out", "--random", "--random-fully",
           "--update", "--remove", "--rsource", "--rdest", "--reap", "--return-nomatch",
           "--no-update-counters", "--no-update-subcounters", "--update-counters",
           "--update-subcounters", "--save-mark", "--restore-mark", "--log-uid", "--log-tcp-sequence",
-          "--log-tcp-options", "--log-ip-options", "--log-macdecode", "--fully-random", "--mask-saved"}
+          "--log-tcp-options", "--log-ip-options", "--log-macdecode", "--fully-random", "--mask-saved",
+          "--notrack"}
 # Options that take exactly two values.
 _TWO = {"--tcp-flags", "--match-set"}
 _MODULE_OPTIONS = None

@@ -53,6 +53,9 @@ class Evaluator:
         self.nat: Table | None = dump.table("nat")
         self.notes: list[str] = []
         self.mangle_marks = self.facts.mangle_marks or _sets_marks(dump)
+        raw = dump.table("raw")
+        self.raw: Table | None = raw if raw is not None and _untracks(raw) else None
+        self._table, self._prefix = self.nat, ""
 
     # public ---------------------------------------------------------------------------------
     def evaluate(self, packet: Packet) -> Evaluation:
@@ -74,12 +77,39 @@ class Evaluator:
                 p.out_iface = "lo"
             elif local is False:
                 p.out_iface, p.masq_src = self._egress(packet.dst)
-        for path, verdict in self._hook(p, first_hook):
-            self._after_first_hook(path, verdict, outcomes)
+        for path in self._raw(p, first_hook, outcomes):
+            for q, verdict in self._hook(path, first_hook):
+                self._after_first_hook(q, verdict, outcomes)
         outcomes.sort(key=lambda item: item[0])
         return Evaluation(packet, [o for _, o in outcomes], self.notes, self._truncated)
 
     # hooks ----------------------------------------------------------------------------------
+    def _raw(self, p: PathState, hook: str, outcomes: list) -> list[PathState]:
+        """Walk raw ``hook`` when raw untracks some packets; return the paths nat sees. An
+        untracked packet (NOTRACK, CT --notrack) skips the nat table: no NAT at all."""
+        if self.raw is None:
+            return [p]
+        self._table, self._prefix = self.raw, "raw "
+        try:
+            walked = self._hook(p, hook)
+        finally:
+            self._table, self._prefix = self.nat, ""
+        tracked = []
+        for q, verdict in walked:
+            kind = verdict[0]
+            if kind in ("dropped", "unknown"):
+                outcomes.append((q.order, outcome_of(q, verdict)))
+            elif kind not in ("policy", "accept"):
+                outcomes.append((q.order, finish(q, "unknown", None, verdict[1],
+                                                 f"{verdict[1].action} is not valid in the raw table")))
+            elif q.untracked is not None:
+                outcomes.append((q.order, finish(q, "untracked", None, q.untracked,
+                                                 "untracked (raw table): the nat table never sees it")))
+            else:
+                q.last_return = None
+                tracked.append(q)
+        return tracked
+
     def _after_first_hook(self, p: PathState, verdict: tuple, outcomes: list) -> None:
         kind = verdict[0]
         if kind in ("dropped", "unknown"):
@@ -174,7 +204,8 @@ class Evaluator:
 
     # the walk -------------------------------------------------------------------------------
     def _run(self, p: PathState, hook: str, work: list) -> tuple:
-        table = self.nat
+        table = self._table
+        label = self._prefix + hook
         if table is None:
             return ("policy", None)
         match_rule = self._matcher.match_rule
@@ -186,26 +217,26 @@ class Evaluator:
                 if p.stack:
                     p.chain, p.pos, p.frame = p.stack.pop()
                     continue
-                return _policy(p, hook, table)
+                return _policy(p, hook, table, self._prefix)
             p.steps += 1
             if p.steps > MAX_STEPS:
                 return ("unknown", None, "the walk did not end (a chain loop?)")
             pos = p.pos
             lineno, text = chain.lines[pos]
             if prefilter(p, text) is False:
-                p.trace.append(Step(hook, chain.name, pos + 1, text, "no-match", "next", lineno))
+                p.trace.append(Step(label, chain.name, pos + 1, text, "no-match", "next", lineno))
                 p.pos += 1
                 continue
             rule = chain.rule(pos)
             result = match_rule(rule, p, hook)
             if result is False:
-                p.trace.append(Step(hook, chain.name, rule.index, text, "no-match", "next", lineno))
+                p.trace.append(Step(label, chain.name, rule.index, text, "no-match", "next", lineno))
                 p.pos += 1
                 continue
             if result is not True:
                 unknowns, randoms = result
                 if not self._may_fork():
-                    p.trace.append(Step(hook, chain.name, rule.index, text, "unknown",
+                    p.trace.append(Step(label, chain.name, rule.index, text, "unknown",
                                         "stopped: too many branches", lineno))
                     return ("unknown", p.trace[-1], "too many branches to enumerate")
                 alt = p.copy()
@@ -216,7 +247,7 @@ class Evaluator:
                 why = "; ".join([u.why for u in unknowns] + [r.why for r in randoms])
                 res = "unknown" if unknowns else "match"
                 alt_res = "unknown" if unknowns else "no-match"
-                alt.trace.append(Step(hook, chain.name, rule.index, text, alt_res,
+                alt.trace.append(Step(label, chain.name, rule.index, text, alt_res,
                                       f"assumed no match ({why})" if unknowns else
                                       f"random branch not taken ({why})", lineno))
                 alt.pos += 1
@@ -243,7 +274,7 @@ class Evaluator:
         chain_name = rule.chain
 
         def step(action: str) -> Step:
-            s = Step(hook, chain_name, rule.index, text, result, prefix + action, lineno)
+            s = Step(self._prefix + hook, chain_name, rule.index, text, result, prefix + action, lineno)
             p.trace.append(s)
             return s
 
@@ -257,7 +288,7 @@ class Evaluator:
             if p.stack:
                 p.chain, p.pos, p.frame = p.stack.pop()
                 return None
-            return _policy(p, hook, table)   # RETURN at built-in level (also after -g)
+            return _policy(p, hook, table, self._prefix)   # RETURN at built-in level (also after -g)
         user = table.chain(target)
         if user is not None and not user.builtin:
             how = "goto" if rule.goto else "jump"
@@ -294,6 +325,10 @@ class Evaluator:
                 p.marks.append(s)
             else:
                 step("CONNMARK (packet mark unchanged)")
+            p.pos += 1
+            return None
+        if target == "NOTRACK" or (target == "CT" and "--notrack" in rule.target_options):
+            p.untracked = step(f"{target} (untracked: nat is skipped)")
             p.pos += 1
             return None
         if target in _CONTINUE_TARGETS:
@@ -375,11 +410,11 @@ def _take_branch(p: PathState, unknowns: list[Unknown], randoms: list[RandomBran
             p.prob = float("nan")
 
 
-def _policy(p: PathState, hook: str, table: Table) -> tuple:
+def _policy(p: PathState, hook: str, table: Table, prefix: str = "") -> tuple:
     """The end of built-in chain ``hook``: its policy decides."""
     chain = table.chain(hook)
     policy = (chain.policy if chain is not None else None) or "ACCEPT"
-    step = Step(hook, hook, None, f":{hook} {policy}", "match", f"policy {policy}", None)
+    step = Step(prefix + hook, hook, None, f":{hook} {policy}", "match", f"policy {policy}", None)
     p.trace.append(step)
     if policy == "DROP":
         return ("dropped", step)
@@ -420,6 +455,11 @@ def _apply_mark(rule: Rule, p: PathState) -> str:
 
 
 _MARK_SETTERS = ("-j MARK", "-j CONNMARK", "-j TPROXY", "-j HMARK")   # TPROXY sets --tproxy-mark
+
+
+def _untracks(raw: Table) -> bool:
+    """True when raw rules may untrack packets (then raw is walked before nat)."""
+    return any(" -j NOTRACK" in text or "--notrack" in text for lines in raw.lines_of.values() for _, text in lines)
 
 
 def _sets_marks(dump: Dump) -> bool:

@@ -17,7 +17,8 @@ from masqctl.netfilter.facts import IPAddress
 from masqctl.netfilter.values import to_source_address
 from masqctl.netfilter.walk import Outcome, PathState, Step
 
-_MASQUERADED = {"masquerade": True, "snat": True, "accept": False, "local": False, "dropped": False}
+_MASQUERADED = {"masquerade": True, "snat": True, "accept": False, "local": False, "untracked": False,
+                "dropped": False}
 
 
 def outcome_of(p: PathState, verdict: tuple) -> Outcome:
@@ -47,7 +48,7 @@ def finish(p: PathState, kind: str, new_src: IPAddress | None, deciding: Step | 
     masq = _MASQUERADED.get(kind)
     if kind in ("masquerade", "snat"):
         seen = str(new_src) if new_src is not None else None
-    elif kind in ("accept", "local"):
+    elif kind in ("accept", "local", "untracked"):
         seen = str(p.src)
     else:
         seen = None

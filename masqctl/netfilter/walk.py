@@ -47,7 +47,7 @@ class Step:
 class Outcome:
     """Where one path of the walk ended."""
 
-    kind: str                       # masquerade | snat | accept | local | dropped | unknown
+    kind: str                       # masquerade | snat | accept | local | untracked | dropped | unknown
     masqueraded: bool | None
     source_ip_seen: str | None
     destination: str                # after DNAT
@@ -125,7 +125,7 @@ class PathState:
 
     __slots__ = ("chain", "pos", "stack", "frame", "src", "dst", "dport", "sport", "orig_dst", "orig_dport",
                  "mark", "known", "trace", "conditions", "prob", "assume", "order", "dnat", "marks",
-                 "out_iface", "masq_src", "last_return", "random", "assumed", "steps")
+                 "out_iface", "masq_src", "last_return", "random", "assumed", "steps", "untracked")
 
     @classmethod
     def start(cls, packet: Packet, known_mark_bits: int) -> "PathState":
@@ -138,6 +138,7 @@ class PathState:
         p.dnat, p.marks, p.out_iface, p.masq_src, p.last_return = None, [], None, None, None
         p.random = p.assumed = False
         p.steps = 0
+        p.untracked = None      # the raw rule that untracked the packet (nat is skipped)
         return p
 
     def copy(self) -> "PathState":

@@ -400,3 +400,22 @@ def test_redirect_of_host_traffic_still_walks_postrouting(tmp_path):
         p = next(_ports)
         flows = [Flow("10.244.1.1", "203.0.113.9", p, p, from_host=True)]
         _assert_agree(t, tmp_path, flows)
+
+
+@requires_netns
+def test_raw_notrack_skips_nat(tmp_path):
+    with Topology() as t:
+        setup_topology(t, ["203.0.113.9"])
+        p1, p2, p3 = next(_ports), next(_ports), next(_ports)
+        t.node.iptables_restore("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:UNTRACK - [0:0]\n"
+                                "-A PREROUTING -j UNTRACK\n"
+                                f"-A UNTRACK -p udp -m udp --dport {p1} -j CT --notrack\n"
+                                f"-A OUTPUT -p udp -m udp --dport {p3} -j NOTRACK\nCOMMIT\n"
+                                "*nat\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n", noflush=False)
+        flows = [Flow(POD, "203.0.113.9", p, p) for p in (p1, p2)]
+        flows.append(Flow("10.244.1.1", "203.0.113.9", p3, p3, from_host=True))
+        _assert_agree(t, tmp_path, flows)
+        dump, addrs = node_facts_files(t, tmp_path)
+        ex = explain(Request(src=POD, dst=f"203.0.113.9:{p1}", proto="udp", iptables=dump, ip_addr=addrs,
+                             node_ip=Topology.NODE_UPLINK))
+        assert ex.evaluation.primary.kind == "untracked" and "untracks" in ex.summary

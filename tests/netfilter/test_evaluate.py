@@ -407,3 +407,16 @@ def test_conntrack_source_ports():
     assert ev.masqueraded is False
     ev = evaluate(parse_dump(text), Packet(ip("10.244.1.5"), ip("203.0.113.9"), "tcp", 80, None), f)
     assert ev.masqueraded is None
+
+
+def test_raw_untracking_skips_nat_and_forks_on_unknowns():
+    raw = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+           "-A PREROUTING -p udp -m udp --dport 53 -j CT --notrack\nCOMMIT\n")
+    text = raw + nat("-A POSTROUTING -j MASQUERADE")
+    ev = run(text, proto="udp", dport=53)
+    assert ev.agreed and ev.masqueraded is False and ev.primary.kind == "untracked"
+    assert ev.primary.deciding.hook == "raw PREROUTING" and ev.source_ip_seen == "10.244.1.5"
+    assert run(text, proto="udp", dport=80).masqueraded is True
+    ev = run(text, proto="udp")                      # port unknown: both
+    assert ev.masqueraded is None and sorted(o.kind for o in ev.outcomes) == ["masquerade", "untracked"]
+    assert run(text, proto="udp", dport=53, from_host=True).masqueraded is True    # raw OUTPUT has no rule
