@@ -110,6 +110,7 @@ class Agent:
         self.logged_config_error: str | None = None
         self.last_heartbeat = time.monotonic()
         self._wake_r: int | None = None
+        self.worker_pid: int | None = None     # the sync worker while it runs
 
     # -- signals ----------------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -123,6 +124,11 @@ class Agent:
 
     def _on_signal(self, signum, frame) -> None:
         self.stop_requested = True
+        if self.worker_pid is not None:  # it finishes its attempt and retries no more
+            try:
+                os.kill(self.worker_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
 
     def wait(self, seconds: float) -> None:
         """Sleep, waking early when a stop signal arrives."""
@@ -192,15 +198,23 @@ class Agent:
         try:
             # marshal, not json: the request and answer are plain dicts, and json would load
             # re into this process. Both ends are the same interpreter.
-            done = spawn.run(argv, marshal.dumps(request), timeout=limit, capture_stderr=False)
+            done = spawn.run(argv, marshal.dumps(request), timeout=limit, capture_stderr=False,
+                             blocked=(signal.SIGTERM,), started=self._worker_started)
         except (OSError, spawn.Timeout) as exc:
             self.log.error(f"E502 sync worker could not run: {exc}")
             return None
+        finally:
+            self.worker_pid = None
         try:
             return marshal.loads(done.stdout)
         except (EOFError, ValueError, TypeError):
             self.log.error(f"E502 sync worker failed (exit {done.returncode}) without an answer")
             return None
+
+    def _worker_started(self, pid: int) -> None:
+        self.worker_pid = pid
+        if self.stop_requested:  # the stop came while it was being started
+            os.kill(pid, signal.SIGTERM)
 
     # -- one period ------------------------------------------------------------------------------
     def sync(self) -> str:

@@ -31,10 +31,11 @@ class Timeout(Exception):
 
 
 def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float | None = None,
-        capture_stderr: bool = True, text: bool = False) -> Completed:
+        capture_stderr: bool = True, text: bool = False, blocked: tuple = (), started=None) -> Completed:
     """Run ``argv`` (looked up on ``PATH``), write ``input`` to its stdin, return its exit
-    status and output (decoded as UTF-8 with ``text``). FileNotFoundError/PermissionError
-    when it cannot be started;
+    status and output (decoded as UTF-8 with ``text``). ``blocked``: signals the child starts
+    with blocked (it unblocks them once it handles them); ``started(pid)`` is called once it
+    runs. FileNotFoundError/PermissionError when it cannot be started;
     ``Timeout`` (after killing it) when it runs longer than ``timeout`` seconds."""
     in_r = in_w = out_r = out_w = err_r = err_w = None
     defaults = [s for s in (getattr(signal, "SIGPIPE", None), getattr(signal, "SIGXFSZ", None)) if s]
@@ -49,7 +50,7 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
         # its own process group: a terminal's Ctrl-C goes to the agent, which finishes the
         # sync it is in (iptables and the worker are not interrupted half-way)
         pid = os.posix_spawnp(argv[0], argv, os.environ if env is None else env, file_actions=actions,
-                              setsigdef=defaults, setpgroup=0)
+                              setsigdef=defaults, setpgroup=0, setsigmask=blocked)
     except BaseException:
         for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
             if fd is not None:
@@ -58,6 +59,8 @@ def run(argv: list[str], input: bytes | None = None, *, env=None, timeout: float
     for fd in (in_r, out_w, err_w):
         if fd is not None:
             os.close(fd)
+    if started is not None:
+        started(pid)
     deadline = None if timeout is None else time.monotonic() + timeout
     pending = memoryview(input or b"")
     readers = [fd for fd in (out_r, err_r) if fd is not None]

@@ -81,7 +81,18 @@ class Worker:
                     self.log.warning(f"{name}: {failure.one_line()}; retrying with backoff")
                 else:
                     self.log.info(f"{name}: attempt {attempt} failed: {failure.one_line()}", level=2)
-                time.sleep(delay)
+                if not self.pause(delay):
+                    raise
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep between attempts; False as soon as a stop is requested."""
+        end = time.monotonic() + seconds
+        while not self.stop():
+            left = end - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(left, 0.1))
+        return False
 
     def sync_family(self, fam) -> dict:
         name = FAMILY_NAMES[fam.family]
@@ -169,11 +180,15 @@ def handle(request: dict, log: Logger, stop=lambda: False) -> dict:
 
 
 def main() -> int:
-    # The daemon decides when to stop; a sync it started is finished (a restore is atomic anyway).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # The daemon forwards its stop as SIGTERM (blocked until now, so none is lost while this
+    # process started): the attempt in progress finishes, no retry follows. A restore is one
+    # commit anyway.
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     request = marshal.loads(sys.stdin.buffer.read())
-    response = handle(request, Logger(int(request["flags"].get("v", 0))))
+    response = handle(request, Logger(int(request["flags"].get("v", 0))), stop=lambda: bool(stopping))
     sys.stdout.buffer.write(marshal.dumps(response))
     sys.stdout.flush()
     return 0

@@ -301,3 +301,20 @@ def test_cleanup_on_exit_is_for_a_stop_signal_not_for_the_end_of_once(node, tmp_
     r = run_once(node, cfg.path, lockfile, "--cleanup-on-exit")
     assert r.returncode == 0, r.stderr
     assert_exact(node.iptables_save(), intended(cfg.path).ipv4)
+
+
+def test_stop_during_a_failing_sync_ends_the_retries(node, tmp_path, lockfile, agents):
+    """SIGTERM while the worker retries a failing iptables (no binary on PATH) with a 60 s
+    period: the sync ends with the attempt in progress instead of retrying for up to 48 s,
+    and the agent exits 0 well within a pod's grace period."""
+    import time
+
+    cfg = ConfigVolume(str(tmp_path / "config"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    agent = agents(node, "--config-dir", cfg.path, "--resync-interval", "60", lockfile=lockfile,
+                   env={"PATH": "/usr/bin"})
+    agent.wait_for(lambda: "retrying with backoff" in agent.logs(), what="the worker retrying")
+    time.sleep(0.3)
+    began = time.monotonic()
+    assert agent.stop(timeout=20) == 0
+    assert time.monotonic() - began < 5, agent.logs()
+    assert "E502" not in agent.logs()
