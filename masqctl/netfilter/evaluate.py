@@ -107,6 +107,8 @@ class Evaluator:
                                                  "untracked (raw table): the nat table never sees it")))
             else:
                 q.last_return = None
+                if self.mangle_marks:   # a raw MARK is simulated, but mangle may change it again
+                    q.known = 0
                 tracked.append(q)
         return tracked
 

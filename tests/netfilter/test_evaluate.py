@@ -420,3 +420,11 @@ def test_raw_untracking_skips_nat_and_forks_on_unknowns():
     ev = run(text, proto="udp")                      # port unknown: both
     assert ev.masqueraded is None and sorted(o.kind for o in ev.outcomes) == ["masquerade", "untracked"]
     assert run(text, proto="udp", dport=53, from_host=True).masqueraded is True    # raw OUTPUT has no rule
+
+
+def test_a_raw_mark_does_not_make_the_mark_known_when_mangle_may_change_it():
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MARK --set-xmark 0x1/0xffffffff\n"
+            "-A PREROUTING -p udp -j CT --notrack\nCOMMIT\n"
+            "*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j MARK --set-xmark 0x2/0xffffffff\nCOMMIT\n"
+            + nat("-A POSTROUTING -m mark --mark 0x1 -j MASQUERADE"))
+    assert run(text).masqueraded is None
