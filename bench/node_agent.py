@@ -19,6 +19,7 @@ deletes. Prints ratios against references measured in the same run.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -150,7 +151,7 @@ PERIOD_BENCH = textwrap.dedent("""
     from masqctl.agent.klog import Logger
     from masqctl.agent.loop import Agent
     from masqctl.agent.main import flag_set
-    from masqctl.agent.worker import handle, _family_rules
+    from masqctl.agent.worker import _family_rules
     from masqctl.agent.reconcile import LiveFamily, repair_payload, compare
 
     config_dir, backend, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -189,8 +190,6 @@ def measure_period(config_dir: str, lines: int, rounds: int) -> dict:
                                capture_output=True, text=True, env=env)
             if r.returncode != 0:
                 raise RuntimeError(r.stderr)
-            import json
-
             data = json.loads(r.stdout.strip().splitlines()[-1])
             data.update(load=load, lines=count)
             results[backend] = data
