@@ -107,7 +107,6 @@ class Agent:
         self.applied: dict[int, str] = {}      # family -> signature known to be in the kernel
         self.baseline: dict[int, tuple] = {}   # family -> (chain lines, POSTROUTING refs) as printed
         self.last_failed = False
-        self.logged_config_error: str | None = None
         self.last_heartbeat = time.monotonic()
         self._wake_r: int | None = None
         self.worker_pid: int | None = None     # the sync worker while it runs
@@ -316,9 +315,9 @@ class Agent:
     def accept_config(self, response: dict) -> None:
         config = response["config"]
         target = response["target"]
-        if self.logged_config_error is not None:
+        # (the loop is the only writer of the state: it reads it without the lock)
+        if self.state.config_error is not None:
             self.log.info("config is valid again")
-            self.logged_config_error = None
         key = config["json"] + "\0" + "\0".join(signature(f) for f in target)
         if key != self.current_key:
             generation = self.state.config_generation + 1
@@ -343,9 +342,9 @@ class Agent:
 
     def reject_config(self, error: dict) -> None:
         self.state.count("config_errors")
+        before = self.state.config_error
         self.state.update(config_error=(error["code"], error["line"]))
-        if error["line"] != self.logged_config_error:
-            self.logged_config_error = error["line"]
+        if before is None or before[1] != error["line"]:  # logged once per distinct error
             if self.values["on_invalid_config"] == KEEP:
                 kept = ("keeping the last good rules" if self.target is not None
                         else "no rules written until the config is valid")
@@ -371,7 +370,7 @@ class Agent:
             started = time.monotonic()
             result = self.sync()
             if result == "exit":
-                self.log.error(f"invalid config, exiting (--on-invalid-config=exit): {self.logged_config_error}")
+                self.log.error(f"invalid config, exiting (--on-invalid-config=exit): {self.state.config_error[1]}")
                 return EXIT_FAILED
             if self.once:
                 status = EXIT_OK if result in ("unchanged", "applied", "repaired") else EXIT_FAILED
