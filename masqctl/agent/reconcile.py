@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from masqctl.engine import FamilyRules
 from masqctl.netfilter.canonical import RuleSyntaxError, is_masq_jump, rule_key
-from masqctl.netfilter.tokens import split_args
+from masqctl.netfilter.tokens import TokenizeError, split_args
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,12 @@ def _key(args: list[str]):
 
 
 def _line_args(line: str) -> list[str]:
-    return split_args(line)[2:]  # drop "-A CHAIN"
+    """The words after ``-A CHAIN``; a line iptables itself could not split (an unterminated
+    quote) is kept as plain words, so it never equals an intended rule nor counts as our jump."""
+    try:
+        return split_args(line)[2:]
+    except TokenizeError:
+        return ["<unsplittable>", *line.split()[2:]]
 
 
 def _is_return(key) -> bool:

@@ -54,6 +54,14 @@ def test_in_sync_when_the_same_rules_are_printed_in_iptables_order():
     assert drift.in_sync and drift.describe() == "in sync"
 
 
+def test_an_unsplittable_live_line_is_drift_not_a_crash():
+    fam = family_rules()
+    live = saved(fam) + ('-A IP-MASQ-AGENT -m comment --comment "unterminated -j RETURN',)
+    bad_jump = '-A POSTROUTING -m comment --comment "x -m addrtype ! --dst-type LOCAL -j IP-MASQ-AGENT'
+    drift = compare(fam, LiveFamily(live, (bad_jump,)))
+    assert not drift.in_sync and "POSTROUTING jump absent" in drift.describe()
+
+
 def test_return_rules_in_another_order_are_not_drift():
     """The Go agent writes its CIDRs in random order; the verdict is the same."""
     fam = family_rules(("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
