@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from masqctl.netfilter.tokens import TokenizeError, split_words
+from masqctl.netfilter.vocabulary import BASIC_OPTIONS, MODULE_OPTIONS
 
 BUILTIN_CHAINS = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
@@ -369,9 +370,6 @@ def _guess_family(dump: Dump) -> int | None:
 
 # --- rules -------------------------------------------------------------------------------------
 
-_BASIC = {"-s": "-s", "--source": "-s", "--src": "-s", "-d": "-d", "--destination": "-d",
-          "--dst": "-d", "-i": "-i", "--in-interface": "-i", "-o": "-o", "--out-interface": "-o",
-          "-p": "-p", "--protocol": "-p"}
 # Options that take no value.
 _FLAGS = {"--limit-iface-in", "--limit-iface-out", "--random", "--random-fully", "--persistent",
           "--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out", "--syn", "--set", "--rcheck",
@@ -382,15 +380,6 @@ _FLAGS = {"--limit-iface-in", "--limit-iface-out", "--random", "--random-fully",
           "--notrack"}
 # Options that take exactly two values.
 _TWO = {"--tcp-flags", "--match-set"}
-_MODULE_OPTIONS = None
-
-
-def _module_options() -> dict:
-    global _MODULE_OPTIONS
-    if _MODULE_OPTIONS is None:
-        from masqctl.netfilter.canonical import MODULE_OPTIONS
-        _MODULE_OPTIONS = MODULE_OPTIONS
-    return _MODULE_OPTIONS
 
 
 def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
@@ -408,7 +397,7 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
     negate = False
     current: Match | None = None    # the -m module options attach to
     target_seen = False
-    module_options = _module_options()
+    module_options = MODULE_OPTIONS
 
     def need(j: int, what: str) -> str:
         if j >= n:
@@ -421,14 +410,14 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
         if w == "!" and not quoted:
             negate = True
             continue
-        if w in _BASIC:
+        if w in BASIC_OPTIONS:
             value = need(i, w)
             i += 1
             if value == "!" and not words[i - 1].quoted:   # pre-2009 "-d ! x"
                 negate = True
                 value = need(i, w)
                 i += 1
-            rule.matches.append(Match(_BASIC[w], negate, value))
+            rule.matches.append(Match(BASIC_OPTIONS[w], negate, value))
             negate = False
             continue
         if w in ("-f", "--fragment"):

@@ -16,7 +16,8 @@ import re
 
 from masqctl.netfilter.dump import Match, Rule
 from masqctl.netfilter.facts import IPAddress, IpSet, NodeFacts
-from masqctl.netfilter.values import FULL_MASK, iface_match, in_net, in_ports, mark_value, proto_name
+from masqctl.netfilter.values import FULL_MASK, iface_match, in_net, in_ports, mark_value
+from masqctl.netfilter.vocabulary import proto_name
 from masqctl.netfilter.walk import PathState, RandomBranch, Unknown
 
 _PREFIX = re.compile(r"-A \S+(?:( !)? -s (\S+))?(?:( !)? -d (\S+))? ")

@@ -13,16 +13,8 @@ from masqctl.netfilter.facts import IPAddress
 
 FULL_MASK = 0xFFFFFFFF
 
-PROTOS = {"6": "tcp", "17": "udp", "132": "sctp", "1": "icmp", "58": "ipv6-icmp", "0": "all",
-          "icmpv6": "ipv6-icmp"}
 
 _NET_CACHE: dict[str, tuple | None] = {}
-
-
-def proto_name(text: str) -> str:
-    """``-p`` / ``--ctproto`` value → the protocol name the packet is described with."""
-    low = text.lower()
-    return PROTOS.get(low, low)
 
 
 def parse_net(text: str):
