@@ -13,7 +13,7 @@
 Needs root, iproute2 and iptables; everything runs in namespaces this script creates and
 deletes. Prints ratios against references measured in the same run.
 
-    sudo python3 bench/node_agent.py [--lines 95000] [--rounds 20]
+    sudo python3 bench/node_agent.py [--services 5000] [--rounds 20]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import sys
 import tempfile
 import textwrap
 import time
+
+from kube_proxy_table import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GO_AGENT_RSS_KB = 15820  # ps RSS of /ip-masq-agent-v2 --v=2 --resync-interval=60 on an AKS node
@@ -55,42 +57,6 @@ class Namespace:
 
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-
-
-def kube_proxy_table(lines: int) -> str:
-    """A nat table shaped like kube-proxy's iptables mode: services, endpoints, masquerade marks."""
-    out = ["*nat", ":KUBE-SERVICES - [0:0]", ":KUBE-POSTROUTING - [0:0]", ":KUBE-MARK-MASQ - [0:0]",
-           ":KUBE-NODEPORTS - [0:0]",
-           "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
-           "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
-           "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING",
-           "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
-           "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
-           "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
-           "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE"]
-    rules: list[str] = []
-    svc = 0
-    while len(out) + len(rules) < lines - 2:
-        name = f"{svc:06X}"
-        cluster_ip = f"10.{(svc >> 16) & 255}.{(svc >> 8) & 255}.{svc & 255}"
-        out += [f":KUBE-SVC-{name}SVCSVCSVC - [0:0]"]
-        rules.append(f"-A KUBE-SERVICES -d {cluster_ip}/32 -p tcp -m comment --comment \"ns{svc % 50}/svc{svc}:http "
-                     f"cluster IP\" -m tcp --dport 80 -j KUBE-SVC-{name}SVCSVCSVC")
-        rules.append(f"-A KUBE-SVC-{name}SVCSVCSVC ! -s 10.244.0.0/16 -d {cluster_ip}/32 -p tcp -m tcp --dport 80 "
-                     "-j KUBE-MARK-MASQ")
-        for ep in range(3):
-            sep = f"KUBE-SEP-{name}EP{ep}EPEPEP"
-            pod = f"10.244.{(svc * 3 + ep) // 250 % 256}.{(svc * 3 + ep) % 250 + 2}"
-            out.append(f":{sep} - [0:0]")
-            prob = {0: " -m statistic --mode random --probability 0.33333333349",
-                    1: " -m statistic --mode random --probability 0.50000000000", 2: ""}[ep]
-            rules.append(f"-A KUBE-SVC-{name}SVCSVCSVC -m comment --comment \"ns{svc % 50}/svc{svc}:http -> "
-                         f"{pod}:8080\"{prob} -j {sep}")
-            rules.append(f"-A {sep} -s {pod}/32 -j KUBE-MARK-MASQ")
-            rules.append(f"-A {sep} -p tcp -m tcp -j DNAT --to-destination {pod}:8080")
-        svc += 1
-    rules.append("-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
-    return "\n".join(out + rules + ["COMMIT"]) + "\n"
 
 
 def rss_kb(pid: int) -> int:
@@ -174,8 +140,8 @@ PERIOD_BENCH = textwrap.dedent("""
 """)
 
 
-def measure_period(config_dir: str, lines: int, rounds: int) -> dict:
-    table = kube_proxy_table(lines)
+def measure_period(config_dir: str, services: int, rounds: int) -> dict:
+    table = generate(services, 4, agent_chain=False)
     results = {}
     for backend in ("nft", "legacy"):
         ns = Namespace(backend[0])
@@ -200,7 +166,8 @@ def measure_period(config_dir: str, lines: int, rounds: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", type=int, default=95000, help="lines of the generated nat table")
+    parser.add_argument("--services", type=int, default=5000,
+                        help="Services (4 endpoints each) in the generated nat table; 5000 is ~95k lines")
     parser.add_argument("--rounds", type=int, default=20, help="timed repetitions per operation")
     parser.add_argument("--settle", type=float, default=4.0, help="seconds before sampling memory")
     args = parser.parse_args()
@@ -220,8 +187,9 @@ def main() -> int:
                   f"{m['agent'] / GO_AGENT_RSS_KB:.2f}   agent over bare {m['agent'] - m['bare']:5d} kB   "
                   f"CPU {100 * m['cpu']:.1f}% at a 1 s period")
 
-        print(f"\n== one period on a ~{args.lines}-line kube-proxy-like nat table ({args.rounds} rounds, median)")
-        for backend, d in measure_period(config_dir, args.lines, args.rounds).items():
+        print(f"\n== one period on a kube-proxy-like nat table of {args.services} Services "
+              f"({args.rounds} rounds, median)")
+        for backend, d in measure_period(config_dir, args.services, args.rounds).items():
             quiet, restore, worker = (statistics.median(d[k]) for k in ("quiet", "restore", "worker"))
             print(f"{backend:6s} table {d['lines']} chain+rule lines (loaded in {d['load']:.1f}s)")
             print(f"       no-drift period {1000 * quiet:7.1f} ms   iptables-restore --noflush {1000 * restore:7.1f} ms"
