@@ -36,12 +36,9 @@ from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, refere
 from masqctl.agent.klog import Logger
 from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
+from masqctl.configfolder import Swapped, read_files
 from masqctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-# masqctl.engine.configdir's names, repeated so that the daemon does not load the engine;
-# tests/agent check that they stay equal.
-V2_PREFIX = "ip-masq"
-UPSTREAM_FILE = "ip-masq-agent"
 RETRY_FRACTION = 0.8
 MIN_PERIOD = 1.0  # seconds, as --resync-interval allows
 
@@ -54,26 +51,10 @@ def signature(family: dict) -> str:
 def config_bytes(path: str, flavor: str) -> tuple | None:
     """The names and bytes of the files ``flavor`` reads, or None when they cannot be read
     consistently (the worker then reads the folder properly and reports any error)."""
-    data_link = os.path.join(path, "..data")
     try:
-        generation = os.readlink(data_link)
-    except OSError:
-        generation = None
-    base = os.path.join(path, generation) if generation else path
-    try:
-        if flavor == "azure-v2":
-            names = sorted(n for n in os.listdir(base) if n.startswith(V2_PREFIX))
-        else:
-            names = [UPSTREAM_FILE] if os.path.lexists(os.path.join(base, UPSTREAM_FILE)) else []
-        files = []
-        for name in names:
-            with open(os.path.join(base, name), "rb") as fh:
-                files.append((name, fh.read()))
-        if generation is not None and os.readlink(data_link) != generation:
-            return None  # swapped while reading
-    except OSError:
+        return read_files(path, flavor)
+    except (OSError, Swapped):
         return None
-    return (generation, tuple(files))
 
 
 def reap_orphans() -> None:

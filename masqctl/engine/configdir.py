@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from masqctl.configfolder import Swapped, generation, read_files
 from masqctl.engine.cidr import CidrProblem, family, parse_cidr
 from masqctl.engine.decode import decode_document
 from masqctl.engine.fields import FieldValue, apply_document
@@ -24,8 +25,6 @@ from masqctl.engine.model import (AZURE_V2, DEFAULT_CIDR_LIMIT, FLAVORS, RESERVE
                                   FileReport, Origin, Setting)
 from masqctl.errors import ConfigError, UsageError
 
-V2_PREFIX = "ip-masq"
-UPSTREAM_FILE = "ip-masq-agent"
 V2_CIDR_LIMIT = 64
 _SWAP_RETRIES = 5
 
@@ -41,71 +40,37 @@ class ConfigSource:
 def read_config_dir(path: str, flavor: str) -> list[ConfigSource]:
     """Read the files ``flavor`` reads from folder ``path``.
 
-    A ConfigMap volume is a folder of symlinks into ``..data``, which kubelet swaps
-    atomically. When ``..data`` exists the files are read from the generation it points to
-    and the link is checked again afterwards; a swap in between means reading again, so a
-    half-updated folder is never returned.
+    In a ConfigMap volume the files are read from the generation ``..data`` points to; if
+    kubelet swaps it meanwhile they are read again, so a half-updated folder is never
+    returned (``masqctl.configfolder``).
     """
     _check_flavor(flavor)
     for _ in range(_SWAP_RETRIES):
-        data_link = os.path.join(path, "..data")
-        before = _readlink(data_link)
         try:
-            sources = _read_once(path, flavor, before)
-        except FileNotFoundError:
-            if before is None:
-                raise
-            continue  # the old generation vanished while we read it
-        if _readlink(data_link) == before:
-            return sources
+            _, files = read_files(path, flavor)
+        except Swapped:
+            continue
+        except FileNotFoundError as exc:
+            if generation(path) is not None:
+                continue  # the old generation vanished while we read it
+            if os.path.normpath(exc.filename or "") == os.path.normpath(path):
+                raise ConfigError("the config folder does not exist (the azure-v2 agent exits on this)",
+                                  file=path, code="E101",
+                                  hint="mount the ConfigMap volume at this path, or pass --config-dir") from None
+            raise ConfigError("the config file vanished while the folder was read",
+                              file=os.path.basename(exc.filename or path), code="E101") from None
+        except IsADirectoryError as exc:
+            raise ConfigError("is a folder, not a file (the agent fails to read it)",
+                              file=os.path.basename(exc.filename or path), code="E101") from None
+        except OSError as exc:
+            if os.path.normpath(exc.filename or "") == os.path.normpath(path):
+                raise ConfigError(f"the config folder cannot be read: {exc.strerror}", file=path,
+                                  code="E101") from None
+            raise ConfigError(f"cannot be read: {exc.strerror}", file=os.path.basename(exc.filename or path),
+                              code="E101") from None
+        return [ConfigSource(name, data) for name, data in files]
     raise ConfigError(f"the config folder kept changing while it was read ({_SWAP_RETRIES} tries)",
                       file=path, code="E101", hint="try again; kubelet is updating the ConfigMap volume")
-
-
-def _readlink(link: str) -> str | None:
-    try:
-        return os.readlink(link)
-    except OSError:
-        return None
-
-
-def _read_once(path: str, flavor: str, generation: str | None) -> list[ConfigSource]:
-    # In a ConfigMap volume the visible names are links into the generation ..data points
-    # to; reading that generation's folder directly sees one consistent set of files.
-    base = os.path.join(path, generation) if generation else path
-    if flavor == AZURE_V2:
-        try:
-            names = sorted(n for n in os.listdir(base) if n.startswith(V2_PREFIX))
-        except FileNotFoundError:
-            if generation:
-                raise
-            raise ConfigError("the config folder does not exist (the azure-v2 agent exits on this)",
-                              file=path, code="E101",
-                              hint="mount the ConfigMap volume at this path, or pass --config-dir") from None
-        except OSError as exc:
-            raise ConfigError(f"the config folder cannot be read: {exc.strerror}", file=path,
-                              code="E101") from None
-    else:
-        if not os.path.lexists(os.path.join(base, UPSTREAM_FILE)):
-            return []  # upstream/tke: no file means defaults (the caller re-checks ..data)
-        names = [UPSTREAM_FILE]
-    sources = []
-    for name in names:
-        try:
-            with open(os.path.join(base, name), "rb") as fh:
-                data = fh.read()
-        except FileNotFoundError:
-            if generation:
-                raise
-            raise ConfigError("the config file vanished while the folder was read", file=name,
-                              code="E101") from None
-        except IsADirectoryError:
-            raise ConfigError("is a folder, not a file (the agent fails to read it)", file=name,
-                              code="E101") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot be read: {exc.strerror}", file=name, code="E101") from None
-        sources.append(ConfigSource(name, data))
-    return sources
 
 
 def load_config_dir(path: str, options: AgentOptions) -> EffectiveConfig:

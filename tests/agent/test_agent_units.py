@@ -516,11 +516,22 @@ def test_spawn_timeout_holds_when_the_child_closes_its_output_and_keeps_running(
     assert time.monotonic() - started < 2.5
 
 
-def test_the_daemon_reads_the_files_the_engine_reads():
-    from masqctl.agent import loop
-    from masqctl.engine import configdir
+@pytest.mark.parametrize("flavor", ["azure-v2", "upstream"])
+def test_the_daemon_reads_the_files_the_engine_reads(tmp_path, flavor):
+    from masqctl.agent.loop import config_bytes
+    from masqctl.engine import read_config_dir
 
-    assert (loop.V2_PREFIX, loop.UPSTREAM_FILE) == (configdir.V2_PREFIX, configdir.UPSTREAM_FILE)
+    files = {"ip-masq-agent": "masqLinkLocal: true\n", "ip-masq-agent-reconciled": "nonMasqueradeCIDRs: []\n",
+             "other": "x: 1\n"}
+    vol = ConfigVolume(str(tmp_path / "v"), files)
+    generation, seen = config_bytes(vol.path, flavor)
+    assert generation == vol.generation
+    assert [(s.name, s.data) for s in read_config_dir(vol.path, flavor)] == list(seen)
+    assert [name for name, _ in seen] == (["ip-masq-agent", "ip-masq-agent-reconciled"]
+                                          if flavor == "azure-v2" else ["ip-masq-agent"])
+    vol.swap({"ip-masq-agent": "masqLinkLocal: false\n"})
+    assert config_bytes(vol.path, flavor)[1] == (("ip-masq-agent", b"masqLinkLocal: false\n"),)
+    assert config_bytes(str(tmp_path / "missing"), "azure-v2") is None
 
 
 GROUP_SIGINT = """
