@@ -1,0 +1,35 @@
+"""Gather a snapshot: from a bundle, or live from Kubernetes (and Azure when asked and possible).
+
+Heavy clients are imported only on the live path, inside the gatherers.
+"""
+
+from __future__ import annotations
+
+from masqctl.cluster.model import ClusterSnapshot, MissingKey
+from masqctl.cluster.options import GatherOptions, Progress
+from masqctl.cluster.raw import RawCluster
+
+
+def gather_raw(options: GatherOptions, progress: Progress | None = None) -> RawCluster:
+    """The native documents, from ``options.bundle`` or live."""
+    if options.bundle is not None:
+        from masqctl.cluster.bundle import read_bundle
+
+        return read_bundle(options.bundle)
+    from masqctl.cluster.kube import gather_kube
+
+    raw = gather_kube(options, progress)
+    if not options.azure:
+        raw.missing[MissingKey.AZURE] = "not gathered (--no-azure)"
+    else:
+        from masqctl.cluster.azure import gather_azure
+
+        gather_azure(options, raw)
+    return raw
+
+
+def gather(options: GatherOptions, progress: Progress | None = None) -> ClusterSnapshot:
+    """A snapshot, built from ``gather_raw``."""
+    from masqctl.cluster.build import build_snapshot
+
+    return build_snapshot(gather_raw(options, progress))

@@ -1,0 +1,79 @@
+"""How to gather a snapshot, as plain values (the CLI fills these from its shared options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from masqctl.errors import UsageError
+
+DEFAULT_CONCURRENCY = 16
+DEFAULT_NODE_TIMEOUT = 30.0
+DEFAULT_DEBUG_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
+AZURE_AUTH_MODES = ("cli", "default")
+
+
+@dataclass(frozen=True)
+class NodeSelection:
+    """Which nodes to capture: names, a label selector, or a sample of N. Empty: all Linux nodes."""
+
+    names: tuple[str, ...] = ()
+    selector: str | None = None
+    sample: int | None = None
+
+    @property
+    def all(self) -> bool:
+        return not self.names and self.selector is None and self.sample is None
+
+
+def parse_node_selection(text: str | None) -> NodeSelection:
+    """``--nodes``: ``a,b`` (names), ``agentpool=sys`` (a label selector: contains ``=`` or ``!``),
+    or ``5`` (a sample of 5 nodes)."""
+    if text is None or not text.strip():
+        return NodeSelection()
+    text = text.strip()
+    if text.isdigit():
+        n = int(text)
+        if n < 1:
+            raise UsageError("a sample must be at least 1 node", input=f"--nodes {text}", code="E208")
+        return NodeSelection(sample=n)
+    if "=" in text or text.startswith("!") or " in " in text or " notin " in text:
+        return NodeSelection(selector=text)
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise UsageError("no node names given", input=f"--nodes {text}", code="E208")
+    return NodeSelection(names=names)
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    """Everything gathering depends on. ``bundle`` set: offline; otherwise live."""
+
+    bundle: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str = "kube-system"
+    nodes: NodeSelection = field(default_factory=NodeSelection)
+    capture: bool = True                 # exec into nodes for iptables-save
+    concurrency: int = DEFAULT_CONCURRENCY
+    node_timeout: float = DEFAULT_NODE_TIMEOUT
+    debug_pod: bool = False
+    debug_image: str = DEFAULT_DEBUG_IMAGE
+    azure: bool = True                   # False: --no-azure
+    subscription: str | None = None
+    resource_group: str | None = None
+    cluster: str | None = None
+    azure_auth: str = "cli"
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise UsageError("must be at least 1", input=f"--concurrency {self.concurrency}", code="E208")
+        if self.node_timeout <= 0:
+            raise UsageError("must be positive", input=f"--node-timeout {self.node_timeout}", code="E208")
+        if self.azure_auth not in AZURE_AUTH_MODES:
+            raise UsageError(f"use one of {', '.join(AZURE_AUTH_MODES)}", input=f"--azure-auth {self.azure_auth}",
+                             code="E208")
+
+
+# A progress callback: (what, done, total). Domain code calls it; the CLI draws the bar.
+Progress = Callable[[str, int, int], None]
