@@ -8,8 +8,7 @@ import traceback
 import typer
 
 from masqctl import __version__
-from masqctl.cli.options import Context, Kubeconfig, Namespace, OutputOpt, Output, Verbose
-from masqctl.errors import EXIT_FAILED, EXIT_USAGE, MasqctlError, NotImplementedYet
+from masqctl.errors import EXIT_FAILED, EXIT_USAGE, MasqctlError
 
 app = typer.Typer(
     name="masqctl",
@@ -38,28 +37,16 @@ def _root(
     _state["debug"] = debug
 
 
-def _not_yet(command: str) -> None:
-    raise NotImplementedYet(f"`masqctl {command}` is not implemented yet", input=command,
-                            hint="see the CHANGELOG for what this release provides")
+# Each command lives in its own module; registration order is the order of `masqctl --help`.
+from masqctl.cli.inspect import inspect  # noqa: E402
+from masqctl.cli.explain import explain  # noqa: E402
+from masqctl.cli.apply import apply  # noqa: E402
+from masqctl.cli.collect import collect  # noqa: E402
 
-
-@app.command()
-def inspect(context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
-            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
-    """Gather what decides masquerading in a cluster and report findings."""
-    _not_yet("inspect")
-
-
-from masqctl.cli.explain import explain  # noqa: E402  (own module: the command is large)
-
+app.command("inspect")(inspect)
 app.command("explain")(explain)
-
-
-@app.command()
-def apply(context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
-          output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
-    """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
-    _not_yet("apply")
+app.command("apply")(apply)
+app.command("collect")(collect)
 
 
 @app.command("node-agent", add_help_option=False,

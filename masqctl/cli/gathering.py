@@ -32,7 +32,7 @@ NodeTimeout = Annotated[float, typer.Option("--node-timeout", metavar="SECONDS",
 DebugPod = Annotated[bool, typer.Option(
     "--debug-pod", help="For nodes without a usable agent pod, capture with a short-lived host-network "
     "pod (always deleted).", rich_help_panel=PANEL_K8S)]
-DebugImage = Annotated[str, typer.Option("--debug-image", help="Image for --debug-pod (needs iptables-save).",
+DebugImage = Annotated[str, typer.Option("--debug-image", help="Image for --debug-pod (needs chroot; the node's own iptables-save runs).",
                                          rich_help_panel=PANEL_K8S)]
 NoCapture = Annotated[bool, typer.Option("--no-capture", help="Do not exec into nodes (no live iptables).",
                                          rich_help_panel=PANEL_K8S)]

@@ -64,6 +64,7 @@ class GatherOptions:
     resource_group: str | None = None
     cluster: str | None = None
     azure_auth: str = "cli"
+    arm_endpoint: str | None = None      # ARM base URL (sovereign clouds, tests); None: public cloud
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:

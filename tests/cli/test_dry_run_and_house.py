@@ -10,7 +10,7 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXAMPLES = os.path.join(ROOT, "examples")
+EXAMPLES = os.path.join(ROOT, "examples", "config-folders")
 
 
 def run(*args: str, module: str = "masqctl.cli.main") -> subprocess.CompletedProcess:
@@ -19,7 +19,7 @@ def run(*args: str, module: str = "masqctl.cli.main") -> subprocess.CompletedPro
 
 
 def test_dry_run_prints_the_payload_exactly():
-    r = run("node-agent", "--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-hub-spoke-custom/config")
+    r = run("node-agent", "--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-hub-spoke-custom")
     assert r.returncode == 0, r.stderr
     nm = '-A IP-MASQ-AGENT -m comment --comment "ip-masq-agent: local traffic is not subject to MASQUERADE"'
     lines = r.stdout.splitlines()
@@ -33,7 +33,7 @@ def test_dry_run_prints_the_payload_exactly():
 
 def test_dry_run_ipv6_and_flags_in_go_style():
     r = run("node-agent", "-once", "--dry-run=true", "--enable-ipv6", "--masq-chain", "MASQ-TEST", "--v=2",
-            "--logtostderr=true", "--resync-interval=60", "--config-dir", f"{EXAMPLES}/aks-kubenet/config")
+            "--logtostderr=true", "--resync-interval=60", "--config-dir", f"{EXAMPLES}/aks-kubenet")
     assert r.returncode == 0, r.stderr
     assert "# ip6tables-restore\n*nat\n:MASQ-TEST - [0:0]\n" in r.stdout
     assert "-A MASQ-TEST -m comment --comment \"ip-masq-agent: local traffic is not subject to MASQUERADE\" " \
@@ -43,7 +43,7 @@ def test_dry_run_ipv6_and_flags_in_go_style():
 
 
 def test_lean_entry_point_gives_the_same_output():
-    args = ["--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-azure-cni-node-subnet/config"]
+    args = ["--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-azure-cni-node-subnet"]
     assert run(*args, module="masqctl.agent").stdout == run("node-agent", *args).stdout
 
 
@@ -84,16 +84,10 @@ def test_usage_errors_exit_2(args, needle):
     assert needle in r.stderr and "Traceback" not in r.stderr
 
 
-def test_commands_not_built_yet_say_so_with_exit_2():
-    for command in ("inspect", "apply"):
-        r = run(command)
-        assert r.returncode == 2 and "not implemented yet" in r.stderr and r.stdout == ""
-
-
-def test_help_lists_the_four_commands():
+def test_help_lists_the_five_commands():
     r = run("--help")
     assert r.returncode == 0
-    for command in ("inspect", "explain", "apply", "node-agent"):
+    for command in ("inspect", "explain", "apply", "collect", "node-agent"):
         assert command in r.stdout
 
 
@@ -120,7 +114,7 @@ def test_help_imports_no_kubernetes_or_azure():
 
 
 def test_node_agent_imports_no_typer_rich_kubernetes_or_azure():
-    args = ["node-agent", "--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-kubenet/config"]
+    args = ["node-agent", "--once", "--dry-run", "--config-dir", f"{EXAMPLES}/aks-kubenet"]
     assert imported_after(args) == set()
 
 
