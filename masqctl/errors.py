@@ -85,6 +85,24 @@ class IptablesError(MasqctlError):
     exit_code = EXIT_FAILED
 
 
+class GatherError(MasqctlError):
+    """Reading a live cluster failed (API unreachable, forbidden, timed out) as a whole.
+
+    Per-node and per-piece failures are not errors: they are recorded in the snapshot and
+    the rest continues. This is for failures that leave nothing to analyse.
+    """
+
+    code = "E600"
+    exit_code = EXIT_FAILED
+
+
+class ApplyError(MasqctlError):
+    """Writing or verifying the user ConfigMap failed (conflict, refused, not converged)."""
+
+    code = "E700"
+    exit_code = EXIT_FAILED
+
+
 class NotImplementedYet(MasqctlError):
     """A command that a later release fills in."""
 
