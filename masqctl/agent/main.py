@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import sys
 
-from masqctl.agent.flags import FlagSet
 from masqctl.agent.health import DEFAULT_BIND, parse_bind
 from masqctl.agent.iptables import BACKENDS
 from masqctl.errors import EXIT_OK, EXIT_USAGE, MasqctlError, UsageError
+from masqctl.goflags import KLOG_FLAGS, FlagSet
 
 PROGRAM = "masqctl node-agent"
 
@@ -25,14 +25,6 @@ DEFAULT_CONFIG_DIR = "/etc/config/"
 FLAVORS = ("azure-v2", "upstream", "tke")
 KEEP, EXIT = "keep", "exit"
 ON_INVALID = (KEEP, EXIT)
-
-# klog/component-base flags the Go agents accept; a drop-in must start with them.
-KLOG_FLAGS = {
-    "logtostderr": "bool", "alsologtostderr": "bool", "add_dir_header": "bool", "skip_headers": "bool",
-    "skip_log_headers": "bool", "one_output": "bool", "stderrthreshold": "str", "log_dir": "str",
-    "log_file": "str", "log_file_max_size": "str", "log_backtrace_at": "str", "vmodule": "str",
-    "log-flush-frequency": "str", "version": "bool",
-}
 
 
 def flag_set() -> FlagSet:

@@ -1,0 +1,127 @@
+"""Command-line flags parsed the way Go's ``flag`` package parses them.
+
+A leaf module (no imports beyond ``masqctl.errors``): the node-agent parses its own command
+line with it (it must start from the same DaemonSet arguments as the Go agents, so ``-v=2``,
+``--v=2``, ``--resync-interval 60``, ``--enable-ipv6``, ``--enable-ipv6=false`` and klog's
+logging flags are all accepted; booleans take a value only with ``=``), and ``inspect`` reads
+the Go agents' flags from a DaemonSet's container arguments with it.
+"""
+
+from __future__ import annotations
+
+from masqctl.errors import UsageError
+
+# klog/glog/component-base flags the Go agents accept (name -> kind); a drop-in must start with them.
+KLOG_FLAGS = {
+    "logtostderr": "bool", "alsologtostderr": "bool", "add_dir_header": "bool", "skip_headers": "bool",
+    "skip_log_headers": "bool", "one_output": "bool", "stderrthreshold": "str", "log_dir": "str",
+    "log_file": "str", "log_file_max_size": "str", "log_backtrace_at": "str", "vmodule": "str",
+    "log-flush-frequency": "str", "version": "bool",
+}
+
+_TRUE = {"1", "t", "T", "true", "TRUE", "True"}
+_FALSE = {"0", "f", "F", "false", "FALSE", "False"}
+
+
+class Flag:
+    # Plain classes, not dataclasses: the long-running agent must not pay for importing
+    # dataclasses (and inspect, which it pulls in).
+    def __init__(self, name: str, kind: str, default: object, help: str, dest: str = "",
+                 negated_by: str | None = None):
+        self.name = name
+        self.kind = kind              # "bool" | "int" | "str"
+        self.default = default
+        self.help = help
+        self.dest = dest or name.replace("-", "_")
+        self.negated_by = negated_by  # e.g. "no-random-fully"
+
+
+class FlagSet:
+    def __init__(self, program: str, summary: str):
+        self.program = program
+        self.summary = summary
+        self.flags: list[Flag] = []
+        self.ignored: dict[str, str] = {}  # accepted for compatibility: name -> kind
+
+    def add(self, name: str, kind: str, default: object, help: str, *, negated_by: str | None = None) -> None:
+        self.flags.append(Flag(name, kind, default, help, name.replace("-", "_"), negated_by))
+
+    def parse(self, argv: list[str], *, stop_at_positional: bool = False) -> dict[str, object]:
+        """The flag values; ``stop_at_positional``: like Go's ``flag.Parse``, stop at the first
+        word that is not a flag (the rest is left to the program) instead of refusing it."""
+        by_name = {f.name: f for f in self.flags}
+        negations = {f.negated_by: f for f in self.flags if f.negated_by}
+        values = {f.dest: f.default for f in self.flags}
+        values["help"] = False
+        i = 0
+        while i < len(argv):
+            arg = argv[i]
+            i += 1
+            if arg == "--":
+                break
+            if not arg.startswith("-") or arg == "-":
+                if stop_at_positional:
+                    i -= 1
+                    break
+                raise UsageError(f"unexpected argument {arg!r}", input=arg, code="E204",
+                                 hint=f"run {self.program} --help")
+            name, has_value, value = arg.lstrip("-").partition("=")
+            if name in ("h", "help"):
+                values["help"] = True
+                continue
+            if name in negations and not has_value:
+                values[negations[name].dest] = False
+                continue
+            if name in self.ignored:
+                if self.ignored[name] != "bool" and not has_value:
+                    if i >= len(argv):
+                        raise UsageError(f"flag needs an argument: -{name}", input=arg, code="E204")
+                    i += 1
+                continue
+            flag = by_name.get(name)
+            if flag is None:
+                raise UsageError(f"flag provided but not defined: -{name}", input=arg, code="E204",
+                                 hint=f"run {self.program} --help")
+            if flag.kind == "bool":
+                if not has_value:
+                    values[flag.dest] = True
+                elif value in _TRUE:
+                    values[flag.dest] = True
+                elif value in _FALSE:
+                    values[flag.dest] = False
+                else:
+                    raise UsageError(f"invalid boolean value {value!r} for -{name}", input=arg, code="E204")
+                continue
+            if not has_value:
+                if i >= len(argv):
+                    raise UsageError(f"flag needs an argument: -{name}", input=arg, code="E204")
+                value = argv[i]
+                i += 1
+            values[flag.dest] = self._convert(flag, value, arg)
+        if i < len(argv) and not stop_at_positional:
+            raise UsageError(f"unexpected argument {argv[i]!r}", input=argv[i], code="E204")
+        return values
+
+    @staticmethod
+    def _convert(flag: Flag, value: str, arg: str) -> object:
+        try:
+            if flag.kind == "int":
+                return int(value, 0)
+        except ValueError:
+            raise UsageError(f"invalid value {value!r} for flag -{flag.name}: parse error", input=arg,
+                             code="E204") from None
+        return value
+
+    def usage(self) -> str:
+        lines = [f"Usage: {self.program} [flags]", "", self.summary, "", "Flags:"]
+        for f in self.flags:
+            kind = "" if f.kind == "bool" else f" {f.kind}"
+            extra = f" (or {f.negated_by})" if f.negated_by else ""
+            default = f" (default {f.default})" if f.default not in (None, False, "") else ""
+            lines.append(f"  --{f.name}{kind}{extra}")
+            lines.append(f"        {f.help}{default}")
+        if self.ignored:
+            lines.append("")
+            lines.append("Accepted and ignored for compatibility with the Go agents: "
+                         + ", ".join(f"--{n}" for n in sorted(self.ignored)))
+        return "\n".join(lines) + "\n"
