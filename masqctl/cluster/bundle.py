@@ -1,0 +1,520 @@
+"""Bundles: a cluster's native documents in a folder (or a ``.tar.gz`` of one).
+
+Layout (docs/bundles.md)::
+
+    configmaps.yaml  daemonsets.yaml  pods.yaml  nodes.yaml     kubectl get … -o yaml (kind: List)
+    aks.json                                                      az aks show -o json
+    vnets/<name>.json                                             az network vnet show -o json
+    nodes/<node>/iptables-save.txt  ip6tables-save.txt  ip-addr.txt
+    manifest.json                                                 written by masqctl collect
+
+Every file is optional; what is absent is recorded in ``RawCluster.missing``. Reading is
+defensive: a tarball member that escapes the bundle, a link or device, a bundle over the
+size cap, a file that is not text, not YAML/JSON or of the wrong shape is an ``InputError``
+naming the file (and the field). Writing is all-or-nothing: the bundle is written into a
+temporary sibling folder that is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import zlib
+from typing import Any
+
+from masqctl.cluster.model import MissingKey, NodeCapture
+from masqctl.cluster.raw import (
+    AKS_FILE,
+    CONFIGMAPS_FILE,
+    DAEMONSETS_FILE,
+    IP6TABLES_FILE,
+    IP_ADDR_FILE,
+    IPTABLES_FILE,
+    MANIFEST_FILE,
+    NODES_DIR,
+    NODES_FILE,
+    PODS_FILE,
+    VNETS_DIR,
+    RawCluster,
+)
+from masqctl.cluster.shape import Doc, type_name
+from masqctl.cluster.yamlio import (
+    decode_text,
+    dump_json,
+    dump_yaml,
+    load_documents,
+    load_json,
+)
+from masqctl.errors import InputError, UsageError
+
+# Codes (docs/errors.md, "Bundles").
+E_OPEN = "E320"       # the bundle does not exist or is neither a folder nor a readable .tar.gz
+E_UNSAFE = "E323"     # a member escapes the bundle, or is a link, device or other special file
+E_SIZE = "E324"       # over the size cap
+E_NODE_NAME = "E325"  # a node name that cannot be a folder name
+E_OUT_EXISTS = "E326"  # the output folder exists and is not empty
+E_WRITE = "E327"      # the bundle cannot be written
+E_EMPTY = "E329"      # none of the bundle's files is there
+
+DEFAULT_MAX_BYTES = 2 << 30          # 2 GiB of files in one bundle
+DEFAULT_MAX_MEMBERS = 200_000
+
+FORMAT_VERSION = 1
+
+KUBE_FILES = {   # RawCluster attribute → (file, kind of the items, MissingKey)
+    "configmaps": (CONFIGMAPS_FILE, "ConfigMap", MissingKey.CONFIGMAPS),
+    "daemonsets": (DAEMONSETS_FILE, "DaemonSet", MissingKey.DAEMONSETS),
+    "pods": (PODS_FILE, "Pod", MissingKey.PODS),
+    "nodes": (NODES_FILE, "Node", MissingKey.NODES),
+}
+CAPTURE_FILES = {IPTABLES_FILE: "iptables_save", IP6TABLES_FILE: "ip6tables_save", IP_ADDR_FILE: "ip_addr"}
+CAPTURE_PIECES = {IPTABLES_FILE: "iptables-save", IP6TABLES_FILE: "ip6tables-save", IP_ADDR_FILE: "ip-addr"}
+_VNET_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+_NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
+
+
+def safe_node_name(name: str) -> bool:
+    """A node name usable as a folder name: a DNS subdomain as Kubernetes requires (letters,
+    digits, ``-``, ``.``, ``_``; starts and ends alphanumeric; at most 253 characters)."""
+    return bool(_NODE_NAME.match(name)) and ".." not in name
+
+
+# =========================================================================== reading
+
+
+class _Files:
+    """The bundle's relevant files, by POSIX path relative to the bundle root."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.data: dict[str, bytes] = {}
+
+
+def _relevant(rel: str) -> bool:
+    parts = rel.split("/")
+    if len(parts) == 1:
+        return parts[0] in (CONFIGMAPS_FILE, DAEMONSETS_FILE, PODS_FILE, NODES_FILE, AKS_FILE, MANIFEST_FILE)
+    if len(parts) == 2 and parts[0] == VNETS_DIR:
+        return parts[1].endswith(".json")
+    if len(parts) == 3 and parts[0] == NODES_DIR:
+        return parts[2] in CAPTURE_FILES
+    return False
+
+
+def _read_folder(path: str, max_bytes: int) -> _Files:
+    files = _Files(path)
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, path)
+        rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
+        depth = 0 if not rel_dir else rel_dir.count("/") + 1
+        keep = []
+        for d in dirnames:
+            full = os.path.join(dirpath, d)
+            rel = f"{rel_dir}/{d}" if rel_dir else d
+            if os.path.islink(full):
+                if rel in (VNETS_DIR, NODES_DIR) or (depth == 1 and rel_dir == NODES_DIR):
+                    raise InputError("is a symbolic link; a bundle holds plain files and folders only",
+                                     input=f"{path}: {rel}", code=E_UNSAFE)
+                continue
+            if depth < 2:
+                keep.append(d)
+        dirnames[:] = keep
+        for f in filenames:
+            rel = f"{rel_dir}/{f}" if rel_dir else f
+            if not _relevant(rel):
+                continue
+            full = os.path.join(dirpath, f)
+            try:
+                st = os.lstat(full)
+            except OSError as exc:
+                raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
+            if stat.S_ISLNK(st.st_mode):
+                raise InputError("is a symbolic link; a bundle holds plain files only", input=f"{path}: {rel}",
+                                 code=E_UNSAFE)
+            if not stat.S_ISREG(st.st_mode):
+                raise InputError("is not a regular file (a device, pipe or socket)", input=f"{path}: {rel}",
+                                 code=E_UNSAFE)
+            total += st.st_size
+            if total > max_bytes:
+                raise InputError(f"the bundle's files exceed the size cap of {max_bytes} bytes (at {rel})",
+                                 input=path, code=E_SIZE)
+            try:
+                with open(full, "rb") as fh:
+                    data = fh.read(max_bytes + 1)
+            except OSError as exc:
+                raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
+            files.data[rel] = data
+    return files
+
+
+def _member_path(name: str) -> str | None:
+    """A member's path normalised; None when it escapes the bundle."""
+    if name.startswith("/") or "\\" in name or re.match(r"^[A-Za-z]:", name):
+        return None
+    parts = []
+    for part in name.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            return None
+        parts.append(part)
+    return "/".join(parts)
+
+
+def _read_tarball(path: str, max_bytes: int, max_members: int) -> _Files:
+    files = _Files(path)
+    total = 0
+    count = 0
+    try:
+        tf = tarfile.open(path, mode="r:*")  # noqa: SIM115 - closed by the with below
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"is neither a bundle folder nor a readable .tar.gz ({exc})", input=path,
+                         code=E_OPEN) from None
+    entries: list[tuple[str, bytes]] = []
+    try:
+        with tf:
+            for member in tf:
+                count += 1
+                if count > max_members:
+                    raise InputError(f"holds more than {max_members} members", input=path, code=E_SIZE)
+                rel = _member_path(member.name)
+                if rel is None:
+                    raise InputError("member path leaves the bundle (absolute or with ..); refusing the tarball",
+                                     input=f"{path}: {member.name}", code=E_UNSAFE)
+                if member.issym() or member.islnk():
+                    raise InputError(f"member is a {'symbolic' if member.issym() else 'hard'} link "
+                                     f"(to {member.linkname!r}); a bundle holds plain files only",
+                                     input=f"{path}: {member.name}", code=E_UNSAFE)
+                if member.isdir():
+                    continue
+                if not member.isreg():
+                    raise InputError("member is a device, pipe or other special file",
+                                     input=f"{path}: {member.name}", code=E_UNSAFE)
+                total += member.size
+                if total > max_bytes:
+                    raise InputError(f"the bundle's files exceed the size cap of {max_bytes} bytes "
+                                     f"(at {member.name})", input=path, code=E_SIZE)
+                fh = tf.extractfile(member)
+                data = fh.read(member.size + 1) if fh is not None else b""
+                entries.append((rel, data))
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"the tarball is damaged or cut short ({exc})", input=path, code=E_OPEN) from None
+    # a tarball of the bundle folder itself (tar czf b.tgz mybundle/): look inside that folder
+    roots = {rel.split("/", 1)[0] for rel, _ in entries}
+    prefix = ""
+    if entries and not any(_relevant(rel) for rel, _ in entries) and len(roots) == 1:
+        prefix = roots.pop() + "/"
+    for rel, data in entries:
+        if prefix:
+            if not rel.startswith(prefix):
+                continue
+            rel = rel[len(prefix):]
+        if _relevant(rel):
+            files.data[rel] = data
+    return files
+
+
+def _kube_list(name: str, data: bytes, kind: str) -> list:
+    """The items of a ``kind: List`` (or ``<Kind>List``, or a single object, or several
+    YAML documents of either)."""
+    items: list = []
+    for n, doc in enumerate(load_documents(name, data)):
+        where = f"document {n + 1}" if n else None
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            raise InputError(f"expected a Kubernetes List (a mapping with items), got {type_name(doc)}",
+                             input=f"{name} {where}" if where else name, code="E322",
+                             hint="use the output of kubectl get … -o yaml")
+        found = doc.get("kind")
+        if found == kind:
+            items.append(doc)
+            continue
+        if "items" not in doc and found not in ("List", f"{kind}List"):
+            raise InputError(f"expected a List of {kind} objects, got kind {found!r}",
+                             input=f"{name} {where + ' ' if where else ''}kind", code="E322")
+        value = doc.get("items")
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            raise InputError(f"expected a list, got {type_name(value)}",
+                             input=f"{name} {where + ' ' if where else ''}items", code="E322")
+        items.extend(value)
+    return items
+
+
+def _azure_json(name: str, data: bytes) -> Any:
+    text = decode_text(name, data)
+    return load_json(name, text) if text.strip() else None
+
+
+def _text(name: str, data: bytes) -> str:
+    return decode_text(name, data)
+
+
+def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                max_members: int = DEFAULT_MAX_MEMBERS) -> RawCluster:
+    """Read the bundle at ``path`` (a folder, or a ``.tar.gz``/``.tgz``/``.tar`` of one)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        files = _read_folder(path, max_bytes)
+    elif os.path.isfile(path):
+        files = _read_tarball(path, max_bytes, max_members)
+    elif os.path.lexists(path):
+        raise InputError("is neither a folder nor a file", input=path, code=E_OPEN)
+    else:
+        raise InputError("does not exist", input=path, code=E_OPEN,
+                         hint="give a bundle folder written by masqctl collect (or assembled by hand), or a .tar.gz of one")
+    if not files.data:
+        raise InputError("holds none of the bundle's files (configmaps.yaml, daemonsets.yaml, pods.yaml, "
+                         "nodes.yaml, aks.json, vnets/, nodes/)", input=path, code=E_EMPTY,
+                         hint="see docs/bundles.md for the layout")
+    raw = RawCluster(source=f"bundle {path}")
+    manifest = _manifest(files.data.get(MANIFEST_FILE))
+    raw.manifest = manifest
+    reasons = manifest.get("missing", {})
+    if isinstance(manifest.get("namespace"), str) and manifest["namespace"]:
+        raw.namespace = manifest["namespace"]
+
+    for attr, (file, kind, key) in KUBE_FILES.items():
+        data = files.data.get(file)
+        if data is None:
+            raw.missing[key] = reasons.get(key) or f"{file} is not in the bundle"
+            continue
+        setattr(raw, attr, _kube_list(file, data, kind))
+        raw.origin[attr] = file
+
+    if AKS_FILE in files.data:
+        raw.aks = _azure_json(AKS_FILE, files.data[AKS_FILE])
+        raw.origin["aks"] = AKS_FILE
+        if raw.aks is None:
+            raw.missing[MissingKey.AZURE_CLUSTER] = f"{AKS_FILE} is empty"
+    for rel in sorted(r for r in files.data if r.startswith(VNETS_DIR + "/")):
+        stem = rel.split("/", 1)[1][:-len(".json")]
+        value = _azure_json(rel, files.data[rel])
+        if value is None:
+            continue
+        if isinstance(value, list):   # `az network vnet list`
+            for i, item in enumerate(value):
+                raw.vnets[f"{stem}[{i}]"] = item
+                raw.origin[f"vnets/{stem}[{i}]"] = f"{rel} [{i}]"
+        else:
+            raw.vnets[stem] = value
+            raw.origin[f"vnets/{stem}"] = rel
+    absent = {MissingKey.AZURE: raw.aks is None and not raw.vnets,
+              MissingKey.AZURE_CLUSTER: raw.aks is None, MissingKey.AZURE_VNETS: not raw.vnets}
+    for key, is_absent in absent.items():
+        if is_absent and key in reasons and key not in raw.missing:
+            raw.missing[key] = reasons[key]
+    for key, reason in reasons.items():
+        if "/" in key and key not in raw.missing:     # finer keys (azure.vnets/<name>) kept as written
+            raw.missing[key] = reason
+
+    raw.captures = _captures(files, manifest)
+    if not raw.captures and MissingKey.CAPTURES in reasons:
+        raw.missing[MissingKey.CAPTURES] = reasons[MissingKey.CAPTURES]
+    return raw
+
+
+def _manifest(data: bytes | None) -> dict:
+    if data is None:
+        return {}
+    value = load_json(MANIFEST_FILE, decode_text(MANIFEST_FILE, data))
+    if not isinstance(value, dict):
+        raise InputError(f"expected a mapping, got {type_name(value)}", input=MANIFEST_FILE, code="E322")
+    m = Doc(value, MANIFEST_FILE)
+    m.str("collected_at")
+    m.str("source")
+    m.str("namespace")
+    m.str_map("missing")
+    caps = m.mapping("captures")
+    if caps is not None:
+        for node in caps.data:
+            c = caps.mapping(node)
+            if c is None:
+                continue
+            for key in ("via", "backend", "captured_at"):
+                c.str(key)
+            c.str_map("errors")
+    return value
+
+
+def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
+    meta = manifest.get("captures") or {}
+    texts: dict[str, dict[str, str]] = {}
+    for rel, data in files.data.items():
+        parts = rel.split("/")
+        if len(parts) != 3 or parts[0] != NODES_DIR:
+            continue
+        node = parts[1]
+        if not safe_node_name(node):
+            raise InputError("is not a node name (letters, digits, -, ., _; starting and ending with a letter "
+                             "or digit)", input=f"{NODES_DIR}/{node}/", code=E_NODE_NAME)
+        texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = _text(rel, data)
+    out: dict[str, NodeCapture] = {}
+    for node in sorted(set(texts) | set(meta)):
+        if not safe_node_name(node):
+            raise InputError("is not a node name", input=f"{MANIFEST_FILE} captures.{node}", code=E_NODE_NAME)
+        m = meta.get(node) or {}
+        t = texts.get(node, {})
+        out[node] = NodeCapture(node=node, iptables_save=t.get("iptables_save"),
+                                ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
+                                backend=m.get("backend"), captured_at=m.get("captured_at"),
+                                via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}))
+    return out
+
+
+# =========================================================================== writing
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _kube_document(items: list) -> dict:
+    return {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
+
+
+def _vnet_file_stem(stem: str, vnet: Any, used: set[str]) -> str:
+    name = vnet.get("name") if isinstance(vnet, dict) and isinstance(vnet.get("name"), str) else stem
+    base = name if _VNET_STEM.match(name or "") else re.sub(r"[^A-Za-z0-9_.-]", "_", name or "vnet").lstrip("._-")
+    base = (base or "vnet")[:80]
+    candidate = base
+    n = 2
+    while candidate.lower() in used:
+        candidate = f"{base}-{n}"
+        n += 1
+    used.add(candidate.lower())
+    return candidate
+
+
+def _check_output(out_dir: str) -> None:
+    if os.path.lexists(out_dir):
+        if os.path.islink(out_dir) or not os.path.isdir(out_dir):
+            raise UsageError("exists and is not a folder", input=out_dir, code=E_OUT_EXISTS)
+        if os.listdir(out_dir):
+            raise UsageError("exists and is not empty; a bundle is written into a new or empty folder",
+                             input=out_dir, code=E_OUT_EXISTS, hint="choose another --output-dir, or remove it")
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    if not os.path.isdir(parent):
+        raise UsageError("its parent folder does not exist", input=out_dir, code=E_WRITE)
+
+
+def manifest_of(raw: RawCluster, *, redacted: bool, files: list[str]) -> dict:
+    from masqctl import __version__
+
+    collected = {}
+    for attr in KUBE_FILES:
+        objects = getattr(raw, attr)
+        collected[attr] = len(objects) if objects is not None else None
+    collected["aks"] = raw.aks is not None
+    collected["vnets"] = sorted(raw.vnets)
+    collected["captures"] = sorted(n for n, c in raw.captures.items()
+                                   if c.iptables_save is not None or c.ip6tables_save is not None or c.ip_addr is not None)
+    captures = {}
+    failed = {}
+    for node, cap in sorted(raw.captures.items()):
+        captures[node] = {"via": cap.via, "backend": cap.backend, "captured_at": cap.captured_at,
+                          "errors": dict(cap.errors)}
+        if cap.errors:
+            failed[node] = dict(cap.errors)
+    manifest = dict(raw.manifest) if isinstance(raw.manifest, dict) else {}
+    manifest.update({
+        "format": FORMAT_VERSION,
+        "tool": "masqctl",
+        "version": __version__,
+        "collected_at": manifest.get("collected_at") or _now(),
+        "written_at": _now(),
+        "source": manifest.get("source") or raw.source,
+        "namespace": raw.namespace,
+        "redacted": redacted,
+        "collected": collected,
+        "missing": dict(sorted(raw.missing.items())),
+        "failed": failed,
+        "captures": captures,
+        "files": files,
+    })
+    return manifest
+
+
+def write_bundle(raw: RawCluster, out_dir: str, *, redact: bool = False) -> list[str]:
+    """Write ``raw`` as a bundle into ``out_dir`` (new or empty). Returns the files written,
+    relative to ``out_dir``. All or nothing: on any error nothing is left behind."""
+    out_dir = os.fspath(out_dir)
+    _check_output(out_dir)
+    for node in raw.captures:
+        if not safe_node_name(node):
+            raise InputError("cannot be a folder name in a bundle (a node name has letters, digits, -, ., _ "
+                             "and starts and ends with a letter or digit)", input=f"node {node!r}",
+                             code=E_NODE_NAME)
+    if redact:
+        from masqctl.cluster.redact import redact_raw
+
+        raw = redact_raw(raw)
+    contents: dict[str, str] = {}
+    for attr, (file, _kind, _key) in KUBE_FILES.items():
+        objects = getattr(raw, attr)
+        if objects is not None:
+            contents[file] = dump_yaml(_kube_document(objects))
+    if raw.aks is not None:
+        contents[AKS_FILE] = dump_json(raw.aks)
+    used: set[str] = set()
+    for stem, vnet in sorted(raw.vnets.items()):
+        contents[f"{VNETS_DIR}/{_vnet_file_stem(stem, vnet, used)}.json"] = dump_json(vnet)
+    for node, cap in sorted(raw.captures.items()):
+        for file, attr in CAPTURE_FILES.items():
+            text = getattr(cap, attr)
+            if text is not None:
+                contents[f"{NODES_DIR}/{node}/{file}"] = text
+    files = sorted(contents)
+    contents[MANIFEST_FILE] = dump_json(manifest_of(raw, redacted=redact, files=files))
+
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    base = os.path.basename(os.path.abspath(out_dir))
+    try:
+        tmp = tempfile.mkdtemp(prefix=f".{base}.", suffix=".partial", dir=parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write next to it: {exc.strerror}", input=out_dir, code=E_WRITE) from None
+    try:
+        for rel, text in contents.items():
+            full = os.path.join(tmp, *rel.split("/"))
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            with open(full, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        os.chmod(tmp, 0o755)
+        if os.path.isdir(out_dir):
+            os.rmdir(out_dir)      # empty (checked above)
+        os.rename(tmp, out_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UsageError(f"the bundle could not be written: {exc.strerror or exc}", input=out_dir,
+                         code=E_WRITE) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [*files, MANIFEST_FILE]
+
+
+def write_tarball(bundle_dir: str, out_path: str) -> None:
+    """Pack a bundle folder into a ``.tar.gz`` (plain files only, no owners)."""
+    def clean(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(out_path, "w:gz") as tf:
+        for dirpath, dirnames, filenames in os.walk(bundle_dir):
+            dirnames.sort()
+            for f in sorted(filenames):
+                full = os.path.join(dirpath, f)
+                rel = os.path.relpath(full, bundle_dir).replace(os.sep, "/")
+                tf.add(full, arcname=rel, filter=clean)
+
+
+__all__ = ["manifest_of", "read_bundle", "safe_node_name", "write_bundle", "write_tarball"]
