@@ -1,0 +1,504 @@
+"""Plan a change of the user ConfigMap (``masqctl apply``): pure, from a snapshot.
+
+A plan says exactly what would be written and what it would do:
+
+* the new user ConfigMap (the exact object YAML: unrelated keys, labels and annotations kept, the
+  conventional labels set), or its deletion;
+* the effective config before and after, every CIDR with the ConfigMap key and line it comes from;
+* the agent's ``IP-MASQ-AGENT`` rules before and after (``masqctl.engine.render``);
+* a verdict table for representative flows (each peered VNet, the service CIDR, the internet,
+  IMDS): masqueraded or not, before and after, by which rule;
+* warnings (overlay migration, timing, engines that bypass the agent) and the resourceVersion the
+  plan was made against.
+
+The new file is validated exactly as the agent flavour would (the engine, through
+``agentconfig.view_of`` on the planned snapshot); a config the agent would refuse raises the
+agent's ``ConfigError`` (named by ConfigMap key and line) and nothing is planned for writing.
+
+Goals (``recommend.py`` decides the CIDRs): ``preserve-source-ip``, ``fix``, ``reset``; explicit
+``--add``/``--remove``/``--from-file``/``--from-backup``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from dataclasses import dataclass, field
+
+from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
+                                          primary_agent, view_of)
+from masqctl.analysis.userconfig import (CONVENTIONAL_LABELS, configmap_object, edit_user_file, to_yaml,
+                                         with_conventional_labels)
+from masqctl.cluster.model import ClusterSnapshot, ConfigMap
+from masqctl.engine import AZURE_V2, EffectiveConfig, RuleSet
+from masqctl.errors import ApplyError, ConfigError, UsageError
+
+GOALS = ("preserve-source-ip", "fix", "reset")
+IMDS = "169.254.169.254"
+INTERNET_PROBES = ("8.8.8.8", "1.1.1.1", "9.9.9.9")
+
+
+@dataclass(frozen=True)
+class FileInput:
+    """``--from-file``: the bytes of a config file (the CLI reads it; the plan validates it)."""
+
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """``--from-backup``: the whole ConfigMap as it should be again (``data`` None: absent)."""
+
+    source: str
+    data: dict[str, str] | None
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    goal: str | None = None
+    to: tuple[str, ...] = ()
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    from_file: FileInput | None = None
+    replacement: Replacement | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.goal:
+            parts.append(f"--goal {self.goal}" + "".join(f" --to {t}" for t in self.to))
+        parts += [f"--add {c}" for c in self.add] + [f"--remove {c}" for c in self.remove]
+        if self.from_file:
+            parts.append(f"--from-file {self.from_file.name}")
+        if self.replacement:
+            parts.append(f"--from-backup {self.replacement.source}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One representative flow of the verdict table, before and after."""
+
+    label: str
+    src: str
+    dst: str
+    kind: str
+    before: bool | None          # masqueraded? None: cannot be decided
+    after: bool | None
+    before_rule: str | None       # the deciding rule, with where its CIDR comes from
+    after_rule: str | None
+    note: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "kind": self.kind, "src": self.src, "dst": self.dst,
+                "masqueraded_before": self.before, "masqueraded_after": self.after, "changed": self.changed,
+                "rule_before": self.before_rule, "rule_after": self.after_rule, "note": self.note}
+
+
+@dataclass
+class Plan:
+    """What ``apply`` would write, and what it would change."""
+
+    request: ApplyRequest
+    snapshot_source: str
+    collected_at: str | None
+    namespace: str
+    name: str                          # the user ConfigMap
+    key: str                           # its data key the agent reads
+    action: str                        # "create" | "update" | "delete" | "none"
+    resource_version: str | None       # of the user ConfigMap the plan was made against (None: absent)
+    current: ConfigMap | None
+    new_object: dict | None            # the ConfigMap to write (None: delete / nothing)
+    new_text: str | None               # the new data[key]
+    before: AgentConfigView
+    after: AgentConfigView
+    mode: object | None                # masqctl.analysis.mode.MasqMode
+    flows: list[Flow] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)     # what the plan does, one line each
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    planned_snapshot: ClusterSnapshot | None = None
+    other_agents: list[AgentConfigView] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.action == "none"
+
+    def rules_before(self) -> RuleSet | None:
+        return self.before.rules()
+
+    def rules_after(self) -> RuleSet | None:
+        return self.after.rules()
+
+    def new_yaml(self) -> str | None:
+        return to_yaml(self.new_object) if self.new_object is not None else None
+
+    def desired(self):
+        """What the write step makes (``masqctl.cluster.configmap_write.Desired``)."""
+        from masqctl.cluster.configmap_write import Desired
+
+        if self.action == "delete":
+            return Desired(self.namespace, self.name, None)
+        meta = self.new_object["metadata"]
+        return Desired(self.namespace, self.name, dict(self.new_object.get("data") or {}),
+                       dict(meta.get("labels") or {}), dict(meta.get("annotations") or {}))
+
+    def to_dict(self) -> dict:
+        def config(view: AgentConfigView) -> dict | None:
+            if view.config is None:
+                return None
+            return config_dict(view, view.config)
+
+        def rules(view: AgentConfigView) -> dict | None:
+            rs = view.rules()
+            if rs is None:
+                return None
+            return {f"ipv{f.family}": {"chain": f.chain, "payload": f.payload(), "jump": f.jump.text,
+                                       "rules": [r.text for r in f.rules]} for f in rs.families()}
+
+        return {
+            "request": self.request.describe(),
+            "snapshot": {"source": self.snapshot_source, "collected_at": self.collected_at},
+            "configmap": {"namespace": self.namespace, "name": self.name, "key": self.key},
+            "action": self.action,
+            "resource_version": self.resource_version,
+            "daemonset": self.before.daemonset.ref,
+            "flavor": self.before.options.flavor if self.before.options else None,
+            "mode": self.mode.to_dict() if self.mode is not None else None,
+            "changes": list(self.changes),
+            "new_configmap": self.new_object,
+            "new_configmap_yaml": self.new_yaml(),
+            "effective_before": config(self.before),
+            "effective_after": config(self.after),
+            "error_before": self.before.error.one_line() if self.before.error is not None else None,
+            "rules_before": rules(self.before),
+            "rules_after": rules(self.after),
+            "flows": [f.to_dict() for f in self.flows],
+            "warnings": list(self.warnings),
+            "notes": list(self.notes),
+        }
+
+
+def config_dict(view: AgentConfigView, config: EffectiveConfig) -> dict:
+    return {
+        "nonMasqueradeCIDRs": [{"cidr": c.cidr, "from": [view.source_of(o) for o in c.origins]}
+                               for c in config.non_masquerade_cidrs],
+        "masqLinkLocal": {"value": config.masq_link_local.value,
+                          "from": [view.source_of(o) for o in config.masq_link_local.origins]},
+        "masqLinkLocalIPv6": {"value": config.masq_link_local_ipv6.value,
+                              "from": [view.source_of(o) for o in config.masq_link_local_ipv6.origins]},
+        "defaults_used": config.defaults_used,
+        "warnings": [view.where(w.file, w.line) + f": {w.code} {w.message}" for w in config.warnings],
+    }
+
+
+# --------------------------------------------------------------------------- the user file
+
+
+def user_file(view: AgentConfigView) -> ConfigFile:
+    """The file of the user ConfigMap among the files the agent reads."""
+    candidates = [f for f in view.files if f.read and f.configmap.split("/", 1)[-1] != AKS_RECONCILED_CONFIGMAP]
+    if not candidates:
+        raise ApplyError(f"DaemonSet {view.daemonset.ref} projects no user ConfigMap into its config folder "
+                         "(only AKS's reconciled one), so no ConfigMap masqctl may edit changes it",
+                         input=f"DaemonSet {view.daemonset.ref}", code="E709",
+                         hint="this is not the AKS projection; change the DaemonSet's own ConfigMap by hand")
+    preferred = [f for f in candidates if f.path == "ip-masq-agent"]
+    return (preferred or candidates)[0]
+
+
+def _split(ref: str) -> tuple[str, str]:
+    ns, _, name = ref.partition("/")
+    return ns, name
+
+
+def _with_configmap(snapshot: ClusterSnapshot, namespace: str, name: str, cm: ConfigMap | None) -> ClusterSnapshot:
+    kept = tuple(c for c in snapshot.configmaps if not (c.namespace == namespace and c.name == name))
+    return dataclasses.replace(snapshot, configmaps=kept + ((cm,) if cm is not None else ()))
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
+    """The plan for ``request`` against ``snapshot``. Raises ``ApplyError``/``ConfigError``/``UsageError``
+    when the change is refused (nothing is to be written then)."""
+    from masqctl.analysis import recommend
+    from masqctl.analysis.mode import detect_mode
+
+    check_request(request)
+    view = primary_agent(snapshot)
+    if view is None:
+        raise ApplyError("no masquerade agent DaemonSet is in the snapshot, so no ConfigMap decides masquerading"
+                         + (f" ({snapshot.missing['daemonsets']})" if "daemonsets" in snapshot.missing else ""),
+                         input=snapshot.source, code="E709",
+                         hint="check the namespace (-n) and that the cluster runs azure-ip-masq-agent")
+    if view.options is None:
+        raise ApplyError(f"the agent of DaemonSet {view.daemonset.ref} ({view.daemonset.image}) is not one masqctl "
+                         "can model, so a change cannot be validated", input=f"DaemonSet {view.daemonset.ref}",
+                         code="E709")
+    if not view.decidable:
+        raise ApplyError("the current config cannot be computed: " + "; ".join(view.notes),
+                         input=f"DaemonSet {view.daemonset.ref}", code="E709",
+                         hint="gather the ConfigMaps of the agent's namespace (they are needed to plan)")
+    ufile = user_file(view)
+    ns, name = _split(ufile.configmap)
+    current = snapshot.configmap(name, ns)
+    mode = detect_mode(snapshot)
+    others = view_of(_with_configmap(snapshot, ns, name, None), view.daemonset)
+    ctx = recommend.Context(snapshot, view, ufile, current, mode, others)
+    outcome = recommend.decide(ctx, request)
+
+    plan = Plan(request, snapshot.source, snapshot.collected_at, ns, name, ufile.key, "none",
+                current.resource_version if current is not None else None, current, None, None, view, view, mode)
+    plan.changes += outcome.changes
+    plan.notes += outcome.notes
+    plan.warnings += outcome.warnings
+
+    new_cm: ConfigMap | None
+    if outcome.delete:
+        if current is None:
+            plan.notes.append(f"ConfigMap {ns}/{name} does not exist: nothing to delete")
+            return _finish(plan, snapshot, current)
+        plan.action = "delete"
+        others = sorted(k for k in current.data if k != ufile.key) + sorted(current.binary_keys)
+        if others:
+            plan.warnings.append(f"ConfigMap {ns}/{name} also holds key(s) {', '.join(others)}; deleting it "
+                                 "deletes them too (the backup keeps them)")
+        new_cm = None
+    elif outcome.replacement is not None:
+        rep = outcome.replacement
+        if rep.data is None:
+            if current is None:
+                plan.notes.append(f"the backup says ConfigMap {ns}/{name} did not exist, and it does not: "
+                                  "nothing to do")
+                return _finish(plan, snapshot, current)
+            plan.action = "delete"
+            new_cm = None
+        else:
+            new_cm = ConfigMap(ns, name, dict(rep.data), dict(rep.labels), dict(rep.annotations),
+                               current.resource_version if current else None)
+            plan.action = "create" if current is None else "update"
+            if current is not None and current.data == new_cm.data and current.labels == new_cm.labels \
+                    and current.annotations == new_cm.annotations:
+                plan.action = "none"
+                plan.notes.append(f"ConfigMap {ns}/{name} already holds what the backup holds: nothing to do")
+                return _finish(plan, snapshot, current)
+    else:
+        text = outcome.text
+        if text is None:
+            return _finish(plan, snapshot, current)
+        data = dict(current.data) if current is not None else {}
+        for k in outcome.drop_data_keys:
+            data.pop(k, None)
+        data[ufile.key] = text
+        labels, label_notes = with_conventional_labels(dict(current.labels) if current is not None else {})
+        annotations = dict(current.annotations) if current is not None else {}
+        new_cm = ConfigMap(ns, name, data, labels, annotations,
+                           current.resource_version if current is not None else None,
+                           current.binary_keys if current is not None else ())
+        if current is not None and current.data == data and current.labels == labels:
+            plan.notes.append(f"ConfigMap {ns}/{name} already holds this: nothing to do")
+            return _finish(plan, snapshot, current)
+        plan.action = "create" if current is None else "update"
+        plan.notes += label_notes
+        if current is not None and current.labels != labels:
+            added = sorted(k for k in CONVENTIONAL_LABELS if current.labels.get(k) != labels[k])
+            if added:
+                plan.changes.append("set label(s) " + ", ".join(f"{k}={labels[k]}" for k in added))
+
+    planned = _with_configmap(snapshot, ns, name, new_cm)
+    after = view_of(planned, view.daemonset)
+    if after.error is not None:
+        err = after.error
+        raise ConfigError(f"the agent would refuse the new config: {err.message}", file=err.file, line=err.line,
+                          key=err.key, value=err.value, hint=err.hint, code=err.code)
+    # every other agent that reads the same ConfigMap must accept it too
+    for other in agent_configs(planned):
+        if other.daemonset.ref == view.daemonset.ref:
+            continue
+        if any(f.configmap == ufile.configmap and f.read for f in other.files):
+            plan.other_agents.append(other)
+            if other.error is not None:
+                err = other.error
+                raise ConfigError(f"DaemonSet {other.daemonset.ref} would refuse the new config: {err.message}",
+                                  file=err.file, line=err.line, key=err.key, value=err.value, hint=err.hint,
+                                  code=err.code)
+    plan.after = after
+    plan.planned_snapshot = planned
+    if new_cm is not None:
+        binary = None
+        plan.new_object = configmap_object(ns, name, data=new_cm.data, labels=new_cm.labels,
+                                           annotations=new_cm.annotations, binary_data=binary)
+        plan.new_text = new_cm.data.get(ufile.key)
+        if new_cm.binary_keys:
+            plan.notes.append(f"binaryData key(s) {', '.join(new_cm.binary_keys)} are kept as they are on the "
+                              "server (not shown)")
+    if after.config is not None and view.config is not None and after.config.warnings:
+        fresh = [w for w in after.config.warnings if w.file == ufile.path]
+        for w in fresh:
+            plan.warnings.append(f"{after.where(w.file, w.line)}: {w.code} {w.message}")
+    return _finish(plan, snapshot, current)
+
+
+def check_request(request: ApplyRequest) -> None:
+    """Usage rules: one source of change, and options that fit it (E250)."""
+    if request.goal is not None and request.goal not in GOALS:
+        raise UsageError(f"unknown goal {request.goal!r}; use one of {', '.join(GOALS)}", input="--goal",
+                         code="E250")
+    explicit = bool(request.add or request.remove)
+    sources = [s for s, on in (("--goal", request.goal is not None), ("--from-file", request.from_file is not None),
+                                ("--from-backup", request.replacement is not None)) if on]
+    if len(sources) > 1:
+        raise UsageError(f"{' and '.join(sources)} cannot be combined: each says what the whole ConfigMap should be",
+                         input=" ".join(sources), code="E250")
+    if explicit and (request.from_file is not None or request.replacement is not None or request.goal == "reset"):
+        raise UsageError(f"--add/--remove cannot be combined with {sources[0] if sources else '--goal reset'}",
+                         input="--add/--remove", code="E250")
+    if request.to and request.goal != "preserve-source-ip":
+        raise UsageError("--to only applies to --goal preserve-source-ip", input="--to", code="E250")
+    if not sources and not explicit:
+        raise UsageError("nothing to plan: give --goal preserve-source-ip|fix|reset, --add CIDR, --remove CIDR, "
+                         "--from-file FILE or --from-backup FILE", input="apply", code="E250")
+
+
+def _finish(plan: Plan, snapshot: ClusterSnapshot, current: ConfigMap | None) -> Plan:
+    from masqctl.analysis import recommend
+
+    if plan.planned_snapshot is None:
+        plan.planned_snapshot = snapshot
+    plan.flows = flows(plan.before, plan.after, snapshot)
+    plan.warnings += recommend.general_warnings(plan, snapshot)
+    return plan
+
+
+# --------------------------------------------------------------------------- verdict table
+
+
+def _evaluate(view: AgentConfigView, src: str, dst: str, node_ip: str) -> tuple[bool | None, str | None]:
+    from masqctl.netfilter.dump import parse_dump
+    from masqctl.netfilter.evaluate import Evaluator
+    from masqctl.netfilter.facts import Address, NodeFacts
+    from masqctl.netfilter.walk import Packet
+
+    rules = view.rules()
+    if rules is None:
+        return None, (f"unknown: the agent exits on this config ({view.error.code}), nodes keep whatever rules "
+                      "they had" if view.error is not None else "no rules")
+    fam = rules.ipv4 if ipaddress.ip_address(dst).version == 4 else rules.ipv6
+    if fam is None:
+        return None, "IPv6 is not enabled on the agent (no ip6tables rules)"
+    text = "\n".join(["*nat", ":POSTROUTING ACCEPT [0:0]", f":{fam.chain} - [0:0]", fam.jump.text,
+                      *(r.text for r in fam.rules), "COMMIT"]) + "\n"
+    dump = parse_dump(text, "plan")
+    nip = ipaddress.ip_address(node_ip)
+    facts = NodeFacts(addresses=[Address(nip)], node_ip=nip)
+    ev = Evaluator(dump, facts).evaluate(Packet(ipaddress.ip_address(src), ipaddress.ip_address(dst)))
+    step = ev.primary.deciding if ev.agreed else None
+    why = None
+    if step is not None:
+        if step.chain == fam.chain and step.index is not None and 0 < step.index <= len(fam.rules):
+            rule = fam.rules[step.index - 1]
+            if rule.cidr is not None:
+                why = f"RETURN -d {rule.cidr.cidr} ({view.source_of(rule.cidr.origins[0])})"
+            elif rule.kind == "link-local":
+                why = "RETURN link-local (masqLinkLocal is false)"
+            else:
+                why = "MASQUERADE (no exception matches)"
+        else:
+            why = step.text
+    elif ev.masqueraded is False and ev.primary.kind == "local":
+        why = "local delivery"
+    return ev.masqueraded, why
+
+
+def representative_flows(snapshot: ClusterSnapshot) -> tuple[list[tuple[str, str, str]], str, str, list[str]]:
+    """``([(label, kind, dst)], src, node_ip, notes)`` for the verdict table."""
+    from masqctl.analysis.network import network_map
+
+    notes: list[str] = []
+    nmap = network_map(snapshot)
+    dests: list[tuple[str, str, str]] = []
+    seen_nets = set()
+    for p in nmap.all_places():
+        if p.kind != "peered-vnet" or p.network is None or p.network.version != 4:
+            continue
+        if (p.peering.name if p.peering else None, p.cidr) in seen_nets:
+            continue
+        seen_nets.add((p.peering.name if p.peering else None, p.cidr))
+        dests.append((p.label, "peered-vnet", str(_host(p.network))))
+    if not dests:
+        notes.append("no peered VNet is known" + (f" ({'; '.join(nmap.missing[:2])})" if nmap.missing else ""))
+    services = [p for p in nmap.all_places() if p.kind == "service-cidr" and p.network is not None
+                and p.network.version == 4]
+    np_ = snapshot.azure.cluster.network_profile if snapshot.azure and snapshot.azure.cluster else None
+    if services:
+        dns = np_.dns_service_ip if np_ is not None and np_.dns_service_ip else None
+        dst = dns if dns and ipaddress.ip_address(dns) in services[0].network else str(_host(services[0].network, 10))
+        dests.append((services[0].label, "service-cidr", dst))
+    else:
+        notes.append("the service CIDR is not known (no AKS network profile): no service flow")
+    internet = next((ip for ip in INTERNET_PROBES if nmap.places_of_ip(ip)[0].kind == "internet"), INTERNET_PROBES[0])
+    dests.append((f"internet ({internet})", "internet", internet))
+    dests.append(("Azure IMDS (169.254.169.254)", "imds", IMDS))
+    src, src_note = _pod_source(snapshot)
+    if src_note:
+        notes.append(src_note)
+    node_ip = next((n.internal_ip for n in snapshot.nodes if n.internal_ip and ":" not in n.internal_ip), None)
+    if node_ip is None:
+        node_ip = "192.0.2.1"
+        notes.append("no node address is known: the node is taken to be 192.0.2.1 (only decides which source a "
+                     "masqueraded flow shows)")
+    return dests, src, node_ip, notes
+
+
+def _host(net, offset: int = 4):
+    if net.num_addresses > offset + 1:
+        return net.network_address + offset
+    return net.network_address
+
+
+def _pod_source(snapshot: ClusterSnapshot) -> tuple[str, str | None]:
+    for pod in snapshot.workloads:
+        if pod.host_network:
+            continue
+        for ip in pod.pod_ips:
+            try:
+                if ipaddress.ip_address(ip).version == 4:
+                    return ip, None
+            except ValueError:
+                continue
+    for n in snapshot.nodes:
+        for cidr in n.pod_cidrs:
+            try:
+                net = ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                continue
+            if net.version == 4:
+                return str(_host(net, 10)), None
+    return "10.244.0.10", ("no pod IP is known: flows start at 10.244.0.10 (the agent's rules match the "
+                           "destination only, so the verdicts do not depend on it)")
+
+
+def flows(before: AgentConfigView, after: AgentConfigView, snapshot: ClusterSnapshot) -> list[Flow]:
+    dests, src, node_ip, _ = representative_flows(snapshot)
+    out = []
+    for label, kind, dst in dests:
+        b, bwhy = _evaluate(before, src, dst, node_ip)
+        a, awhy = _evaluate(after, src, dst, node_ip)
+        out.append(Flow(label, src, dst, kind, b, a, bwhy, awhy))
+    return out
+
+
+def flow_notes(snapshot: ClusterSnapshot) -> list[str]:
+    return representative_flows(snapshot)[3]
