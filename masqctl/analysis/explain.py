@@ -47,6 +47,14 @@ class Request:
     in_interface: str | None = None
     ipset: str | None = None             # path to `ipset save` output
     bridged: bool | None = None
+    # in-memory inputs (explain on a cluster snapshot): the texts of a node capture and the
+    # agent's effective config, each with the label errors and notes name it by
+    iptables_label: str | None = None    # e.g. "nodes/aks-1/iptables-save.txt"; with iptables_text
+    ip_addr_text: str | None = None
+    ip_addr_label: str | None = None
+    config: object | None = None         # masqctl.engine.EffectiveConfig: what-if from this config
+    config_label: str | None = None      # e.g. "the effective config of kube-system/azure-ip-masq-agent"
+    source_of: object | None = None      # Origin -> str: where a config line lives (a ConfigMap key)
 
 
 @dataclass
@@ -58,12 +66,18 @@ class Provenance:
     file: str | None
     line: int | None
     note: str | None = None
+    source: str | None = None            # where the file lives: "ConfigMap kube-system/NAME key K line N"
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "cidr": self.cidr, "file": self.file, "line": self.line,
-                "note": self.note}
+        d = {"kind": self.kind, "cidr": self.cidr, "file": self.file, "line": self.line,
+             "note": self.note}
+        if self.source is not None:
+            d["source"] = self.source
+        return d
 
     def describe(self) -> str:
+        if self.source:
+            return self.source
         if self.file:
             return f"{self.file} line {self.line}" if self.line else self.file
         return self.note or "a default"
@@ -215,11 +229,13 @@ def dump_error(exc: DumpError, source: str) -> InputError:
 
 def build_facts(req: Request, ipset_sets: dict | None) -> NodeFacts:
     addresses: list[Address] = []
-    if req.ip_addr:
+    if req.ip_addr or req.ip_addr_text is not None:
+        label = req.ip_addr_label or req.ip_addr
         try:
-            addresses += parse_ip_addr(_read(req.ip_addr, "ip -o addr"))
+            text = req.ip_addr_text if req.ip_addr_text is not None else _read(req.ip_addr, "ip -o addr")
+            addresses += parse_ip_addr(text)
         except FactError as exc:
-            raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text!r}", input=req.ip_addr,
+            raise InputError(f"line {exc.lineno}: {exc.message}: {exc.text!r}", input=label,
                              code="E316", hint="give the output of `ip -o addr`") from None
     for text in req.local_addresses:
         try:
@@ -250,11 +266,21 @@ def _load_ipsets(path: str | None) -> dict | None:
 
 def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[Dump, dict, object]:
     """The agent's rules for ``config_dir`` as a nat table (or spliced into ``base``)."""
-    from masqctl.engine import load_config_dir, render   # the engine only for what-if
+    from masqctl.engine import load_config_dir   # the engine only for what-if
+
+    config = load_config_dir(config_dir, options)
+    return what_if_config(config, options, family, base, f"{config_dir} (what-if)")
+
+
+def what_if_config(config, options, family: int, base: Dump | None, label: str,
+                   source_of=None) -> tuple[Dump, dict, object]:
+    """The rules the agent writes for ``config`` (an ``EffectiveConfig``) as a nat table, or
+    spliced into ``base`` in place of its agent chain. ``source_of`` maps a config origin to
+    where it lives (a ConfigMap key and line) for the provenance of each rule."""
+    from masqctl.engine import render
     from masqctl.netfilter.canonical import is_masq_jump
     from masqctl.netfilter.tokens import TokenizeError, split_args
 
-    config = load_config_dir(config_dir, options)
     rules = render(config, options)
     fam = rules.ipv4 if family == 4 else rules.ipv6
     if fam is None:
@@ -263,7 +289,7 @@ def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[D
     chain = fam.chain
     dump = base
     if dump is None:
-        dump = parse_dump(f"*nat\n:{chain} - [0:0]\nCOMMIT\n", f"{config_dir} (what-if)")
+        dump = parse_dump(f"*nat\n:{chain} - [0:0]\nCOMMIT\n", label)
     nat = dump.tables.get("nat")
     if nat is None:
         from masqctl.netfilter.dump import Table
@@ -284,13 +310,15 @@ def what_if(config_dir: str, options, family: int, base: Dump | None) -> tuple[D
         if r.cidr is not None:
             o = r.cidr.origins[0]
             provenance[(chain, i)] = Provenance(r.kind, r.cidr.cidr, o.file, o.line,
-                                                o.note if o.kind != "file" else None)
+                                                o.note if o.kind != "file" else None,
+                                                source_of(o) if source_of is not None else None)
         elif r.kind == "link-local":
             setting = config.masq_link_local if family == 4 else config.masq_link_local_ipv6
             o = setting.origins[0] if setting.origins else None
             cidr = "169.254.0.0/16" if family == 4 else "fe80::/10"
             provenance[(chain, i)] = Provenance(r.kind, cidr, o.file if o else None, o.line if o else None,
-                                                (o.describe() if o else "default: masqLinkLocal is false"))
+                                                (o.describe() if o else "default: masqLinkLocal is false"),
+                                                source_of(o) if source_of is not None and o else None)
         else:
             provenance[(chain, i)] = Provenance(r.kind, None, None, None, f"{r.kind} rule of the agent")
     return dump, provenance, config
@@ -304,7 +332,7 @@ def explain(req: Request) -> Explanation:
     if src.version != dst.version:
         raise UsageError(f"SRC {src} and DST {dst} are of different IP families", input="SRC/DST",
                          code="E211")
-    if req.iptables is None and req.config_dir is None:
+    if req.iptables is None and req.config_dir is None and req.config is None:
         raise UsageError("give the rules: --iptables FILE (an iptables-save dump) and/or --config-dir DIR "
                          "(what the agent would install)", input="explain", code="E213")
     proto = (req.proto or "tcp").lower()
@@ -324,28 +352,40 @@ def explain(req: Request) -> Explanation:
     dump = None
     source_desc = {"iptables": req.iptables, "config_dir": req.config_dir, "family": src.version}
     if req.iptables is not None:
-        text = _read(req.iptables, "iptables-save", req.iptables_text)
-        dump = load_dump(text, "stdin" if req.iptables == "-" else req.iptables)
+        if req.iptables_label is not None and req.iptables_text is not None:
+            text, label = req.iptables_text, req.iptables_label
+        else:
+            text = _read(req.iptables, "iptables-save", req.iptables_text)
+            label = "stdin" if req.iptables == "-" else req.iptables
+        dump = load_dump(text, label)
+        if req.iptables_label is not None:
+            source_desc["iptables"] = label
         if dump.family is not None and dump.family != src.version:
             raise InputError(f"the dump is {'ip6tables' if dump.family == 6 else 'iptables'} (IPv{dump.family}) "
-                             f"but SRC/DST are IPv{src.version}", input=req.iptables, code="E317",
+                             f"but SRC/DST are IPv{src.version}", input=label, code="E317",
                              hint="give the ip6tables-save dump for IPv6 flows, iptables-save for IPv4")
     provenance: dict = {}
-    if req.config_dir is not None:
+    if req.config_dir is not None or req.config is not None:
         from masqctl.engine import AgentOptions
         options = req.agent_options or AgentOptions()
-        dump, provenance, config = what_if(req.config_dir, options, src.version, dump)
+        if req.config is not None:
+            what = req.config_label or "the given config"
+            dump, provenance, config = what_if_config(req.config, options, src.version, dump, f"{what} (what-if)",
+                                                      req.source_of)
+        else:
+            what = req.config_dir
+            dump, provenance, config = what_if(req.config_dir, options, src.version, dump)
         source_desc["flavor"] = options.flavor
         source_desc["chain"] = options.masq_chain
         for w in config.warnings:
             notes.append(f"config: {w.describe()}")
         if req.iptables is None:
-            notes.append(f"what-if: rules rendered from {req.config_dir} ({options.flavor}); other "
+            notes.append(f"what-if: rules rendered from {what} ({options.flavor}); other "
                          "nat rules of a real node (kube-proxy, CNI) are not included — add --iptables to "
                          "evaluate them together")
         else:
             notes.append(f"what-if: chain {options.masq_chain} of the dump replaced by the rules rendered "
-                         f"from {req.config_dir} ({options.flavor})")
+                         f"from {what} ({options.flavor})")
     facts = build_facts(req, _load_ipsets(req.ipset))
     packet = Packet(src, dst, proto, dport, sport, req.from_host)
     evaluator = Evaluator(dump, facts)

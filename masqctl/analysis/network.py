@@ -269,8 +269,8 @@ class NetworkMap:
                 return False, (f"168.63.129.16 (Azure DNS and wireserver) answers VNet addresses only; "
                                f"{source_seen} is a cluster-only pod address ({mode_name}): the reply will not "
                                "come back")
-            return None, f"168.63.129.16 answers VNet addresses; whether pod IPs are VNet addresses is unknown " \
-                         f"({_why_unknown(mode)})"
+            return None, ("168.63.129.16 answers VNet addresses; whether pod IPs are VNet addresses is unknown "
+                          f"({_why_unknown(mode)})")
         if d_kinds & {"link-local"}:
             return None, "a link-local destination other than IMDS is reachable only on the node's own link"
         if "internet" in d_kinds:

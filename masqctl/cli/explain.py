@@ -8,17 +8,21 @@ from typing import Annotated, Optional
 
 import typer
 
-from masqctl.cli.options import Context, Kubeconfig, Namespace, Output, OutputOpt, Verbose
+from masqctl.cli import gathering as g
+from masqctl.cli.options import Output, OutputOpt, Verbose
+from masqctl.cluster.options import (DEFAULT_CONCURRENCY, DEFAULT_DEBUG_IMAGE, DEFAULT_NODE_TIMEOUT,
+                                     NodeSelection)
 from masqctl.errors import UsageError
 
 COLLAPSE = 4  # runs of non-matching rules longer than this are folded in the tree (unless -v)
 
 
 def explain(
-    src: Annotated[str, typer.Argument(metavar="SRC", help="Source address (a pod IP), optionally IP:PORT.",
+    src: Annotated[str, typer.Argument(metavar="SRC", help="Source: a pod IP (optionally IP:PORT); on a cluster "
+                                       "(--bundle/--context) also namespace/pod or a node address.",
                                        show_default=False)],
     dst: Annotated[str, typer.Argument(metavar="DST", help="Destination address, optionally IP:PORT or "
-                                       "[IPv6]:PORT.", show_default=False)],
+                                       "[IPv6]:PORT; on a cluster also namespace/pod.", show_default=False)],
     iptables: Annotated[Optional[str], typer.Option(
         "--iptables", metavar="FILE", help="iptables-save (or ip6tables-save) output of the node; - for stdin.",
         rich_help_panel="Rules")] = None,
@@ -64,7 +68,15 @@ def explain(
     sport: Annotated[Optional[int], typer.Option("--sport", help="Source port.", rich_help_panel="Flow")] = None,
     from_host: Annotated[bool, typer.Option("--from-host", help="The packet is sent by the node itself "
                                             "(nat OUTPUT instead of PREROUTING).", rich_help_panel="Flow")] = False,
-    context: Context = None, kubeconfig: Kubeconfig = None, namespace: Namespace = "kube-system",
+    node: Annotated[Optional[str], typer.Option(
+        "--node", metavar="NAME", help="On a cluster: evaluate on this node (default: the source pod's node).",
+        rich_help_panel=g.PANEL_K8S)] = None,
+    bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
+    namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = DEFAULT_CONCURRENCY,
+    node_timeout: g.NodeTimeout = DEFAULT_NODE_TIMEOUT, debug_pod: g.DebugPod = False,
+    debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
+    subscription: g.Subscription = None, resource_group: g.ResourceGroup = None, cluster: g.Cluster = None,
+    azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
     output: OutputOpt = Output.table, verbose: Verbose = 0,
 ) -> None:
     """Say whether a flow SRC -> DST is masqueraded, by which rule, and what source the destination sees.
@@ -74,12 +86,44 @@ def explain(
       iptables-save -t nat > nat.txt; masqctl explain 10.224.0.30 10.240.0.5 --iptables nat.txt --node-ip 10.224.0.4 --local-address 10.224.0.4
 
       masqctl explain 10.224.0.30 10.0.5.9 --config-dir ./configmap-folder -o json
+
+      masqctl explain shop/client-7d9f 10.42.1.1:443 --bundle ./bundle
+
+      masqctl explain shop/client-7d9f 10.42.1.1:443 --context aks-spoke1 -g spoke-rg --cluster spoke1
     """
+    on_cluster = bundle is not None or context is not None or kubeconfig is not None
+    if on_cluster:
+        files = [name for name, value in (("--iptables", iptables), ("--config-dir", config_dir),
+                                          ("--ip-addr", ip_addr)) if value is not None]
+        if files:
+            raise UsageError(f"{'/'.join(files)} evaluate files without a cluster; on a cluster (--bundle, "
+                             "--context, --kubeconfig) the node's capture is used", input=files[0], code="E226",
+                             hint="drop one of the two")
+        from masqctl.analysis.explain_cluster import ClusterRequest
+
+        opts = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                                nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
+                                debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
+                                subscription=subscription, resource_group=resource_group, cluster=cluster,
+                                azure_auth=azure_auth, no_azure=no_azure)
+        creq = ClusterRequest(src=src, dst=dst, proto=proto, dport=dport, sport=sport, node=node,
+                              from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
+                              out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)
+        result = explain_on_cluster(opts, creq, verbose)
+        if output != Output.table:
+            _print(result.to_dict(), output)
+        else:
+            render_cluster(result, verbose)
+        return
+    if node is not None:
+        raise UsageError("--node names a node of a cluster: give --bundle DIR or --context", input="--node",
+                         code="E227")
+    for name, value in (("SRC", src), ("DST", dst)):
+        if "/" in value and not value.strip().startswith("[") and not _is_cidr_like(value):
+            raise UsageError(f"{value!r} looks like namespace/pod, which needs a cluster: give --bundle DIR or "
+                             "--context", input=name, code="E227")
     from masqctl.analysis.explain import Request, explain as run_explain
 
-    if context or kubeconfig:
-        raise UsageError("reading a live cluster is not available for explain yet; give --iptables FILE "
-                         "and/or --config-dir DIR", input="--context/--kubeconfig", code="E216")
     agent_options = None
     if config_dir is not None:
         from masqctl.engine import AgentOptions, check_chain_name, parse_to_ports
@@ -98,16 +142,97 @@ def explain(
                   node_ip=node_ip, out_interface=out_interface, in_interface=in_interface, ipset=ipset,
                   bridged=bridged)
     result = run_explain(req)
-    if output == Output.json:
-        # indented for a terminal; compact (C encoder, fast on 10k-step traces) for pipes and files
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2 if sys.stdout.isatty() else None,
-                                    ensure_ascii=False) + "\n")
-        return
-    if output == Output.yaml:
-        import yaml
-        sys.stdout.write(yaml.safe_dump(result.to_dict(), sort_keys=False, allow_unicode=True))
+    if output != Output.table:
+        _print(result.to_dict(), output)
         return
     render_human(result, verbose)
+
+
+def _is_cidr_like(text: str) -> bool:
+    """``10.0.0.0/8``: an address with a prefix (E210 names it), not namespace/pod."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.split("/", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+def _print(doc: dict, output) -> None:
+    if output == Output.json:
+        # indented for a terminal; compact (C encoder, fast on 10k-step traces) for pipes and files
+        sys.stdout.write(json.dumps(doc, indent=2 if sys.stdout.isatty() else None, ensure_ascii=False) + "\n")
+        return
+    import yaml
+    sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
+
+
+def explain_on_cluster(opts, creq, verbose: int = 0):
+    """Gather what the question needs and explain it: a bundle as a whole; live, only the source's node.
+
+    Live, the source's node is not known before the pods are listed: a first pass reads the
+    Kubernetes objects without node captures or Azure, resolves SRC to its node, and a second
+    pass gathers everything with the captures limited to that node. ``--node`` or ``--nodes``
+    skip the first pass.
+    """
+    from dataclasses import replace
+
+    from masqctl.analysis.explain_cluster import explain_snapshot, resolve_source
+    from masqctl.cluster.gather import gather
+
+    if opts.bundle is not None:
+        return explain_snapshot(gather(opts), creq)
+    if creq.node is not None:
+        opts = replace(opts, nodes=NodeSelection(names=(creq.node,)))
+    elif opts.nodes.all and opts.capture:
+        if verbose:
+            print("explain: listing pods to find the source's node", file=sys.stderr)
+        first = gather(replace(opts, capture=False, azure=False))
+        family = None
+        try:
+            from masqctl.analysis.explain import parse_endpoint
+            family = parse_endpoint(creq.dst, "DST")[0].version if "/" not in creq.dst else None
+        except UsageError:
+            pass
+        source = resolve_source(first, creq.src, family, None)
+        if source.node is not None:
+            opts = replace(opts, nodes=NodeSelection(names=(source.node,)))
+    if verbose:
+        print(f"explain: gathering (nodes: {', '.join(opts.nodes.names) or 'as selected'})", file=sys.stderr)
+    return explain_snapshot(gather(opts), creq)
+
+
+def render_cluster(result, verbose: int = 0) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False, soft_wrap=False)
+    src = result.source
+    console.print(f"[bold]node[/] {escape(result.node)} · [bold]rules[/] {escape(result.rules_from)}")
+    console.print(f"[bold]mode[/] {escape(result.mode.describe())}"
+                  + (f" [dim](evidence: {escape('; '.join(result.mode.evidence[:2]))})[/]" if result.mode.evidence
+                     else ""))
+    if src.pod is not None or src.kind == "host":
+        console.print(f"[bold]source[/] {escape(src.how)}")
+    if result.what_if:
+        console.print("[bold yellow]WHAT-IF[/]: no capture of this node — the rules below are rendered from the "
+                      "agent's effective config, not read from the node")
+    console.print()
+    render_human(result.base, verbose)
+    console.print()
+    console.print(f"[bold]destination[/] {escape(result.destination)}:")
+    for p in result.destination_places:
+        console.print(f"  {escape(p.label)}")
+        for n in p.notes:
+            console.print(f"    [dim]{escape(n)}[/]")
+    if result.provenance is not None:
+        console.print(f"[bold]provenance[/] {escape(result.provenance['text'])}")
+    if result.reply is not None:
+        ok, why = result.reply
+        word = {True: "[bold green]comes back[/]", False: "[bold red]will not come back[/]",
+                None: "[bold yellow]unknown[/]"}[ok]
+        console.print(f"[bold]reply[/] {word}: {escape(why)}")
 
 
 def render_human(result, verbose: int = 0) -> None:

@@ -184,7 +184,9 @@ def test_human_output_is_a_tree_and_a_sentence():
     (["10.0.0.1", "1.2.3.4", "--proto", "icmp", "--iptables", AKS], "E215", ["--proto"]),
     (["10.0.0.1", "1.2.3.4", "--iptables", "/nonexistent/dump"], "E310", ["/nonexistent/dump"]),
     (["fd00::1", "fd00::2", "--iptables", AKS], "E317", []),
-    (["10.0.0.1", "1.2.3.4", "--context", "prod", "--iptables", AKS], "E216", []),
+    (["10.0.0.1", "1.2.3.4", "--context", "prod", "--iptables", AKS], "E226", ["--iptables"]),
+    (["default/web", "1.2.3.4", "--iptables", AKS], "E227", ["SRC", "namespace/pod"]),
+    (["10.0.0.1", "1.2.3.4", "--node", "aks-1", "--iptables", AKS], "E227", ["--node"]),
     (["10.0.0.1", "1.2.3.4", "--flavor", "gke", "--config-dir", "/tmp"], "E201", ["--flavor"]),
 ])
 def test_usage_and_input_errors(args, code, words):
