@@ -503,12 +503,12 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None) -> MasqMode:
     elif name == NODE_SUBNET:
         if any("Cilium with node subnet" in n for n in notes):
             snat_by, agent_decides = "unknown", None
-        elif any("Calico" in n and "may masquerade" in n for n in notes):
-            agent_decides = None
         elif cluster is not None and _low(cluster.network_profile.network_policy) == "calico" \
                 and not any(s.captured for s in signs):
             agent_decides = None
             missing.append(CAPTURES_MISSING + " (to see whether Calico's cali-nat-outgoing masquerades)")
+        elif any(s.calico_masq for s in signs):
+            agent_decides = None
     elif name == BYO_CNI:
         if snapshot.daemonsets or any(s.agent_jump for s in signs):
             agent_decides = None
