@@ -2,18 +2,82 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose
+from masqctl.cli.options import Verbose
 from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
-from masqctl.errors import NotImplementedYet
+
+OutputDir = Annotated[str, typer.Option(
+    "-o", "--output-dir", metavar="DIR",
+    help="Folder to write the bundle into (new or empty; written whole or not at all).")]
+Redact = Annotated[bool, typer.Option(
+    "--redact", help="Replace subscription/tenant IDs, resource groups, cluster and VNet names and API server "
+    "hostnames with consistent placeholders (IPs and CIDRs are kept). See docs/bundles.md.")]
 
 
-def collect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
+def collect(output_dir: OutputDir, redact: Redact = False,
+            bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
             namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = 16,
             node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
             debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
             subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
             cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
-            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
-    """Write a bundle directory for offline analysis (inspect --bundle, explain --bundle)."""
-    raise NotImplementedYet("`masqctl collect` is not implemented yet", input="collect")
+            verbose: Verbose = 0) -> None:
+    """Write a bundle folder for offline analysis (inspect --bundle, explain --bundle).
+
+    With --bundle SRC, re-write (and with --redact, redact) an existing bundle.
+    """
+    from masqctl.cluster.bundle import check_output_dir, now_rfc3339, write_bundle
+    from masqctl.cluster.gather import gather_raw
+
+    options = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                               nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
+                               debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
+                               subscription=subscription, resource_group=resource_group, cluster=cluster,
+                               azure_auth=azure_auth, no_azure=no_azure)
+    check_output_dir(output_dir)           # before minutes of gathering, not after
+    # no progress bar yet: masqctl/cli/progress.py (live gathering) is to provide one
+    started = now_rfc3339()
+    raw = gather_raw(options, None)
+    if bundle is None and isinstance(raw.manifest, dict):
+        raw.manifest.setdefault("collected_at", started)
+    if bundle is not None:
+        # validate the source fully (every file and field) before writing anything
+        from masqctl.cluster.build import build_snapshot
+
+        build_snapshot(raw)
+    files = write_bundle(raw, output_dir, redact=redact)
+    _summary(raw, files, output_dir, redact, verbose)
+    typer.echo(output_dir)
+
+
+def _summary(raw, files: list[str], output_dir: str, redact: bool, verbose: int) -> None:
+    err = typer.get_text_stream("stderr")
+    kube = []
+    for attr in ("configmaps", "daemonsets", "pods", "nodes"):
+        objects = getattr(raw, attr)
+        kube.append(f"{len(objects)} {attr}" if objects is not None else f"no {attr}")
+    azure = []
+    if raw.aks is not None:
+        azure.append("aks.json")
+    if raw.vnets:
+        azure.append(f"{len(raw.vnets)} VNet{'s' if len(raw.vnets) != 1 else ''}")
+    captured = [n for n, c in raw.captures.items() if c.iptables_save is not None]
+    print(f"collected: {', '.join(kube)}; Azure: {', '.join(azure) or 'none'}; "
+          f"iptables from {len(captured)} node{'s' if len(captured) != 1 else ''}", file=err)
+    failed = {n: c.errors for n, c in sorted(raw.captures.items()) if c.errors}
+    if failed:
+        print(f"failed on {len(failed)} node{'s' if len(failed) != 1 else ''}:", file=err)
+        for n, errors in list(failed.items())[: None if verbose else 10]:
+            for piece, reason in errors.items():
+                print(f"  {n} {piece}: {reason}", file=err)
+        if not verbose and len(failed) > 10:
+            print(f"  … and {len(failed) - 10} more (see manifest.json)", file=err)
+    if raw.missing:
+        print("missing:", file=err)
+        for key, reason in sorted(raw.missing.items()):
+            print(f"  {key}: {reason}", file=err)
+    print(f"wrote {len(files)} files{' (redacted)' if redact else ''} to {output_dir}", file=err)

@@ -373,7 +373,7 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
 # =========================================================================== writing
 
 
-def _now() -> str:
+def now_rfc3339() -> str:
     return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -394,7 +394,8 @@ def _vnet_file_stem(stem: str, vnet: Any, used: set[str]) -> str:
     return candidate
 
 
-def _check_output(out_dir: str) -> None:
+def check_output_dir(out_dir: str) -> None:
+    """Refuse an output folder that exists and is not empty (UsageError E326)."""
     if os.path.lexists(out_dir):
         if os.path.islink(out_dir) or not os.path.isdir(out_dir):
             raise UsageError("exists and is not a folder", input=out_dir, code=E_OUT_EXISTS)
@@ -429,8 +430,8 @@ def manifest_of(raw: RawCluster, *, redacted: bool, files: list[str]) -> dict:
         "format": FORMAT_VERSION,
         "tool": "masqctl",
         "version": __version__,
-        "collected_at": manifest.get("collected_at") or _now(),
-        "written_at": _now(),
+        "collected_at": manifest.get("collected_at"),   # when gathering started; None: not said
+        "written_at": now_rfc3339(),
         "source": manifest.get("source") or raw.source,
         "namespace": raw.namespace,
         "redacted": redacted,
@@ -447,7 +448,7 @@ def write_bundle(raw: RawCluster, out_dir: str, *, redact: bool = False) -> list
     """Write ``raw`` as a bundle into ``out_dir`` (new or empty). Returns the files written,
     relative to ``out_dir``. All or nothing: on any error nothing is left behind."""
     out_dir = os.fspath(out_dir)
-    _check_output(out_dir)
+    check_output_dir(out_dir)
     for node in raw.captures:
         if not safe_node_name(node):
             raise InputError("cannot be a folder name in a bundle (a node name has letters, digits, -, ., _ "
