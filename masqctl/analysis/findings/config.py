@@ -1,0 +1,348 @@
+"""Findings about what the agent's config files say: MQ001, MQ002, MQ010–MQ014."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from masqctl.analysis.agentconfig import (AKS_USER_CONFIGMAP, AKS_USER_KEY, AgentConfigView, reads)
+from masqctl.analysis.findings import ERROR, INFO, WARNING, Context, shown_nodes
+from masqctl.cluster.model import MissingKey
+from masqctl.engine import AZURE_V2, ConfigSource, effective_config
+from masqctl.errors import ConfigError
+
+V2_LIMIT = 64
+NEAR = 0.9          # a file holding 90 % of its limit or more is "near" it
+_MASQ_KEYS = re.compile(r"(?i)\b(nonmasqueradecidrs|masqlinklocal|masqlinklocalipv6|nonmasqueradesrccidrs)\s*[\":]")
+
+
+def check(ctx: Context) -> None:
+    snap = ctx.snapshot
+    if MissingKey.CONFIGMAPS in snap.missing:
+        reason = f"ConfigMaps were not gathered: {snap.missing[MissingKey.CONFIGMAPS]}"
+        for code in ("MQ001", "MQ002", "MQ010", "MQ011", "MQ012", "MQ013", "MQ014"):
+            ctx.skip(code, reason)
+        return
+    mq001(ctx)
+    if not ctx.views:
+        reason = ("no agent DaemonSet was found" if MissingKey.DAEMONSETS not in snap.missing else
+                  f"DaemonSets were not gathered: {snap.missing[MissingKey.DAEMONSETS]}")
+        for code in ("MQ002", "MQ010", "MQ011", "MQ012", "MQ013", "MQ014"):
+            ctx.skip(code, reason)
+        return
+    for view in ctx.views:
+        if view.options is None:
+            ctx.skip("MQ002", f"DaemonSet {view.daemonset.ref} ({view.daemonset.image}) runs an agent masqctl "
+                     "cannot model; its config is not checked")
+            continue
+        if not view.decidable:
+            ctx.skip("MQ002", f"DaemonSet {view.daemonset.ref}: " + "; ".join(view.notes))
+            continue
+        mq002(ctx, view)
+        mq010(ctx, view)
+        mq011(ctx, view)
+        mq012(ctx, view)
+        mq013(ctx, view)
+        mq014(ctx, view)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def agent_nodes(ctx: Context) -> tuple[str, ...]:
+    return tuple(ctx.nodes)
+
+
+def user_configmap_yaml(cidrs: list[str], *, name: str = AKS_USER_CONFIGMAP, key: str = AKS_USER_KEY,
+                        namespace: str = "kube-system", extra: str = "") -> str:
+    """A complete user ConfigMap with these CIDRs (what ``kubectl apply -f`` takes)."""
+    items = "".join(f"      - {c}\n" for c in cidrs)
+    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+            f"  labels:\n    component: ip-masq-agent\ndata:\n  {key}: |\n    nonMasqueradeCIDRs:\n{items}{extra}")
+
+
+def user_cidrs(view: AgentConfigView) -> list[str]:
+    """The CIDRs the user's file sets (the AKS user ConfigMap key), in file order."""
+    if view.config is None:
+        return []
+    out = []
+    for entry in view.config.non_masquerade_cidrs:
+        for o in entry.origins:
+            f = view.file(o.file) if o.kind == "file" else None
+            if f is not None and f.configmap.endswith("/" + AKS_USER_CONFIGMAP):
+                out.append(entry.cidr)
+                break
+    return out
+
+
+def _looks_like_masq_config(text: str) -> bool:
+    return bool(_MASQ_KEYS.search(text or ""))
+
+
+# --------------------------------------------------------------------------- MQ001
+
+
+def mq001(ctx: Context) -> None:
+    read = {(f.configmap, f.key) for v in ctx.views for f in v.files if f.read}
+    projected = {(f.configmap, f.key): (v, f) for v in ctx.views for f in v.files}
+    primary = ctx.view
+    for cm in ctx.snapshot.configmaps:
+        for key, text in sorted(cm.data.items()):
+            if (cm.ref, key) in read or not _looks_like_masq_config(text):
+                continue
+            if not ctx.views:
+                ctx.skip("MQ001", f"ConfigMap {cm.ref} key {key} looks like masquerade config, but no agent "
+                         "DaemonSet was found to tell whether it is read")
+                continue
+            why = []
+            if (cm.ref, key) in projected:
+                v, f = projected[(cm.ref, key)]
+                why.append(f"DaemonSet {v.daemonset.ref} projects it as file {f.path}, which the "
+                           f"{v.daemonset.flavor} agent does not read")
+            else:
+                mounts = sorted({f"{f.configmap} key {f.key}" for v in ctx.views for f in v.files})
+                why.append("no agent DaemonSet mounts it; the agents read " + (", ".join(mounts) or "no ConfigMap"))
+            fix = ""
+            if primary is not None and primary.options is not None and primary.daemonset.flavor == AZURE_V2:
+                target = _user_target(primary)
+                fix = ("Move the content to the ConfigMap and key the agent reads (the agent reads every "
+                       "ip-masq* file), then delete the ignored one:\n"
+                       f"kubectl -n {cm.namespace} get configmap {cm.name} -o jsonpath='{{.data.{_jp(key)}}}' "
+                       f"> ip-masq-agent.yaml\n"
+                       f"kubectl -n {target[0]} create configmap {target[1]} --from-file={target[2]}=ip-masq-agent.yaml\n"
+                       f"kubectl -n {cm.namespace} delete configmap {cm.name}")
+            elif primary is not None and primary.files:
+                f = next((f for f in primary.files if f.read), primary.files[0])
+                fix = (f"Put the content under ConfigMap {f.configmap} key {f.key} (what DaemonSet "
+                       f"{primary.daemonset.ref} reads).")
+            ctx.add("MQ001", WARNING,
+                    f"ConfigMap {cm.ref} key {key} holds masquerade settings, but no agent reads it: "
+                    + "; ".join(why) + ". It is silently ignored.",
+                    evidence=[f"ConfigMap {cm.ref} key {key}"] + [
+                        f"DaemonSet {v.daemonset.ref} config volume: " + (", ".join(
+                            f"{f.configmap} key {f.key} → {f.path}{'' if f.read else ' (not read)'}" for f in v.files)
+                            or "none") for v in ctx.views],
+                    fix=fix)
+
+
+def _jp(key: str) -> str:
+    return key.replace(".", "\\.")
+
+
+def _user_target(view: AgentConfigView) -> tuple[str, str, str]:
+    for f in view.files:
+        if f.read and f.configmap.endswith("/" + AKS_USER_CONFIGMAP):
+            ns, name = f.configmap.split("/", 1)
+            return ns, name, f.key
+    ns = view.daemonset.namespace
+    return ns, AKS_USER_CONFIGMAP, AKS_USER_KEY
+
+
+# --------------------------------------------------------------------------- MQ002
+
+
+def mq002(ctx: Context, view: AgentConfigView) -> None:
+    ds = view.daemonset
+    v2 = ds.flavor == AZURE_V2
+    consequence = ("The azure-v2 agent exits on it, so its pods crash-loop on every node; rules already in the "
+                   "kernel stay as they were and new nodes get none." if v2 else
+                   "The agent logs the error and keeps its previous config (a restarted or new pod starts from "
+                   "its defaults).")
+    if view.flag_error is not None:
+        ctx.add("MQ002", ERROR, f"DaemonSet {ds.ref}: {view.flag_error.message}. {consequence}",
+                evidence=[f"DaemonSet {ds.ref} container {ds.container} args: {' '.join(view.argv) or '(none)'}"],
+                fix=f"Remove or correct the flag in DaemonSet {ds.ref} (kubectl -n {ds.namespace} edit daemonset "
+                    f"{ds.name}); on AKS the DaemonSet is reconciled by AKS, so open a support case instead of "
+                    "editing it.", nodes=agent_nodes(ctx))
+    err = view.error
+    if err is None:
+        return
+    fix = _fix_for_error(view, err)
+    ctx.add("MQ002", ERROR, f"{err.one_line()}. {consequence}",
+            evidence=[f"{f.describe()} → /etc/config/{f.path}" for f in view.files if f.read and f.present]
+            + [f"flavour {ds.flavor} ({ds.image})"],
+            fix=fix, nodes=agent_nodes(ctx))
+
+
+def _fix_for_error(view: AgentConfigView, err: ConfigError) -> str:
+    file = getattr(err, "config_file", None)
+    f = view.file(file)
+    where = f"{f.describe()}" if f is not None else (err.input or "the config")
+    edit = ""
+    if f is not None:
+        ns, name = f.configmap.split("/", 1)
+        edit = f"kubectl -n {ns} edit configmap {name}   # key {f.key}" + (f", line {err.line}" if err.line else "")
+    if err.code == "E105" and isinstance(err.value, str):
+        right = str(ipaddress.ip_network(err.value, strict=False))
+        return f"Write the network address: {err.value} → {right} in {where}.\n{edit}"
+    if err.code == "E107":
+        return (f"Remove the IPv6 CIDR {err.value} from {where}, or run the agent with --enable-ipv6 "
+                f"(on AKS only dual-stack clusters run it that way).\n{edit}")
+    if err.code == "E106":
+        return f"Merge ranges into wider CIDRs in {where}, or split them over two ip-masq* keys.\n{edit}"
+    return f"Correct {where}{' line ' + str(err.line) if err.line else ''}" + (f" ({err.hint})" if err.hint else "") \
+        + (f".\n{edit}" if edit else ".")
+
+
+# --------------------------------------------------------------------------- MQ010
+
+
+def mq010(ctx: Context, view: AgentConfigView) -> None:
+    if view.config is None or not view.config.warnings:
+        return
+    ws = view.config.warnings
+    lines = [f"{w.code} {view.where(w.file, w.line)}: {w.message}" for w in ws]
+    severity = WARNING if any(w.code == "W101" for w in ws) else INFO
+    keys = sorted({w.key for w in ws if w.key})
+    ctx.add("MQ010", severity,
+            f"The {view.daemonset.flavor} agent ignores key(s) {', '.join(keys)}: " + "; ".join(lines),
+            evidence=[f"{view.where(w.file, w.line)} key {w.key}" for w in ws],
+            fix="Remove the ignored keys, or spell them as the agent knows them (nonMasqueradeCIDRs, "
+                "masqLinkLocal, masqLinkLocalIPv6" + ("" if view.daemonset.flavor == AZURE_V2 else
+                                                      ", cidrLimit, resyncInterval") + ")."
+                + (" On azure-v2 the resync period is only the --resync-interval flag." if any(
+                    w.code == "W103" for w in ws) else ""))
+
+
+# --------------------------------------------------------------------------- MQ011
+
+
+def mq011(ctx: Context, view: AgentConfigView) -> None:
+    cfg = view.config
+    if cfg is None:
+        return
+    entries = list(cfg.non_masquerade_cidrs)
+    nets = [(e, ipaddress.ip_network(e.cidr)) for e in entries]
+    pairs = []
+    for e, n in nets:
+        wider = [(o, m) for o, m in nets if o is not e and m.version == n.version and n != m and n.subnet_of(m)]
+        if wider:
+            o, m = min(wider, key=lambda p: p[1].prefixlen)
+            pairs.append((e, o))
+    dups = [e for e in entries if len(e.origins) > 1]
+    if not pairs and not dups:
+        return
+    parts, evidence, user_lines = [], [], []
+    for e, o in pairs:
+        parts.append(f"{e.cidr} ⊂ {o.cidr}")
+        evidence.append(f"{e.cidr} from {view.source_of(e.origins[0])}; {o.cidr} from {view.source_of(o.origins[0])}")
+        user_lines += [view.source_of(x) for x in e.origins if _is_user(view, x)]
+    for e in dups:
+        parts.append(f"{e.cidr} listed {len(e.origins)} times")
+        evidence.append(f"{e.cidr} from " + ", ".join(view.source_of(x) for x in e.origins))
+        user_lines += [view.source_of(x) for x in e.origins[1:] if _is_user(view, x)]
+    if user_lines:
+        fix = "Remove the redundant entries from your ConfigMap: " + "; ".join(dict.fromkeys(user_lines)) + \
+              " (the broader CIDR already keeps those destinations unmasqueraded)."
+    else:
+        fix = ("Nothing to do: the redundant entries come from the AKS-owned reconciled ConfigMap; each costs one "
+               "iptables rule and changes no verdict.")
+    ctx.add("MQ011", INFO, "Redundant non-masquerade entries (each is an extra rule, never a different verdict): "
+            + "; ".join(parts) + ".", evidence=evidence, fix=fix)
+
+
+def _is_user(view: AgentConfigView, origin) -> bool:
+    f = view.file(origin.file) if origin.kind == "file" else None
+    return f is not None and not f.configmap.endswith("-reconciled")
+
+
+# --------------------------------------------------------------------------- MQ012
+
+
+def mq012(ctx: Context, view: AgentConfigView) -> None:
+    cfg, opts = view.config, view.options
+    if cfg is None:
+        return
+    ds = view.daemonset
+    if cfg.flavor == AZURE_V2:
+        read = [f for f in view.files if f.read and f.present]
+        for setting, attr in (("masqLinkLocal", "masq_link_local"), ("masqLinkLocalIPv6", "masq_link_local_ipv6")):
+            merged = getattr(cfg, attr)
+            if not merged.value:
+                continue
+            for f in read:
+                try:
+                    single = effective_config([ConfigSource(f.path, f.text.encode("utf-8"))], opts)
+                except ConfigError:
+                    continue
+                s = getattr(single, attr)
+                if s.value is False and any(o.kind == "file" for o in s.origins):
+                    origin = next(o for o in s.origins if o.kind == "file")
+                    ctx.add("MQ012", WARNING,
+                            f"{view.source_of(origin)} sets {setting}: false, but "
+                            f"{', '.join(view.source_of(o) for o in merged.origins)} sets it true; the agent ORs "
+                            f"the files, so {setting} is true and link-local traffic is masqueraded.",
+                            evidence=[view.source_of(origin)] + [view.source_of(o) for o in merged.origins],
+                            fix=f"Remove {setting} from {f.describe()}: it cannot be turned off while the AKS "
+                                "reconciled ConfigMap sets it (pods reach IMDS 169.254.169.254 only masqueraded).")
+        if opts.nomasq_all_reserved_ranges and not cfg.defaults_used:
+            ctx.add("MQ012", WARNING,
+                    f"DaemonSet {ds.ref} runs with --nomasq-all-reserved-ranges, but the azure-v2 agent applies "
+                    "its default list (and so the reserved ranges) only when no ip-masq* file exists; files "
+                    "exist, so the flag has no effect.",
+                    evidence=[f"DaemonSet {ds.ref} args: {' '.join(view.argv)}"]
+                    + [f"{f.describe()} → {f.path}" for f in view.files if f.read and f.present],
+                    fix="List the reserved ranges you need in the user ConfigMap's nonMasqueradeCIDRs.")
+
+
+# --------------------------------------------------------------------------- MQ013
+
+
+def mq013(ctx: Context, view: AgentConfigView) -> None:
+    cfg = view.config
+    if cfg is None:
+        return
+    counts: dict[str, int] = {}
+    for e in cfg.non_masquerade_cidrs:
+        for o in e.origins:
+            if o.kind == "file":
+                counts[o.file] = counts.get(o.file, 0) + 1
+    limit = V2_LIMIT if cfg.flavor == AZURE_V2 else int(cfg.cidr_limit.value if cfg.cidr_limit else V2_LIMIT)
+    for file, n in sorted(counts.items()):
+        if n >= NEAR * limit:
+            at = "at" if n >= limit else "near"
+            ctx.add("MQ013", WARNING,
+                    f"{view.where(file)} lists {n} CIDRs, {at} the agent's limit of {limit} per file: one more and "
+                    + ("the agent exits on every node." if cfg.flavor == AZURE_V2 else "the agent refuses the file."),
+                    evidence=[f"{view.where(file)}: {n} nonMasqueradeCIDRs"],
+                    fix="Merge adjacent ranges into wider CIDRs"
+                        + (", or move some into a second ip-masq* key of the user ConfigMap projected by the "
+                           "DaemonSet (each file has its own limit)." if cfg.flavor == AZURE_V2 else
+                           ", or raise cidrLimit in the file."))
+
+
+# --------------------------------------------------------------------------- MQ014
+
+
+def mq014(ctx: Context, view: AgentConfigView) -> None:
+    opts = view.options
+    err = view.error
+    ds = view.daemonset
+    if err is not None and err.code == "E107":
+        ctx.add("MQ014", ERROR,
+                f"{view.where(getattr(err, 'config_file', None), err.line)} lists IPv6 CIDR {err.value}, but "
+                f"DaemonSet {ds.ref} runs without --enable-ipv6: the agent refuses the file (see MQ002).",
+                evidence=[err.one_line(), f"DaemonSet {ds.ref} args: {' '.join(view.argv) or '(none)'}"],
+                fix=f"Remove {err.value}: this cluster's agent manages IPv4 only.", nodes=agent_nodes(ctx))
+        return
+    snap = ctx.snapshot
+    dual = []
+    cluster = snap.azure.cluster if snap.azure is not None else None
+    if cluster is not None and any(f.lower() == "ipv6" for f in cluster.network_profile.ip_families):
+        dual.append("networkProfile.ipFamilies includes IPv6")
+    for n in snap.nodes:
+        v6 = [c for c in n.pod_cidrs if ":" in c]
+        if v6:
+            dual.append(f"node {n.name} has IPv6 pod CIDR {v6[0]}")
+            break
+    if dual and not opts.enable_ipv6:
+        ctx.add("MQ014", WARNING,
+                f"The cluster is dual-stack but DaemonSet {ds.ref} runs without --enable-ipv6: IPv6 pod traffic "
+                "is not handled by the agent (no ip6tables rules).",
+                evidence=dual + [f"DaemonSet {ds.ref} args: {' '.join(view.argv) or '(none)'}"],
+                fix="Check who masquerades IPv6 pod traffic on the nodes (ip6tables-save -t nat); on AKS the "
+                    "dual-stack agent runs with --enable-ipv6=true — a missing flag is a reconcile problem.",
+                nodes=agent_nodes(ctx))
+
+
+__all__ = ["check", "user_configmap_yaml", "user_cidrs", "reads"]

@@ -1,0 +1,320 @@
+"""Findings about what the nodes run: MQ003 (agent pods), MQ004/MQ005 (drift), MQ006 (shadowing),
+MQ017 (mixed iptables backends)."""
+
+from __future__ import annotations
+
+from masqctl.analysis.drift import DRIFT, UNKNOWN, capture_reason
+from masqctl.analysis.findings import ERROR, INFO, WARNING, Context, shown_nodes
+from masqctl.cluster.model import MissingKey
+from masqctl.netfilter.chaindiff import jumps_to
+
+# Addresses whose SNAT is specific on AKS (pod-subnet mode's CNS rules): never "shadowing".
+AZURE_FIXED = ("168.63.129.16/32", "169.254.169.254/32")
+
+
+def check(ctx: Context) -> None:
+    mq003(ctx)
+    drift_findings(ctx)
+    captured = [n for n in ctx.nodes if (c := ctx.snapshot.captures.get(n)) is not None and c.iptables_save]
+    missing = [n for n in ctx.nodes if n not in captured]
+    if not captured:
+        reason = ctx.snapshot.missing.get(MissingKey.CAPTURES) or "no node's iptables-save was captured"
+        for code in ("MQ006", "MQ017"):
+            ctx.skip(code, f"no captures: {reason}", ctx.nodes)
+        return
+    if missing:
+        for code in ("MQ006", "MQ017"):
+            ctx.skip(code, "no capture on these nodes: " + capture_reason(
+                ctx.snapshot, missing[0], ctx.snapshot.captures.get(missing[0]), "iptables-save"), missing)
+    mq006(ctx, captured)
+    mq017(ctx, captured)
+
+
+# --------------------------------------------------------------------------- MQ003
+
+
+def _selected(node_labels: dict, selector: dict) -> bool:
+    return all(node_labels.get(k) == v for k, v in selector.items())
+
+
+def mq003(ctx: Context) -> None:
+    snap = ctx.snapshot
+    if MissingKey.DAEMONSETS in snap.missing:
+        ctx.skip("MQ003", f"DaemonSets were not gathered: {snap.missing[MissingKey.DAEMONSETS]}")
+        return
+    if not ctx.views:
+        decides = getattr(ctx.mode, "agent_decides", None)
+        if decides:
+            ctx.add("MQ003", ERROR, "No masquerade agent DaemonSet runs, although in this network mode "
+                    f"({ctx.mode.name}) the iptables agent is what masquerades pod traffic.",
+                    evidence=[f"no DaemonSet in {snap.namespace} looks like an ip-masq agent"]
+                    + list(ctx.mode.evidence), nodes=tuple(ctx.nodes),
+                    fix="On AKS the azure-ip-masq-agent DaemonSet is managed by AKS: run "
+                        "`az aks update -g <rg> -n <cluster>` to reconcile the cluster, or open a support case.")
+        return
+    if MissingKey.PODS in snap.missing:
+        ctx.skip("MQ003", f"pods were not gathered: {snap.missing[MissingKey.PODS]}")
+        return
+    for view in ctx.views:
+        ds = view.daemonset
+        pods = [p for p in snap.pods if p.namespace == ds.namespace and (p.daemonset == ds.name or (
+            p.daemonset is None and p.name.startswith(ds.name + "-")))]
+        by_node: dict[str, list] = {}
+        for p in pods:
+            if p.node:
+                by_node.setdefault(p.node, []).append(p)
+        scope = [n for n in ctx.nodes if (node := snap.node(n)) is None or _selected(node.labels, ds.node_selector)]
+        if not pods and ds.desired and ds.ready == ds.desired:
+            ctx.skip("MQ003", f"the pods of DaemonSet {ds.ref} are not in the snapshot; its status says "
+                     f"{ds.ready}/{ds.desired} ready")
+            continue
+        problems: dict[str, list[str]] = {}     # description -> nodes
+        severity = WARNING
+        for n in scope:
+            ps = by_node.get(n, [])
+            if not ps:
+                if snap.nodes:
+                    problems.setdefault("no agent pod on the node", []).append(n)
+                    severity = ERROR
+                continue
+            for p in ps:
+                if not p.ready or (p.phase and p.phase != "Running"):
+                    what = f"pod not ready ({p.waiting_reason or p.phase or 'not ready'})"
+                    severity = ERROR
+                elif p.restarts > 0:
+                    what = "pod restarted"
+                else:
+                    continue
+                if p.restarts:
+                    what += f", {p.restarts} restarts"
+                if p.last_termination_reason or p.last_termination_exit_code is not None:
+                    what += f"; last termination: {p.last_termination_reason or '?'}"
+                    if p.last_termination_exit_code is not None:
+                        what += f" (exit code {p.last_termination_exit_code})"
+                    if p.last_termination_message:
+                        what += f": {p.last_termination_message.strip().splitlines()[-1][:200]}"
+                problems.setdefault(what, []).append(n)
+        if not problems:
+            continue
+        nodes = sorted({n for ns in problems.values() for n in ns})
+        lines = [f"{what}: {shown_nodes(ns)}" for what, ns in problems.items()]
+        cause = ""
+        if view.error is not None:
+            cause = f" The config error explains a crash loop: {view.error.one_line()} (MQ002)."
+        elif view.flag_error is not None:
+            cause = f" {view.flag_error.message} (MQ002)."
+        counts = ""
+        if ds.desired is not None and ds.ready is not None:
+            counts = f" DaemonSet {ds.ref}: {ds.ready}/{ds.desired} ready."
+        ctx.add("MQ003", severity, f"Agent {ds.ref} is not healthy on {len(nodes)} node(s): " + "; ".join(lines)
+                + "." + counts + cause + " A node without a running agent keeps whatever rules it had "
+                "(a new node has none).",
+                evidence=[f"pod {p.namespace}/{p.name} on {p.node}: phase {p.phase}, ready {p.ready}, restarts "
+                          f"{p.restarts}" + (f", waiting {p.waiting_reason}" if p.waiting_reason else "")
+                          for p in pods if p.node in nodes][:10],
+                fix=f"kubectl -n {ds.namespace} logs <pod> --previous   # the agent's last words\n"
+                    f"kubectl -n {ds.namespace} describe pod <pod>\n" + (
+                        "Fix the config first (MQ002); the pods recover on their own." if cause else
+                        f"kubectl -n {ds.namespace} rollout restart daemonset {ds.name}"),
+                nodes=tuple(nodes))
+
+
+# --------------------------------------------------------------------------- MQ004 / MQ005
+
+
+def drift_findings(ctx: Context) -> None:
+    report = ctx.drift
+    view = ctx.view
+    if report is None or view is None:
+        reason = "no agent DaemonSet is modelled" if view is None else "no rules to compare"
+        ctx.skip("MQ004", reason)
+        ctx.skip("MQ005", reason)
+        return
+    unknown = [g for g in report.groups if g.state == UNKNOWN]
+    for g in unknown:
+        reason = "; ".join(sorted({f.reason for f in g.families if f.reason}))
+        ctx.skip("MQ004", reason, g.nodes)
+        ctx.skip("MQ005", reason, g.nodes)
+    ds = view.daemonset
+    restart = (f"kubectl -n {ds.namespace} delete pod -l {_selector(ds)} --field-selector spec.nodeName=<node>   "
+               "# a fresh agent rewrites the chain")
+    for g in report.groups:
+        if g.state != DRIFT:
+            continue
+        chain_issues = [i for f in g.families for i in f.chain_issues()]
+        jump_issues = [i for f in g.families for i in f.jump_issues()]
+        evidence = [f"nodes/{g.nodes[0]}/{'iptables' if f.family == 4 else 'ip6tables'}-save.txt chain {f.chain}"
+                    for f in g.families if f.state == DRIFT]
+        evidence.append(f"rendered from the effective config of DaemonSet {ds.ref}")
+        if chain_issues:
+            ctx.add("MQ004", ERROR,
+                    f"On {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}) the live {view.chain} chain differs from "
+                    "the effective config: " + "; ".join(chain_issues) + ". The agent rewrites its chain every "
+                    "resync period, so lasting drift means the agent is not running there, runs an older config "
+                    "(ConfigMap change not yet synced, ~1–2 min + one period), or something else edits the chain.",
+                    evidence=evidence, nodes=g.nodes,
+                    fix="Check the agent pod on the node (MQ003) and its log (`using config:` line), then:\n"
+                        + restart)
+        if jump_issues:
+            ctx.add("MQ005", ERROR,
+                    f"On {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}): " + "; ".join(jump_issues) + ". "
+                    + ("Without the jump (or the chain) no pod traffic is masqueraded by the agent on these nodes."
+                       if any("no POSTROUTING" in i or "absent" in i for i in jump_issues) else
+                       "Duplicated jumps are harmless for the verdict but show two writers of the rules."),
+                    evidence=evidence, nodes=g.nodes,
+                    fix="The agent adds the jump when it is absent; a missing one means the agent is not running "
+                        "on the node (MQ003). Duplicates: remove the extra one on the node with\n"
+                        f"iptables -t nat -D POSTROUTING -m addrtype ! --dst-type LOCAL -j {view.chain}   "
+                        "# run on the node, deletes one copy\nor restart the agent:\n" + restart)
+
+
+def _selector(ds) -> str:
+    if ds.selector:
+        return ",".join(f"{k}={v}" for k, v in sorted(ds.selector.items()))
+    return f"k8s-app={ds.name}"
+
+
+# --------------------------------------------------------------------------- MQ006
+
+
+def _gated(rule) -> bool:
+    """Rules that act only on marked or hairpin packets (kube-proxy style) or on Azure's fixed addresses."""
+    for m in rule.matches:
+        if m.module in ("mark", "connmark"):
+            return True
+        if m.module == "-d" and not m.negated and m.value in AZURE_FIXED:
+            return True
+    return False
+
+
+def _negated_mark_return(rule) -> bool:
+    return rule.target == "RETURN" and any(
+        m.module in ("mark", "connmark") and any(neg for neg, _, _ in m.options) for m in rule.matches)
+
+
+def _chain_masquerades(nat, name: str, depth: int = 0, seen=None) -> str | None:
+    """A rule of chain ``name`` (or a chain it jumps to) that masquerades ungated traffic."""
+    seen = seen or set()
+    if depth > 6 or name in seen or name.startswith("KUBE-"):
+        # kube-proxy's chains masquerade only packets it marked (or hairpin traffic): not pod egress
+        return None
+    seen.add(name)
+    chain = nat.chain(name)
+    if chain is None:
+        return None
+    for rule in chain.rules:
+        if _negated_mark_return(rule):
+            return None          # only marked packets go on
+        if _gated(rule):
+            continue
+        if rule.target in ("MASQUERADE", "SNAT"):
+            return rule.text
+        if rule.target and rule.target not in ("RETURN", "ACCEPT", "DROP", "MARK", "LOG", "DNAT", "REDIRECT",
+                                               "CONNMARK", "NOTRACK", "CT") and rule.target in nat:
+            inner = _chain_masquerades(nat, rule.target, depth + 1, seen)
+            if inner:
+                return inner
+    return None
+
+
+def shadowing(text: str, chain: str, source: str) -> tuple[list[str], bool]:
+    """Rules of nat POSTROUTING that decide besides the agent's chain: before its jump (they decide
+    first) or masquerading after it (they masquerade what the agent's chain RETURNed).
+    Returns (descriptions, excerpt)."""
+    from masqctl.netfilter.dump import parse_dump
+
+    dump = parse_dump(text, source)
+    nat = dump.table("nat")
+    if nat is None or "POSTROUTING" not in nat:
+        return [], dump.fragment
+    post = nat.chain("POSTROUTING")
+    lines = [t for _, t in post.lines]
+    jumps = set(jumps_to(lines, chain))
+    at = next((i for i, t in enumerate(lines) if t in jumps), None)
+    if at is None:
+        return [], dump.fragment          # no jump: MQ005
+    out = []
+    for i, rule in enumerate(post.rules):
+        if i == at or rule.text in jumps or _gated(rule):
+            continue
+        before = i < at
+        if rule.target in ("MASQUERADE", "SNAT"):
+            what = (f"before the agent's jump, `{rule.text}` masquerades the packets it matches" if before else
+                    f"after the agent's jump, `{rule.text}` masquerades packets the agent's chain exempted")
+        elif before and rule.target in ("ACCEPT", "RETURN"):
+            what = f"before the agent's jump, `{rule.text}` ends nat POSTROUTING for the packets it matches"
+        elif rule.target and rule.target in nat and rule.target != chain:
+            inner = _chain_masquerades(nat, rule.target)
+            if not inner:
+                continue
+            what = (f"{'before' if before else 'after'} the agent's jump, `{rule.text}` leads to "
+                    f"`{inner}` (a second masquerade chain)")
+        else:
+            continue
+        out.append(what)
+    return out, dump.fragment
+
+
+def mq006(ctx: Context, captured: list[str]) -> None:
+    from masqctl.netfilter.dump import DumpError
+
+    view = ctx.view
+    chain = view.chain if view is not None else "IP-MASQ-AGENT"
+    groups: dict[tuple, list[str]] = {}
+    excerpts = []
+    for n in captured:
+        try:
+            found, excerpt = shadowing(ctx.snapshot.captures[n].iptables_save, chain, f"nodes/{n}/iptables-save.txt")
+        except DumpError:
+            continue           # reported as unknown drift (unreadable capture)
+        if excerpt:
+            excerpts.append(n)
+        if found:
+            groups.setdefault(tuple(found), []).append(n)
+    if excerpts:
+        ctx.skip("MQ006", "the capture is an excerpt (iptables-save | grep): other POSTROUTING rules are not "
+                 "visible", excerpts)
+    for found, nodes in groups.items():
+        ctx.add("MQ006", WARNING,
+                f"On {len(nodes)} node(s) ({shown_nodes(nodes)}) nat POSTROUTING has rules that decide besides "
+                f"{chain}: " + "; ".join(found) + ". For the packets they match, the agent's config is not what "
+                "decides (run `masqctl explain SRC DST` to see the path of one flow).",
+                evidence=[f"nodes/{nodes[0]}/iptables-save.txt table nat chain POSTROUTING"],
+                fix="Find the program that owns the rule (its comment or chain prefix: cali- is Calico, DOCKER is "
+                    "Docker, CILIUM_ is Cilium) and turn off its masquerading for pod traffic (e.g. Calico IPPool "
+                    "natOutgoing: false), or accept that it decides.", nodes=tuple(sorted(nodes)))
+
+
+# --------------------------------------------------------------------------- MQ017
+
+
+def mq017(ctx: Context, captured: list[str]) -> None:
+    from masqctl.netfilter.dump import DumpError, parse_dump
+
+    mixed = []
+    evidence = []
+    for n in captured:
+        cap = ctx.snapshot.captures[n]
+        legacy = cap.backend == "mixed"
+        if not legacy:
+            try:
+                legacy = parse_dump(cap.iptables_save, f"nodes/{n}/iptables-save.txt").legacy_tables_present
+            except DumpError:
+                continue
+        if legacy:
+            mixed.append(n)
+            if len(evidence) < 3:
+                evidence.append(f"nodes/{n}/iptables-save.txt: '# Warning: iptables-legacy tables present'"
+                                if cap.backend != "mixed" else f"node {n} capture: backend mixed")
+    if mixed:
+        ctx.add("MQ017", WARNING,
+                f"On {len(mixed)} node(s) ({shown_nodes(mixed)}) iptables-legacy tables exist beside the nft ones. "
+                "Both are active in the kernel, but each iptables-save shows only its own: rules (a masquerade, "
+                "a second agent chain) may be invisible to the agent and to this report.",
+                evidence=evidence, nodes=tuple(sorted(mixed)),
+                fix="On the node: iptables-legacy-save -t nat   # see the hidden rules\n"
+                    "Find the program that still uses iptables-legacy (an old DaemonSet image) and move it to the "
+                    "node's backend; then flush the legacy nat table.")
+
+
+__all__ = ["check", "shadowing", "INFO"]

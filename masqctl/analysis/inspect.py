@@ -1,0 +1,225 @@
+"""``inspect``: everything that decides masquerading in one cluster snapshot, what is wrong, and the fix.
+
+Pure: reads a ``ClusterSnapshot`` only. The report holds the agent and mode, the effective config
+with provenance and network meaning per CIDR, per-node status groups, findings most severe first,
+and what could not be checked (with the reason). ``InspectReport.to_dict()`` is the JSON/YAML
+document (docs/inspect.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from masqctl.analysis.agentconfig import AgentConfigView, agent_configs
+from masqctl.analysis.drift import DriftReport, drift_report
+from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, Context, Finding, NotChecked,
+                                       ordered, run_checks)
+from masqctl.cluster.model import ClusterSnapshot, MissingKey
+from masqctl.cluster.options import NodeSelection
+from masqctl.errors import UsageError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CidrRow:
+    cidr: str
+    family: int
+    sources: tuple[str, ...]
+    network: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"cidr": self.cidr, "family": self.family, "sources": list(self.sources),
+                "network": list(self.network)}
+
+
+@dataclass(frozen=True)
+class InspectReport:
+    source: str
+    cluster: str | None
+    collected_at: str | None
+    agent: AgentConfigView | None
+    agents: tuple[AgentConfigView, ...]
+    mode: object                      # MasqMode
+    cidrs: tuple[CidrRow, ...]
+    drift: DriftReport | None
+    findings: tuple[Finding, ...]
+    not_checked: tuple[NotChecked, ...]
+    nodes_in_scope: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    only: tuple[str, ...] | None = None
+    network_missing: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        """1 when an error-severity finding exists (a CI gate), else 0."""
+        return 1 if any(f.severity == ERROR for f in self.findings) else 0
+
+    def counts(self) -> dict:
+        return {s: sum(1 for f in self.findings if f.severity == s) for s in (ERROR, WARNING, INFO)}
+
+    def to_dict(self) -> dict:
+        view = self.agent
+        cfg = view.config if view is not None else None
+        config = None
+        if view is not None:
+            config = {
+                "computed": cfg is not None,
+                "error": view.to_dict()["error"],
+                "nonMasqueradeCIDRs": [r.to_dict() for r in self.cidrs],
+                "masqLinkLocal": _setting(view, cfg.masq_link_local) if cfg else None,
+                "masqLinkLocalIPv6": _setting(view, cfg.masq_link_local_ipv6) if cfg else None,
+                "defaults_used": cfg.defaults_used if cfg else None,
+                "warnings": [f"{w.code} {view.where(w.file, w.line)}: {w.message}" for w in cfg.warnings] if cfg else [],
+            }
+        return {
+            "schema": SCHEMA_VERSION,
+            "source": self.source,
+            "cluster": self.cluster,
+            "collected_at": self.collected_at,
+            "agent": view.to_dict() if view is not None else None,
+            "other_agents": [v.to_dict() for v in self.agents if v is not view],
+            "mode": self.mode.to_dict(),
+            "config": config,
+            "nodes": self.drift.to_dict() if self.drift is not None else None,
+            "findings": [f.to_dict() for f in self.findings],
+            "not_checked": [n.to_dict() for n in self.not_checked],
+            "summary": {**self.counts(), "nodes": len(self.nodes_in_scope), "exit_code": self.exit_code},
+            "only": list(self.only) if self.only is not None else None,
+            "notes": list(self.notes),
+        }
+
+
+def _setting(view: AgentConfigView, s) -> dict:
+    return {"value": s.value, "sources": [view.source_of(o) for o in s.origins]}
+
+
+def check_codes(codes) -> tuple[str, ...]:
+    """Validate finding codes (``--only``); unknown ones are a usage error naming them."""
+    out = []
+    for c in codes:
+        code = c.strip().upper()
+        if not code:
+            continue
+        if code not in CATALOGUE:
+            raise UsageError(f"unknown finding code {c.strip()!r}; known codes are {CODES[0]}–{CODES[-1]}",
+                             input="--only", code="E240", hint="see docs/findings.md")
+        out.append(code)
+    if not out:
+        raise UsageError("no finding code given", input="--only", code="E240", hint="e.g. --only MQ004,MQ005")
+    return tuple(dict.fromkeys(out))
+
+
+# --------------------------------------------------------------------------- node scope
+
+
+def _matches(labels: dict, selector: str) -> bool:
+    for term in (t.strip() for t in selector.split(",") if t.strip()):
+        if "!=" in term:
+            k, v = (x.strip() for x in term.split("!=", 1))
+            if labels.get(k) == v:
+                return False
+        elif "==" in term or "=" in term:
+            k, v = (x.strip() for x in term.replace("==", "=").split("=", 1))
+            if labels.get(k) != v:
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def nodes_in_scope(snapshot: ClusterSnapshot, selection: NodeSelection | None) -> tuple[list[str], list[str]]:
+    """The Linux nodes the report is about, and notes (Windows nodes, names not found)."""
+    notes: list[str] = []
+    if snapshot.nodes:
+        windows = [n.name for n in snapshot.nodes if (n.os or "").lower() == "windows"]
+        if windows:
+            notes.append(f"{len(windows)} Windows node(s) run no masquerade agent and are left out "
+                         f"({', '.join(windows[:3])}{' …' if len(windows) > 3 else ''})")
+        names = sorted(n.name for n in snapshot.nodes if n.name not in windows)
+        labels = {n.name: n.labels for n in snapshot.nodes}
+    else:
+        names = sorted(set(snapshot.captures) | {p.node for p in snapshot.pods if p.node})
+        labels = {}
+        if MissingKey.NODES in snapshot.missing:
+            notes.append(f"nodes were not gathered ({snapshot.missing[MissingKey.NODES]}); the nodes are those "
+                         "with a capture or an agent pod")
+    if selection is None or selection.all:
+        return names, notes
+    if selection.names:
+        unknown = [n for n in selection.names if n not in names]
+        if unknown:
+            notes.append(f"--nodes: {', '.join(unknown)} not in the snapshot")
+        return [n for n in names if n in selection.names], notes
+    if selection.selector is not None:
+        if not labels:
+            notes.append("--nodes selector: node labels are not known; no node selected")
+        return [n for n in names if _matches(labels.get(n, {}), selection.selector)], notes
+    return names[: selection.sample], notes
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
+            nodes: NodeSelection | None = None) -> InspectReport:
+    """The full report for one snapshot."""
+    from masqctl.analysis.mode import detect_mode
+    from masqctl.analysis.network import network_map
+
+    only_codes = check_codes(sorted(only)) if only is not None else None
+    views = agent_configs(snapshot)
+    view = views[0] if views else None
+    mode = detect_mode(snapshot)
+    net = network_map(snapshot)
+    scope, notes = nodes_in_scope(snapshot, nodes)
+    drift = None
+    if view is not None:
+        rules = view.rules()
+        no_rules = None
+        if rules is None:
+            if view.error is not None:
+                no_rules = f"the agent refuses its config ({view.error.code}, MQ002): no rules to compare"
+            elif view.options is None:
+                no_rules = "the agent is not one masqctl models"
+            else:
+                no_rules = "the effective config is not known: " + "; ".join(view.notes)
+        drift = drift_report(snapshot, scope, rules, view.chain, no_rules)
+    ctx = Context(snapshot, views, view, mode, net, drift, scope)
+    run_checks(ctx)
+    findings = ordered(ctx.findings)
+    not_checked = ctx.not_checked
+    if only_codes is not None:
+        findings = [f for f in findings if f.code in only_codes]
+        not_checked = [n for n in not_checked if n.code in only_codes]
+    for key, reason in sorted(snapshot.missing.items()):
+        notes.append(f"missing {key}: {reason}")
+    rows = []
+    if view is not None and view.config is not None:
+        for entry in view.config.non_masquerade_cidrs:
+            try:
+                rel = [r.describe() for r in net.relations_of_cidr(entry.cidr)]
+            except ValueError:
+                rel = []
+            if not rel:
+                rel = ["no network this snapshot knows" + (" (Azure facts missing)" if net.missing else "")]
+            rows.append(CidrRow(entry.cidr, entry.family, tuple(view.source_of(o) for o in entry.origins),
+                                tuple(rel)))
+    return InspectReport(snapshot.source, snapshot.cluster_name, snapshot.collected_at, view, tuple(views), mode,
+                         tuple(rows), drift, tuple(findings), tuple(_merge_skips(not_checked)), tuple(scope),
+                         tuple(dict.fromkeys(notes)), only_codes, tuple(net.missing))
+
+
+def _merge_skips(items: list[NotChecked]) -> list[NotChecked]:
+    """One entry per (code, reason), nodes united."""
+    merged: dict[tuple, list[str]] = {}
+    for n in items:
+        merged.setdefault((n.code, n.reason), []).extend(n.nodes)
+    out = [NotChecked(code, reason, tuple(sorted(set(nodes)))) for (code, reason), nodes in merged.items()]
+    return sorted(out, key=lambda n: n.code)
+
+
+__all__ = ["inspect", "InspectReport", "CidrRow", "check_codes", "nodes_in_scope", "SCHEMA_VERSION"]
