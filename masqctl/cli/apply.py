@@ -2,18 +2,372 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
 from masqctl.cli import gathering as g
 from masqctl.cli.options import Output, OutputOpt, Verbose
 from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
-from masqctl.errors import NotImplementedYet
+from masqctl.errors import ApplyError, UsageError
+
+PANEL_CHANGE = "Change"
+PANEL_WRITE = "Write and verify"
+MAX_FROM_FILE = 1024 * 1024
+
+
+def default_backup_dir(environ=os.environ) -> str:
+    """``$XDG_STATE_HOME/masqctl/backups``, else ``~/.local/state/masqctl/backups``."""
+    base = environ.get("XDG_STATE_HOME")
+    if not base or not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "masqctl", "backups")
 
 
 def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
-            namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = 16,
-            node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
-            debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
-            subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
-            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
+          namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = 16,
+          node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
+          debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
+          subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
+          cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
+          output: OutputOpt = Output.table, verbose: Verbose = 0,
+          goal: Annotated[Optional[str], typer.Option(
+              "--goal", metavar="preserve-source-ip|fix|reset",
+              help="preserve-source-ip: pods keep their IP toward peered VNets (only where pod IPs are routable); "
+                   "fix: resolve what inspect reports as fixable; reset: delete the user ConfigMap.",
+              rich_help_panel=PANEL_CHANGE)] = None,
+          to: Annotated[Optional[list[str]], typer.Option(
+              "--to", metavar="CIDR|VNET", help="With --goal preserve-source-ip: only toward these (repeatable). "
+              "Default: every Connected peered VNet.", rich_help_panel=PANEL_CHANGE)] = None,
+          add: Annotated[Optional[list[str]], typer.Option(
+              "--add", metavar="CIDR", help="Add a non-masquerade CIDR (repeatable).",
+              rich_help_panel=PANEL_CHANGE)] = None,
+          remove: Annotated[Optional[list[str]], typer.Option(
+              "--remove", metavar="CIDR", help="Remove a CIDR of the user ConfigMap (repeatable).",
+              rich_help_panel=PANEL_CHANGE)] = None,
+          from_file: Annotated[Optional[str], typer.Option(
+              "--from-file", metavar="FILE", help="Set the user config to this file (YAML or JSON).",
+              rich_help_panel=PANEL_CHANGE)] = None,
+          from_backup: Annotated[Optional[str], typer.Option(
+              "--from-backup", metavar="FILE", help="Restore the user ConfigMap from a backup apply wrote.",
+              rich_help_panel=PANEL_CHANGE)] = None,
+          dry_run: Annotated[bool, typer.Option(
+              "--dry-run", help="Print the plan, write nothing (the default when stdout is not a terminal).",
+              rich_help_panel=PANEL_WRITE)] = False,
+          yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.",
+                                            rich_help_panel=PANEL_WRITE)] = False,
+          backup_dir: Annotated[Optional[str], typer.Option(
+              "--backup-dir", metavar="DIR", help="Where the current ConfigMap is saved before writing "
+              "(default: $XDG_STATE_HOME/masqctl/backups or ~/.local/state/masqctl/backups).",
+              rich_help_panel=PANEL_WRITE)] = None,
+          verify: Annotated[bool, typer.Option(
+              "--verify/--no-verify", help="After writing, wait until every agent node runs the new chain.",
+              rich_help_panel=PANEL_WRITE)] = True,
+          timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", help="How long verify waits.",
+                                                 rich_help_panel=PANEL_WRITE)] = 300.0,
+          poll_interval: Annotated[float, typer.Option(
+              "--poll-interval", metavar="SECONDS", help="Time between two verify polls.",
+              rich_help_panel=PANEL_WRITE)] = 10.0,
+          rollback_on_failure: Annotated[bool, typer.Option(
+              "--rollback-on-failure", help="When verify fails, restore the backup (with the same concurrency "
+              "checks).", rich_help_panel=PANEL_WRITE)] = False,
+          ) -> None:
     """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
-    raise NotImplementedYet("`masqctl apply` is not implemented yet", input="apply")
+    from masqctl.analysis.plan import ApplyRequest, FileInput, Replacement, check_request
+
+    if timeout <= 0:
+        raise UsageError("must be positive", input=f"--timeout {timeout:g}", code="E256")
+    if poll_interval <= 0:
+        raise UsageError("must be positive", input=f"--poll-interval {poll_interval:g}", code="E256")
+    if dry_run and yes:
+        raise UsageError("--dry-run writes nothing; --yes writes: give one", input="--dry-run --yes", code="E254")
+    if bundle is not None and yes:
+        raise UsageError("a bundle is a copy of a cluster: apply can only plan on it (writing needs a live cluster: "
+                         "--kubeconfig/--context)", input=f"--bundle {bundle} --yes", code="E254")
+    if (rollback_on_failure and not verify):
+        raise UsageError("--rollback-on-failure needs verify (it restores when verify fails)",
+                         input="--rollback-on-failure --no-verify", code="E254")
+
+    file_input = _read_from_file(from_file) if from_file is not None else None
+    replacement = None
+    backup_in = None
+    if from_backup is not None:
+        from masqctl.cluster.configmap_write import load_backup
+
+        backup_in = load_backup(from_backup)
+        replacement = Replacement(from_backup, None if backup_in.object is None else
+                                  dict(backup_in.object.get("data") or {}),
+                                  dict((backup_in.object or {}).get("metadata", {}).get("labels") or {}),
+                                  dict((backup_in.object or {}).get("metadata", {}).get("annotations") or {}))
+    request = ApplyRequest(goal=goal, to=tuple(to or ()), add=tuple(add or ()), remove=tuple(remove or ()),
+                           from_file=file_input, replacement=replacement)
+    check_request(request)
+
+    options = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                               nodes=nodes, concurrency=concurrency, node_timeout=node_timeout, debug_pod=debug_pod,
+                               debug_image=debug_image, no_capture=no_capture, subscription=subscription,
+                               resource_group=resource_group, cluster=cluster, azure_auth=azure_auth,
+                               no_azure=no_azure)
+    from masqctl.analysis.plan import plan_apply
+    from masqctl.cluster.gather import gather
+
+    progress = _progress()
+    snapshot = gather(options, progress)
+    plan = plan_apply(snapshot, request)
+    if backup_in is not None and (backup_in.namespace, backup_in.name) != (plan.namespace, plan.name):
+        raise UsageError(f"the backup is of ConfigMap {backup_in.namespace}/{backup_in.name}, but the agent reads "
+                         f"{plan.ref}", input=f"--from-backup {from_backup}", code="E255")
+
+    as_json = output == Output.json
+    doc = plan.to_dict()
+    writing = yes or (not dry_run and bundle is None and sys.stdout.isatty())
+    if not as_json:
+        print_plan(plan, verbose)
+    if plan.nothing_to_do or not writing:
+        if not as_json and not plan.nothing_to_do:
+            why = ("a bundle can only be planned" if bundle is not None else
+                   "--dry-run" if dry_run else "stdout is not a terminal")
+            _err(f"nothing written ({why}); re-run with --yes against the live cluster to write")
+        if as_json:
+            doc["written"] = False
+            _print_json(doc)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError("cannot ask for confirmation (stdin is not a terminal); give --yes to write, or "
+                             "--dry-run", input="apply", code="E257")
+        if not typer.confirm(f"Write ConfigMap {plan.ref} ({plan.action})?", default=False, err=True):
+            _err("nothing written")
+            if as_json:
+                doc["written"] = False
+                _print_json(doc)
+            return
+
+    failure: ApplyError | None = None
+    try:
+        _write_and_verify(plan, doc, options, backup_dir or default_backup_dir(), snapshot, verify=verify,
+                          timeout=timeout, interval=poll_interval, rollback=rollback_on_failure,
+                          as_json=as_json, progress=progress)
+    except ApplyError as exc:
+        failure = exc
+    if as_json:
+        if failure is not None:
+            doc["error"] = {"code": failure.code, "message": failure.one_line(), "hint": failure.hint}
+        _print_json(doc)
+    if failure is not None:
+        raise failure
+
+
+def _write_and_verify(plan, doc: dict, options, backup_dir: str, snapshot, *, verify: bool, timeout: float,
+                      interval: float, rollback: bool, as_json: bool, progress) -> None:
+    from masqctl.analysis.verify import verify_rollout
+    from masqctl.cluster import configmap_write as cw
+
+    api = cw.core_api(options.kubeconfig, options.context)
+    live = cw.read_configmap(api, plan.namespace, plan.name)
+    live_rv = cw.resource_version(live)
+    if live_rv != plan.resource_version:
+        raise ApplyError(f"it changed since the plan was made (planned against resourceVersion "
+                         f"{plan.resource_version or 'none: absent'}, now {live_rv or 'absent'}); nothing was written",
+                         input=f"ConfigMap {plan.ref}", code="E701",
+                         hint="re-run `masqctl apply` to plan against the current version")
+    backup = cw.write_backup(backup_dir, plan.namespace, plan.name, live, source=snapshot.source)
+    doc["backup"] = backup.to_dict()
+    if not as_json:
+        _err(f"backup of {plan.ref} saved to {backup.path}")
+        _err("to restore: " + "  or  ".join(backup.restore_commands()))
+    result = cw.write(api, plan.desired(), plan.resource_version)
+    doc["written"] = True
+    doc["write"] = {"action": result.action, "resource_version": result.resource_version}
+    if not as_json:
+        print(f"{result.action} ConfigMap {plan.ref}" + (f" (resourceVersion {result.resource_version})"
+                                                         if result.resource_version else ""))
+    if not verify:
+        if not as_json:
+            print("not verified (--no-verify): the nodes pick the change up within about 1-2 minutes plus one "
+                  "resync period; `masqctl inspect` shows whether they did")
+        return
+    rules = plan.rules_after()
+    baseline = [p for p in snapshot.pods if p.daemonset == plan.before.daemonset.name]
+    from masqctl.cluster.gather import gather
+    from masqctl.cluster.options import NodeSelection
+
+    base_options = dataclasses.replace(options, azure=False, capture=True)
+
+    def observe(node_names):
+        opts = base_options if node_names is None else dataclasses.replace(
+            base_options, nodes=NodeSelection(names=tuple(node_names)))
+        return gather(opts, None)
+
+    outcome = verify_rollout(rules, plan.before.daemonset.name, observe, baseline=baseline, timeout=timeout,
+                             interval=interval, progress=progress)
+    doc["verify"] = outcome.to_dict()
+    if not as_json:
+        print_verify(outcome)
+    if outcome.ok:
+        return
+    if rollback:
+        try:
+            restored = cw.write(api, cw.desired_from_backup(backup), result.resource_version)
+            doc["rollback"] = {"action": restored.action, "resource_version": restored.resource_version}
+            if not as_json:
+                print(f"rolled back: {restored.action} ConfigMap {plan.ref} from {backup.path}; the nodes return to "
+                      "the previous rules within about 1-2 minutes plus one resync period")
+        except ApplyError as exc:
+            doc["rollback"] = {"error": exc.one_line()}
+            raise ApplyError(f"verify failed ({outcome.summary()}) and the rollback failed: {exc.message}",
+                             input=exc.input, code="E712",
+                             hint="restore by hand: " + "  or  ".join(backup.restore_commands())) from None
+    code = "E711" if outcome.crashes else "E710"
+    raise ApplyError(f"the change was written but verify failed: {outcome.summary()}"
+                     + ("; it was rolled back" if rollback else ""), input=f"ConfigMap {plan.ref}", code=code,
+                     hint=None if rollback else "restore with: " + "  or  ".join(backup.restore_commands()))
+
+
+def _read_from_file(path: str):
+    from masqctl.analysis.plan import FileInput
+
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FROM_FILE + 1)
+    except IsADirectoryError:
+        raise UsageError("is a folder, not a file", input=f"--from-file {path}", code="E253") from None
+    except OSError as exc:
+        raise UsageError(f"cannot be read: {exc.strerror}", input=f"--from-file {path}", code="E253") from None
+    if len(data) > MAX_FROM_FILE:
+        raise UsageError(f"is larger than {MAX_FROM_FILE // 1024} KiB; a ConfigMap holds at most 1 MiB and an "
+                         "agent config is a few lines", input=f"--from-file {path}", code="E253")
+    if b"\x00" in data:
+        raise UsageError("is binary, not a YAML or JSON text", input=f"--from-file {path}", code="E253")
+    return FileInput(path, data)
+
+
+# --------------------------------------------------------------------------- output
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _print_json(doc: dict) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2 if sys.stdout.isatty() else None, ensure_ascii=False) + "\n")
+
+
+def _progress():
+    """A stderr progress callback ``(what, done, total)`` (the shared bar when it exists)."""
+    try:
+        from masqctl.cli import progress as shared  # noqa: F401
+    except ImportError:
+        shared = None
+    if shared is not None and hasattr(shared, "stderr_progress"):
+        return shared.stderr_progress()
+    last = {}
+
+    def report(what: str, done: int, total: int) -> None:
+        if not sys.stderr.isatty():
+            return
+        if last.get(what) == (done, total):
+            return
+        last[what] = (done, total)
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(f"\r{what}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def _mark(value: bool | None) -> str:
+    return {True: "masqueraded", False: "pod IP kept", None: "unknown"}[value]
+
+
+def print_plan(plan, verbose: int = 0) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=True)
+    out = console.print
+    flavor = plan.before.options.flavor if plan.before.options else "?"
+    out(f"[bold]Plan[/] for ConfigMap [bold]{plan.ref}[/] key {plan.key} "
+        f"(agent DaemonSet {plan.before.daemonset.ref}, {flavor})", markup=True)
+    out(f"snapshot: {plan.snapshot_source}" + (f", taken {plan.collected_at}" if plan.collected_at else "")
+        + f"; planned against resourceVersion {plan.resource_version or '(absent)'}")
+    if plan.mode is not None:
+        out(f"network mode: {plan.mode.describe()}")
+    out("")
+    if plan.nothing_to_do:
+        out("[bold]Nothing to do.[/]", markup=True)
+    else:
+        out(f"[bold]Action:[/] {plan.action}", markup=True)
+    for c in plan.changes:
+        out(f"  • {c}")
+    for n in plan.notes:
+        out(f"  [dim]note:[/] {n}", markup=True)
+    if plan.nothing_to_do and not plan.warnings:
+        return
+    if plan.new_object is not None:
+        out("\n[bold]New ConfigMap:[/]", markup=True)
+        console.print(plan.new_yaml(), markup=False, highlight=False, end="")
+    elif plan.action == "delete":
+        out(f"\n[bold]Delete ConfigMap[/] {plan.ref}", markup=True)
+
+    def cidr_lines(view, title: str) -> None:
+        out(f"\n[bold]{title}[/]", markup=True)
+        if view.config is None:
+            out(f"  the agent refuses it: {view.error.one_line() if view.error else 'unknown'}")
+            return
+        for c in view.config.non_masquerade_cidrs:
+            out(f"  {c.cidr:<20} from {view.source_of(c.origins[0])}")
+        ll = view.config.masq_link_local
+        out(f"  masqLinkLocal: {str(ll.value).lower()} (from {view.source_of(ll.origins[0])})")
+
+    if not plan.nothing_to_do:
+        cidr_lines(plan.before, "Effective config before:")
+        cidr_lines(plan.after, "Effective config after:")
+        before, after = plan.rules_before(), plan.rules_after()
+        if verbose or before is None or after is None:
+            for title, rs in (("Rules before:", before), ("Rules after:", after)):
+                out(f"\n[bold]{title}[/]", markup=True)
+                if rs is None:
+                    out("  (none: the agent exits on this config)")
+                    continue
+                for fam in rs.families():
+                    for r in fam.rules:
+                        out("  " + r.text, markup=False)
+        else:
+            b = [r.text for f in before.families() for r in f.rules]
+            a = [r.text for f in after.families() for r in f.rules]
+            out(f"\n[bold]{after.ipv4.chain} rules[/] (- removed, + added):", markup=True)
+            import difflib
+
+            diff = [ln for ln in difflib.unified_diff(b, a, lineterm="", n=0) if not ln.startswith(("---", "+++",
+                                                                                                     "@@"))]
+            for ln in diff or ["  (unchanged)"]:
+                out("  " + ln, markup=False)
+    if plan.flows:
+        table = Table(title="Representative flows (from a pod)", title_justify="left", show_lines=False)
+        for col in ("destination", "address", "before", "after", "decided by (after)"):
+            table.add_column(col)
+        for f in plan.flows:
+            mark = " ⇐ changes" if f.changed else ""
+            table.add_row(f.label, f.dst, _mark(f.before), _mark(f.after) + mark, f.after_rule or "")
+        out("")
+        console.print(table)
+    for w in plan.warnings:
+        out(f"[yellow]warning:[/] {w}", markup=True)
+
+
+def print_verify(outcome) -> None:
+    print(("verified: " if outcome.ok else "verify failed: ") + outcome.summary())
+    for node, state in sorted(outcome.pending.items()):
+        print(f"  not converged: {node}: {state}")
+    for c in outcome.crashes:
+        print(f"  crashing: {c.describe()}")
+    for n in outcome.notes:
+        print(f"  note: {n}")
