@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import replace
+from typing import Annotated, Optional
+
+import typer
+
 from masqctl.cli import gathering as g
 from masqctl.cli.options import Output, OutputOpt, Verbose
 from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
-from masqctl.errors import NotImplementedYet
+
+Only = Annotated[Optional[str], typer.Option(
+    "--only", metavar="CODE,...", help="Report only these finding codes (e.g. MQ004,MQ005); see docs/findings.md.")]
 
 
 def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
@@ -14,6 +23,166 @@ def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g
             debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
             subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
             cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
-            output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
-    """Gather what decides masquerading in a cluster and report findings."""
-    raise NotImplementedYet("`masqctl inspect` is not implemented yet", input="inspect")
+            only: Only = None, output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
+    """Gather what decides masquerading in a cluster and report findings.
+
+    Exit status: 0 no error-severity finding, 1 at least one, 2 usage or input error.
+
+    Examples:
+
+      masqctl inspect --bundle examples/hub-spoke
+
+      masqctl inspect --context aks-prod -g rg-prod --cluster aks-prod -o json
+
+      masqctl inspect --bundle ./bundle --only MQ004,MQ005 --nodes agentpool=system
+    """
+    from masqctl.analysis.inspect import check_codes, inspect as run_inspect
+    from masqctl.cluster.gather import gather
+    from masqctl.cluster.model import MissingKey
+
+    codes = check_codes(only.split(",")) if only is not None else None     # before minutes of gathering
+    opts = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
+                            nodes=nodes, concurrency=concurrency, node_timeout=node_timeout, debug_pod=debug_pod,
+                            debug_image=debug_image, no_capture=no_capture, subscription=subscription,
+                            resource_group=resource_group, cluster=cluster, azure_auth=azure_auth,
+                            no_azure=no_azure)
+    snapshot = gather(opts, _progress(verbose, output))
+    if no_azure and snapshot.azure is not None:
+        # a bundle's Azure documents are read whatever the flags; --no-azure means: do not use them
+        snapshot = replace(snapshot, azure=None,
+                           missing={**snapshot.missing, MissingKey.AZURE: "not used (--no-azure)"})
+    report = run_inspect(snapshot, only=set(codes) if codes is not None else None, nodes=opts.nodes)
+    if output == Output.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    elif output == Output.yaml:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(report.to_dict(), sort_keys=False, allow_unicode=True, width=1000))
+    else:
+        render_human(report, verbose)
+    raise typer.Exit(report.exit_code)
+
+
+def _progress(verbose: int, output: Output):
+    try:
+        from masqctl.cli.progress import progress_callback  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        return progress_callback(verbose=verbose)
+    except TypeError:
+        return None
+
+
+# --------------------------------------------------------------------------- human output
+
+_SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+_STATE_STYLE = {"in-sync": "green", "drift": "bold red", "unknown": "yellow"}
+
+
+def render_human(report, verbose: int = 0, console=None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = console or Console(highlight=False)
+    d = report.to_dict()
+    title = f"masqctl inspect — {escape(report.cluster or report.source)}"
+    if report.collected_at:
+        title += f" (collected {escape(report.collected_at)})"
+    console.print(f"[bold]{title}[/]")
+
+    # agent & mode
+    console.rule("[bold]Agent and mode[/]", align="left")
+    view = report.agent
+    if view is None:
+        console.print("No masquerade agent DaemonSet found.")
+    else:
+        ds = view.daemonset
+        args = " ".join(view.argv) or "(no args)"
+        console.print(f"Agent      {escape(ds.ref)}  flavour [bold]{escape(str(ds.flavor))}[/]  image {escape(ds.image)}")
+        console.print(f"Args       {escape(args)}" + (f"  chain {escape(view.chain)}" if view.chain != "IP-MASQ-AGENT" else ""))
+        if ds.desired is not None:
+            console.print(f"Pods       {ds.ready}/{ds.desired} ready")
+        for other in report.agents:
+            if other is not view:
+                console.print(f"Also       {escape(other.daemonset.ref)} ({escape(other.daemonset.image)})")
+    mode = report.mode
+    console.print(f"Mode       [bold]{escape(mode.name)}[/] — {escape(mode.describe())}")
+    if mode.agent_decides is not None:
+        console.print("           the agent's chain " + ("[green]decides[/]" if mode.agent_decides else
+                                                         "[yellow]does not decide[/]") + " masquerading")
+    if verbose:
+        for e in mode.evidence:
+            console.print(f"           [dim]evidence: {escape(e)}[/]")
+    for m in mode.missing[:2 if not verbose else None]:
+        console.print(f"           [dim]missing: {escape(m)}[/]")
+
+    # effective config
+    console.rule("[bold]Effective config[/]", align="left")
+    if view is not None:
+        if view.config is None:
+            console.print("[bold red]not computed[/]: " + escape(view.error.one_line() if view.error else
+                                                               "; ".join(view.notes) or "unknown"))
+        else:
+            cfg = d["config"]
+            table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            table.add_column("CIDR", no_wrap=True)
+            table.add_column("source (ConfigMap/key line)", overflow="fold")
+            table.add_column("on the network", overflow="fold")
+            prefix = f"ConfigMap {view.daemonset.namespace}/"
+            for row in report.cidrs:
+                sources = [s.replace(prefix, "").replace(" key ", "/") for s in row.sources]
+                table.add_row(escape(row.cidr), escape("\n".join(sources)), escape("\n".join(row.network[:3])))
+            if not report.cidrs:
+                table.add_row("(none)", "", "everything non-local is masqueraded")
+            console.print(table)
+            ll = cfg["masqLinkLocal"]
+            console.print(f"masqLinkLocal {str(ll['value']).lower()} ({escape(', '.join(ll['sources']))})"
+                          + ("  — link-local (169.254.0.0/16, IMDS) is masqueraded" if ll["value"] else ""))
+            if cfg["defaults_used"]:
+                console.print("[yellow]No config file: the agent's default list applies.[/]")
+        for f in view.files:
+            state = "read" if f.read and f.present else ("absent" if not f.present else "not read")
+            console.print(f"[dim]/etc/config/{escape(f.path)} ← ConfigMap {escape(f.configmap)} key "
+                          f"{escape(f.key)}: {state}[/]")
+
+    # nodes
+    console.rule("[bold]Nodes[/]", align="left")
+    if report.drift is None or not report.drift.groups:
+        console.print("No nodes to compare." if report.drift is not None else "No agent: nothing to compare.")
+    else:
+        for group in report.drift.groups:
+            style = _STATE_STYLE.get(group.state, "")
+            shown = ", ".join(group.nodes[:3]) + (f" and {len(group.nodes) - 3} more" if len(group.nodes) > 3
+                                                    else "")
+            console.print(f"[{style}]{len(group.nodes):>4} node(s)[/] {escape(group.summary)}  [dim]{escape(shown)}[/]")
+
+    # findings
+    console.rule("[bold]Findings[/]", align="left")
+    if not report.findings:
+        console.print("[green]No findings.[/]" + (" (only " + ", ".join(report.only) + ")" if report.only else ""))
+    for f in report.findings:
+        console.print(f"[{_SEV_STYLE[f.severity]}]{f.severity.upper():7}[/] [bold]{f.code}[/] {escape(f.title)}")
+        console.print("  " + escape(f.detail), soft_wrap=False)
+        if f.nodes:
+            console.print(f"  [dim]nodes: {escape(', '.join(f.nodes[:5]))}"
+                          + (f" and {len(f.nodes) - 5} more" if len(f.nodes) > 5 else "") + "[/]")
+        for e in f.evidence[: None if verbose else 3]:
+            console.print(f"  [dim]evidence: {escape(e)}[/]")
+        if f.fix:
+            console.print("  [bold]fix:[/]")
+            for line in f.fix.splitlines():
+                console.print("    " + escape(line), soft_wrap=True)
+    if report.not_checked:
+        console.rule("[bold]Not checked[/]", align="left")
+        for n in report.not_checked:
+            nodes = f" [dim](nodes: {escape(', '.join(n.nodes[:3]))}{' …' if len(n.nodes) > 3 else ''})[/]" \
+                if n.nodes else ""
+            console.print(f"[bold]{n.code}[/] {escape(n.reason)}{nodes}")
+    if report.notes and verbose:
+        for note in report.notes:
+            console.print(f"[dim]note: {escape(note)}[/]")
+    c = report.counts()
+    console.print(f"\n{c['error']} error(s), {c['warning']} warning(s), {c['info']} info; "
+                  f"{len(report.nodes_in_scope)} node(s); exit {report.exit_code}")

@@ -1,0 +1,246 @@
+"""One bundle per finding: each triggers exactly the expected codes (read through the real bundle loader)."""
+
+from __future__ import annotations
+
+import pytest
+from bundles import (BASE_CIDRS, NODES, VNET, agent_pod, aks, base, daemonset, iptables_save, kubenet, peering,
+                     reconciled_text, vnet)
+
+from masqctl.analysis.inspect import inspect
+from masqctl.cluster.gather import gather
+from masqctl.cluster.options import GatherOptions, NodeSelection
+
+
+def load(bundle, tmp_path, name="b"):
+    return gather(GatherOptions(bundle=bundle.write(str(tmp_path / name))))
+
+
+def patch_capture(node_index: int, text: str):
+    def apply(b):
+        b.captures[NODES[node_index]]["iptables-save.txt"] = text
+    return apply
+
+
+def _mq001(b):
+    b.add_user("nonMasqueradeCIDRs:\n  - 10.40.0.0/16\n", name="ip-masq-agent", key="config")
+
+
+def _mq002(b):
+    # AKS#2653: a reconciled ConfigMap with a null list item
+    b.set_reconciled("nonMasqueradeCIDRs:\n  -\nmasqLinkLocal: true\n")
+
+
+def _mq003(b):
+    b.pods[1] = agent_pod(1, NODES[1], ready=False, restarts=7, waiting="CrashLoopBackOff",
+                          last={"reason": "Error", "exitCode": 255, "message": "F0919 iptables-restore failed"})
+    b.daemonsets = [daemonset(ready=2)]
+
+
+def _mq006(b):
+    b.capture_all(iptables_save(BASE_CIDRS, before="-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"))
+
+
+def _mq007(b):
+    b.set_reconciled(reconciled_text(["10.0.0.0/16"]))
+    b.capture_all(iptables_save(["10.0.0.0/16"]))
+
+
+def _mq008(b):
+    b.vnets[VNET] = vnet([peering("aks-to-hub", "hub-vnet", ["10.40.0.0/15"])])
+
+
+def _mq009(b):
+    b.add_user("nonMasqueradeCIDRs:\n  - 20.50.0.0/16\n")
+    b.capture_all(iptables_save(list(BASE_CIDRS) + ["20.50.0.0/16"]))
+
+
+def _mq009_kubenet_peered(b):
+    b.vnets[VNET] = vnet([peering("aks-to-hub", "hub-vnet", ["10.40.0.0/15"])])
+    b.add_user("nonMasqueradeCIDRs:\n  - 10.40.0.0/15\n")
+    b.capture_all(iptables_save(["10.40.0.0/15", "10.244.0.0/16"]))
+
+
+def _mq010(b):
+    b.set_reconciled(reconciled_text(BASE_CIDRS, extra="resyncInterval: 60s\n"))
+
+
+def _mq011(b):
+    cidrs = ["10.224.0.0/16", "10.0.0.0/16", "10.224.0.0/12"]
+    b.set_reconciled(reconciled_text(cidrs))
+    b.capture_all(iptables_save(cidrs))
+
+
+def _mq012(b):
+    b.daemonsets = [daemonset(args=("--v=2", "--resync-interval=60", "--nomasq-all-reserved-ranges"))]
+
+
+def _mq013(b):
+    cidrs = list(BASE_CIDRS) + [f"172.16.{i}.0/24" for i in range(58)]
+    b.set_reconciled(reconciled_text(cidrs))
+    b.capture_all(iptables_save(cidrs))
+
+
+def _mq014(b):
+    b.aks = aks(ip_families=("IPv4", "IPv6"))
+
+
+def _mq015(b):
+    b.aks = aks(pod_subnet=True)
+    b.vnets[VNET] = vnet(subnets=[
+        {"name": "aks-subnet", "id": f"{b.vnets[VNET]['id']}/subnets/aks-subnet", "addressPrefix": "10.224.0.0/16"},
+        {"name": "pod-subnet", "id": f"{b.vnets[VNET]['id']}/subnets/pod-subnet", "addressPrefix": "10.225.0.0/16"}])
+
+
+def _mq016(b):
+    b.add_user("masqLinkLocal: true\n")
+
+
+def _mq017(b):
+    b.capture_all(iptables_save(BASE_CIDRS, legacy_warning=True))
+
+
+CASES = [
+    ("healthy", base, None, set()),
+    ("MQ001 upstream name and key", base, _mq001, {"MQ001"}),
+    ("MQ002 null list item", base, _mq002, {"MQ002"}),
+    ("MQ003 crash loop on one node", base, _mq003, {"MQ003"}),
+    ("MQ004 a CIDR missing on one node", base, patch_capture(1, iptables_save(["10.224.0.0/12"])), {"MQ004"}),
+    ("MQ004 extra CIDR and link-local", base,
+     patch_capture(2, iptables_save(list(BASE_CIDRS) + ["10.9.0.0/16"], link_local=False)), {"MQ004"}),
+    ("MQ005 jump missing", base, patch_capture(0, iptables_save(BASE_CIDRS, jump=0)), {"MQ005"}),
+    ("MQ005 jump duplicated", base, patch_capture(0, iptables_save(BASE_CIDRS, jump=2)), {"MQ005"}),
+    ("MQ005 chain absent", base, patch_capture(0, iptables_save(BASE_CIDRS, chain=False, jump=0)), {"MQ005"}),
+    ("MQ006 docker masquerade before the jump", base, _mq006, {"MQ006"}),
+    ("MQ007 stale reconciled", base, _mq007, {"MQ007"}),
+    ("MQ008 connected peering", base, _mq008, {"MQ008"}),
+    ("MQ009 internet range", base, _mq009, {"MQ009", "MQ016"}),
+    ("MQ009 peered range on kubenet", kubenet, _mq009_kubenet_peered, {"MQ009", "MQ016"}),
+    ("MQ010 resyncInterval on azure-v2", base, _mq010, {"MQ010"}),
+    ("MQ011 akscal's reconciled list", base, _mq011, {"MQ011"}),
+    ("MQ012 reserved-ranges flag with files", base, _mq012, {"MQ012"}),
+    ("MQ013 near the limit", base, _mq013, {"MQ013"}),
+    ("MQ014 dual-stack without --enable-ipv6", base, _mq014, {"MQ014"}),
+    ("MQ015 pod subnet", base, _mq015, {"MQ015"}),
+    ("MQ016 user ConfigMap", base, _mq016, {"MQ016"}),
+    ("MQ017 legacy tables", base, _mq017, {"MQ017"}),
+    ("kubenet healthy", kubenet, None, set()),
+]
+
+
+@pytest.mark.parametrize("name, make, patch, expected", CASES, ids=[c[0] for c in CASES])
+def test_each_fixture_triggers_exactly_its_codes(name, make, patch, expected, tmp_path):
+    b = make()
+    if patch is not None:
+        patch(b)
+    report = inspect(load(b, tmp_path))
+    got = {f.code for f in report.findings}
+    assert got == expected, [(f.code, f.detail) for f in report.findings]
+    for f in report.findings:
+        assert f.evidence and f.fix and f.title and f.detail
+    assert report.exit_code == (1 if any(f.severity == "error" for f in report.findings) else 0)
+
+
+def test_every_code_has_a_fixture():
+    from masqctl.analysis.findings import CODES
+
+    covered = set().union(*(c[3] for c in CASES))
+    assert covered == set(CODES)
+
+
+@pytest.mark.parametrize("patch, code, severity, needles", [
+    (_mq002, "MQ002", "error", ["E104", "azure-ip-masq-agent-config-reconciled key ip-masq-agent-reconciled line 2",
+                                "crash-loop on every node"]),
+    (_mq003, "MQ003", "error", ["CrashLoopBackOff", "7 restarts", "exit code 255", "2/3 ready"]),
+    (_mq008, "MQ008", "warning", ["10.40.0.0/15", "hides which pod"]),
+    (_mq009, "MQ009", "error", ["20.50.0.0/16", "internet"]),
+    (_mq011, "MQ011", "info", ["10.224.0.0/16 ⊂ 10.224.0.0/12"]),
+    (_mq016, "MQ016", "info", ["overlay"]),
+])
+def test_severity_and_detail(patch, code, severity, needles, tmp_path):
+    b = base()
+    patch(b)
+    report = inspect(load(b, tmp_path))
+    f = next(f for f in report.findings if f.code == code)
+    assert f.severity == severity
+    for n in needles:
+        assert n in f.detail, f.detail
+
+
+def test_mq004_names_exactly_the_drift_and_its_node(tmp_path):
+    b = base()
+    patch_capture(2, iptables_save(list(BASE_CIDRS) + ["10.9.0.0/16"], link_local=False))(b)
+    report = inspect(load(b, tmp_path))
+    (f,) = report.findings
+    assert f.nodes == (NODES[2],)
+    assert "extra RETURN for 10.9.0.0/16" in f.detail and "link-local RETURN 169.254.0.0/16 present" in f.detail
+    assert [g.state for g in report.drift.groups] == ["drift", "in-sync"]
+
+
+def test_mq008_fix_merges_the_user_cidrs_and_disconnected_peering_is_evidence(tmp_path):
+    b = base()
+    b.vnets[VNET] = vnet([peering("aks-to-hub", "hub-vnet", ["10.40.0.0/15"]),
+                          peering("aks-to-old", "old-vnet", ["10.60.0.0/16"], state="Disconnected")])
+    b.add_user("nonMasqueradeCIDRs:\n  - 192.168.10.0/24\n")
+    report = inspect(load(b, tmp_path))
+    f = next(f for f in report.findings if f.code == "MQ008")
+    assert "10.60.0.0/16" not in f.detail
+    assert any("old-vnet" in e and "Connected" in e for e in f.evidence)
+    assert "- 192.168.10.0/24\n" in f.fix and "- 10.40.0.0/15\n" in f.fix
+
+
+def test_missing_evidence_is_listed_never_guessed(tmp_path):
+    b = base()
+    b.aks = None
+    b.vnets = {}
+    b.captures = {NODES[0]: b.captures[NODES[0]]}
+    report = inspect(load(b, tmp_path))
+    skipped = {n.code: n for n in report.not_checked}
+    assert "MQ007" in skipped
+    assert "MQ008" in skipped and "Azure" in skipped["MQ008"].reason
+    assert set(skipped["MQ004"].nodes) == set(NODES[1:])
+    unknown = [g for g in report.drift.groups if g.state == "unknown"]
+    assert unknown and unknown[0].summary.startswith("unknown, no capture")
+    assert all("in sync" not in g.summary for g in unknown)
+
+
+def test_no_captures_at_all(tmp_path):
+    b = base()
+    b.captures = {}
+    report = inspect(load(b, tmp_path))
+    skipped = {n.code for n in report.not_checked}
+    assert {"MQ004", "MQ005", "MQ006", "MQ017"} <= skipped
+    assert [g.state for g in report.drift.groups] == ["unknown"] and len(report.drift.groups[0].nodes) == 3
+
+
+def test_only_filters_and_nodes_select(tmp_path):
+    b = base()
+    patch_capture(1, iptables_save(["10.224.0.0/12"]))(b)
+    _mq011(b)
+    b.captures[NODES[1]]["iptables-save.txt"] = iptables_save(["10.224.0.0/12"])
+    snap = load(b, tmp_path)
+    assert {f.code for f in inspect(snap).findings} == {"MQ004", "MQ011"}
+    assert {f.code for f in inspect(snap, only={"MQ011"}).findings} == {"MQ011"}
+    assert inspect(snap, nodes=NodeSelection(names=(NODES[0],))).findings[0].code == "MQ011"
+    assert {f.code for f in inspect(snap, nodes=NodeSelection(selector="agentpool=nodepool1")).findings} == {
+        "MQ004", "MQ011"}
+    assert inspect(snap, nodes=NodeSelection(sample=1)).nodes_in_scope == (NODES[0],)
+
+
+def test_unknown_only_code_is_a_usage_error(tmp_path):
+    from masqctl.errors import UsageError
+
+    with pytest.raises(UsageError) as exc:
+        inspect(load(base(), tmp_path), only={"MQ999"})
+    assert exc.value.code == "E240" and "MQ999" in exc.value.message
+
+
+def test_hub_spoke_user_configmap_removes_mq008(tmp_path):
+    """The seed blog: node subnet, hub peered; adding 10.0.0.0/8 to the user ConfigMap preserves pod IPs."""
+    b = base()
+    _mq008(b)
+    before = {f.code for f in inspect(load(b, tmp_path, "before")).findings}
+    b.add_user("nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n")
+    b.capture_all(iptables_save(list(BASE_CIDRS) + ["10.0.0.0/8"]))
+    after = inspect(load(b, tmp_path, "after"))
+    assert "MQ008" in before and "MQ008" not in {f.code for f in after.findings}
+    assert after.exit_code == 0
