@@ -167,7 +167,7 @@ def _write_and_verify(plan, doc: dict, options, backup_dir: str, snapshot, *, ve
     from masqctl.analysis.verify import verify_rollout
     from masqctl.cluster import configmap_write as cw
 
-    api = cw.core_api(options.kubeconfig, options.context)
+    api = cw.core_api(options.kubeconfig, options.context, environ=os.environ)
     live = cw.read_configmap(api, plan.namespace, plan.name)
     live_rv = cw.resource_version(live)
     if live_rv != plan.resource_version:

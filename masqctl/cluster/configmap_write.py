@@ -78,17 +78,19 @@ class Backup:
 # --------------------------------------------------------------------------- client
 
 
-def core_api(kubeconfig: str | None, context: str | None, *, timeout: float = 30.0):
-    """A ``CoreV1Api`` for the kubeconfig/context (the client is imported here, not at import time)."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+def core_api(kubeconfig: str | None, context: str | None, *, environ, timeout: float = 30.0):
+    """A ``CoreV1Api`` for the kubeconfig/context, resolved exactly as gathering resolves it
+    (``masqctl.cluster.kubeconfig``: ``--kubeconfig``, ``KUBECONFIG`` in ``environ``, ``~/.kube/config``,
+    in-cluster). The client is imported here, not at import time."""
+    import urllib3
+    from kubernetes import client
 
-    try:
-        api_client = config.new_client_from_config(config_file=kubeconfig, context=context)
-    except (ConfigException, OSError, TypeError, ValueError) as exc:
-        raise UsageError(f"cannot use the kubeconfig: {exc}", input=f"--kubeconfig {kubeconfig or '(default)'}"
-                         + (f" --context {context}" if context else ""), code="E251") from None
-    api = client.CoreV1Api(api_client)
+    from masqctl.cluster.kubeconfig import load_client_config
+
+    cc = load_client_config(kubeconfig, context, environ=environ)
+    cfg = cc.configuration
+    cfg.retries = urllib3.Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+    api = client.CoreV1Api(client.ApiClient(cfg))
     api._masqctl_timeout = timeout  # noqa: SLF001 - carried with the API object, read by _call
     return api
 
