@@ -278,3 +278,31 @@ def test_human_plan_names_what_changes(tmp_path, capsys):
     assert rc == 0
     assert "Action: create" in out and "+-A IP-MASQ-AGENT" in out and "10.10.0.0/15" in out
     assert "nothing written (a bundle can only be planned)" in err
+
+
+# --------------------------------------------------------------------------- the shipped examples
+
+EXAMPLES = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples"
+
+
+def _example(name):
+    path = EXAMPLES / name
+    if not path.is_dir():
+        pytest.skip(f"examples/{name} is not in the tree yet")
+    return build_snapshot(read_bundle(str(path)))
+
+
+def test_example_hub_spoke_goes_from_mq008_to_clean():
+    snap = _example("hub-spoke")
+    assert "MQ008" in {f.code for f in inspect(snap).findings}
+    plan = plan_apply(snap, ApplyRequest(goal="preserve-source-ip"))
+    after = {f.code: f.severity for f in inspect(plan.planned_snapshot).findings}
+    assert "MQ008" not in after and all(sev == "info" for sev in after.values()), after
+    assert any(f.changed and f.kind == "peered-vnet" for f in plan.flows)
+
+
+def test_example_kubenet_refuses_preserve():
+    snap = _example("aks-kubenet")
+    with pytest.raises(ApplyError) as exc:
+        plan_apply(snap, ApplyRequest(goal="preserve-source-ip"))
+    assert exc.value.code == "E707" and "MQ009" in exc.value.message
