@@ -83,7 +83,9 @@ _STATE_STYLE = {"in-sync": "green", "drift": "bold red", "unknown": "yellow"}
 def render_human(report, verbose: int = 0, console=None) -> None:
     from rich.console import Console
     from rich.markup import escape
+    from rich.padding import Padding
     from rich.table import Table
+    from rich.text import Text
 
     console = console or Console(highlight=False)
     d = report.to_dict()
@@ -164,12 +166,12 @@ def render_human(report, verbose: int = 0, console=None) -> None:
         console.print("[green]No findings.[/]" + (" (only " + ", ".join(report.only) + ")" if report.only else ""))
     for f in report.findings:
         console.print(f"[{_SEV_STYLE[f.severity]}]{f.severity.upper():7}[/] [bold]{f.code}[/] {escape(f.title)}")
-        console.print("  " + escape(f.detail), soft_wrap=False)
+        console.print(Padding(Text(f.detail), (0, 0, 0, 2), expand=False))
         if f.nodes:
             console.print(f"  [dim]nodes: {escape(', '.join(f.nodes[:5]))}"
                           + (f" and {len(f.nodes) - 5} more" if len(f.nodes) > 5 else "") + "[/]")
         for e in f.evidence[: None if verbose else 3]:
-            console.print(f"  [dim]evidence: {escape(e)}[/]")
+            console.print(Padding(Text("evidence: " + e, style="dim"), (0, 0, 0, 2), expand=False))
         if f.fix:
             console.print("  [bold]fix:[/]")
             for line in f.fix.splitlines():
