@@ -335,7 +335,11 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
                                   file=err.file, line=err.line, key=err.key, value=err.value, hint=err.hint,
                                   code=err.code)
     plan.after = after
-    plan.planned_snapshot = planned
+    # the cluster as it will be: the nodes' captures show the old rules, so they are not carried over
+    missing = {k: v for k, v in planned.missing.items() if not k.startswith("captures")}
+    if planned.captures:
+        missing["captures"] = "planned snapshot: the nodes' rules after the change are predicted, not captured"
+    plan.planned_snapshot = dataclasses.replace(planned, captures={}, missing=missing)
     if new_cm is not None:
         binary = None
         plan.new_object = configmap_object(ns, name, data=new_cm.data, labels=new_cm.labels,
