@@ -50,6 +50,8 @@ PUBLIC_ARM = "https://management.azure.com"
 DEFAULT_KUBECONFIG = "~/.kube/config"
 SUBSCRIPTIONS_API_VERSION = "2022-12-01"
 AZ_TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10      # seconds to open a connection to ARM (azure-core's default is 300)
+READ_TIMEOUT = 60         # seconds to wait for an ARM answer (default 300)
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -192,7 +194,8 @@ class _Gatherer:
     def _client_kwargs(self) -> dict:
         from masqctl import __version__
 
-        kw: dict[str, Any] = {"user_agent": f"masqctl/{__version__}"}
+        kw: dict[str, Any] = {"user_agent": f"masqctl/{__version__}", "connection_timeout": CONNECT_TIMEOUT,
+                              "read_timeout": READ_TIMEOUT}
         if self.options.arm_endpoint is not None:
             kw["base_url"] = self.endpoint
             kw["credential_scopes"] = self.scopes
@@ -326,7 +329,7 @@ class _Gatherer:
             policies.RequestIdPolicy(), policies.HeadersPolicy(),
             policies.UserAgentPolicy(user_agent=f"masqctl/{__version__}"), policies.RedirectPolicy(),
             policies.RetryPolicy(), ARMChallengeAuthenticationPolicy(self.credential(), *self.scopes),
-        ])
+        ], connection_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
         out: list[dict] = []
         url: str | None = f"{self.endpoint}/subscriptions?api-version={SUBSCRIPTIONS_API_VERSION}"
         with client:
