@@ -363,10 +363,12 @@ class Programs:
                 re.search(rf"(^|[\s;|&(`]){re.escape(k)}($|[\s;|&)`])", script)
                 for k, v in self.programs.items() if v is HANG):
             return HANG
+        stub = _stub_program()
         with tempfile.TemporaryDirectory(prefix="kubeapi-sh-") as tmp:
-            bindir = os.path.join(tmp, "bin")
+            bindir, datadir = os.path.join(tmp, "bin"), os.path.join(tmp, "data")
             os.mkdir(bindir)
-            for i, (name, value) in enumerate(self.programs.items()):
+            os.mkdir(datadir)
+            for name, value in self.programs.items():
                 if value is HANG:
                     continue
                 res = value([name]) if callable(value) else value
@@ -376,16 +378,43 @@ class Programs:
                     continue   # "not installed": leave it out of PATH
                 for stream in ("stdout", "stderr"):
                     data = getattr(res, stream)
-                    with open(os.path.join(tmp, f"{i}.{stream}"), "wb") as fh:
+                    with open(os.path.join(datadir, f"{name}.{stream}"), "wb") as fh:
                         fh.write(data.encode() if isinstance(data, str) else data)
-                path = os.path.join(bindir, name)
-                with open(path, "w") as fh:
-                    fh.write(f"#!/bin/sh\n/bin/cat '{tmp}/{i}.stdout'\n/bin/cat '{tmp}/{i}.stderr' >&2\n"
-                             f"exit {res.exit_code}\n")
-                os.chmod(path, 0o755)
+                with open(os.path.join(datadir, f"{name}.rc"), "w") as fh:
+                    fh.write(f"{res.exit_code}\n")
+                # a symlink to one stub written long before: no executable is ever written here,
+                # so a concurrent fork cannot hold it open for writing (ETXTBSY)
+                os.symlink(stub, os.path.join(bindir, name))
             proc = subprocess.run(["/bin/sh", "-c", script, "sh", *args], capture_output=True,
-                                  env={"PATH": bindir}, cwd=tmp, timeout=60)
+                                  env={"PATH": bindir, "KUBEAPI_DATA": datadir}, cwd=tmp, timeout=60)
         return ExecResult(stdout=proc.stdout, stderr=proc.stderr, exit_code=proc.returncode)
+
+
+_STUB_LOCK = threading.Lock()
+_STUB: list[str] = []
+
+
+def _stub_program() -> str:
+    """One shell script standing in for every fake program: it prints the files named after
+    the name it was called by (``$0``) from ``$KUBEAPI_DATA``."""
+    with _STUB_LOCK:
+        if not _STUB:
+            import atexit
+            import shutil
+            import tempfile
+
+            d = tempfile.mkdtemp(prefix="kubeapi-stub-")
+            path = os.path.join(d, "stub")
+            with open(path, "w") as fh:
+                fh.write('#!/bin/sh\nn=${0##*/}\n/bin/cat "$KUBEAPI_DATA/$n.stdout"\n'
+                         '/bin/cat "$KUBEAPI_DATA/$n.stderr" >&2\nread rc < "$KUBEAPI_DATA/$n.rc"\nexit "$rc"\n')
+            os.chmod(path, 0o755)
+            atexit.register(shutil.rmtree, d, True)
+            _STUB.append(path)
+        return _STUB[0]
+
+
+_stub_program()   # at import, before any test starts threads
 
 
 def _exec_status(result: ExecResult) -> dict:
@@ -717,7 +746,7 @@ class KubeAPI:
                 raise not_found(res, name)
             return copy.deepcopy(obj)
 
-    def _list(self, res: Resource, ns: str | None, req: Request) -> dict:
+    def _list(self, res: Resource, ns: str | None, req: Request) -> "_Encoded":
         lm = label_matcher(req.param("labelSelector"))
         fm = field_matcher(req.param("fieldSelector"), res)
         limit = int(req.param("limit") or 0)
@@ -741,12 +770,14 @@ class KubeAPI:
                 if limit and len(items) == limit:
                     cont = base64.urlsafe_b64encode(json.dumps(list(last)).encode()).decode()
                     break
-                items.append(copy.deepcopy(obj))
+                items.append(obj)
                 last = key[1:]
-        meta: dict[str, Any] = {"resourceVersion": rv}
-        if cont:
-            meta["continue"] = cont
-        return {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta, "items": items}
+            meta: dict[str, Any] = {"resourceVersion": rv}
+            if cont:
+                meta["continue"] = cont
+            # encoded under the lock: no copy needed, and later writes cannot change the answer
+            return _Encoded(json.dumps({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
+                                        "items": items}).encode())
 
     def _create(self, res: Resource, ns: str | None, body: Any) -> dict:
         if not isinstance(body, dict):
@@ -881,6 +912,10 @@ class KubeAPI:
         node = (pod.get("spec") or {}).get("nodeName")
         return self._exec_pods.get((ns, name)) or (self._exec_nodes.get(node) if node else None) \
             or self._exec_default
+
+
+class _Encoded(bytes):
+    """A response body already encoded as JSON."""
 
 
 def _image_id(image: str) -> str:
@@ -1020,7 +1055,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         req.status, req.ended = status, time.monotonic()
 
     def _send_json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, _Encoded) else json.dumps(body).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
