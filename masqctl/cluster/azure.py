@@ -6,7 +6,8 @@ azure-identity, azure-mgmt-containerservice and azure-mgmt-network (imported her
 called). Azure is optional: nothing here raises because Azure is unreachable, unauthorised or
 incomplete; the reason goes to ``raw.missing`` under a ``MissingKey`` (``azure``,
 ``azure.cluster``, ``azure.vnets``) or ``azure.vnets/<stem>``, and what could be read is kept.
-Only contradictory options are errors (``UsageError`` E620–E623, see ``check_azure_options``).
+Only contradictory options and names ARM could never accept are errors (``UsageError`` E620–E624,
+see ``check_azure_options``).
 
 How things are found (docs/azure.md says the same for operators):
 
@@ -45,6 +46,7 @@ E_CLUSTER_ID = "E620"       # --cluster resource ID malformed, or contradicting 
 E_ARM_ENDPOINT = "E621"     # the ARM endpoint is not an absolute https:// URL
 E_NO_AZURE = "E622"         # Azure flags together with --no-azure
 E_BLANK = "E623"            # --subscription / -g / --cluster given but empty
+E_NAME = "E624"             # -g / --cluster is not a valid resource group / AKS cluster name
 
 PUBLIC_ARM = "https://management.azure.com"
 DEFAULT_KUBECONFIG = "~/.kube/config"
@@ -53,6 +55,10 @@ AZ_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 10      # seconds to open a connection to ARM (azure-core's default is 300)
 READ_TIMEOUT = 60         # seconds to wait for an ARM answer (default 300)
 
+# ARM's own rules: AKS names are 1-63 letters, digits, '-' and '_' (starting and ending with a letter or
+# digit); resource group names are 1-90 letters (any script), digits, '_', '-', '.', '(' and ')', not ending in '.'.
+_CLUSTER_NAME = re.compile(r"^[A-Za-z0-9](?:[-_A-Za-z0-9]{0,61}[A-Za-z0-9])?$")
+_RG_NAME = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 READ_CLUSTER = "Microsoft.ContainerService/managedClusters/read"
@@ -78,6 +84,13 @@ def check_azure_options(options: GatherOptions) -> None:
         if named:
             raise UsageError(f"{' and '.join(named)} cannot be used with --no-azure", input="--no-azure",
                              code=E_NO_AZURE, hint="drop --no-azure to read Azure, or drop the Azure flags")
+    if options.resource_group is not None and not _RG_NAME.match(options.resource_group.strip()):
+        raise UsageError("not a resource group name (1-90 letters, digits, '_', '-', '.', '(', ')'; not ending "
+                         "in '.')", input=f"-g {options.resource_group}", code=E_NAME)
+    cluster_name = options.cluster.strip() if options.cluster is not None else None
+    if cluster_name and not cluster_name.startswith("/") and not _CLUSTER_NAME.match(cluster_name):
+        raise UsageError("not an AKS cluster name (1-63 letters, digits, '-' and '_', starting and ending with a "
+                         "letter or digit) nor a resource ID", input=f"--cluster {options.cluster}", code=E_NAME)
     if options.arm_endpoint is not None:
         u = urllib.parse.urlsplit(options.arm_endpoint)
         if u.scheme != "https" or not u.hostname:

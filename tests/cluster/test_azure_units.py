@@ -37,6 +37,12 @@ CID = f"/subscriptions/{SUB}/resourceGroups/rg1/providers/Microsoft.ContainerSer
      "--resource-group and --cluster cannot be used with --no-azure"),
     ({"subscription": " "}, "E623", "must not be empty"),
     ({"cluster": ""}, "E623", "must not be empty"),
+    ({"cluster": "bad name!"}, "E624", "not an AKS cluster name"),
+    ({"cluster": "a" * 64}, "E624", "not an AKS cluster name"),
+    ({"cluster": ".."}, "E624", "not an AKS cluster name"),
+    ({"resource_group": "rg/../../x"}, "E624", "not a resource group name"),
+    ({"resource_group": "rg."}, "E624", "not a resource group name"),
+    ({"resource_group": "rg with space"}, "E624", "not a resource group name"),
 ])
 def test_contradictory_options_are_usage_errors(kw, code, text):
     with pytest.raises(UsageError) as e:
@@ -45,7 +51,8 @@ def test_contradictory_options_are_usage_errors(kw, code, text):
 
 
 @pytest.mark.parametrize("kw", [
-    {}, {"cluster": "aks1"}, {"resource_group": "rg1"}, {"cluster": CID, "resource_group": "RG1"},
+    {}, {"cluster": "aks1"}, {"resource_group": "rg1"}, {"resource_group": "MC_rg(1).é_x_westeurope"},
+    {"cluster": "a"}, {"cluster": "spoke_1-aks"}, {"cluster": CID, "resource_group": "RG1"},
     {"cluster": CID, "subscription": SUB.upper()}, {"cluster": CID, "subscription": "Contoso"},
     {"arm_endpoint": "https://management.chinacloudapi.cn/"}, {"azure": False},
 ])
