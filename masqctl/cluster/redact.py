@@ -32,10 +32,10 @@ from masqctl.cluster.raw import RawCluster
 
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = re.compile(GUID)
-_ARM = re.compile(r"/subscriptions/([^/\s\"']+)(?:/resourceGroups/([^/\s\"']+))?", re.I)
-_VNET = re.compile(r"/virtualNetworks/([^/\s\"']+)", re.I)
-_IDENTITY = re.compile(r"/userAssignedIdentities/([^/\s\"']+)", re.I)
-_AZMK8S = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.azmk8s\.io(?![A-Za-z0-9_-])", re.I)
+_ARM = re.compile(r"/subscriptions/([^/\s\"']+)(?:/resourceGroups/([^/\s\"']+))?", re.IGNORECASE)
+_VNET = re.compile(r"/virtualNetworks/([^/\s\"']+)", re.IGNORECASE)
+_IDENTITY = re.compile(r"/userAssignedIdentities/([^/\s\"']+)", re.IGNORECASE)
+_AZMK8S = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.azmk8s\.io(?![A-Za-z0-9_-])", re.IGNORECASE)
 _BEFORE = r"(?<![A-Za-z0-9_.-])"
 _AFTER = r"(?![A-Za-z0-9_-]|\.[A-Za-z0-9])"
 
@@ -128,7 +128,7 @@ class Redactor:
             parts = [GUID]
             if literals:
                 parts.insert(0, _BEFORE + "(?:" + "|".join(re.escape(t) for t in literals) + ")" + _AFTER)
-            self._pattern = re.compile("|".join(parts), re.I)
+            self._pattern = re.compile("|".join(parts), re.IGNORECASE)
         return self._pattern
 
     def _replace(self, m: re.Match) -> str:

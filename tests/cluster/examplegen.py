@@ -806,25 +806,25 @@ def node_payload(ex: Example, node: NodeSpec) -> str:
     filter_rules = [
         '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS',
-        '-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" '
-        "-j KUBE-EXTERNAL-SERVICES",
+        ('-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" '
+         "-j KUBE-EXTERNAL-SERVICES"),
         "-A INPUT -j KUBE-FIREWALL",
         f"-A FORWARD -d {WIRESERVER}/32 -p tcp -m tcp --dport 32526 -j DROP",
         f"-A FORWARD -d {WIRESERVER}/32 -p tcp -m tcp --dport 80 -j DROP",
         '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
         '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
-        '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" '
-        "-j KUBE-EXTERNAL-SERVICES",
+        ('-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" '
+         "-j KUBE-EXTERNAL-SERVICES"),
         '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL',
         '-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
         "-A OUTPUT -j KUBE-FIREWALL",
-        '-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" '
-        "-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP",
+        ('-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" '
+         "-m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"),
         "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
-        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
-        "RELATED,ESTABLISHED -j ACCEPT",
+        ('-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
+         "RELATED,ESTABLISHED -j ACCEPT"),
     ]
     mangle_chains = ["KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "KUBE-PROXY-CANARY"]
     mangle_rules = [f"-A FORWARD -d {WIRESERVER}/32 -p tcp -m tcp --dport 80 -j DROP",

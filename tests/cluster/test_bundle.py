@@ -89,6 +89,10 @@ def test_round_trip_tarball(tmp_path):
     with tarfile.open(tmp_path / "nested.tgz", "w:gz") as tf:
         tf.add(tmp_path / "b", arcname="bundle-2025-09-19")
     assert same(build_snapshot(read_bundle(str(tmp_path / "nested.tgz"))), build_snapshot(raw))
+    # `tar czf x.tgz -C bundle .`: members named ./configmaps.yaml …
+    with tarfile.open(tmp_path / "dot.tgz", "w:gz") as tf:
+        tf.add(tmp_path / "b", arcname=".")
+    assert same(build_snapshot(read_bundle(str(tmp_path / "dot.tgz"))), build_snapshot(raw))
 
 
 def test_missing_pieces_round_trip(tmp_path):

@@ -16,7 +16,11 @@ from netns import NetNS, requires_netns
 
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.bundle import read_bundle, write_bundle
-from masqctl.cluster.model import ConfigMapProjection, ConfigMount, KeyToPath, MissingKey
+from masqctl.cluster.model import (
+    ConfigMapProjection,
+    ConfigMount,
+    KeyToPath,
+)
 from masqctl.engine import AgentOptions, ConfigSource, effective_config, render
 from masqctl.netfilter.canonical import rule_key
 from masqctl.netfilter.dump import parse_dump
@@ -74,7 +78,7 @@ EXPECTED = {   # name → (kind, flavour, effective CIDRs in order, masqLinkLoca
 def test_agent_and_effective_config(name):
     snap = snapshot(name)
     kind, flavor, cidrs, link_local = EXPECTED[name]
-    ds, options, config = agent_of(snap)
+    ds, _, config = agent_of(snap)
     assert (ds.kind, ds.flavor) == (kind, flavor)
     assert [c.cidr for c in config.non_masquerade_cidrs] == cidrs
     assert config.masq_link_local.value is link_local
@@ -85,7 +89,7 @@ def test_agent_and_effective_config(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_live_chain_is_what_the_engine_renders_on_every_node(name):
     snap = snapshot(name)
-    ds, options, config = agent_of(snap)
+    _, options, config = agent_of(snap)
     rules = render(config, options).ipv4
     assert set(snap.captures) == {n.name for n in snap.nodes}
     for node, cap in snap.captures.items():
@@ -210,12 +214,12 @@ def test_aks_pod_subnet():
         texts = [t for _, t in swift.lines]
         ip = snap.node(node).internal_ip
         assert texts == [
-            f"-A SWIFT-POSTROUTING -s 192.168.0.0/16 -d 168.63.129.16/32 -p udp -m addrtype ! --dst-type LOCAL "
-            f"-m udp --dport 53 -j SNAT --to-source {ip}",
-            f"-A SWIFT-POSTROUTING -s 192.168.0.0/16 -d 168.63.129.16/32 -p tcp -m addrtype ! --dst-type LOCAL "
-            f"-m tcp --dport 53 -j SNAT --to-source {ip}",
-            f"-A SWIFT-POSTROUTING -s 192.168.0.0/16 -d 169.254.169.254/32 -p tcp -m addrtype ! --dst-type LOCAL "
-            f"-m tcp --dport 80 -j SNAT --to-source {ip}"]
+            (f"-A SWIFT-POSTROUTING -s 192.168.0.0/16 -d 168.63.129.16/32 -p udp -m addrtype ! --dst-type LOCAL "
+             f"-m udp --dport 53 -j SNAT --to-source {ip}"),
+            (f"-A SWIFT-POSTROUTING -s 192.168.0.0/16 -d 168.63.129.16/32 -p tcp -m addrtype ! --dst-type LOCAL "
+             f"-m tcp --dport 53 -j SNAT --to-source {ip}"),
+            (f"-A SWIFT-POSTROUTING -s 192.168.0.0/16 -d 169.254.169.254/32 -p tcp -m addrtype ! --dst-type LOCAL "
+             f"-m tcp --dport 80 -j SNAT --to-source {ip}")]
 
 
 @pytest.mark.parametrize("name", NAMES)

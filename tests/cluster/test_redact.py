@@ -48,7 +48,8 @@ def all_text(folder) -> str:
     out = []
     for dirpath, _, files in os.walk(folder):
         for f in files:
-            out.append(open(os.path.join(dirpath, f), encoding="utf-8").read())
+            with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
+                out.append(fh.read())
     return "\n".join(out)
 
 
