@@ -343,8 +343,7 @@ class _Gathering:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"timed out after {self.options.node_timeout:g} s (--node-timeout)")
-        out = self.kube.exec_command(self.ns, pod, container, [*prefix, "sh", "-c", cap.CAPTURE_SCRIPT],
-                                     timeout=left)
+        out = self._exec(pod, container, [*prefix, "sh", "-c", cap.CAPTURE_SCRIPT], left)
         at = _now()
         if out.exit_code is None and out.missing_binary and not prefix:
             return self._separate_execs(node, pod, container, deadline, via=via)
@@ -357,6 +356,17 @@ class _Gathering:
                 "node": f"the capture command failed (exit {out.exit_code}): {detail}"})
         return _build_capture(node, at, via, sections)
 
+    def _exec(self, pod: str, container: str | None, argv: list[str], left: float) -> Any:
+        from masqctl.cluster.kubeclient import E_TIMEOUT, ApiCallError
+
+        try:
+            return self.kube.exec_command(self.ns, pod, container, argv, timeout=left)
+        except ApiCallError as e:
+            if e.code == E_TIMEOUT:
+                raise TimeoutError(f"timed out after {self.options.node_timeout:g} s (--node-timeout) while "
+                                   f"running the capture in pod {self.ns}/{pod}") from e
+            raise
+
     def _separate_execs(self, node: str, pod: str, container: str | None, deadline: float, *,
                         via: str) -> NodeCapture:
         sections: dict[str, cap.Piece] = {}
@@ -364,7 +374,7 @@ class _Gathering:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"timed out after {self.options.node_timeout:g} s (--node-timeout)")
-            out = self.kube.exec_command(self.ns, pod, container, list(argv), timeout=left)
+            out = self._exec(pod, container, list(argv), left)
             if out.exit_code is None:
                 rc = 127 if out.missing_binary else 126
                 sections[piece] = cap.Piece(out.stdout, out.failure or out.stderr, rc)
