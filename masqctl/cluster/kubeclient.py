@@ -116,6 +116,14 @@ def describe_failure(exc: BaseException, *, what: str, server: str, perm: Permis
         detail = api_message or getattr(exc, "reason", None) or str(exc)
         return ApiCallError(f"{what} failed: HTTP {status}: {detail}", status=status, input=server, code=E_API)
     for e in _chain(exc):
+        # (urllib3's NewConnectionError is a ConnectTimeoutError subclass: a refusal, not a timeout)
+        if isinstance(e, (u3.NewConnectionError, ConnectionRefusedError, socket.gaierror)) and \
+                not isinstance(e, (socket.timeout, TimeoutError)) and "timed out" not in str(e):
+            return ApiCallError(f"{what}: cannot reach the API server: {_short(e)}", input=server,
+                                code=E_UNREACHABLE,
+                                hint="check the server address, VPN/private-cluster access and that the "
+                                     "cluster is running (az aks show)")
+    for e in _chain(exc):
         if isinstance(e, (u3.ReadTimeoutError, u3.ConnectTimeoutError, socket.timeout, TimeoutError)) or \
                 type(e).__name__ in ("WebSocketTimeoutException",):
             limit = f" within {timeout:g} s" if timeout else ""

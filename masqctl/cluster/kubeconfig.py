@@ -132,6 +132,14 @@ def load_client_config(kubeconfig: str | None, context: str | None, *, environ: 
         where = f"--context {context}" if context else f"current-context {chosen} in {described}"
         raise UsageError(f"no context named {chosen!r} in {', '.join(files)}; available: {_choices(names)}",
                          input=where, code=E_CONTEXT)
+    ctx = next(c for c in merged.value["contexts"] if c["name"] == chosen).value.get("context") or {}
+    for kind, key in (("cluster", "clusters"), ("user", "users")):
+        ref = ctx.get(kind) if isinstance(ctx, dict) else None
+        if ref is None and kind == "user":
+            continue
+        if ref not in [item["name"] for item in merged.value.get(key) or []]:
+            raise InputError(f"context {chosen!r} refers to {kind} {ref!r}, which is not defined", input=described,
+                             code=E_KUBECONFIG)
     try:
         loader = KubeConfigLoader(config_dict=merged, active_context=chosen, config_base_path=None)
         loader.load_and_set(cfg)

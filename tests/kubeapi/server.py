@@ -1020,7 +1020,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 req.verb = _rbac_verb(self.command, name, sub, query.get("watch", ["false"])[0] == "true")
             if api.latency:
                 time.sleep(api.latency)
-            if api.token is not None and headers.get("authorization") != f"Bearer {api.token}":
+            scheme, _, credential = headers.get("authorization", "").partition(" ")
+            if api.token is not None and (scheme.lower() != "bearer" or credential.strip() != api.token):
                 raise APIError(401, "Unauthorized", "Unauthorized")
             for hook in list(api.hooks):
                 hook(req, api)
