@@ -8,7 +8,8 @@ enough of the API, with the API's own wire shapes, for masqctl's gathering and a
   ``metadata.namespace``, ``spec.nodeName``, ``status.phase``, ``spec.hostNetwork``; ``limit`` and
   ``continue``; across namespaces), create (409 AlreadyExists; ``generateName``), update (PUT,
   optimistic concurrency on ``metadata.resourceVersion``: 409 Conflict when stale), patch
-  (merge-patch and JSON patch; strategic-merge is treated as merge-patch), delete (404 when absent);
+  (merge-patch and JSON patch; strategic-merge is treated as merge-patch), delete (404 when absent,
+  409 when ``DeleteOptions.preconditions`` do not hold);
   every write bumps the resourceVersion;
 * errors are ``Status`` objects shaped like the real API server's;
 * the ``exec`` subresource over WebSocket with the channel protocol (``v4.channel.k8s.io`` by
@@ -735,7 +736,7 @@ class KubeAPI:
         if req.method == "PATCH" and name is not None:
             return 200, self._patch(res, ns, name, body, headers.get("content-type", ""))
         if req.method == "DELETE" and name is not None:
-            return 200, self._delete(res, ns, name)
+            return 200, self._delete(res, ns, name, body)
         raise APIError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
                        f"resource ({verb})")
 
@@ -899,11 +900,22 @@ class KubeAPI:
             self._store[key] = new
             return copy.deepcopy(new)
 
-    def _delete(self, res: Resource, ns: str | None, name: str) -> dict:
+    def _delete(self, res: Resource, ns: str | None, name: str, body: Any = None) -> dict:
+        """Delete; ``DeleteOptions.preconditions`` (resourceVersion, uid) are checked (409)."""
+        pre = (body or {}).get("preconditions") or {} if isinstance(body, dict) else {}
         with self._lock:
-            obj = self._store.pop((res.plural, ns or "", name), None)
+            key = (res.plural, ns or "", name)
+            obj = self._store.get(key)
             if obj is None:
                 raise not_found(res, name)
+            for field_name in ("resourceVersion", "uid"):
+                want, have = pre.get(field_name), obj["metadata"].get(field_name)
+                if want and want != have:
+                    label = "ResourceVersion" if field_name == "resourceVersion" else "UID"
+                    raise APIError(409, "Conflict", f'Operation cannot be fulfilled on {res.plural} "{name}": '
+                                   f"Precondition failed: {label} in precondition: {want}, {label} in object "
+                                   f"meta: {have}", _details(res, name))
+            del self._store[key]
             self.deleted.append(copy.deepcopy(obj))
         return obj
 

@@ -211,3 +211,16 @@ def test_builders_make_objects_the_client_models_accept(build, model):
     import kubernetes.client
 
     kubernetes.client.ApiClient().deserialize(json.dumps(build()), model, "application/json")
+
+
+def test_delete_preconditions(api, tmp_path):
+    from kubernetes import client
+
+    v1 = client.CoreV1Api(client_for(api, tmp_path))
+    cm = v1.create_namespaced_config_map("kube-system", {"metadata": {"name": "c"}, "data": {}})
+    with pytest.raises(client.ApiException) as e:
+        v1.delete_namespaced_config_map("c", "kube-system", body={"preconditions": {"resourceVersion": "1"}})
+    assert e.value.status == 409 and "Precondition failed: ResourceVersion in precondition: 1" in e.value.body
+    v1.delete_namespaced_config_map("c", "kube-system",
+                                    body={"preconditions": {"resourceVersion": cm.metadata.resource_version}})
+    assert api.get("configmaps", "c", "kube-system") is None
