@@ -36,7 +36,8 @@ DebugImage = Annotated[str, typer.Option("--debug-image", help="Image for --debu
                                          rich_help_panel=PANEL_K8S)]
 NoCapture = Annotated[bool, typer.Option("--no-capture", help="Do not exec into nodes (no live iptables).",
                                          rich_help_panel=PANEL_K8S)]
-Subscription = Annotated[Optional[str], typer.Option("--subscription", help="Azure subscription ID or name.",
+Subscription = Annotated[Optional[str], typer.Option("--subscription", envvar="AZURE_SUBSCRIPTION_ID",
+                                                     help="Azure subscription ID or name.",
                                                      rich_help_panel=PANEL_AZ)]
 ResourceGroup = Annotated[Optional[str], typer.Option("-g", "--resource-group", help="The cluster's resource group.",
                                                       rich_help_panel=PANEL_AZ)]

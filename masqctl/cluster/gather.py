@@ -16,6 +16,10 @@ def gather_raw(options: GatherOptions, progress: Progress | None = None) -> RawC
         from masqctl.cluster.bundle import read_bundle
 
         return read_bundle(options.bundle)
+    if options.azure:
+        from masqctl.cluster.azure import check_azure_options
+
+        check_azure_options(options)  # contradictory Azure flags fail before anything is read
     from masqctl.cluster.kube import gather_kube
 
     raw = gather_kube(options, progress)
