@@ -385,24 +385,33 @@ class _Gathering:
     # ------------------------------------------------------------------ debug pods
 
     def _debug_capture(self, node: str, deadline: float) -> NodeCapture:
+        from masqctl.cluster.kubeclient import ApiCallError
+
         name = f"masqctl-capture-{hashlib.sha1(node.encode()).hexdigest()[:6]}-{secrets.token_hex(3)}"
         lifetime = int(self.options.node_timeout) + 60
         via = f"debug-pod/{name}"
-        self.debug.add(name)
+        self.debug.add(name)          # before the create: an interrupted create may still have made it
         capture: NodeCapture | None = None
+        exists = True
         try:
             if self.stop.is_set():
                 raise KeyboardInterrupt("interrupted")
             left = max(deadline - time.monotonic(), 0.1)
-            self.kube.create_pod(self.ns, cap.debug_pod_manifest(name, self.ns, node, self.options.debug_image,
-                                                                 lifetime), timeout=left)
+            try:
+                self.kube.create_pod(self.ns, cap.debug_pod_manifest(name, self.ns, node, self.options.debug_image,
+                                                                     lifetime), timeout=left)
+            except ApiCallError as e:
+                if e.status:          # the API server answered: nothing was created
+                    exists = False
+                    self.debug.done(name)
+                raise
             if self.stop.is_set():
                 raise KeyboardInterrupt("interrupted")
             self._wait_running(name, deadline)
             capture = self._exec_capture(node, name, "capture", ["chroot", "/host"], deadline, via=via)
             return capture
         finally:
-            problem = self._delete_debug_pod(name)
+            problem = self._delete_debug_pod(name) if exists else None
             if problem and capture is not None:
                 capture.errors["debug-pod"] = problem
 
