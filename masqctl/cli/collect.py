@@ -39,9 +39,13 @@ def collect(output_dir: OutputDir, redact: Redact = False,
                                subscription=subscription, resource_group=resource_group, cluster=cluster,
                                azure_auth=azure_auth, no_azure=no_azure)
     check_output_dir(output_dir)           # before minutes of gathering, not after
-    # no progress bar yet: masqctl/cli/progress.py (live gathering) is to provide one
+    progress = None
+    if bundle is None:
+        from masqctl.cli.progress import progress_callback
+
+        progress = progress_callback(verbose=verbose)
     started = now_rfc3339()
-    raw = gather_raw(options, None)
+    raw = gather_raw(options, progress)
     if bundle is None and isinstance(raw.manifest, dict):
         raw.manifest.setdefault("collected_at", started)
     if bundle is not None:
