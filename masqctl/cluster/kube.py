@@ -44,8 +44,9 @@ from masqctl.errors import MasqctlError, UsageError
 WELL_KNOWN_CONFIGMAPS = ("ip-masq-agent", "ip-masq-agent-config", "azure-ip-masq-agent-config")
 E_NODES = "E619"             # --nodes names a node the cluster does not have
 
-MISSING_OTHER_CONFIGMAPS = "configmaps.other-namespaces"
-MISSING_WORKLOADS = "pods.workloads"
+MISSING_OTHER_CONFIGMAPS = "configmaps/other-namespaces"
+MISSING_WORKLOADS = "pods/workloads"
+MISSING_DEBUG_PODS = "captures/debug-pods"   # debug pods that could not be deleted
 
 WATCHDOG_GRACE = 2.0         # seconds past a node's timeout before its worker is abandoned
 DEBUG_POD_POLL = 0.5
@@ -459,7 +460,7 @@ class _Gathering:
                 self._delete_debug_pod(name)
         left = self.debug.names()
         if left:
-            self.raw.missing["debug-pods"] = (
+            self.raw.missing[MISSING_DEBUG_PODS] = (
                 f"debug pods may be left in {self.ns}: {', '.join(left)}; delete them with "
                 f"kubectl -n {self.ns} delete pod {' '.join(left)}")
 

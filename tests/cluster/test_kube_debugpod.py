@@ -121,7 +121,7 @@ def test_a_pod_that_cannot_be_deleted_is_reported(api, tmp_path):
     (name,) = [p["metadata"]["name"] for p in debug_pods(api)]
     assert c.errors["debug-pod"].startswith(f"debug pod kube-system/{name} could not be deleted (E616 ")
     assert c.errors["debug-pod"].endswith(f"delete it with kubectl -n kube-system delete pod {name}")
-    assert raw.missing["debug-pods"].startswith(f"debug pods may be left in kube-system: {name}")
+    assert raw.missing["captures/debug-pods"].startswith(f"debug pods may be left in kube-system: {name}")
 
 
 def test_without_debug_pod_nothing_is_created(api, tmp_path):

@@ -175,9 +175,9 @@ def test_optional_reads_that_are_forbidden_are_recorded_not_fatal(api, tmp_path)
             raise APIError(403, "Forbidden", forbidden_message("list", req.resource, user=server.user))
     api.hooks.append(cluster_scope_only)
     raw = gather(api, tmp_path)
-    assert "forbidden: cannot list pods cluster-wide" in raw.missing["pods.workloads"]
-    assert "outside kube-system were not read" in raw.missing["configmaps.other-namespaces"]
-    assert "cannot list configmaps cluster-wide" in raw.missing["configmaps.other-namespaces"]
+    assert "forbidden: cannot list pods cluster-wide" in raw.missing["pods/workloads"]
+    assert "outside kube-system were not read" in raw.missing["configmaps/other-namespaces"]
+    assert "cannot list configmaps cluster-wide" in raw.missing["configmaps/other-namespaces"]
     assert all(p["metadata"]["namespace"] == "kube-system" for p in raw.pods) and len(raw.pods) == 3
     assert sorted(raw.captures) == [N0, N1, N2]
 

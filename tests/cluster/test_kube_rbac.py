@@ -124,8 +124,8 @@ def test_the_roles_cover_everything_gathering_does(api, docs, tmp_path):
 def test_without_the_optional_cluster_role_only_workloads_and_other_namespaces_are_lost(api, docs, tmp_path):
     enforce(api, docs, {"masqctl-read", "masqctl-read-nodes"})
     raw = gather(api, tmp_path)
-    assert set(raw.missing) == {"pods.workloads", "configmaps.other-namespaces"}
-    assert "cannot list pods cluster-wide" in raw.missing["pods.workloads"]
+    assert set(raw.missing) == {"pods/workloads", "configmaps/other-namespaces"}
+    assert "cannot list pods cluster-wide" in raw.missing["pods/workloads"]
     assert raw.captures[N0].iptables_save is not None
     assert {cm["metadata"]["namespace"] for cm in raw.configmaps} == {"kube-system"}
 
