@@ -1,0 +1,48 @@
+"""`masqctl collect` on a live cluster: the real CLI and kubernetes client against the local API server."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from bundlekit import run_cli
+from kubeapi import ExecResult, KubeAPI, objects
+from kubekit import AKS_NAT, agent_programs
+
+from masqctl.cluster.build import build_snapshot
+from masqctl.cluster.bundle import read_bundle
+
+N0, N1 = (f"aks-nodepool1-{i:08d}" for i in range(2))
+
+
+def test_collect_writes_what_the_cluster_holds(tmp_path):
+    out = tmp_path / "bundle"
+    with KubeAPI() as api:
+        objects.small_cluster(api, 2)
+        api.on_exec(agent_programs(), node=N0)
+        api.on_exec(lambda req: ExecResult(stderr="error: unable to upgrade connection\n", exit_code=1), node=N1)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        r = run_cli("collect", "--kubeconfig", str(kubeconfig), "--no-azure", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"{out}\n"
+    assert "iptables from 1 node" in r.stderr and f"{N1} node:" in r.stderr and "azure: not gathered" in r.stderr
+    snap = build_snapshot(read_bundle(str(out)))
+    assert snap.captures[N0].iptables_save == AKS_NAT and snap.captures[N0].via.startswith("agent-pod/")
+    assert snap.captures[N1].iptables_save is None and "exit 1" in snap.captures[N1].errors["node"]
+    assert [d.name for d in snap.daemonsets] == ["azure-ip-masq-agent"] and len(snap.nodes) == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["collected_at"].endswith("Z") and manifest["source"] == "context test"
+    assert manifest["failed"][N1]["node"].startswith("the capture command failed")
+    assert snap.missing["azure"] == "not gathered (--no-azure)"
+
+
+def test_collect_refuses_a_full_output_folder_before_reading_the_cluster(tmp_path):
+    out = tmp_path / "full"
+    out.mkdir()
+    (out / "x").write_text("x")
+    with KubeAPI() as api:
+        objects.small_cluster(api, 1)
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        r = run_cli("collect", "--kubeconfig", str(kubeconfig), "--no-azure", "-o", str(out))
+        assert api.count("GET", r".") == 0
+    assert r.returncode == 2 and "E326" in r.stderr and os.listdir(out) == ["x"]
