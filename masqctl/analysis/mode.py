@@ -509,6 +509,17 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None) -> MasqMode:
             missing.append(CAPTURES_MISSING + " (to see whether Calico's cali-nat-outgoing masquerades)")
         elif any(s.calico_masq for s in signs):
             agent_decides = None
+    elif name == POD_SUBNET and (any(s.agent_jump for s in signs) or snapshot.daemonsets):
+        live = [s.node for s in signs if s.agent_jump]
+        if live:
+            # a user-deployed agent (pod subnets that must hide pod IPs): its chain is in force
+            snat_by, agent_decides = AGENT, True
+            evidence.append(f"node(s) {', '.join(live[:3])}{' and more' if len(live) > 3 else ''} jump to "
+                            f"{AGENT_CHAIN} from POSTROUTING: an ip-masq agent masquerades pod traffic here, "
+                            f"beside the DNS/IMDS SNAT of {SWIFT_CHAIN}")
+        elif not any(s.captured for s in signs):
+            notes.append("an ip-masq agent DaemonSet exists in a pod-subnet cluster: a node capture would show "
+                         "whether its chain is in force (then it masquerades pod traffic)")
     elif name == BYO_CNI:
         if snapshot.daemonsets or any(s.agent_jump for s in signs):
             agent_decides = None

@@ -100,6 +100,9 @@ ROWS = [
      False, True, "nodes"),
     ("pod-subnet/both", dict(profile=P("azure"), pools=POD_SUBNET_POOL, capture=nat(agent=False, extra=SWIFT)),
      "azure-cni-pod-subnet", "swift-postrouting", False, True, "profile+nodes"),
+    # a user-deployed agent whose chain is live (seed 004): it masquerades beside CNS's DNS/IMDS SNAT
+    ("pod-subnet/user-agent", dict(profile=P("azure"), pools=POD_SUBNET_POOL, capture=nat(agent=True, extra=SWIFT)),
+     "azure-cni-pod-subnet", "iptables-agent", True, True, "profile+nodes"),
     # BYO CNI (no agent DaemonSet)
     ("byo/profile", dict(profile=P("none"), with_ds=False), "byo-cni", "cni", False, None, "profile"),
     # kubenet + Calico
