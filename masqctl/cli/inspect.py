@@ -102,7 +102,8 @@ def render_human(report, verbose: int = 0, console=None) -> None:
     else:
         ds = view.daemonset
         args = " ".join(view.argv) or "(no args)"
-        console.print(f"Agent      {escape(ds.ref)}  flavour [bold]{escape(str(ds.flavor))}[/]  image {escape(ds.image)}")
+        console.print(f"Agent      {escape(ds.ref)}  flavour [bold]{escape(str(ds.flavor))}[/]")
+        console.print(f"Image      {escape(ds.image)}")
         console.print(f"Args       {escape(args)}" + (f"  chain {escape(view.chain)}" if view.chain != "IP-MASQ-AGENT" else ""))
         if ds.desired is not None:
             console.print(f"Pods       {ds.ready}/{ds.desired} ready")
@@ -110,7 +111,7 @@ def render_human(report, verbose: int = 0, console=None) -> None:
             if other is not view:
                 console.print(f"Also       {escape(other.daemonset.ref)} ({escape(other.daemonset.image)})")
     mode = report.mode
-    console.print(f"Mode       [bold]{escape(mode.name)}[/] — {escape(mode.describe())}")
+    console.print(f"Mode       {escape(mode.describe())}")
     if mode.agent_decides is not None:
         console.print("           the agent's chain " + ("[green]decides[/]" if mode.agent_decides else
                                                          "[yellow]does not decide[/]") + " masquerading")

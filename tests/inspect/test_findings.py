@@ -89,6 +89,10 @@ def _mq015(b):
     b.vnets[VNET] = vnet(subnets=[
         {"name": "aks-subnet", "id": f"{b.vnets[VNET]['id']}/subnets/aks-subnet", "addressPrefix": "10.224.0.0/16"},
         {"name": "pod-subnet", "id": f"{b.vnets[VNET]['id']}/subnets/pod-subnet", "addressPrefix": "10.225.0.0/16"}])
+    # the nodes show what pod-subnet mode writes: CNS's DNS/IMDS SNAT, and no agent jump in force
+    b.capture_all(iptables_save(BASE_CIDRS, jump=0, before="-A POSTROUTING -j SWIFT-POSTROUTING", extra_rules=(
+        "-A SWIFT-POSTROUTING -s 10.225.0.0/16 -d 168.63.129.16/32 -p udp -m udp --dport 53 "
+        "-j SNAT --to-source 10.224.0.4")))
 
 
 def _mq016(b):

@@ -130,6 +130,13 @@ def drift_findings(ctx: Context) -> None:
         ctx.skip("MQ004", reason)
         ctx.skip("MQ005", reason)
         return
+    if ctx.mode is not None and ctx.mode.agent_decides is False:
+        # e.g. pod subnet or Cilium eBPF: the agent's chain (or its absence) changes no verdict
+        reason = (f"the iptables agent does not decide masquerading in {ctx.mode.name} mode (MQ015); its chain "
+                  "and jump change no verdict")
+        ctx.skip("MQ004", reason)
+        ctx.skip("MQ005", reason)
+        return
     unknown = [g for g in report.groups if g.state == UNKNOWN]
     for g in unknown:
         reason = "; ".join(sorted({f.reason for f in g.families if f.reason}))
