@@ -49,14 +49,13 @@ import random
 import re
 import select
 import socket
-import socketserver
 import ssl
 import string
 import struct
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 # --------------------------------------------------------------------------- resources
@@ -762,6 +761,7 @@ class KubeAPI:
             rv = str(next(self._rv) - 1)
             keys = sorted(k for k in self._store if k[0] == res.plural and (ns is None or k[1] == ns))
             items, cont = [], None
+            last: tuple = ()
             for key in keys:
                 if start_after is not None and key[1:] <= start_after:
                     continue
@@ -892,9 +892,9 @@ class KubeAPI:
                                    "version and try again", {"name": name, "kind": res.plural})
                 new = merge_patch(cur, body)
             else:
-                raise APIError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                               f"accepted media types include: application/json-patch+json, "
-                               f"application/merge-patch+json, application/strategic-merge-patch+json")
+                raise APIError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                               "accepted media types include: application/json-patch+json, "
+                               "application/merge-patch+json, application/strategic-merge-patch+json")
             new["metadata"]["name"] = name
             new["metadata"]["resourceVersion"] = self._next_rv()
             self._store[key] = new
