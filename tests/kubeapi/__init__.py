@@ -9,6 +9,9 @@
         api.fault(r"/api/v1/nodes$", hang=True)                      # hang until api.release()/stop()
         path = api.write_kubeconfig(tmp_path / "kubeconfig")        # context "test", bearer token
         ...
+        api.after(3, lambda s: s.update("configmaps", "x", "kube-system", data={...}),
+                  method="GET", pattern=r"/configmaps/x$")          # change state before the 3rd read
+        api.pod_startup = "pending"                                  # created pods stay Pending
         api.log, api.count("GET", r"/pods"), api.deleted             # what happened
 
 See ``server.py`` for the details of every knob.
