@@ -33,7 +33,7 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
           node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
           debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
           subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-          cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
+          cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
           output: OutputOpt = Output.table, verbose: Verbose = 0,
           goal: Annotated[Optional[str], typer.Option(
               "--goal", metavar="preserve-source-ip|fix|reset",
@@ -111,7 +111,7 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
                                nodes=nodes, concurrency=concurrency, node_timeout=node_timeout, debug_pod=debug_pod,
                                debug_image=debug_image, no_capture=no_capture, subscription=subscription,
                                resource_group=resource_group, cluster=cluster, azure_auth=azure_auth,
-                               no_azure=no_azure)
+                               no_azure=no_azure, arm_endpoint=arm_endpoint)
     from masqctl.analysis.plan import plan_apply
     from masqctl.cluster.gather import gather
 

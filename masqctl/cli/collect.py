@@ -24,7 +24,7 @@ def collect(output_dir: OutputDir, redact: Redact = False,
             node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
             debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
             subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
+            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
             verbose: Verbose = 0) -> None:
     """Write a bundle folder for offline analysis (inspect --bundle, explain --bundle).
 
@@ -37,7 +37,7 @@ def collect(output_dir: OutputDir, redact: Redact = False,
                                nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
                                debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
                                subscription=subscription, resource_group=resource_group, cluster=cluster,
-                               azure_auth=azure_auth, no_azure=no_azure)
+                               azure_auth=azure_auth, no_azure=no_azure, arm_endpoint=arm_endpoint)
     check_output_dir(output_dir)           # before minutes of gathering, not after
     progress = None
     if bundle is None:

@@ -76,7 +76,7 @@ def explain(
     node_timeout: g.NodeTimeout = DEFAULT_NODE_TIMEOUT, debug_pod: g.DebugPod = False,
     debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
     subscription: g.Subscription = None, resource_group: g.ResourceGroup = None, cluster: g.Cluster = None,
-    azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
+    azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
     output: OutputOpt = Output.table, verbose: Verbose = 0,
 ) -> None:
     """Say whether a flow SRC -> DST is masqueraded, by which rule, and what source the destination sees.
@@ -105,7 +105,7 @@ def explain(
                                 nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
                                 debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
                                 subscription=subscription, resource_group=resource_group, cluster=cluster,
-                                azure_auth=azure_auth, no_azure=no_azure)
+                                azure_auth=azure_auth, no_azure=no_azure, arm_endpoint=arm_endpoint)
         creq = ClusterRequest(src=src, dst=dst, proto=proto, dport=dport, sport=sport, node=node,
                               from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
                               out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)

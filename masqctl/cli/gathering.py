@@ -47,6 +47,10 @@ AzureAuth = Annotated[str, typer.Option("--azure-auth", metavar="cli|default",
                                         help="Credential: Azure CLI login, or DefaultAzureCredential.",
                                         rich_help_panel=PANEL_AZ)]
 NoAzure = Annotated[bool, typer.Option("--no-azure", help="Skip Azure entirely.", rich_help_panel=PANEL_AZ)]
+ArmEndpoint = Annotated[Optional[str], typer.Option(
+    "--arm-endpoint", metavar="URL", envvar="MASQCTL_ARM_ENDPOINT",
+    help="Azure Resource Manager URL for sovereign clouds (e.g. https://management.chinacloudapi.cn).",
+    rich_help_panel=PANEL_AZ)]
 
 
 def gather_options(*, bundle: str | None, kubeconfig: str | None, context: str | None, namespace: str,
@@ -54,9 +58,10 @@ def gather_options(*, bundle: str | None, kubeconfig: str | None, context: str |
                    node_timeout: float = DEFAULT_NODE_TIMEOUT, debug_pod: bool = False,
                    debug_image: str = DEFAULT_DEBUG_IMAGE, no_capture: bool = False,
                    subscription: str | None = None, resource_group: str | None = None,
-                   cluster: str | None = None, azure_auth: str = "cli", no_azure: bool = False) -> GatherOptions:
+                   cluster: str | None = None, azure_auth: str = "cli", no_azure: bool = False,
+                   arm_endpoint: str | None = None) -> GatherOptions:
     return GatherOptions(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
                          nodes=parse_node_selection(nodes), capture=not no_capture, concurrency=concurrency,
                          node_timeout=node_timeout, debug_pod=debug_pod, debug_image=debug_image,
                          azure=not no_azure, subscription=subscription, resource_group=resource_group,
-                         cluster=cluster, azure_auth=azure_auth)
+                         cluster=cluster, azure_auth=azure_auth, arm_endpoint=arm_endpoint)

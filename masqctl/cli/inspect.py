@@ -22,7 +22,7 @@ def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g
             node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
             debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
             subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False,
+            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
             only: Only = None, output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
     """Gather what decides masquerading in a cluster and report findings.
 
@@ -45,7 +45,7 @@ def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g
                             nodes=nodes, concurrency=concurrency, node_timeout=node_timeout, debug_pod=debug_pod,
                             debug_image=debug_image, no_capture=no_capture, subscription=subscription,
                             resource_group=resource_group, cluster=cluster, azure_auth=azure_auth,
-                            no_azure=no_azure)
+                            no_azure=no_azure, arm_endpoint=arm_endpoint)
     snapshot = gather(opts, _progress(verbose, output))
     if no_azure and snapshot.azure is not None:
         # a bundle's Azure documents are read whatever the flags; --no-azure means: do not use them
