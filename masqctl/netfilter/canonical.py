@@ -5,6 +5,14 @@
 other orders (upstream even writes ``-j MASQUERADE --random-fully -p tcp -m statistic ...
 --to-ports X``). ``rule_key`` turns the argument words of a rule into a key that is equal
 for two spellings of the same rule.
+
+Protocol matches may be implicit: in ``-p udp --dport 53`` no ``-m udp`` is written, and
+iptables loads the match named after the protocol when it meets an option no loaded match or
+target knows (``iptables-save`` then prints ``-p udp -m udp --dport 53``). ``rule_key`` does
+the same, so both spellings get one key. Protocol matches of one name are merged (the nft
+backend prints ``-m tcp --dport 1 -m tcp --sport 2`` as one ``-m tcp``; legacy keeps two),
+and their values are normalised the way iptables prints them (``--syn``, ``--tcp-flags``
+lists, ``53:53``, open port ranges, ``--destination-port``).
 """
 
 from __future__ import annotations
@@ -15,6 +23,27 @@ from typing import NamedTuple
 from masqctl.netfilter.vocabulary import BASIC_OPTIONS, MODULE_OPTIONS, proto_name
 
 _BASIC = {**BASIC_OPTIONS, "-f": "-f", "--fragment": "-f"}
+
+# The match iptables loads by itself for ``-p PROTO`` (libxtables names ipv6-icmp's "icmp6").
+PROTOCOL_MATCHES = {"tcp": "tcp", "udp": "udp", "sctp": "sctp", "icmp": "icmp", "ipv6-icmp": "icmp6"}
+# Options of every match and target module masqctl knows, the protocol matches included.
+MATCH_OPTIONS = {**MODULE_OPTIONS, "icmp": {"--icmp-type"}, "icmp6": {"--icmpv6-type"}}
+_PORT_ALIASES = {"--destination-port": "--dport", "--source-port": "--sport"}
+_TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")   # the order iptables prints them in
+
+
+def implicit_match(protocol: str | None, option: str) -> str | None:
+    """The match iptables loads implicitly for ``option`` in a rule with ``-p protocol`` when no
+    match or target already given knows the option; None if there is none. ``protocol`` is a
+    name or number as written (``udp``, ``17``, ``icmpv6``). iptables does this after ``! -p``
+    too (the nft backend keeps ``! -p udp -m udp --dport 53``, a rule that never matches; the
+    legacy kernel refuses it)."""
+    if not protocol:
+        return None
+    module = PROTOCOL_MATCHES.get(proto_name(protocol))
+    if module is None or option not in MATCH_OPTIONS[module]:
+        return None
+    return module
 
 
 class RuleKey(NamedTuple):
@@ -42,12 +71,58 @@ def _probability(text: str) -> str:
         return text
 
 
+def _tcp_flags(text: str) -> str:
+    names = {f.upper() for f in text.split(",") if f}
+    if "ALL" in names:
+        names = set(_TCP_FLAGS)
+    names.discard("NONE")
+    return ",".join(f for f in _TCP_FLAGS if f in names) or "NONE"
+
+
+def _ports(text: str) -> str:
+    """``53:53`` → ``53``, ``1000:`` → ``1000:65535``, ``:80`` → ``0:80`` (as iptables prints them)."""
+    if ":" not in text:
+        return text
+    lo, _, hi = text.partition(":")
+    lo, hi = lo or "0", hi or "65535"
+    return lo if lo == hi else f"{lo}:{hi}"
+
+
+def _protocol_option(word: str, vals: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+    """One option of a tcp/udp/sctp/icmp match as iptables prints it back."""
+    word = _PORT_ALIASES.get(word, word)
+    if word == "--syn":
+        return "--tcp-flags", ("FIN,SYN,RST,ACK", "SYN")
+    if word == "--tcp-flags" and len(vals) == 2:
+        return word, (_tcp_flags(vals[0]), _tcp_flags(vals[1]))
+    if word in ("--dport", "--sport") and len(vals) == 1:
+        return word, (_ports(vals[0]),)
+    return word, vals
+
+
+def _match_key(groups: list[list]) -> tuple:
+    """The sorted matches; protocol matches of one name merged, empty ones dropped."""
+    merged: dict[str, list] = {}
+    out = []
+    for neg, name, opts in groups:
+        if name in PROTOCOL_MATCHES.values():
+            if not opts:
+                continue          # "-p tcp -m tcp" means "-p tcp"
+            if not neg:
+                merged.setdefault(name, []).extend((o[0], *_protocol_option(o[1], o[2])) for o in opts)
+                continue
+        out.append((neg, name, tuple(sorted(opts))))
+    out += [(False, name, tuple(sorted(opts))) for name, opts in merged.items()]
+    return tuple(sorted(out))
+
+
 def rule_key(args: list[str]) -> RuleKey:
     """The meaning of one rule's argument words (without ``-A CHAIN``)."""
     basic = []
     groups: list[list] = []   # [negated, name, options list]
     target: list | None = None
     negate = False
+    protocol: str | None = None   # the -p value: its match may be loaded implicitly
     i = 0
     n = len(args)
 
@@ -80,6 +155,7 @@ def rule_key(args: list[str]) -> RuleKey:
                         continue  # "any": iptables-save omits it
                 elif opt == "-p":
                     value = proto_name(value)
+                    protocol = value   # iptables loads its match even after "! -p" (the kernel may refuse it)
                 basic.append((negate, opt, value))
             negate = False
             continue
@@ -104,9 +180,15 @@ def rule_key(args: list[str]) -> RuleKey:
             owner = None
             candidates = ([target] if target else []) + list(reversed(groups))
             for g in candidates:
-                if word in MODULE_OPTIONS.get(g[1], ()):
+                if word in MATCH_OPTIONS.get(g[1], ()):
                     owner = g
                     break
+            if owner is None:
+                implicit = implicit_match(protocol, word)
+                if implicit is not None:
+                    owner = [False, implicit, []]
+                    groups.append(owner)
+                    protocol = None   # iptables loads the protocol's match once
             if owner is None:
                 owner = target if target is not None and not groups else (groups[-1] if groups else target)
             if owner is None:
@@ -120,8 +202,7 @@ def rule_key(args: list[str]) -> RuleKey:
             negate = False
             continue
         raise RuleSyntaxError(f"unexpected word {word!r}")
-    matches = tuple(sorted((g[0], g[1], tuple(sorted(g[2]))) for g in groups
-                           if not (g[1] in ("tcp", "udp", "sctp") and not g[2])))
+    matches = _match_key(groups)
     tgt = (target[0], target[1], tuple(sorted(target[2]))) if target else ("", "", ())
     return RuleKey(tuple(sorted(basic)), matches, tgt)
 

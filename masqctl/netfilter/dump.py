@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from masqctl.netfilter.canonical import MATCH_OPTIONS, implicit_match
 from masqctl.netfilter.tokens import TokenizeError, split_words
-from masqctl.netfilter.vocabulary import BASIC_OPTIONS, MODULE_OPTIONS
+from masqctl.netfilter.vocabulary import BASIC_OPTIONS
 
 BUILTIN_CHAINS = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
@@ -397,7 +398,8 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
     negate = False
     current: Match | None = None    # the -m module options attach to
     target_seen = False
-    module_options = MODULE_OPTIONS
+    module_options = MATCH_OPTIONS
+    protocol: str | None = None     # "-p X": X's match may be loaded implicitly
 
     def need(j: int, what: str) -> str:
         if j >= n:
@@ -418,6 +420,8 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
                 value = need(i, w)
                 i += 1
             rule.matches.append(Match(BASIC_OPTIONS[w], negate, value))
+            if BASIC_OPTIONS[w] == "-p":
+                protocol = value
             negate = False
             continue
         if w in ("-f", "--fragment"):
@@ -450,7 +454,7 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
             else:
                 vals = (need(i, w),)
                 i += 1
-            owner = _owner(w, rule, current, target_seen, module_options)
+            owner = _owner(w, rule, current, target_seen, module_options, protocol)
             if owner is None:
                 if w in rule.target_options:    # iptables refuses this; mangled output prints it
                     rule.problem = f"target option {w} given twice"
@@ -467,8 +471,13 @@ def parse_rule(chain: str, index: int, lineno: int, text: str) -> Rule:
     return rule
 
 
-def _owner(option: str, rule: Rule, current: Match | None, target_seen: bool, module_options: dict):
-    """Which -m module (a Match) or the target (None) an option belongs to; False if none."""
+def _owner(option: str, rule: Rule, current: Match | None, target_seen: bool, module_options: dict,
+           protocol: str | None = None):
+    """Which -m module (a Match) or the target (None) an option belongs to; False if none.
+
+    An option no match or target given so far knows, in a rule with ``-p PROTO``, belongs to
+    PROTO's match, which iptables then loads implicitly (``-p udp --dport 53``): it is added
+    to the rule's matches as if ``-m udp`` had been written."""
     if target_seen and option in module_options.get(rule.target or "", ()):
         return None
     if current is not None and option in module_options.get(current.module, ()):
@@ -476,6 +485,11 @@ def _owner(option: str, rule: Rule, current: Match | None, target_seen: bool, mo
     for m in reversed(rule.matches):
         if m.module in module_options and option in module_options[m.module]:
             return m
+    implicit = implicit_match(protocol, option)
+    if implicit is not None:
+        m = Match(implicit)
+        rule.matches.append(m)
+        return m
     if target_seen:
         return None
     if current is not None:
