@@ -220,11 +220,16 @@ def _read_tarball(path: str, max_bytes: int, max_members: int) -> _Files:
     return files
 
 
-def _kube_list(name: str, data: bytes, kind: str) -> list:
+def _kube_list(name: str, data: bytes, kind: str) -> list | None:
     """The items of a ``kind: List`` (or ``<Kind>List``, or a single object, or several
-    YAML documents of either)."""
+    YAML documents of either). None when the file holds no document at all (empty, blanks or
+    comments only): that is what a failed ``kubectl get … > file`` leaves, not an empty list,
+    which kubectl writes as ``items: []``."""
     items: list = []
-    for n, doc in enumerate(load_documents(name, data)):
+    documents = load_documents(name, data)
+    if all(doc is None for doc in documents):
+        return None
+    for n, doc in enumerate(documents):
         where = f"document {n + 1}" if n else None
         if doc is None:
             continue
@@ -287,7 +292,11 @@ def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
         if data is None:
             raw.missing[key] = reasons.get(key) or f"{file} is not in the bundle"
             continue
-        setattr(raw, attr, _kube_list(file, data, kind))
+        objects = _kube_list(file, data, kind)
+        if objects is None:
+            raw.missing[key] = reasons.get(key) or f"{file} is empty"
+            continue
+        setattr(raw, attr, objects)
         raw.origin[attr] = file
 
     if AKS_FILE in files.data:

@@ -1,0 +1,6 @@
+"""Adversarial QA tests; the helpers live in ``qakit`` beside this file."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
