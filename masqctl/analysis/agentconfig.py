@@ -12,6 +12,11 @@ The agent's options come from the container's command and args, parsed the way G
 ``flag`` package parses them (``--enable-ipv6``, ``-enable-ipv6=true``, ``--resync-interval 60``),
 with the flags the Go agent of that flavour defines; a flag it does not define makes the
 real agent exit at start, which is recorded as ``flag_error``.
+
+masqctl's own node-agent (kind ``masqctl-node-agent``) is read with its own flag definitions
+(``masqctl.agent.main.flag_set``): its flavour (``--flavor``), its config folder
+(``--config-dir``, so the mount read is the one at that path) and what it does with an invalid
+config (``--on-invalid-config keep``: it keeps the last good rules instead of exiting).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import posixpath
 from dataclasses import dataclass
 
 from masqctl.cluster.model import AgentDaemonSet, ClusterSnapshot, ConfigMount, MissingKey
+from masqctl.cluster.recognise import KIND_NODE_AGENT, node_agent_flags
 from masqctl.configfolder import UPSTREAM_FILE, V2_PREFIX
 from masqctl.engine import (AZURE_V2, DEFAULT_CHAIN, AgentOptions, ConfigSource, EffectiveConfig,
                             Origin, RuleSet, check_chain_name, effective_config, parse_to_ports, render)
@@ -73,6 +79,8 @@ class AgentConfigView:
     argv: tuple[str, ...] = ()                  # the words parsed as flags
     mount: ConfigMount | None = None            # the mount that fills the config folder
     decidable: bool = True                      # False: evidence is missing to compute the config
+    config_dir: str = CONFIG_DIR                # the folder the agent reads (node-agent: --config-dir)
+    on_invalid_config: str | None = None        # node-agent: "keep" or "exit"; None: a Go agent (by flavour)
 
     # -- provenance ---------------------------------------------------------------------
     def file(self, path: str | None) -> ConfigFile | None:
@@ -100,6 +108,20 @@ class AgentConfigView:
             return None
         return render(self.config, self.options)
 
+    def invalid_config_consequence(self) -> str | None:
+        """What the agent does with a config it refuses, when its flags decide it (masqctl's
+        node-agent, ``--on-invalid-config``); None for the Go agents (their flavour decides)."""
+        crash = "its pods crash-loop on every node; rules already in the kernel stay as they were and new nodes get none."
+        if self.daemonset.kind == KIND_NODE_AGENT and self.flag_error is not None:
+            return "The node-agent exits at start on its arguments (status 2), so " + crash
+        if self.on_invalid_config == "keep":
+            return ("The node-agent runs with --on-invalid-config keep: it does not exit, keeps enforcing the last "
+                    "good rules and reports not ready (/readyz); a pod that never read a valid config (a new node, "
+                    "a restart) writes no rules.")
+        if self.on_invalid_config == "exit":
+            return "The node-agent runs with --on-invalid-config exit: it exits on it, so " + crash
+        return None
+
     @property
     def chain(self) -> str:
         return self.options.masq_chain if self.options is not None else DEFAULT_CHAIN
@@ -111,6 +133,7 @@ class AgentConfigView:
             "image": ds.image, "command": list(ds.command), "args": list(ds.args),
             "options": self.options.to_dict() if self.options is not None else None,
             "flag_error": self.flag_error.one_line() if self.flag_error is not None else None,
+            "config_dir": self.config_dir, "on_invalid_config": self.on_invalid_config,
             "files": [f.to_dict() for f in self.files],
             "error": _error_dict(self.error) if self.error is not None else None,
             "notes": list(self.notes),
@@ -158,6 +181,8 @@ def _argv(ds: AgentDaemonSet) -> tuple[tuple[str, ...], list[str]]:
 
 def agent_options(ds: AgentDaemonSet) -> tuple[AgentOptions | None, MasqctlError | None, tuple[str, ...], list[str]]:
     """``(options, flag_error, argv, notes)`` for the DaemonSet's container."""
+    if ds.kind == KIND_NODE_AGENT:
+        return node_agent_setup(ds)[:4]
     argv, notes = _argv(ds)
     if ds.flavor is None:
         notes.append(f"the agent ({ds.image or ds.container}) is not one masqctl can model; its config is not "
@@ -187,6 +212,51 @@ def agent_options(ds: AgentDaemonSet) -> tuple[AgentOptions | None, MasqctlError
         notes.append(err.message)
         return AgentOptions(flavor=ds.flavor), err, argv, notes
     return options, None, argv, notes
+
+
+def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | None, tuple[str, ...], list[str],
+                                                  str, str | None]:
+    """``(options, flag_error, argv, notes, config_dir, on_invalid_config)`` of masqctl's node-agent,
+    from its flags as ``masqctl.agent`` parses and checks them at start (a refused flag or value
+    makes it exit with status 2 before anything else; then ``options`` is its default for the
+    flavour so the config can still be read, ``on_invalid_config`` None)."""
+    from masqctl.agent.main import DEFAULT_CONFIG_DIR, check_agent_values, options_from
+
+    values, error, inv = node_agent_flags(ds.command, ds.args)
+    argv = inv.flags
+    notes: list[str] = []
+    if inv.shell:
+        notes.append(f"the container runs a shell ({inv.shell} -c); the node-agent's flags are read from the "
+                     f"script's words after {' '.join(inv.via)}, which may not be what the shell passes on")
+    if error is None:
+        try:
+            if values["dry_run"] and not values["once"]:
+                raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)", input="--dry-run",
+                                 code="E204")
+            check_agent_values(values)
+            options = options_from(values)
+        except UsageError as exc:
+            error = exc
+    if error is not None:
+        err = UsageError(f"the node-agent refuses its arguments and exits at start: {error.message}",
+                         input=f"DaemonSet {ds.ref} container {ds.container} args"
+                               + (f" ({error.input})" if error.input else ""),
+                         code=error.code, hint=error.hint)
+        notes.append(err.message)
+        return AgentOptions(flavor=ds.flavor or AZURE_V2), err, argv, notes, CONFIG_DIR, None
+    if values["help"]:
+        notes.append("--help: the node-agent prints its usage and exits without writing rules; kubelet restarts it")
+    elif values["once"]:
+        notes.append("--once" + (" --dry-run: the node-agent prints one sync and exits without writing rules"
+                                 if values["dry_run"] else ": the node-agent syncs once and exits (status 1 on "
+                                 "an invalid config, whatever --on-invalid-config says)")
+                     + "; kubelet restarts it (the pod shows restarts, and drift between restarts is not repaired)")
+    config_dir = values["config_dir"] or DEFAULT_CONFIG_DIR
+    if not config_dir.startswith("/"):
+        notes.append(f"--config-dir {config_dir!r} is relative: read from the container's working directory, "
+                     "taken as / (the DaemonSet's workingDir is not recorded)")
+        config_dir = "/" + config_dir
+    return options, None, argv, notes, _norm(config_dir), values["on_invalid_config"]
 
 
 # --------------------------------------------------------------------------- projection
@@ -237,33 +307,39 @@ def _project(snapshot: ClusterSnapshot, ds: AgentDaemonSet, mount: ConfigMount,
     return out, decidable
 
 
-def _config_mount(ds: AgentDaemonSet) -> tuple[ConfigMount | None, str | None]:
-    """The mount that is the config folder, or a single-file mount at /etc/config/<file>."""
+def _config_mount(ds: AgentDaemonSet, config_dir: str = CONFIG_DIR) -> tuple[ConfigMount | None, str | None]:
+    """The mount that is the config folder, or a single-file mount at <config folder>/<file>."""
     for m in ds.mounts:
-        if _norm(m.mount_path) == CONFIG_DIR and not m.sub_path:
+        if _norm(m.mount_path) == config_dir and not m.sub_path:
             return m, None
     for m in ds.mounts:
-        if posixpath.dirname(_norm(m.mount_path)) == CONFIG_DIR:
+        if posixpath.dirname(_norm(m.mount_path)) == config_dir:
             return m, posixpath.basename(_norm(m.mount_path))
     return None, None
 
 
 def view_of(snapshot: ClusterSnapshot, ds: AgentDaemonSet) -> AgentConfigView:
     """The config one agent DaemonSet runs."""
-    options, flag_error, argv, notes = agent_options(ds)
-    mount, single = _config_mount(ds)
+    config_dir, on_invalid = CONFIG_DIR, None
+    if ds.kind == KIND_NODE_AGENT:
+        options, flag_error, argv, notes, config_dir, on_invalid = node_agent_setup(ds)
+    else:
+        options, flag_error, argv, notes = agent_options(ds)
+    mount, single = _config_mount(ds, config_dir)
     files: list[ConfigFile] = []
     decidable = True
     sources: list[ConfigSource] = []
     folder_error: ConfigError | None = None
+    v2 = (options.flavor if options is not None else ds.flavor) == AZURE_V2
     if mount is None:
-        notes.append(f"no volume is mounted at {CONFIG_DIR}: the agent sees no config file" + (
-            " and the azure-v2 agent exits because the folder does not exist" if ds.flavor == AZURE_V2 else
-            " and uses its defaults"))
-        if ds.flavor == AZURE_V2:
-            folder_error = ConfigError("the config folder does not exist (the azure-v2 agent exits on this)",
-                                       file=CONFIG_DIR, code="E101",
-                                       hint=f"mount the ConfigMap volume at {CONFIG_DIR}")
+        refuses = ("the azure-v2 agent exits on this" if on_invalid is None else
+                   "the node-agent's azure-v2 flavour refuses a missing folder")
+        notes.append(f"no volume is mounted at {config_dir}: the agent sees no config file" + (
+            f" and the folder does not exist ({refuses})" if v2 else " and uses its defaults"))
+        if v2:
+            folder_error = ConfigError(f"the config folder does not exist ({refuses})",
+                                       file=config_dir, code="E101",
+                                       hint=f"mount the ConfigMap volume at {config_dir}")
     else:
         projected, decidable = _project(snapshot, ds, mount, notes)
         names: dict[str, ConfigFile] = {}
@@ -275,7 +351,7 @@ def view_of(snapshot: ClusterSnapshot, ds: AgentDaemonSet) -> AgentConfigView:
                 path = single
                 f = ConfigFile(single, f.configmap, f.key, f.text, False, f.optional)
             top = path.split("/", 1)[0]
-            read = reads(ds.flavor, top)
+            read = reads(options.flavor if options is not None else ds.flavor, top)
             f = ConfigFile(f.path if "/" in path else path, f.configmap, f.key, f.text, read, f.optional)
             files.append(f)
             if f.text is None or not read:
@@ -306,7 +382,7 @@ def view_of(snapshot: ClusterSnapshot, ds: AgentDaemonSet) -> AgentConfigView:
     if options is not None and not decidable:
         notes.append("the effective config is not computed: evidence is missing (see above)")
     return AgentConfigView(ds, options, view_files, config, error, tuple(notes), flag_error, argv, mount,
-                           decidable)
+                           decidable, config_dir, on_invalid)
 
 
 def _mapped(view: AgentConfigView, exc: ConfigError) -> ConfigError:
@@ -335,5 +411,6 @@ def primary_agent(snapshot: ClusterSnapshot) -> AgentConfigView | None:
 
 
 __all__ = ["AgentConfigView", "ConfigFile", "agent_configs", "primary_agent", "view_of", "agent_options",
+           "node_agent_setup",
            "go_flag_set", "reads", "CONFIG_DIR", "AKS_USER_CONFIGMAP", "AKS_USER_KEY", "AKS_RECONCILED_CONFIGMAP",
            "AKS_RECONCILED_KEY"]

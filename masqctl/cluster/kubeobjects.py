@@ -16,7 +16,7 @@ from masqctl.cluster.model import (
     Node,
     WorkloadPod,
 )
-from masqctl.cluster.recognise import FLAVOR_OF_KIND, recognise
+from masqctl.cluster.recognise import flavor_of, recognise
 from masqctl.cluster.shape import Doc, type_name
 
 
@@ -133,7 +133,7 @@ def daemonset(doc: Doc, default_namespace: str) -> AgentDaemonSet | None:
         mounts = _mounts(container, volumes)
         projected = [(s.configmap, tuple(i.key for i in s.items) if s.items is not None else None)
                      for m in mounts for s in m.sources]
-        kind = recognise(name, image, projected)
+        kind = recognise(name, image, projected, _str_list(container, "command"), _str_list(container, "args"))
         if kind is not None:
             found.append((kind, container, mounts))
     if not found:
@@ -147,7 +147,7 @@ def daemonset(doc: Doc, default_namespace: str) -> AgentDaemonSet | None:
         namespace=_namespace(meta, default_namespace),
         name=meta.str("name", required=True),
         kind=kind,
-        flavor=FLAVOR_OF_KIND[kind],
+        flavor=flavor_of(kind, _str_list(container, "command"), _str_list(container, "args")),
         container=container.str("name") or "",
         image=container.str("image") or "",
         command=_str_list(container, "command"),

@@ -144,7 +144,8 @@ def _user_target(view: AgentConfigView) -> tuple[str, str, str]:
 def mq002(ctx: Context, view: AgentConfigView) -> None:
     ds = view.daemonset
     v2 = ds.flavor == AZURE_V2
-    consequence = ("The azure-v2 agent exits on it, so its pods crash-loop on every node; rules already in the "
+    consequence = view.invalid_config_consequence() or (
+                   "The azure-v2 agent exits on it, so its pods crash-loop on every node; rules already in the "
                    "kernel stay as they were and new nodes get none." if v2 else
                    "The agent logs the error and keeps its previous config (a restarted or new pod starts from "
                    "its defaults).")
