@@ -33,8 +33,10 @@ from masqctl.cluster.raw import RawCluster
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _GUID = re.compile(GUID)
 _ARM = re.compile(r"/subscriptions/([^/\s\"']+)(?:/resourceGroups/([^/\s\"']+))?", re.IGNORECASE)
-_VNET = re.compile(r"/virtualNetworks/([^/\s\"']+)", re.IGNORECASE)
-_IDENTITY = re.compile(r"/userAssignedIdentities/([^/\s\"']+)", re.IGNORECASE)
+# Only inside resource IDs (after ``/providers/<namespace>``): resource types and actions such as
+# ``Microsoft.Network/virtualNetworks/subnets`` or ``…/virtualNetworks/read`` name no VNet.
+_VNET = re.compile(r"/providers/Microsoft\.Network/virtualNetworks/([^/\s\"']+)", re.IGNORECASE)
+_IDENTITY = re.compile(r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/([^/\s\"']+)", re.IGNORECASE)
 _AZMK8S = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.azmk8s\.io(?![A-Za-z0-9_-])", re.IGNORECASE)
 _BEFORE = r"(?<![A-Za-z0-9_.-])"
 _AFTER = r"(?![A-Za-z0-9_-]|\.[A-Za-z0-9])"
