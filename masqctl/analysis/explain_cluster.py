@@ -146,7 +146,7 @@ def resolve_pod(snapshot: ClusterSnapshot, text: str, name: str, family: int | N
                          input=name, code="E218")
     ip = _pick_ip(pod.pod_ips, family)
     if ip is None:
-        fam = f"an IPv{family} address" if family else "an IP address"
+        fam = f"IPv{family} address" if family else "IP address"
         raise UsageError(f"pod {ns}/{pod_name} has no {fam} (phase {pod.phase or 'unknown'}, IPs: "
                          f"{', '.join(pod.pod_ips) or 'none'})", input=name, code="E218")
     if pod.host_network:
@@ -231,8 +231,10 @@ def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
     if not ev.agreed:
         return None
     step = ev.primary.deciding
-    if step is None:
-        return {"kind": "policy", "chain": None, "sources": [], "text": "no nat rule applies (policy ACCEPT)"}
+    if step is None or step.index is None:    # the walk ended at a built-in chain's policy
+        where = f" of nat {step.chain}" if step is not None else ""
+        return {"kind": "policy", "chain": step.chain if step is not None else None, "sources": [],
+                "text": f"no nat rule applies (the policy ACCEPT{where} keeps the source)"}
     prov = ex.provenance.get((step.chain, step.index))
     agent_chain = view.chain if view is not None else "IP-MASQ-AGENT"
     if prov is not None and (prov.cidr or prov.kind == "link-local"):   # what-if: the rendered rule's line
