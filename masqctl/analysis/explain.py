@@ -164,7 +164,9 @@ def _endpoint(o: Outcome) -> str:
 # --- inputs ----------------------------------------------------------------------------------------
 
 def parse_endpoint(text: str, name: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int | None]:
-    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address."""
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address. A port outside 1-65535, or an
+    address no packet is routed to or from (unspecified, limited broadcast, multicast), is E210
+    with the reason, never a verdict."""
     value = text.strip()
     port = None
     try:
@@ -173,21 +175,41 @@ def parse_endpoint(text: str, name: str) -> tuple[ipaddress.IPv4Address | ipaddr
             if rest:
                 if not rest.startswith(":"):
                     raise ValueError
-                port = _port(rest[1:])
-            return ipaddress.ip_address(host), port
-        if value.count(":") == 1:
+                port = _port(rest[1:], text, name)
+            addr = ipaddress.ip_address(host)
+        elif value.count(":") == 1:
             host, _, p = value.partition(":")
-            return ipaddress.ip_address(host), _port(p)
-        return ipaddress.ip_address(value), None
+            addr, port = ipaddress.ip_address(host), _port(p, text, name)
+        else:
+            addr = ipaddress.ip_address(value)
     except ValueError:
         raise UsageError(f"{text!r} is not an IP address (IP, IP:PORT or [IPv6]:PORT)", input=name,
                          code="E210", hint="explain takes addresses, not names or CIDRs") from None
+    why = _not_routed(addr)
+    if why is not None:
+        raise UsageError(f"{addr} is {why}, so no masquerading decision applies to it", input=name, code="E210",
+                         hint="give the unicast address the connection really uses")
+    return addr, port
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+def _not_routed(addr) -> str | None:
+    if addr.is_unspecified:
+        return "the unspecified address: no packet is routed to or from it (connecting to it reaches the local host)"
+    if addr.version == 4 and addr == ipaddress.IPv4Address("255.255.255.255"):
+        return "the limited broadcast address: it never leaves the link and is never routed"
+    if addr.is_multicast:
+        return "a multicast address: nodes do not route multicast (no multicast routing on Kubernetes nodes)"
+    return None
+
+
+def _port(text: str, whole: str, name: str) -> int:
+    if not text.isdigit():
         raise ValueError
-    return int(text)
+    port = int(text)
+    if not 0 < port < 65536:
+        raise UsageError(f"{whole!r}: port {port} is outside 1-65535", input=name, code="E210",
+                         hint="IP:PORT takes a port from 1 to 65535")
+    return port
 
 
 def _read(path: str, what: str, stdin_text: str | None = None) -> str:

@@ -50,3 +50,42 @@ def test_a_pod_without_an_address_of_the_family(tmp_path, dst, expected):
     assert_clean(proc)
     assert proc.returncode == 2
     assert "E218" in proc.stderr and expected in proc.stderr, proc.stderr
+
+
+DUMP = os.path.join("examples", "hub-spoke", "nodes", "aks-system-20931744-vmss000000", "iptables-save.txt")
+ON_BUNDLE = ("--bundle", os.path.join("examples", "hub-spoke"))
+OFFLINE = ("--iptables", DUMP, "--node-ip", "10.40.0.4")
+
+
+@pytest.mark.parametrize("where", [ON_BUNDLE, OFFLINE], ids=["bundle", "offline"])
+@pytest.mark.parametrize("src,dst,code,says", [
+    ("10.40.0.9", "8.8.8.8:0", "E210", "port 0 is outside"),
+    ("10.40.0.9", "8.8.8.8:65536", "E210", "port 65536 is outside"),
+    ("10.40.0.9", "[8.8.8.8]:99999", "E210", "port 99999 is outside"),
+    ("10.40.0.9", "0.0.0.0", "E210", "unspecified"),
+    ("0.0.0.0", "8.8.8.8", "E210", "unspecified"),
+    ("10.40.0.9", "0.0.0.0:443", "E210", "unspecified"),
+    ("10.40.0.9", "255.255.255.255", "E210", "limited broadcast"),
+    ("255.255.255.255", "8.8.8.8", "E210", "limited broadcast"),
+    ("10.40.0.9", "224.0.0.1", "E210", "multicast"),
+    ("10.40.0.9", "239.1.2.3:5000", "E210", "multicast"),
+    ("224.0.0.5", "8.8.8.8", "E210", "multicast"),
+    ("10.40.0.9", "8.8.8.8:abc", "E210", "not an IP address"),
+])
+def test_addresses_no_packet_uses_are_refused_not_answered(where, src, dst, code, says):
+    """A verdict ("masqueraded … the reply comes back") for 0.0.0.0, broadcast or multicast would
+    be invented: no such packet goes through nat POSTROUTING. A bad port is a port error."""
+    proc = run("explain", src, dst, *where, "-o", "json")
+    assert_clean(proc)
+    assert proc.returncode == 2, proc.stdout
+    assert proc.stdout == ""
+    assert f"error {code}" in proc.stderr and says in proc.stderr, proc.stderr
+    assert ("SRC" if says and src != "10.40.0.9" else "DST") in proc.stderr
+
+
+@pytest.mark.parametrize("dst", ["8.8.8.8:443", "[8.8.8.8]:80", "10.42.1.10:443", "169.254.169.254"])
+def test_ordinary_destinations_still_answer(dst):
+    proc = run("explain", "10.40.0.9", dst, *ON_BUNDLE, "-o", "json")
+    assert_clean(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["masqueraded"] in (True, False)
