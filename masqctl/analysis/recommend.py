@@ -191,7 +191,14 @@ def _from_file(ctx: Context, file) -> str:
     """The text of ``--from-file``, validated alone as the agent would (errors name the file and line)."""
     name = f"--from-file {file.name}"
     try:
-        decode_document(name, file.data)
+        doc = decode_document(name, file.data)
+        keys = {e.key for e in doc.entries or ()}
+        if {"apiVersion", "kind"} <= keys:     # a Kubernetes manifest, not the agent's config
+            raise UsageError("is a Kubernetes manifest (it has apiVersion and kind); --from-file takes the agent "
+                             "config itself, the text of the ConfigMap's data key ip-masq-agent. Written as it "
+                             "is, the agent would ignore every key of it", input=name, code="E253",
+                             hint="give only the config (nonMasqueradeCIDRs:, masqLinkLocal:), or restore a "
+                                  "saved ConfigMap with --from-backup FILE")
         text = file.data.decode("utf-8")
         effective_config([ConfigSource(name, file.data)], ctx.view.options)
     except UnicodeDecodeError:
