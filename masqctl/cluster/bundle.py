@@ -254,6 +254,33 @@ def _kube_list(name: str, data: bytes, kind: str) -> list | None:
     return items
 
 
+def _distinct(name: str, kind: str, objects: list) -> list:
+    """``objects`` with exact repeats dropped. The API server holds one object per namespace and
+    name, so two different objects under one name mean files of two moments were concatenated:
+    refused (E322), naming both, rather than silently using one of them."""
+    seen: dict[tuple[str, str], int] = {}
+    out: list = []
+    for i, obj in enumerate(objects):
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+            out.append(obj)             # the shape check names what is wrong with it
+            continue
+        ns = meta.get("namespace") if isinstance(meta.get("namespace"), str) else ""
+        key = (ns, meta["name"])
+        if key in seen:
+            first = seen[key]
+            if objects[first] == obj:
+                continue
+            ref = f"{ns}/{meta['name']}" if ns else meta["name"]
+            raise InputError(f"{kind} {ref} appears twice with different content (items[{first}] and items[{i}]); "
+                             "a cluster has one object per name, so these are two captures mixed together",
+                             input=f"{name} items[{i}]", code="E322",
+                             hint="keep the output of one kubectl get in the file")
+        seen[key] = i
+        out.append(obj)
+    return out
+
+
 def _azure_json(name: str, data: bytes) -> Any:
     text = decode_text(name, data)
     return load_json(name, text) if text.strip() else None
@@ -296,7 +323,7 @@ def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
         if objects is None:
             raw.missing[key] = reasons.get(key) or f"{file} is empty"
             continue
-        setattr(raw, attr, objects)
+        setattr(raw, attr, _distinct(file, kind, objects))
         raw.origin[attr] = file
 
     if AKS_FILE in files.data:
