@@ -431,7 +431,11 @@ def _vnet_file_stem(stem: str, vnet: Any, used: set[str]) -> str:
 
 
 def check_output_dir(out_dir: str) -> None:
-    """Refuse an output folder that exists and is not empty (UsageError E326)."""
+    """Refuse an output folder that exists and is not empty (UsageError E326), or that cannot be
+    made (E327: no name, no parent folder)."""
+    if not out_dir.strip():
+        raise UsageError("no folder named: give the new folder to write the bundle into",
+                         input=f"--output-dir {out_dir!r}", code=E_WRITE)
     if os.path.lexists(out_dir):
         if os.path.islink(out_dir) or not os.path.isdir(out_dir):
             raise UsageError("exists and is not a folder", input=out_dir, code=E_OUT_EXISTS)
