@@ -26,12 +26,13 @@ How things are found (docs/azure.md says the same for operators):
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from masqctl.cluster.azure_discovery import Candidate, KubeHints, kube_hints, match_cluster
 from masqctl.cluster.azure_shapes import (ResourceId, cluster_parts, is_windows, parse_resource_id,
@@ -150,10 +151,14 @@ class _VNetRead:
     problems: list[str] = field(default_factory=list)
 
 
-def gather_azure(options: GatherOptions, raw: RawCluster) -> None:
-    """Fill ``raw.aks`` / ``raw.vnets`` from ARM, or record in ``raw.missing`` why not."""
+def gather_azure(options: GatherOptions, raw: RawCluster, *, environ: Mapping[str, str] | None = None) -> None:
+    """Fill ``raw.aks`` / ``raw.vnets`` from ARM, or record in ``raw.missing`` why not.
+
+    ``environ`` is where ``KUBECONFIG`` and ``HOME`` are looked up to match the kubeconfig context
+    to a cluster, as the Kubernetes gathering finds the kubeconfig (default: the process environment).
+    """
     check_azure_options(options)
-    g = _Gatherer(options, raw)
+    g = _Gatherer(options, raw, os.environ if environ is None else environ)
     try:
         g.run()
     except _Stop:
@@ -166,9 +171,10 @@ def gather_azure(options: GatherOptions, raw: RawCluster) -> None:
 
 
 class _Gatherer:
-    def __init__(self, options: GatherOptions, raw: RawCluster):
+    def __init__(self, options: GatherOptions, raw: RawCluster, environ: Mapping[str, str]):
         self.options = options
         self.raw = raw
+        self.environ = environ
         self.endpoint = (options.arm_endpoint or PUBLIC_ARM).rstrip("/")
         self.scopes = _scopes_for(self.endpoint)
         self._credential: Any = None
@@ -386,7 +392,11 @@ class _Gatherer:
         if context is None and self.raw.source.startswith("context "):
             context = self.raw.source[len("context "):].strip() or None
         server = self.raw.manifest.get("server") if isinstance(self.raw.manifest, dict) else None
-        return kube_hints(self.options.kubeconfig, context, default_path=DEFAULT_KUBECONFIG,
+        # the kubeconfig the Kubernetes gathering read: --kubeconfig, else the KUBECONFIG list, else ~/.kube/config
+        kubeconfig = self.options.kubeconfig or self.environ.get("KUBECONFIG") or None
+        home = self.environ.get("HOME")
+        default = os.path.join(home, ".kube", "config") if home else DEFAULT_KUBECONFIG
+        return kube_hints(kubeconfig, context, default_path=default,
                           server=server if isinstance(server, str) else None)
 
     def discover(self, subscription: str, rg: str | None, name: str | None) -> Any:
