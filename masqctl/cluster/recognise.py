@@ -132,7 +132,7 @@ def node_agent_invocation(command, args) -> NodeAgentInvocation | None:
     return None
 
 
-def node_agent_flags(command, args, image: str = "") -> tuple[dict | None, Exception | None, NodeAgentInvocation]:
+def node_agent_flags(command, args) -> tuple[dict | None, Exception | None, NodeAgentInvocation]:
     """The node-agent's flag values for a container, parsed exactly as ``masqctl.agent`` parses
     them, or the ``UsageError`` it exits with at start.
 
