@@ -80,6 +80,7 @@ def gather_kube(options: GatherOptions, progress: Progress | None = None, *,
     cfg.connection_pool_maxsize = max(cfg.connection_pool_maxsize or 0, options.concurrency + 8)
     kube = Kube(cfg, cc.where, request_timeout=options.node_timeout)
     raw = RawCluster(source=cc.source, namespace=options.namespace)
+    raw.manifest["collected_at"] = _now()      # when gathering started: reports and plans say when they were read
     for kind in ("configmaps", "daemonsets", "pods", "nodes", "captures"):
         raw.origin[kind] = cc.where
     try:

@@ -95,6 +95,7 @@ def test_live_inspect_reports_what_the_bundle_reports_and_collect_round_trips(es
     doc = json_of(inspected)
     assert inspected.returncode == doc["summary"]["exit_code"] == 0, inspected.stderr
     assert doc["source"] == f"context {es.CONTEXT}" and doc["cluster"] == es.CLUSTER
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["collected_at"] or ""), doc["collected_at"]  # when read
     assert findings(doc) == findings(bundle_report)
     [mq008] = [f for f in doc["findings"] if f["code"] == "MQ008"]
     assert es.HUB_RANGE in mq008["detail"] and mq008["severity"] == "warning"
