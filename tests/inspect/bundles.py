@@ -64,7 +64,7 @@ def daemonset(args=("--v=2", "--resync-interval=60"), desired: int = 3, ready: i
 
 def agent_pod(i: int, node: str, *, ready: bool = True, restarts: int = 0, waiting: str | None = None,
               last: dict | None = None) -> dict:
-    name = f"azure-ip-masq-agent-{'abcdefgh'[i]}x{i}q"
+    name = f"azure-ip-masq-agent-{'abcdefgh'[i % 8]}x{i}q"
     cs = {"name": "azure-ip-masq-agent", "image": IMAGE, "ready": ready, "restartCount": restarts,
           "state": {"waiting": {"reason": waiting}} if waiting else {"running": {"startedAt": "2025-09-19T20:00:00Z"}}}
     if last:

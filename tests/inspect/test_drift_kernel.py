@@ -133,7 +133,7 @@ def test_inspect_groups_many_nodes_in_one_finding(tmp_path):
 
         name = f"aks-nodepool1-36628055-vmss{i:06d}"
         b.nodes.append(node_doc(min(i, 200), name))
-        b.pods.append(agent_pod(i % 8, name))
+        b.pods.append(agent_pod(i, name))
         b.captures[name] = {"iptables-save.txt": iptables_save(["10.224.0.0/12"])}
     report = inspect(gather(GatherOptions(bundle=b.write(str(tmp_path / "b")))))
     mq004 = [f for f in report.findings if f.code == "MQ004"]
