@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from masqctl.analysis.nodedumps import NodeDumps
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, NodeCapture
 from masqctl.engine import FamilyRules, RuleSet
 from masqctl.engine.model import LINK_LOCAL_V4, LINK_LOCAL_V6
@@ -238,12 +239,8 @@ def family_state(fam: FamilyRules, chain_lines: tuple[str, ...] | None, postrout
         tuple(other_extra), len(drift.jumps), excerpt)
 
 
-def live_chain(text: str, chain: str, source: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
-    """(chain lines or None, POSTROUTING lines, excerpt) from ``iptables-save`` text.
-    Raises ``masqctl.netfilter.dump.DumpError``."""
-    from masqctl.netfilter.dump import parse_dump
-
-    dump = parse_dump(text, source)
+def chain_of_dump(dump, chain: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
+    """(chain lines or None, POSTROUTING lines, excerpt) from a parsed dump."""
     nat = dump.table("nat")
     if nat is None:
         return None, (), dump.fragment
@@ -252,6 +249,14 @@ def live_chain(text: str, chain: str, source: str) -> tuple[tuple[str, ...] | No
     if lines is None and chain not in nat.declared:
         return None, post, dump.fragment
     return tuple(t for _, t in (lines or [])), post, dump.fragment
+
+
+def live_chain(text: str, chain: str, source: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
+    """(chain lines or None, POSTROUTING lines, excerpt) from ``iptables-save`` text.
+    Raises ``masqctl.netfilter.dump.DumpError``."""
+    from masqctl.netfilter.dump import parse_dump
+
+    return chain_of_dump(parse_dump(text, source), chain)
 
 
 def capture_reason(snapshot: ClusterSnapshot, node: str, capture: NodeCapture | None, piece: str) -> str:
@@ -265,8 +270,14 @@ def capture_reason(snapshot: ClusterSnapshot, node: str, capture: NodeCapture | 
         or "this node was not captured"
 
 
-def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_rules: str | None = None) -> NodeDrift:
-    """One node's state against ``rules`` (None: the rules cannot be known, ``no_rules`` says why)."""
+def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_rules: str | None = None,
+               dumps: NodeDumps | None = None, _memo: dict | None = None) -> NodeDrift:
+    """One node's state against ``rules`` (None: the rules cannot be known, ``no_rules`` says why).
+
+    ``dumps`` (``masqctl.analysis.nodedumps.NodeDumps``) parses each distinct capture once; without
+    it the node's dump is parsed here."""
+    from masqctl.netfilter.dump import DumpError
+
     capture = snapshot.captures.get(node)
     fams = rules.families() if rules is not None else []
     out = []
@@ -279,23 +290,35 @@ def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_r
             out.append(FamilyState(fam.family, UNKNOWN, "no capture: " + capture_reason(snapshot, node, capture, piece),
                                    fam.chain))
             continue
-        from masqctl.netfilter.dump import DumpError
-
         try:
-            chain_lines, post, excerpt = live_chain(text, fam.chain, f"nodes/{node}/{piece}.txt")
+            if dumps is not None:
+                chain_lines, post, excerpt = dumps.live_chain(node, fam.family, fam.chain)
+            else:
+                chain_lines, post, excerpt = live_chain(text, fam.chain, f"nodes/{node}/{piece}.txt")
         except DumpError as exc:
             out.append(FamilyState(fam.family, UNKNOWN, f"capture unreadable: nodes/{node}/{piece}.txt line "
                                    f"{exc.lineno}: {exc.message}", fam.chain))
             continue
-        out.append(family_state(fam, chain_lines, post, excerpt))
+        if _memo is None:
+            out.append(family_state(fam, chain_lines, post, excerpt))
+            continue
+        # family_state is a pure function of these: nodes with the same chain share one comparison
+        key = (fam.family, fam.chain, chain_lines, post, excerpt)
+        state = _memo.get(key)
+        if state is None:
+            state = _memo[key] = family_state(fam, chain_lines, post, excerpt)
+        out.append(state)
     return NodeDrift(node, tuple(out))
 
 
 def drift_report(snapshot: ClusterSnapshot, nodes: list[str], rules: RuleSet | None, chain: str,
-                 no_rules: str | None = None) -> DriftReport:
-    per_node = [node_drift(snapshot, n, rules, no_rules) for n in nodes]
+                 no_rules: str | None = None, dumps: NodeDumps | None = None) -> DriftReport:
+    """Every node in ``nodes`` against ``rules``, grouped. With ``dumps`` sharing (the default of
+    inspect), each distinct capture is parsed once and each distinct chain compared once."""
+    memo = {} if dumps is not None and dumps.share else None
+    per_node = [node_drift(snapshot, n, rules, no_rules, dumps, memo) for n in nodes]
     return DriftReport(chain, tuple(per_node), group_nodes(per_node))
 
 
 __all__ = ["FamilyState", "NodeDrift", "NodeGroup", "DriftReport", "family_state", "node_drift", "drift_report",
-           "group_nodes", "live_chain", "capture_reason", "IN_SYNC", "DRIFT", "UNKNOWN"]
+           "group_nodes", "live_chain", "chain_of_dump", "capture_reason", "IN_SYNC", "DRIFT", "UNKNOWN"]

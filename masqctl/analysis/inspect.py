@@ -165,15 +165,21 @@ def nodes_in_scope(snapshot: ClusterSnapshot, selection: NodeSelection | None) -
 
 
 def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
-            nodes: NodeSelection | None = None) -> InspectReport:
-    """The full report for one snapshot."""
+            nodes: NodeSelection | None = None, share_parses: bool = True) -> InspectReport:
+    """The full report for one snapshot.
+
+    ``share_parses``: each distinct node capture is parsed once and its facts shared by every
+    check (``masqctl.analysis.nodedumps``); False makes every check parse the dumps itself (the
+    reference the shared report must equal, and slower on many nodes)."""
     from masqctl.analysis.mode import detect_mode
     from masqctl.analysis.network import network_map
+    from masqctl.analysis.nodedumps import AGENT_CHAIN, NodeDumps
 
     only_codes = check_codes(sorted(only)) if only is not None else None
     views = agent_configs(snapshot)
     view = views[0] if views else None
-    mode = detect_mode(snapshot)
+    dumps = NodeDumps(snapshot, (view.chain if view is not None else AGENT_CHAIN, AGENT_CHAIN), share=share_parses)
+    mode = detect_mode(snapshot, dumps=dumps)
     net = network_map(snapshot)
     scope, notes = nodes_in_scope(snapshot, nodes)
     drift = None
@@ -187,8 +193,8 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
                 no_rules = "the agent is not one masqctl models"
             else:
                 no_rules = "the effective config is not known: " + "; ".join(view.notes)
-        drift = drift_report(snapshot, scope, rules, view.chain, no_rules)
-    ctx = Context(snapshot, views, view, mode, net, drift, scope)
+        drift = drift_report(snapshot, scope, rules, view.chain, no_rules, dumps)
+    ctx = Context(snapshot, views, view, mode, net, drift, scope, dumps=dumps)
     run_checks(ctx)
     findings = ordered(ctx.findings)
     not_checked = ctx.not_checked

@@ -145,9 +145,36 @@ class NodeSigns:
     bridge_cbr0: bool = False                      # kubenet's bridge in ip -o addr
 
 
-def node_signs(snapshot: ClusterSnapshot, node: str) -> NodeSigns:
+@dataclass(frozen=True)
+class DumpSigns:
+    """What one node's ``iptables-save`` shows about the masquerading engine (its nat table)."""
+
+    chains: frozenset = frozenset()
+    agent_jump: bool = False
+    swift_rules: bool = False
+    calico_masq: bool = False
+    cilium_post_nat: bool | None = None
+
+
+def dump_signs(dump) -> DumpSigns:
+    """``DumpSigns`` of a parsed dump (``masqctl.netfilter.dump.Dump``)."""
+    nat = dump.table("nat")
+    if nat is None:
+        return DumpSigns()
+    post = nat.lines_of.get("POSTROUTING", [])
+    return DumpSigns(
+        chains=frozenset(name for name in nat.names() if name in nat.declared or nat.lines_of.get(name)),
+        agent_jump=any(_target(t) == AGENT_CHAIN for _, t in post),
+        swift_rules=bool(nat.lines_of.get(SWIFT_CHAIN)),
+        calico_masq=any(_target(t) == "MASQUERADE" for _, t in nat.lines_of.get(CALICO_CHAIN, [])),
+        cilium_post_nat=bool(nat.lines_of.get(CILIUM_CHAIN)) if CILIUM_CHAIN in nat else None)
+
+
+def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
+    """What ``node`` shows. ``dumps`` (``masqctl.analysis.nodedumps.NodeDumps``) parses each distinct
+    capture once and indexes the nodes; without it the node's dump is parsed here."""
     signs = NodeSigns(node)
-    n = snapshot.node(node)
+    n = dumps.node(node) if dumps is not None else snapshot.node(node)
     if n is not None:
         signs.labels = dict(n.labels)
         signs.has_pod_cidr = bool(n.pod_cidrs)
@@ -162,21 +189,19 @@ def node_signs(snapshot: ClusterSnapshot, node: str) -> NodeSigns:
     from masqctl.netfilter.dump import DumpError, parse_dump
 
     try:
-        dump = parse_dump(cap.iptables_save, f"nodes/{node}/iptables-save.txt")
+        if dumps is not None:
+            found = dumps.signs(node)
+        else:
+            found = dump_signs(parse_dump(cap.iptables_save, f"nodes/{node}/iptables-save.txt"))
     except DumpError as exc:
         signs.unreadable = f"line {exc.lineno}: {exc.message}"
         return signs
     signs.captured = True
-    nat = dump.table("nat")
-    if nat is None:
-        return signs
-    signs.chains = {name for name in nat.names() if name in nat.declared or nat.lines_of.get(name)}
-    post = nat.lines_of.get("POSTROUTING", [])
-    signs.agent_jump = any(_target(t) == AGENT_CHAIN for _, t in post)
-    signs.swift_rules = bool(nat.lines_of.get(SWIFT_CHAIN))
-    signs.calico_masq = any(_target(t) == "MASQUERADE" for _, t in nat.lines_of.get(CALICO_CHAIN, []))
-    if CILIUM_CHAIN in nat:
-        signs.cilium_post_nat = bool(nat.lines_of.get(CILIUM_CHAIN))
+    signs.chains = set(found.chains)
+    signs.agent_jump = found.agent_jump
+    signs.swift_rules = found.swift_rules
+    signs.calico_masq = found.calico_masq
+    signs.cilium_post_nat = found.cilium_post_nat
     return signs
 
 
@@ -280,7 +305,8 @@ def _from_profile(np: NetworkProfile, pools: tuple[AgentPool, ...], where: str, 
     return NODE_SUBNET, ev, notes, missing
 
 
-def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot) -> tuple[str, list[str], list[str], list[str]]:
+def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot, dumps=None) \
+        -> tuple[str, list[str], list[str], list[str]]:
     """(name, evidence, notes, missing) from node captures, labels and pods alone."""
     ev: list[str] = []
     notes: list[str] = []
@@ -344,7 +370,7 @@ def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot) -> tuple[str,
                        + " spec.podCIDR (a cluster-only pod range: kubenet or overlay)"))
         missing.append(PROFILE_MISSING + " to tell kubenet from overlay")
         return UNKNOWN, ev, notes, missing
-    inside = _pods_in_node_subnet(snapshot, signs)
+    inside = _pods_in_node_subnet(snapshot, signs, dumps)
     if inside:
         ev.append(inside)
         return NODE_SUBNET, ev, notes, missing
@@ -352,13 +378,15 @@ def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot) -> tuple[str,
     return UNKNOWN, ev, notes, missing
 
 
-def _pods_in_node_subnet(snapshot: ClusterSnapshot, signs: list[NodeSigns]) -> str | None:
+def _pods_in_node_subnet(snapshot: ClusterSnapshot, signs: list[NodeSigns], dumps=None) -> str | None:
     """Evidence that pod IPs are addresses of the node's own subnet (Azure CNI node subnet)."""
+    from masqctl.analysis.nodedumps import NodeDumps
     from masqctl.netfilter.facts import FactError, parse_ip_addr
 
+    index = dumps if dumps is not None else NodeDumps(snapshot, share=False)   # no scan of every pod per node
     for s in signs:
         cap = snapshot.captures.get(s.node)
-        n = snapshot.node(s.node)
+        n = index.node(s.node)
         if cap is None or not cap.ip_addr or n is None or not n.internal_ip:
             continue
         try:
@@ -372,7 +400,7 @@ def _pods_in_node_subnet(snapshot: ClusterSnapshot, signs: list[NodeSigns]) -> s
         nets = [a.network for a in addrs if a.ip == node_ip and a.network is not None]
         if not nets:
             continue
-        pods = [p for p in snapshot.workloads if p.node == s.node and not p.host_network and p.pod_ips]
+        pods = [p for p in index.workloads_on(s.node) if not p.host_network and p.pod_ips]
         inside = [p for p in pods if any(ipaddress.ip_address(ip) in nets[0] for ip in p.pod_ips
                                          if _is_ip(ip) and ipaddress.ip_address(ip).version == nets[0].version)]
         if pods and len(inside) == len(pods):
@@ -429,13 +457,16 @@ def _confirm(name: str, signs: list[NodeSigns], snapshot: ClusterSnapshot) -> tu
     return ev, notes
 
 
-def detect_mode(snapshot: ClusterSnapshot, node: str | None = None) -> MasqMode:
-    """Who masquerades pod traffic: for the cluster, or for one ``node`` (its agent pool and capture)."""
+def detect_mode(snapshot: ClusterSnapshot, node: str | None = None, dumps=None) -> MasqMode:
+    """Who masquerades pod traffic: for the cluster, or for one ``node`` (its agent pool and capture).
+
+    ``dumps`` (``masqctl.analysis.nodedumps.NodeDumps``): the captures parsed once per distinct
+    capture, shared with the other readers (inspect passes it)."""
     azure = snapshot.azure
     cluster = azure.cluster if azure is not None else None
     where = "aks.json" if snapshot.source.startswith("bundle") else "ARM"
     node_names = [node] if node is not None else sorted({n.name for n in snapshot.nodes} | set(snapshot.captures))
-    signs = [node_signs(snapshot, n) for n in node_names]
+    signs = [node_signs(snapshot, n, dumps) for n in node_names]
     unreadable = [f"node {s.node}'s iptables-save could not be read ({s.unreadable})" for s in signs if s.unreadable]
 
     evidence: list[str] = []
@@ -474,7 +505,7 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None) -> MasqMode:
         reason = snapshot.missing.get(MissingKey.AZURE_CLUSTER) or snapshot.missing.get(MissingKey.AZURE)
         missing.append(PROFILE_MISSING + (f" — {reason}" if reason else ""))
     if name == UNKNOWN and (cluster is None or decided_by == "none"):
-        nname, ev, nt, ms = _from_nodes(signs, snapshot)
+        nname, ev, nt, ms = _from_nodes(signs, snapshot, dumps)
         evidence += ev
         notes += nt
         if nname != UNKNOWN:

@@ -82,6 +82,7 @@ class Context:
     nodes: list[str]        # the Linux nodes in scope
     findings: list[Finding] = field(default_factory=list)
     not_checked: list[NotChecked] = field(default_factory=list)
+    dumps: object = None    # masqctl.analysis.nodedumps.NodeDumps: each distinct capture parsed once
 
     def add(self, code: str, severity: str, detail: str, *, evidence=(), fix: str = "", nodes=(),
             title: str | None = None) -> None:

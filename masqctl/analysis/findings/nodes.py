@@ -55,6 +55,7 @@ def mq003(ctx: Context) -> None:
     if MissingKey.PODS in snap.missing:
         ctx.skip("MQ003", f"pods were not gathered: {snap.missing[MissingKey.PODS]}")
         return
+    node_of = ctx.dumps.node if ctx.dumps is not None else snap.node
     for view in ctx.views:
         ds = view.daemonset
         pods = [p for p in snap.pods if p.namespace == ds.namespace and (p.daemonset == ds.name or (
@@ -63,7 +64,7 @@ def mq003(ctx: Context) -> None:
         for p in pods:
             if p.node:
                 by_node.setdefault(p.node, []).append(p)
-        scope = [n for n in ctx.nodes if (node := snap.node(n)) is None or _selected(node.labels, ds.node_selector)]
+        scope = [n for n in ctx.nodes if (node := node_of(n)) is None or _selected(node.labels, ds.node_selector)]
         if not pods and ds.desired and ds.ready == ds.desired:
             ctx.skip("MQ003", f"the pods of DaemonSet {ds.ref} are not in the snapshot; its status says "
                      f"{ds.ready}/{ds.desired} ready")
@@ -230,7 +231,11 @@ def shadowing(text: str, chain: str, source: str) -> tuple[list[str], bool]:
     Returns (descriptions, excerpt)."""
     from masqctl.netfilter.dump import parse_dump
 
-    dump = parse_dump(text, source)
+    return shadowing_of_dump(parse_dump(text, source), chain)
+
+
+def shadowing_of_dump(dump, chain: str) -> tuple[list[str], bool]:
+    """``shadowing`` of a parsed dump."""
     nat = dump.table("nat")
     if nat is None or "POSTROUTING" not in nat:
         return [], dump.fragment
@@ -269,9 +274,14 @@ def mq006(ctx: Context, captured: list[str]) -> None:
     chain = view.chain if view is not None else "IP-MASQ-AGENT"
     groups: dict[tuple, list[str]] = {}
     excerpts = []
+    dumps = ctx.dumps
     for n in captured:
         try:
-            found, excerpt = shadowing(ctx.snapshot.captures[n].iptables_save, chain, f"nodes/{n}/iptables-save.txt")
+            if dumps is not None:
+                found, excerpt = dumps.shadowing(n, chain)
+            else:
+                found, excerpt = shadowing(ctx.snapshot.captures[n].iptables_save, chain,
+                                           f"nodes/{n}/iptables-save.txt")
         except DumpError:
             continue           # reported as unknown drift (unreadable capture)
         if excerpt:
@@ -305,7 +315,10 @@ def mq017(ctx: Context, captured: list[str]) -> None:
         legacy = cap.backend == "mixed"
         if not legacy:
             try:
-                legacy = parse_dump(cap.iptables_save, f"nodes/{n}/iptables-save.txt").legacy_tables_present
+                if ctx.dumps is not None:
+                    legacy = ctx.dumps.legacy_tables(n)
+                else:
+                    legacy = parse_dump(cap.iptables_save, f"nodes/{n}/iptables-save.txt").legacy_tables_present
             except DumpError:
                 continue
         if legacy:
@@ -324,4 +337,4 @@ def mq017(ctx: Context, captured: list[str]) -> None:
                     "node's backend; then flush the legacy nat table.")
 
 
-__all__ = ["check", "shadowing", "INFO"]
+__all__ = ["check", "shadowing", "shadowing_of_dump", "INFO"]

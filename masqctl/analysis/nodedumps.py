@@ -1,0 +1,259 @@
+"""The node captures of one snapshot, each distinct capture parsed once, for all of inspect's readers.
+
+Four readers look at every node's ``iptables-save``: the mode's node evidence
+(``mode.node_signs``), the drift check (``drift.live_chain``), MQ006 (``findings.nodes.shadowing``)
+and MQ017 (iptables-legacy tables). Each used to parse the dump itself: four parses of a
+20k-line kube-proxy dump per node. ``NodeDumps`` is passed to them instead (a value, never a
+global): it parses a capture once, keeps only the few facts the readers need (never the parsed
+dump), and shares them between nodes whose nat tables are the same.
+
+Sharing is exact, never a guess. A fleet's dumps differ from node to node in the chain counters,
+the timestamps, node addresses in other tables, and kube-proxy's per-node chains. The facts the
+readers use come from the nat table only, so the key is the nat table's text (``*nat`` …
+``COMMIT``) with the counters of its chain declarations set to ``[0:0]`` (the parser ignores
+them), hashed with SHA-256. The rest of the dump is still parsed on every node, with a
+placeholder nat table in the nat table's place, so that an unreadable line anywhere is reported
+exactly as before, and ``# Warning: iptables-legacy tables present`` is seen wherever it is.
+Anything unusual (no or two nat tables, rules outside any table, a nat table that does not parse
+on its own) falls back to parsing the node's whole dump, as the readers did before.
+
+``NodeDumps(snapshot, share=False)`` is the reference: every reader parses the dump itself, the
+way it did before sharing existed. Tests compare the two reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+
+from masqctl.cluster.model import ClusterSnapshot, Node, WorkloadPod
+from masqctl.netfilter.dump import Dump, DumpError, parse_dump
+
+AGENT_CHAIN = "IP-MASQ-AGENT"
+_PLACEHOLDER_NAT = "*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+_NAT_HEADER = "*nat\n"
+_COMMIT = "\nCOMMIT\n"
+_COUNTER = re.compile(r"\[\d+:\d+\]")
+_NAT_BUILTINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+
+
+@dataclass(frozen=True)
+class DumpFacts:
+    """What inspect's readers take from one ``iptables-save`` (IPv4 or IPv6).
+
+    ``error`` is ``(lineno, message)`` when the dump does not parse. ``chains`` maps each agent
+    chain name asked for to ``(chain lines or None, POSTROUTING lines)`` (``drift.chain_of_dump``);
+    ``shadowing`` to MQ006's descriptions (``findings.nodes.shadowing_of_dump``); ``signs`` is the
+    mode's node evidence (``mode.dump_signs``).
+    """
+
+    error: tuple[int | None, str] | None = None
+    fragment: bool = False
+    legacy: bool = False
+    chains: dict = field(default_factory=dict)
+    shadowing: dict = field(default_factory=dict)
+    signs: object = None
+
+
+def _source(node: str, family: int) -> str:
+    return f"nodes/{node}/{'iptables' if family == 4 else 'ip6tables'}-save.txt"
+
+
+def nat_section(text: str) -> tuple[int, int] | None:
+    """(start, end) of the ``*nat`` … ``COMMIT`` section of ``text``, each at a line start; None
+    when it is not plainly there. (A second nat table, anywhere, is caught by the parses.)"""
+    if text.startswith(_NAT_HEADER):
+        start = 0
+    else:
+        k = text.find("\n" + _NAT_HEADER)
+        if k < 0:
+            return None
+        start = k + 1
+    end = text.find(_COMMIT, start)
+    if end < 0:
+        return None
+    return start, end + len(_COMMIT)
+
+
+def nat_key(text: str, start: int, end: int) -> bytes:
+    """SHA-256 of the nat section ``text[start:end]``, with the counters of the built-in chains'
+    declarations at its top (``:POSTROUTING ACCEPT [812:48720]``) set to ``[0:0]``.
+
+    The parser reads only the first two words of a declaration, so two sections with the same key
+    parse to the same table. Only lines that are exactly ``:CHAIN POLICY [p:b]`` are touched."""
+    pos = start + len(_NAT_HEADER)
+    head = [_NAT_HEADER]
+    for _ in range(len(_NAT_BUILTINS)):      # iptables-save prints the built-in chains first
+        if not text.startswith(":", pos):
+            break
+        nl = text.find("\n", pos, end)
+        if nl < 0:
+            break
+        line = text[pos:nl]
+        words = line.split()
+        if len(words) != 3 or line != " ".join(words) or words[0][1:] not in _NAT_BUILTINS \
+                or not _COUNTER.fullmatch(words[2]):
+            break
+        head.append(f"{words[0]} {words[1]} [0:0]\n")
+        pos = nl + 1
+    h = hashlib.sha256("".join(head).encode())
+    h.update(text[pos:end].encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
+class NodeDumps:
+    """The captures of ``snapshot``, parsed once per distinct capture (``share``) or per reader.
+
+    ``chains``: the agent chain names whose lines and shadowing are worked out on the one parse
+    (others are still answered, by parsing again). The node and workload indexes spare the
+    readers a scan of every node or pod per node.
+    """
+
+    def __init__(self, snapshot: ClusterSnapshot, chains=(AGENT_CHAIN,), share: bool = True):
+        self.snapshot = snapshot
+        self.chains = tuple(dict.fromkeys(chains))
+        self.share = share
+        self._facts: dict[tuple[str, int], DumpFacts | None] = {}
+        self._by_key: dict[bytes, DumpFacts] = {}
+        self._nodes: dict[str, Node] | None = None
+        self._pods: dict[str | None, list[WorkloadPod]] | None = None
+        self.parses = 0           # dumps (or parts) parsed: for tests and the benchmark
+        self.shared = 0           # captures answered from another node's parse
+
+    # ------------------------------------------------------------------ indexes
+
+    def node(self, name: str) -> Node | None:
+        """``snapshot.node(name)`` through an index (the first node of that name, as there)."""
+        if self._nodes is None:
+            self._nodes = {}
+            for n in self.snapshot.nodes:
+                self._nodes.setdefault(n.name, n)
+        return self._nodes.get(name)
+
+    def workloads_on(self, node: str) -> list[WorkloadPod]:
+        """The snapshot's workload pods on ``node``, in snapshot order."""
+        if self._pods is None:
+            self._pods = {}
+            for p in self.snapshot.workloads:
+                self._pods.setdefault(p.node, []).append(p)
+        return self._pods.get(node, [])
+
+    # ------------------------------------------------------------------ readers
+
+    def text(self, node: str, family: int = 4) -> str | None:
+        cap = self.snapshot.captures.get(node)
+        if cap is None:
+            return None
+        return cap.iptables_save if family == 4 else cap.ip6tables_save
+
+    def live_chain(self, node: str, family: int, chain: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
+        """``drift.live_chain`` of the node's dump. Raises ``DumpError``."""
+        from masqctl.analysis.drift import chain_of_dump, live_chain
+
+        text = self.text(node, family)
+        if not self.share:
+            return live_chain(text, chain, _source(node, family))
+        facts = self._get(node, family)
+        if chain in facts.chains:
+            lines, post = facts.chains[chain]
+            return lines, post, facts.fragment
+        return chain_of_dump(self._parse(text, _source(node, family)), chain)
+
+    def shadowing(self, node: str, chain: str) -> tuple[list[str], bool]:
+        """``findings.nodes.shadowing`` of the node's IPv4 dump. Raises ``DumpError``."""
+        from masqctl.analysis.findings.nodes import shadowing, shadowing_of_dump
+
+        text = self.text(node, 4)
+        if not self.share:
+            return shadowing(text, chain, _source(node, 4))
+        facts = self._get(node, 4)
+        if chain in facts.shadowing:
+            return list(facts.shadowing[chain]), facts.fragment
+        return shadowing_of_dump(self._parse(text, _source(node, 4)), chain)
+
+    def signs(self, node: str):
+        """``mode.dump_signs`` of the node's IPv4 dump. Raises ``DumpError``."""
+        from masqctl.analysis.mode import dump_signs
+
+        if not self.share:
+            return dump_signs(self._parse(self.text(node, 4), _source(node, 4)))
+        return self._get(node, 4).signs
+
+    def legacy_tables(self, node: str) -> bool:
+        """Whether the node's IPv4 dump says iptables-legacy tables are present. Raises ``DumpError``."""
+        if not self.share:
+            return self._parse(self.text(node, 4), _source(node, 4)).legacy_tables_present
+        return self._get(node, 4).legacy
+
+    # ------------------------------------------------------------------ the one parse
+
+    def _parse(self, text: str, source: str) -> Dump:
+        self.parses += 1
+        return parse_dump(text, source)
+
+    def _get(self, node: str, family: int) -> DumpFacts:
+        key = (node, family)
+        if key not in self._facts:
+            self._facts[key] = self._compute(self.text(node, family), _source(node, family))
+        facts = self._facts[key]
+        if facts.error is not None:
+            lineno, message = facts.error
+            raise DumpError(message, lineno)
+        return facts
+
+    def _extract(self, dump: Dump) -> DumpFacts:
+        from masqctl.analysis.drift import chain_of_dump
+        from masqctl.analysis.findings.nodes import shadowing_of_dump
+        from masqctl.analysis.mode import dump_signs
+
+        # the order matters: reading a chain's rules adds empty entries for built-in chains, so the
+        # readers that tell an absent chain from an empty one go first (each parsed its own dump before)
+        chains = {}
+        for c in self.chains:
+            lines, post, _ = chain_of_dump(dump, c)
+            chains[c] = (lines, post)
+        signs = dump_signs(dump)
+        shadow = {c: tuple(shadowing_of_dump(dump, c)[0]) for c in self.chains}
+        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, chains, shadow, signs)
+
+    def _whole(self, text: str, source: str) -> DumpFacts:
+        try:
+            dump = self._parse(text, source)
+        except DumpError as exc:
+            return DumpFacts(error=(exc.lineno, exc.message))
+        return self._extract(dump)
+
+    def _compute(self, text: str, source: str) -> DumpFacts:
+        span = nat_section(text)
+        if span is None:
+            return self._whole(text, source)
+        start, end = span
+        # the rest of the dump, with an empty nat table in the nat table's place: every line but
+        # the nat table's is read in the same parser state as in the whole dump
+        try:
+            rest = self._parse(text[:start] + _PLACEHOLDER_NAT + text[end:], source)
+        except DumpError:
+            return self._whole(text, source)      # the whole parse names the line exactly
+        nat = rest.table("nat")
+        if (nat is None or rest.fragment or rest.list_format or rest.repeated_tables or nat.lines_of
+                or nat.declared != {"POSTROUTING": "ACCEPT"}):
+            return self._whole(text, source)      # something else adds to the nat table
+        key = nat_key(text, start, end)
+        facts = self._by_key.get(key)
+        if facts is None:
+            try:
+                alone = self._parse(text[start:end], source)
+            except DumpError:
+                return self._whole(text, source)
+            if set(alone.tables) != {"nat"} or alone.fragment or alone.list_format or alone.repeated_tables:
+                return self._whole(text, source)
+            facts = self._by_key[key] = self._extract(alone)
+        else:
+            self.shared += 1
+        if rest.legacy_tables_present and not facts.legacy:
+            facts = replace(facts, legacy=True)
+        return facts
+
+
+__all__ = ["NodeDumps", "DumpFacts", "nat_section", "nat_key"]
