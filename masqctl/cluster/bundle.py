@@ -384,7 +384,7 @@ def _manifest(data: bytes | None) -> dict:
 def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
     meta = manifest.get("captures") or {}
     texts: dict[str, dict[str, str]] = {}
-    for rel, data in files.data.items():
+    for rel in list(files.data):
         parts = rel.split("/")
         if len(parts) != 3 or parts[0] != NODES_DIR:
             continue
@@ -392,7 +392,8 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
         if not safe_node_name(node):
             raise InputError("is not a node name (letters, digits, -, ., _; starting and ending with a letter "
                              "or digit)", input=f"{NODES_DIR}/{node}/", code=E_NODE_NAME)
-        texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = _text(rel, data)
+        # each file's bytes are dropped once decoded: a fleet's dumps are not held twice
+        texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = _text(rel, files.data.pop(rel))
     out: dict[str, NodeCapture] = {}
     for node in sorted(set(texts) | set(meta)):
         if not safe_node_name(node):
