@@ -373,15 +373,18 @@ def drift_plan(n: int) -> dict[int, str]:
 
 
 def write_bundle_dir(out: str, n: int, services: int, endpoints: int, workloads: int,
-                     nodeport_addresses: bool) -> dict:
+                     nodeport_addresses: bool, json_documents: bool = False) -> dict:
     import yaml
 
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
     def dump(path: str, items: list) -> None:
+        doc = {"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}
         with open(path, "w") as fh:
-            yaml.dump({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}},
-                      fh, Dumper=dumper, default_flow_style=False, sort_keys=True, width=1 << 16)
+            if json_documents:      # kubectl get … -o json (the bundle reader takes either)
+                json.dump(doc, fh, indent=4)
+            else:
+                yaml.dump(doc, fh, Dumper=dumper, default_flow_style=False, sort_keys=True, width=1 << 16)
 
     plan = drift_plan(n)
     fleet = Fleet(services, endpoints, nodeport_addresses)
@@ -513,6 +516,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3, help="rounds; the best time of each measurement is kept")
     ap.add_argument("--nodeport-addresses", action="store_true",
                     help="kube-proxy --nodeport-addresses: every node's nat table names its own IP (no two alike)")
+    ap.add_argument("--json", action="store_true",
+                    help="write configmaps/daemonsets/pods/nodes.yaml as `kubectl get … -o json` (default: -o yaml)")
     ap.add_argument("--keep", metavar="DIR", help="write the bundle to DIR (new) and keep it")
     ap.add_argument("--bundle", metavar="DIR", help="measure an existing bundle written by --keep")
     args = ap.parse_args()
@@ -533,7 +538,9 @@ def main() -> int:
             os.makedirs(folder)
         t0 = time.perf_counter()
         info = write_bundle_dir(folder, args.nodes, args.services, args.endpoints, args.workloads,
-                                args.nodeport_addresses)
+                                args.nodeport_addresses, args.json)
+        info["options"] = {k: getattr(args, k) for k in ("services", "endpoints", "workloads",
+                                                         "nodeport_addresses", "json")}
         info["generated_s"] = time.perf_counter() - t0
         with open(os.path.join(folder, "bench.json"), "w") as fh:
             json.dump(info, fh)
@@ -568,11 +575,14 @@ def main() -> int:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    opts = info.get("options") or {k: getattr(args, k) for k in ("services", "endpoints", "workloads",
+                                                                  "nodeport_addresses", "json")}
     reference = t_restore * n
     groups = ", ".join(f"{g['count']} {g['state']}" for g in doc["nodes"]["groups"])
     print(f"bundle: {n} nodes, {size / 2**20:.0f} MiB; one node's iptables-save: {ref_lines} lines "
-          f"({args.services} services x {args.endpoints} endpoints"
-          f"{', node IP in nat' if args.nodeport_addresses else ''}); {args.workloads} workload pods per node")
+          f"({opts['services']} services x {opts['endpoints']} endpoints"
+          f"{', node IP in nat' if opts['nodeport_addresses'] else ''}); {opts['workloads']} workload pods per node "
+          f"({'kubectl -o json' if opts['json'] else 'kubectl -o yaml'})")
     print(f"node groups: {groups}; findings: {', '.join(sorted({f['code'] for f in doc['findings']}))}")
     print(f"reading the bundle's bytes            {best['read']:8.3f} s")
     print(f"iptables-restore --test, one node      {t_restore:8.3f} s   x {n} nodes = {reference:.3f} s (reference)")

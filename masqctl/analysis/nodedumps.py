@@ -23,6 +23,7 @@ way it did before sharing existed. Tests compare the two reports.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import re
 from dataclasses import dataclass, field, replace
@@ -116,6 +117,7 @@ class NodeDumps:
         self.share = share
         self._facts: dict[tuple[str, int], DumpFacts | None] = {}
         self._by_key: dict[bytes, DumpFacts] = {}
+        self._chain_sets: dict[frozenset, frozenset] = {}
         self._nodes: dict[str, Node] | None = None
         self._pods: dict[str | None, list[WorkloadPod]] | None = None
         self.parses = 0           # dumps (or parts) parsed: for tests and the benchmark
@@ -190,7 +192,16 @@ class NodeDumps:
 
     def _parse(self, text: str, source: str) -> Dump:
         self.parses += 1
-        return parse_dump(text, source)
+        # A parse makes tens of thousands of short-lived tuples and lists and no reference cycles;
+        # the cyclic collector would walk the whole snapshot (every capture, every pod) again and
+        # again meanwhile (half the time of a 500-node inspect). It is off for the parse only.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return parse_dump(text, source)
+        finally:
+            if enabled:
+                gc.enable()
 
     def _get(self, node: str, family: int) -> DumpFacts:
         key = (node, family)
@@ -209,13 +220,17 @@ class NodeDumps:
 
         # the order matters: reading a chain's rules adds empty entries for built-in chains, so the
         # readers that tell an absent chain from an empty one go first (each parsed its own dump before)
-        chains = {}
+        agent = {}
         for c in self.chains:
             lines, post, _ = chain_of_dump(dump, c)
-            chains[c] = (lines, post)
+            agent[c] = (lines, post)
         signs = dump_signs(dump)
+        # nodes name the same chains: keep one set of names, not one per node
+        chains = self._chain_sets.setdefault(signs.chains, signs.chains)
+        if chains is not signs.chains:
+            signs = replace(signs, chains=chains)
         shadow = {c: tuple(shadowing_of_dump(dump, c)[0]) for c in self.chains}
-        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, chains, shadow, signs)
+        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, agent, shadow, signs)
 
     def _whole(self, text: str, source: str) -> DumpFacts:
         try:
