@@ -83,16 +83,29 @@ def _configmap_sources(volume: Doc) -> tuple[ConfigMapProjection, ...]:
     """The ConfigMaps a volume puts into its folder (plain ``configMap`` or ``projected``)."""
     out = []
     plain = volume.mapping("configMap")
+    if plain is not None and volume.raw("projected") is not None:
+        raise volume.fail("projected", "a volume with both configMap and projected: a volume has exactly one "
+                          "source (the API server refuses this), so which files the agent sees is unknown",
+                          hint="use the DaemonSet exactly as kubectl get -o yaml prints it")
     if plain is not None:
         out.append(ConfigMapProjection(configmap=plain.str("name", required=True), items=_key_to_paths(plain),
                                        optional=bool(plain.bool("optional"))))
     projected = volume.mapping("projected")
     if projected is not None:
-        for source in projected.mappings("sources"):
+        paths: dict[str, str] = {}
+        for n, source in enumerate(projected.mappings("sources")):
             cm = source.mapping("configMap")
             if cm is None:
                 continue   # secret, downwardAPI, serviceAccountToken, clusterTrustBundle
-            out.append(ConfigMapProjection(configmap=cm.str("name", required=True), items=_key_to_paths(cm),
+            items = _key_to_paths(cm)
+            for i, item in enumerate(items or ()):
+                where = f"sources[{n}].configMap.items[{i}].path"
+                if item.path in paths:
+                    raise projected.fail(where, f"{item.path!r} is projected twice (also at {paths[item.path]}): the "
+                                         "API server refuses conflicting paths in one projected volume, so which "
+                                         "ConfigMap's text the agent reads there is unknown")
+                paths[item.path] = where
+            out.append(ConfigMapProjection(configmap=cm.str("name", required=True), items=items,
                                            optional=bool(cm.bool("optional"))))
     return tuple(out)
 
