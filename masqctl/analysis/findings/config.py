@@ -150,7 +150,10 @@ def mq002(ctx: Context, view: AgentConfigView) -> None:
                    "The agent logs the error and keeps its previous config (a restarted or new pod starts from "
                    "its defaults).")
     if view.flag_error is not None:
-        ctx.add("MQ002", ERROR, f"DaemonSet {ds.ref}: {view.flag_error.message}. {consequence}",
+        # every agent (Go's flag package, the node-agent too) exits at start on a flag it refuses
+        flag_consequence = ("The agent exits at start on it, so its pods crash-loop on every node; rules already "
+                            "in the kernel stay as they were and new nodes get none.")
+        ctx.add("MQ002", ERROR, f"DaemonSet {ds.ref}: {view.flag_error.message}. {flag_consequence}",
                 evidence=[f"DaemonSet {ds.ref} container {ds.container} args: {' '.join(view.argv) or '(none)'}"],
                 fix=f"Remove or correct the flag in DaemonSet {ds.ref} (kubectl -n {ds.namespace} edit daemonset "
                     f"{ds.name}); on AKS the DaemonSet is reconciled by AKS, so open a support case instead of "
@@ -160,7 +163,8 @@ def mq002(ctx: Context, view: AgentConfigView) -> None:
         return
     fix = _fix_for_error(view, err)
     ctx.add("MQ002", ERROR, f"{err.one_line()}. {consequence}",
-            evidence=[f"{f.describe()} → /etc/config/{f.path}" for f in view.files if f.read and f.present]
+            evidence=[f"{f.describe()} → {view.config_dir.rstrip('/')}/{f.path}" for f in view.files
+                      if f.read and f.present]
             + [f"flavour {ds.flavor} ({ds.image})"],
             fix=fix, nodes=agent_nodes(ctx))
 

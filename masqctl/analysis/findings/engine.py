@@ -53,7 +53,11 @@ def mq016(ctx: Context) -> None:
     if MissingKey.CONFIGMAPS in snap.missing:
         return  # reported by the config checks
     user = _user_configmap(ctx)
-    aks = any(v.daemonset.kind == AKS_AGENT for v in ctx.views)
+    # AKS checks the ConfigMap's existence, whichever agent reads it: the AKS agent, an agent reading
+    # it (masqctl's node-agent as a drop-in), or Azure facts saying this is an AKS cluster
+    aks = (any(v.daemonset.kind == AKS_AGENT for v in ctx.views)
+           or (user is not None and any(f.configmap == user.ref and f.read for v in ctx.views for f in v.files))
+           or (snap.azure is not None and snap.azure.cluster is not None))
     if user is None or not aks:
         return
     if ctx.mode.name in ("azure-cni-overlay", "cilium-overlay", "cilium-ebpf-host-routing"):

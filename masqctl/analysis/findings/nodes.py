@@ -100,7 +100,10 @@ def mq003(ctx: Context) -> None:
         nodes = sorted({n for ns in problems.values() for n in ns})
         lines = [f"{what}: {shown_nodes(ns)}" for what, ns in problems.items()]
         cause = ""
-        if view.error is not None:
+        if view.error is not None and view.on_invalid_config == "keep":
+            cause = (f" The config is invalid ({view.error.one_line()}, MQ002), but this agent keeps its last good "
+                     "rules on it rather than exiting, so it does not explain restarts.")
+        elif view.error is not None:
             cause = f" The config error explains a crash loop: {view.error.one_line()} (MQ002)."
         elif view.flag_error is not None:
             cause = f" {view.flag_error.message} (MQ002)."
