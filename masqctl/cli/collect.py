@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -12,7 +13,9 @@ from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
 
 OutputDir = Annotated[str, typer.Option(
     "-o", "--output-dir", metavar="DIR",
-    help="Folder to write the bundle into (new or empty; written whole or not at all).")]
+    help="Folder to write the bundle into (new or empty; written whole or not at all). Not an output format: "
+    "a new folder named json, yaml or table must be written ./json.")]
+FORMAT_NAMES = ("json", "yaml", "table")     # what -o means on every other command
 Redact = Annotated[bool, typer.Option(
     "--redact", help="Replace subscription/tenant IDs, resource groups, cluster and VNet names and API server "
     "hostnames with consistent placeholders (IPs and CIDRs are kept). See docs/bundles.md.")]
@@ -33,6 +36,7 @@ def collect(output_dir: OutputDir, redact: Redact = False,
     from masqctl.cluster.bundle import check_output_dir, now_rfc3339, write_bundle
     from masqctl.cluster.gather import gather_raw
 
+    check_not_a_format(output_dir)
     options = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
                                nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
                                debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
@@ -56,6 +60,20 @@ def collect(output_dir: OutputDir, redact: Redact = False,
     files = write_bundle(raw, output_dir, redact=redact)
     _summary(raw, files, output_dir, redact, verbose)
     typer.echo(output_dir)
+
+
+def check_not_a_format(output_dir: str) -> None:
+    """``-o json`` (``yaml``, ``table``) is an output format on every other command; on collect it
+    would silently make a folder of that name. Refused (E327) unless the folder exists already;
+    ``./json`` names the folder explicitly."""
+    from masqctl.errors import UsageError
+
+    if output_dir.lower() in FORMAT_NAMES and not os.path.lexists(output_dir):
+        raise UsageError(f"{output_dir!r} is an output format on the other commands, but collect's -o is the folder "
+                         f"to write the bundle into, and no folder {output_dir!r} exists here",
+                         input=f"-o/--output-dir {output_dir}", code="E327",
+                         hint=f"collect's -o is the output folder; collect always writes a bundle; to name a folder "
+                              f"'{output_dir}' write ./{output_dir}")
 
 
 def _summary(raw, files: list[str], output_dir: str, redact: bool, verbose: int) -> None:
