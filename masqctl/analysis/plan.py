@@ -9,7 +9,11 @@ A plan says exactly what would be written and what it would do:
 * a verdict table for representative flows (each peered VNet, the service CIDR, the internet,
   IMDS): masqueraded or not, before and after, by which rule;
 * warnings (overlay migration, timing, engines that bypass the agent) and the resourceVersion the
-  plan was made against.
+  plan was made against;
+* ``refused``: ranges a goal derived and refused as unsafe (E707; the safe ones are still planned);
+* ``unsafe``: ranges the plan newly puts in the user file although they are unsafe (what MQ009 calls
+  an error, or link-local/IMDS): only explicit edits get here, and the CLI writes such a plan only
+  with ``--allow-unsafe`` (``check_unsafe``).
 
 The new file is validated exactly as the agent flavour would (the engine, through
 ``agentconfig.view_of`` on the planned snapshot); a config the agent would refuse raises the
@@ -101,6 +105,26 @@ class Flow:
                 "rule_before": self.before_rule, "rule_after": self.after_rule, "note": self.note}
 
 
+@dataclass(frozen=True)
+class Unsafe:
+    """A range the plan adds to the user file although keeping pod IPs toward it breaks traffic."""
+
+    cidr: str
+    where: str                    # the ConfigMap key and line it would be written to
+    reasons: tuple[str, ...]
+
+    @property
+    def finding(self) -> str | None:
+        return "MQ009" if any(r.startswith("MQ009") for r in self.reasons) else None
+
+    def describe(self) -> str:
+        return f"{self.cidr} ({self.where}): " + "; ".join(self.reasons)
+
+    def to_dict(self) -> dict:
+        return {"cidr": self.cidr, "from": self.where, "severity": "error", "finding": self.finding,
+                "reasons": list(self.reasons)}
+
+
 @dataclass
 class Plan:
     """What ``apply`` would write, and what it would change."""
@@ -125,6 +149,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     planned_snapshot: ClusterSnapshot | None = None
     other_agents: list[AgentConfigView] = field(default_factory=list)
+    refused: list = field(default_factory=list)          # recommend.Refusal: derived by a goal, refused (E707)
+    unsafe: list[Unsafe] = field(default_factory=list)   # added explicitly; written only with --allow-unsafe
 
     @property
     def ref(self) -> str:
@@ -186,6 +212,8 @@ class Plan:
             "flows": [f.to_dict() for f in self.flows],
             "warnings": list(self.warnings),
             "notes": list(self.notes),
+            "refused": [r.to_dict() for r in self.refused],
+            "unsafe": [u.to_dict() for u in self.unsafe],
         }
 
 
@@ -264,6 +292,7 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
     plan.changes += outcome.changes
     plan.notes += outcome.notes
     plan.warnings += outcome.warnings
+    plan.refused += outcome.refused
 
     new_cm: ConfigMap | None
     if outcome.delete:
@@ -335,6 +364,7 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
                                   file=err.file, line=err.line, key=err.key, value=err.value, hint=err.hint,
                                   code=err.code)
     plan.after = after
+    _check_ranges(plan, view, after, mode, snapshot, ufile.path)
     # the cluster as it will be: the nodes' captures show the old rules, so they are not carried over
     missing = {k: v for k, v in planned.missing.items() if not k.startswith("captures")}
     if planned.captures:
@@ -353,6 +383,43 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
         for w in fresh:
             plan.warnings.append(f"{after.where(w.file, w.line)}: {w.code} {w.message}")
     return _finish(plan, snapshot, current)
+
+
+def _check_ranges(plan: Plan, before: AgentConfigView, after: AgentConfigView, mode, snapshot: ClusterSnapshot,
+                  path: str) -> None:
+    """Mark the unsafe ranges of the new user file: new ones (``plan.unsafe``, they need --allow-unsafe)
+    and ones already in effect (a warning: the plan keeps them)."""
+    from masqctl.analysis.network import network_map
+    from masqctl.analysis.recommend import unsafe_reasons
+
+    if after.config is None:
+        return
+    had = {c.cidr for c in before.config.non_masquerade_cidrs} if before.config is not None else set()
+    nmap = network_map(snapshot)
+    for entry in after.config.non_masquerade_cidrs:
+        origins = [o for o in entry.origins if o.kind == "file" and o.file == path]
+        if not origins:
+            continue
+        reasons = unsafe_reasons(entry.cidr, mode, nmap)
+        if not reasons:
+            continue
+        item = Unsafe(entry.cidr, after.source_of(origins[0]), tuple(reasons))
+        if entry.cidr in had:
+            plan.warnings.append(f"{item.cidr} is already in effect and stays ({item.describe()}); "
+                                 f"`--remove {item.cidr}` takes it out")
+        else:
+            plan.unsafe.append(item)
+
+
+def check_unsafe(plan: Plan, allow_unsafe: bool) -> None:
+    """Refuse (E707) a plan that adds unsafe ranges unless the operator said ``--allow-unsafe``."""
+    if not plan.unsafe or allow_unsafe:
+        return
+    raise ApplyError("nothing was written: the plan adds " + " | ".join(u.describe() for u in plan.unsafe),
+                     input=plan.request.describe() or "apply", code="E707",
+                     hint="if this is really meant (e.g. a peered network that uses public addresses privately), "
+                          "re-run with --yes --allow-unsafe; otherwise list only the ranges whose hosts route "
+                          "pod IPs back")
 
 
 def check_request(request: ApplyRequest) -> None:

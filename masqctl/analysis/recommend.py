@@ -4,6 +4,12 @@
 replacement), with one line per change and notes on what was left alone and why. It refuses
 (``ApplyError``) what cannot work: preserving source IPs where pod IPs are not routable (MQ009),
 removing a CIDR that AKS's reconciled ConfigMap sets (the azure-v2 agent unions the files).
+
+A goal never derives an unsafe range (``unsafe_reasons``): a peering's remote address space or a
+``--to`` CIDR that covers internet addresses or reaches peered VNets where MQ009 calls that an error,
+or covers link-local/IMDS, is refused (E707) and the safe ranges are still planned. Explicit edits
+(``--add``, ``--from-file``, ``--from-backup``) are the operator's choice: ``plan`` marks them with an
+error-level MQ009 entry and the CLI writes them only with ``--allow-unsafe``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,22 @@ class Outcome:
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refused: list["Refusal"] = field(default_factory=list)   # ranges a goal derived and refused (E707)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A range a goal would have derived, refused because it is unsafe (E707)."""
+
+    cidr: str
+    source: str              # "peering peer-a-to-hub of VNet vnet-a (to vnet-hub)" or "--to 0.0.0.0/0"
+    reasons: tuple[str, ...]
+
+    def describe(self, code: bool = True) -> str:
+        return ("E707 refused " if code else "") + f"{self.cidr} from {self.source}: " + "; ".join(self.reasons)
+
+    def to_dict(self) -> dict:
+        return {"code": "E707", "cidr": self.cidr, "source": self.source, "reasons": list(self.reasons)}
 
 
 def _net(text: str):
@@ -242,9 +264,27 @@ def _preserve(ctx: Context, to: tuple[str, ...], cidrs: list[str], out: Outcome)
     targets = _targets(ctx, to, out)
     if not targets:
         return
+    from masqctl.analysis.network import network_map
+
+    nmap = network_map(ctx.snapshot)
     ref = ctx.view.where(ctx.ufile.path)
     enable6 = ctx.view.options.enable_ipv6
-    for cidr, label, explicit in targets:
+    safe = []
+    for cidr, label, explicit, source in targets:
+        reasons = unsafe_reasons(cidr, mode, nmap, derived=True)
+        if reasons:
+            out.refused.append(Refusal(cidr, source, tuple(reasons)))
+        else:
+            safe.append((cidr, label, explicit))
+    if out.refused and not safe:
+        asked = "--goal preserve-source-ip" + "".join(f" --to {t}" for t in to)
+        raise ApplyError("no safe range is left to keep pod source IPs toward: "
+                         + " | ".join(r.describe(code=False) for r in out.refused), input=asked, code="E707",
+                         hint="a goal never makes pods keep their IP toward the internet, IMDS or link-local "
+                              "addresses. Check the peering's remote address space (az network vnet peering show); "
+                              "if a peered network really uses public addresses privately, name its ranges with "
+                              "--add CIDR --allow-unsafe (docs/apply.md)")
+    for cidr, label, explicit in safe:
         net = _net(cidr)
         if net is not None and net.version == 6 and not enable6 and not explicit:
             out.notes.append(f"{cidr} ({label}) is IPv6 and the agent runs without --enable-ipv6: left out (an "
@@ -264,19 +304,23 @@ def _preserve(ctx: Context, to: tuple[str, ...], cidrs: list[str], out: Outcome)
                             "IP-MASQ-AGENT rules shown are bypassed on these nodes")
 
 
-def _targets(ctx: Context, to: tuple[str, ...], out: Outcome) -> list[tuple[str, str, bool]]:
-    """``[(cidr, label, explicit)]`` to keep pod source IPs toward."""
+def _targets(ctx: Context, to: tuple[str, ...], out: Outcome) -> list[tuple[str, str, bool, str]]:
+    """``[(cidr, label, explicit, source)]`` to keep pod source IPs toward (``source`` names the peering
+    or the ``--to`` the range comes from)."""
     azure = ctx.snapshot.azure
     peerings = [(v, p) for v in (azure.vnets if azure is not None else ()) for p in v.peerings]
 
     def prefixes(p) -> list[str]:
         return list(p.remote_address_space) or list(p.remote_vnet_address_space)
 
-    result: list[tuple[str, str, bool]] = []
+    def source(v, p) -> str:
+        return f"peering {p.name} of VNet {v.name} (to {p.remote_vnet_name or p.name})"
+
+    result: list[tuple[str, str, bool, str]] = []
     if to:
         for t in to:
             if "/" in t or _looks_like_ip(t):
-                result.append((t, "--to", True))
+                result.append((t, "--to", True, f"--to {t}"))
                 if _net(t) is not None and peerings and not any(
                         _net(x) is not None and _net(x).version == _net(t).version and _net(t).overlaps(_net(x))
                         for _, p in peerings for x in prefixes(p)):
@@ -297,7 +341,7 @@ def _targets(ctx: Context, to: tuple[str, ...], out: Outcome) -> list[tuple[str,
                                      "peering carries traffic", input=f"--to {t}",
                                      code="E707", hint="connect the peering first")
                 for x in prefixes(p):
-                    result.append((x, f"peered VNet {p.remote_vnet_name or p.name}", False))
+                    result.append((x, f"peered VNet {p.remote_vnet_name or p.name}", False, source(v, p)))
         return result
     if azure is None or azure.cluster is None and not azure.vnets:
         raise ApplyError("no peered VNets are known: the snapshot has no Azure facts ("
@@ -323,7 +367,7 @@ def _targets(ctx: Context, to: tuple[str, ...], out: Outcome) -> list[tuple[str,
             out.notes.append(f"VNet {v.name} uses the gateway of {name}: on-premises prefixes behind it are not known "
                              "to masqctl; add them with --to CIDR if pods should keep their IPs toward them")
         for x in prefixes(p):
-            result.append((x, f"peered VNet {name}", False))
+            result.append((x, f"peered VNet {name}", False, source(v, p)))
     if not peerings:
         out.notes.append("the cluster's VNet has no peerings: nothing to preserve toward")
     return result
@@ -335,6 +379,63 @@ def _looks_like_ip(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+# --------------------------------------------------------------------------- unsafe ranges
+
+LINK_LOCAL = ipaddress.ip_network("169.254.0.0/16")
+IMDS = ipaddress.ip_address("169.254.169.254")
+WIRESERVER = ipaddress.ip_address("168.63.129.16")
+
+
+def unsafe_reasons(cidr: str, mode, nmap, *, derived: bool = False) -> list[str]:
+    """Why keeping pod source IPs toward ``cidr`` breaks traffic; empty when it is safe.
+
+    The ranges MQ009 calls an error (``findings.routing.mq009``): a range that covers internet
+    (public) addresses, or, in a mode where pod IPs are not routable outside the cluster and the
+    Azure facts are known, one that reaches a peered VNet. Besides those, any range that covers
+    link-local 169.254.0.0/16 (IMDS 169.254.169.254). For a range a goal derives (``derived``), also one
+    that overlaps the cluster's pod CIDR in a mode where only the cluster routes it. Text that is
+    not a CIDR gives no reason here: the agent's own validation names it."""
+    from masqctl.analysis.findings.routing import internet_part
+
+    try:
+        net = ipaddress.ip_network(str(cidr).strip(), strict=False)
+    except ValueError:
+        return []
+    reasons: list[str] = []
+    public = internet_part(str(net))
+    if public:
+        public = sorted(public)
+        shown = ", ".join(str(p) for p in public[:3]) + (" …" if len(public) > 3 else "")
+        azure = " and Azure's platform address 168.63.129.16" if net.version == 4 and WIRESERVER in net else ""
+        reasons.append(f"MQ009: it covers internet addresses ({shown}){azure}; pod traffic to them would leave "
+                       "with the pod IP, which the internet cannot route back to (Azure's outbound drops it), so "
+                       "those connections break")
+    if net.version == 4 and net.overlaps(LINK_LOCAL):
+        what = "IMDS 169.254.169.254 and link-local 169.254.0.0/16" if IMDS in net else \
+            "link-local addresses (169.254.0.0/16)"
+        reasons.append(f"it covers {what}: AKS masquerades them (masqLinkLocal: true) because IMDS answers only the "
+                       "node's own address; with pod IPs, managed identity and instance metadata fail")
+    if mode is not None and nmap is not None:
+        facts_missing = any(m.startswith(("Azure facts", "the VNets")) for m in nmap.missing)
+        overlay = mode.pod_ips_routable_outside is False and mode.user_config_matters is not False
+        if overlay and not public and not facts_missing:
+            rels = nmap.relations_of_cidr(str(net))
+            inside_cluster = any(r.relation in ("=", "⊂") and r.place.kind in ("pod-cidr", "service-cidr",
+                                                                                "node-subnet", "node")
+                                 for r in rels)
+            peered = [r for r in rels if r.place.kind == "peered-vnet"]
+            if peered and not inside_cluster:
+                reasons.append(f"MQ009: it reaches {', '.join(r.describe() for r in peered)}; in {mode.name} mode "
+                               "pod IPs are not routable outside the cluster, so those hosts cannot reply to them")
+        if derived and getattr(mode, "pod_cidr_is_cluster_only", None) is True:
+            pods = [p for p in nmap.known() if p.kind == "pod-cidr" and p.network is not None
+                    and p.network.version == net.version and p.network.overlaps(net)]
+            if pods:
+                reasons.append(f"it overlaps the cluster's {pods[0].label}: in {mode.name} mode those addresses "
+                               "belong to the pods, which only the cluster routes")
+    return reasons
 
 
 # --------------------------------------------------------------------------- fix

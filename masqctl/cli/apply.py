@@ -75,9 +75,13 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
           rollback_on_failure: Annotated[bool, typer.Option(
               "--rollback-on-failure", help="When verify fails, restore the backup (with the same concurrency "
               "checks).", rich_help_panel=PANEL_WRITE)] = False,
+          allow_unsafe: Annotated[bool, typer.Option(
+              "--allow-unsafe", help="Write a plan that adds unsafe ranges you named yourself (--add, --from-file, "
+              "--from-backup): internet space such as 0.0.0.0/0 (MQ009 error) or IMDS/link-local. Goals never "
+              "derive them.", rich_help_panel=PANEL_WRITE)] = False,
           ) -> None:
     """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
-    from masqctl.analysis.plan import ApplyRequest, FileInput, Replacement, check_request
+    from masqctl.analysis.plan import ApplyRequest, FileInput, Replacement, check_request, check_unsafe
 
     if timeout <= 0:
         raise UsageError("must be positive", input=f"--timeout {timeout:g}", code="E256")
@@ -127,6 +131,14 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
     writing = yes or (not dry_run and bundle is None and sys.stdout.isatty())
     if not as_json:
         print_plan(plan, verbose)
+    try:
+        check_unsafe(plan, allow_unsafe)     # dry runs too: a plan with an error-level range exits 1
+    except ApplyError as exc:
+        if as_json:
+            doc["written"] = False
+            doc["error"] = {"code": exc.code, "message": exc.one_line(), "hint": exc.hint}
+            _print_json(doc)
+        raise
     if plan.nothing_to_do or not writing:
         if not as_json and not plan.nothing_to_do:
             why = ("a bundle can only be planned" if bundle is not None else
@@ -309,7 +321,7 @@ def print_plan(plan, verbose: int = 0) -> None:
         out(f"  • {c}")
     for n in plan.notes:
         out(f"  [dim]note:[/] {n}", markup=True)
-    if plan.nothing_to_do and not plan.warnings:
+    if plan.nothing_to_do and not plan.warnings and not plan.refused:
         return
     if plan.new_object is not None:
         out("\n[bold]New ConfigMap:[/]", markup=True)
@@ -359,8 +371,14 @@ def print_plan(plan, verbose: int = 0) -> None:
             table.add_row(f.label, f.dst, _mark(f.before), _mark(f.after) + mark, f.after_rule or "")
         out("")
         console.print(table)
+    from rich.markup import escape
+
+    for r in plan.refused:
+        out(f"[red]refused:[/] {escape(r.describe())}", markup=True)
+    for u in plan.unsafe:
+        out(f"[red]error:[/] {escape(u.describe())}", markup=True)
     for w in plan.warnings:
-        out(f"[yellow]warning:[/] {w}", markup=True)
+        out(f"[yellow]warning:[/] {escape(w)}", markup=True)
 
 
 def print_verify(outcome) -> None:
