@@ -7,6 +7,13 @@ link-local rule, the final MASQUERADE rule, the jump missing or duplicated, the 
 
 Nodes with the same state form one group, so 300 identical nodes are one line. A node whose
 ``iptables-save`` was not captured is ``unknown`` with the reason, never "in sync".
+
+Only what the capture proves is reported. A capture may show only part of the nat table: a
+grep excerpt (``iptables-save | grep masq``), a dump cut short (no ``COMMIT`` at the end of nat),
+``iptables -S`` of single chains, or no nat table at all (``iptables-save -t filter``). Then a
+rule that is shown is evidence (an extra RETURN, a second jump), but a rule that is *not* shown
+proves nothing (it may have been filtered out, or come after the cut): those claims are
+``unknown``, with what the capture lacks (``LiveView``).
 """
 
 from __future__ import annotations
@@ -17,15 +24,205 @@ from masqctl.analysis.nodedumps import NodeDumps
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, NodeCapture
 from masqctl.engine import FamilyRules, RuleSet
 from masqctl.engine.model import LINK_LOCAL_V4, LINK_LOCAL_V6
-from masqctl.netfilter.chaindiff import (LiveFamily, compare_chain, is_return, jumps_to, key_of,
-                                        line_args)
+from masqctl.netfilter.chaindiff import LiveFamily, compare_chain, is_return, key_of, line_args
 
 IN_SYNC, DRIFT, UNKNOWN = "in-sync", "drift", "unknown"
+
+# What limits a capture (said before what it shows), and how the rules it does not show were lost.
+FRAGMENT = "from a fragment of iptables-save (grep output)"
+CUT = "the capture ends before nat's COMMIT (cut short)"
+EMPTY = "the capture is empty (0 bytes)"
+_HIDDEN_FRAGMENT = "filtered out by the grep"
+_HIDDEN_CUT = "after the cut"
+_HIDDEN_LIST = "left out of the listing"
+NAT_BUILTINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+
+
+def for_family(text: str | None, family: int) -> str | None:
+    """A capture text of ``iptables-save`` said of ``ip6tables-save`` (family 6)."""
+    if text is None or family == 4:
+        return text
+    return text.replace("iptables-save", "ip6tables-save").replace("iptables -", "ip6tables -") \
+        .replace("the capture", "the ip6tables-save capture").replace("table ip nat", "table ip6 nat")
+
+
+# --------------------------------------------------------------------------- what a capture shows
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What one capture shows of an agent chain and of nat POSTROUTING, and whether it shows all.
+
+    ``chain_lines``: the chain's rules shown, ``None`` when the chain is not shown at all.
+    ``chain_whole``: every rule of the chain is shown (and, with ``chain_lines`` None, the chain
+    is known to be absent). ``post_whole``: every POSTROUTING rule is shown. ``capture``: what
+    limits the capture (``FRAGMENT``, ``CUT``, …), None for a whole nat table; ``hidden``: how
+    the rules it does not show were lost. ``no_nat``: the capture shows nothing of nat, and why.
+    """
+
+    chain_lines: tuple[str, ...] | None
+    postrouting: tuple[str, ...] = ()
+    chain_whole: bool = True
+    post_whole: bool = True
+    capture: str | None = None
+    hidden: str | None = None
+    no_nat: str | None = None
+    last_cut: bool = False          # the chain's last line, where the capture ends, was left out (maybe cut)
+
+    @property
+    def excerpt(self) -> bool:
+        """The capture shows only part of the nat table (or none of it)."""
+        return self.capture is not None or self.no_nat is not None
+
+
+def no_nat_reason(dump) -> str | None:
+    """Why a parsed dump shows nothing of the nat table; None when it has one."""
+    nat = dump.table("nat")
+    if nat is not None:
+        if dump.list_format and "FORWARD" in nat.declared:
+            # `iptables -S` names no table; FORWARD is a chain of filter/mangle, never of nat
+            return ("the capture is `iptables -S` output of another table (it lists chain FORWARD, which nat does "
+                    "not have): nothing is known about nat — capture `iptables-save -t nat`")
+        return None
+    if "nat" in dump.incompatible_tables:
+        return ("iptables-save could not print the nat table (\"Table `nat' is incompatible, use 'nft' tool\"): "
+                "its rules were written with nft directly — `nft list table ip nat` shows them")
+    if dump.uncommitted:
+        return (f"the capture ends inside *{dump.uncommitted} with no COMMIT, before any nat table (cut short): "
+                "nothing is known about nat — capture the whole `iptables-save -t nat`")
+    tables = sorted(dump.tables)
+    held = (f"it holds only {tables[0]}, as `iptables-save -t {tables[0]}` prints" if len(tables) == 1
+            else f"it holds only {', '.join(tables)}")
+    return f"the capture has no nat table ({held}): nothing is known about nat — capture `iptables-save -t nat`"
+
+
+def nat_limit(dump) -> str | None:
+    """What keeps a parsed dump from showing the whole nat table (``no_nat_reason``, ``FRAGMENT``,
+    ``CUT``, single chains of ``iptables -S``); None when it shows all of it."""
+    reason = no_nat_reason(dump)
+    if reason is not None:
+        return reason
+    return _partial(dump)[0]
+
+
+def dump_gap(dump) -> str | None:
+    """What keeps a parsed dump from being a whole ``iptables-save``: a grep excerpt or a dump cut
+    short anywhere (a line such as iptables-nft's legacy warning may be what is missing)."""
+    if dump.fragment:
+        return FRAGMENT
+    if dump.uncommitted:
+        return f"the capture ends before {dump.uncommitted}'s COMMIT (cut short)"
+    return None
+
+
+def _partial(dump) -> tuple[str | None, str | None]:
+    """(capture, hidden) of a dump that has a nat table: None, None when the table is whole."""
+    nat = dump.table("nat")
+    if dump.fragment:
+        return FRAGMENT, _HIDDEN_FRAGMENT
+    if dump.uncommitted == "nat":
+        return CUT, _HIDDEN_CUT
+    if dump.list_format and not set(NAT_BUILTINS) <= set(nat.declared):
+        listed = sorted(nat.declared)
+        return (f"from `iptables -S` output of chain{'s' if len(listed) > 1 else ''} {', '.join(listed)} only",
+                _HIDDEN_LIST)
+    return None, None
+
+
+def _texts(lines) -> tuple[str, ...]:
+    return tuple(t for _, t in lines)
+
+
+def chain_of_dump(dump, chain: str) -> LiveView:
+    """What a parsed dump shows of ``chain`` and nat POSTROUTING (``LiveView``)."""
+    reason = no_nat_reason(dump)
+    if reason is not None:
+        return LiveView(None, (), False, False, None, None, reason)
+    nat = dump.table("nat")
+    lines_of = nat.lines_of
+    capture, hidden = _partial(dump)
+    lines = lines_of.get(chain)
+    declared = chain in nat.declared
+    if capture is None:
+        if lines is None and not declared:
+            return LiveView(None, _texts(lines_of.get("POSTROUTING", [])))
+        return LiveView(_texts(lines or []), _texts(lines_of.get("POSTROUTING", [])))
+    if hidden == _HIDDEN_LIST:
+        # `iptables -S CHAIN` lists the whole chain (-P/-N line, then every rule); others are not listed
+        listed = nat.declared
+        shown = _texts(lines) if lines else (() if chain in listed else None)
+        return LiveView(shown, _texts(lines_of.get("POSTROUTING", [])), chain in listed,
+                        "POSTROUTING" in listed, capture, hidden)
+    if hidden == _HIDDEN_FRAGMENT:
+        shown = _texts(lines) if lines else (() if declared else None)
+        return LiveView(shown, _texts(lines_of.get("POSTROUTING", [])), False, False, capture, hidden)
+    return _cut_view(nat, chain, capture, hidden)
+
+
+def _cut_view(nat, chain: str, capture: str, hidden: str) -> LiveView:
+    """A nat table whose dump ends before its COMMIT.
+
+    iptables-save prints every chain declaration before the first rule, and the rules of one
+    chain together. So a chain whose rules are followed by another chain's rule is whole, and a
+    chain neither declared nor with rules is absent once a rule has been printed. The last rule
+    line before the cut may be cut mid-way: its content is not relied on, and its chain name
+    (perhaps cut too) counts as another chain only when it is not the start of the name asked."""
+    last_no, last_chain = 0, None
+    ends: dict[str, int] = {}
+    for name, lst in nat.lines_of.items():
+        if not lst:
+            continue
+        if lst[-1][0] > last_no:
+            last_no, last_chain = lst[-1][0], name
+    for name, lst in nat.lines_of.items():
+        kept = lst[:-1] if name == last_chain else lst
+        if kept:
+            ends[name] = kept[-1][0]
+    top = sorted(ends.items(), key=lambda kv: kv[1], reverse=True)[:2]
+
+    def shown(name: str) -> tuple[str, ...]:
+        lst = nat.lines_of.get(name) or []
+        return _texts(lst[:-1] if name == last_chain else lst)
+
+    def whole(name: str) -> bool:
+        end = ends.get(name)
+        if end is None:
+            return False
+        if any(other != name and at > end for other, at in top):
+            return True
+        return last_chain is not None and not name.startswith(last_chain)
+
+    post = shown("POSTROUTING")
+    lines = nat.lines_of.get(chain)
+    if chain in nat.declared:
+        return LiveView(shown(chain), post, whole(chain), whole("POSTROUTING"), capture, hidden,
+                        last_cut=chain == last_chain)
+    if lines:
+        return LiveView(shown(chain) or None, post, whole(chain), whole("POSTROUTING"), capture, hidden,
+                        last_cut=chain == last_chain)
+    # neither declared nor with rules: absent once a rule line shows the declarations are over
+    absent = last_chain is not None and not chain.startswith(last_chain)
+    return LiveView(None, post, absent, whole("POSTROUTING"), capture, hidden)
+
+
+def live_chain(text: str, chain: str, source: str) -> LiveView:
+    """What ``iptables-save`` text shows of ``chain`` and nat POSTROUTING (``LiveView``).
+    Raises ``masqctl.netfilter.dump.DumpError``."""
+    from masqctl.netfilter.dump import parse_dump
+
+    return chain_of_dump(parse_dump(text, source), chain)
+
+
+# --------------------------------------------------------------------------- one family's state
 
 
 @dataclass(frozen=True)
 class FamilyState:
-    """One family (iptables / ip6tables) of one node against the rendered rules."""
+    """One family (iptables / ip6tables) of one node against the rendered rules.
+
+    Every issue listed is proven by the capture. What the capture cannot show is in
+    ``chain_gap`` (MQ004: rules of the chain it may not show) and ``jump_gap`` (MQ005: the jump
+    or the chain's existence), after ``capture`` (what limits the capture)."""
 
     family: int
     state: str                                  # in-sync | drift | unknown
@@ -39,15 +236,19 @@ class FamilyState:
     order: str | None = None                    # same rules, other order or duplicated
     other_missing: tuple[str, ...] = ()         # intended rules of other kinds not found (text)
     other_extra: tuple[str, ...] = ()           # live rules of other kinds (text)
-    jumps: int = 1
-    excerpt: bool = False                       # the capture was a grep excerpt
+    jumps: int = 1                              # POSTROUTING jumps to the chain shown
+    excerpt: bool = False                       # the capture shows only part of nat (or none of it)
+    capture: str | None = None                  # what limits the capture (FRAGMENT, CUT, …)
+    chain_gap: str | None = None                # what of the chain cannot be checked (MQ004)
+    jump_gap: str | None = None                 # what of the jump / the chain's existence cannot be (MQ005)
+    jumps_exact: bool = True                    # every POSTROUTING rule is shown: ``jumps`` is the count
 
     @property
     def binary(self) -> str:
         return "iptables" if self.family == 4 else "ip6tables"
 
     def chain_issues(self) -> list[str]:
-        """What differs inside the chain (MQ004)."""
+        """What differs inside the chain (MQ004), as far as the capture proves it."""
         out = []
         if self.chain_absent:
             return out
@@ -70,27 +271,45 @@ class FamilyState:
         return out
 
     def jump_issues(self) -> list[str]:
-        """The chain absent or the POSTROUTING jump missing/duplicated (MQ005)."""
+        """The chain absent or the POSTROUTING jump missing/duplicated (MQ005), as far as proven."""
         out = []
+        v6 = " (IPv6)" if self.family == 6 else ""
         if self.chain_absent:
-            out.append(f"chain {self.chain} absent" + (" ({})".format(self.binary) if self.family == 6 else "")
-                       + (" (or not in the grep excerpt)" if self.excerpt else ""))
-        if self.jumps == 0:
-            out.append(f"no POSTROUTING jump to {self.chain}" + (" (IPv6)" if self.family == 6 else ""))
+            out.append(f"chain {self.chain} absent" + (f" ({self.binary})" if self.family == 6 else ""))
+        if self.jumps_exact and self.jumps == 0:
+            out.append(f"no POSTROUTING jump to {self.chain}{v6}")
         elif self.jumps > 1:
-            out.append(f"{self.jumps} POSTROUTING jumps to {self.chain}" + (" (IPv6)" if self.family == 6 else ""))
+            out.append(f"{'' if self.jumps_exact else 'at least '}{self.jumps} POSTROUTING jumps to {self.chain}{v6}")
         return out
+
+    def mq004_gap(self) -> str | None:
+        """Why MQ004 cannot be (fully) checked on this family, None when it can."""
+        return self._gap(self.chain_gap)
+
+    def mq005_gap(self) -> str | None:
+        """Why MQ005 cannot be (fully) checked on this family, None when it can."""
+        return self._gap(self.jump_gap)
+
+    def _gap(self, what: str | None) -> str | None:
+        if what is None:
+            return None
+        return f"{self.capture}: {what}" if self.capture else what
 
     def describe(self) -> str:
         if self.state == UNKNOWN:
             return f"unknown, {self.reason}"
         if self.state == IN_SYNC:
             return "in sync"
-        return "; ".join(self.jump_issues() + self.chain_issues())
+        text = "; ".join(self.jump_issues() + self.chain_issues())
+        if self.capture:
+            gaps = [g for g in dict.fromkeys((self.chain_gap, self.jump_gap)) if g]
+            text = f"{self.capture}: {text}" + (f" ({'; '.join(gaps)})" if gaps else "")
+        return text
 
     def signature(self) -> tuple:
         return (self.family, self.state, self.reason, self.chain_absent, self.missing_cidrs, self.extra_cidrs,
-                self.link_local, self.final_rule, self.order, self.other_missing, self.other_extra, self.jumps)
+                self.link_local, self.final_rule, self.order, self.other_missing, self.other_extra, self.jumps,
+                self.capture, self.chain_gap, self.jump_gap, self.jumps_exact)
 
     def to_dict(self) -> dict:
         return {"family": self.family, "state": self.state, "reason": self.reason, "chain": self.chain,
@@ -98,7 +317,14 @@ class FamilyState:
                 "extra_cidrs": list(self.extra_cidrs), "link_local": self.link_local,
                 "final_rule": self.final_rule, "order": self.order, "other_missing": list(self.other_missing),
                 "other_extra": list(self.other_extra), "jumps": self.jumps, "issues": self.jump_issues()
-                + self.chain_issues()}
+                + self.chain_issues(), "capture": self.capture,
+                "not_known": [g for g in dict.fromkeys((self.mq004_gap(), self.mq005_gap())) if g]}
+
+
+def unknown_state(family: int, reason: str, chain: str = "IP-MASQ-AGENT") -> FamilyState:
+    """A family nothing can be said about (no capture, unreadable, no nat table): MQ004 and MQ005
+    are both unknown for ``reason``."""
+    return FamilyState(family, UNKNOWN, reason, chain, excerpt=False, chain_gap=reason, jump_gap=reason)
 
 
 @dataclass(frozen=True)
@@ -185,26 +411,33 @@ def _is_masquerade(key) -> bool:
     return isinstance(key, tuple) and len(key) == 3 and key[2][:2] == ("-j", "MASQUERADE")
 
 
-def family_state(fam: FamilyRules, chain_lines: tuple[str, ...] | None, postrouting: tuple[str, ...],
-                 excerpt: bool = False) -> FamilyState:
-    """Classify how the live chain and POSTROUTING differ from the rendered family."""
-    live = LiveFamily(chain_lines, postrouting)
+def family_state(fam: FamilyRules, view: LiveView) -> FamilyState:
+    """Classify how the live chain and POSTROUTING differ from the rendered family, claiming only
+    what ``view`` proves: a rule shown is evidence; a rule not shown is evidence only when the
+    capture shows the whole chain (``chain_whole``, ``post_whole``)."""
+    if view.no_nat is not None:
+        return unknown_state(fam.family, for_family(view.no_nat, fam.family), fam.chain)
+    capture = for_family(view.capture, fam.family)
+    hidden = view.hidden
+    live = LiveFamily(view.chain_lines, view.postrouting)
     drift = compare_chain(fam.chain, [r.text for r in fam.rules], live)
     by_text = {r.text: r for r in fam.rules}
     ll = LINK_LOCAL_V4 if fam.family == 4 else LINK_LOCAL_V6
     missing_cidrs, extra_cidrs, other_missing, other_extra = [], [], [], []
     link_local = final_rule = order = None
-    if not drift.chain_absent:
-        for text in drift.missing:
-            rule = by_text[text]
-            if rule.kind == "return" and rule.cidr is not None:
-                missing_cidrs.append(rule.cidr.cidr)
-            elif rule.kind == "link-local":
-                link_local = "missing"
-            elif rule.kind == "masquerade":
-                final_rule = "final MASQUERADE rule missing"
-            else:
-                other_missing.append(text)
+    shown = view.chain_lines is not None
+    if shown:
+        if view.chain_whole:          # a rule not shown is missing only when the whole chain is shown
+            for text in drift.missing:
+                rule = by_text[text]
+                if rule.kind == "return" and rule.cidr is not None:
+                    missing_cidrs.append(rule.cidr.cidr)
+                elif rule.kind == "link-local":
+                    link_local = "missing"
+                elif rule.kind == "masquerade":
+                    final_rule = "final MASQUERADE rule missing"
+                else:
+                    other_missing.append(text)
         live_masq = []
         for line in drift.unexpected:
             key = key_of(line_args(line))
@@ -223,8 +456,8 @@ def family_state(fam: FamilyRules, chain_lines: tuple[str, ...] | None, postrout
                 other_extra += live_masq[1:]
             else:
                 other_extra += live_masq
-        if not drift.chain_equal and not (drift.missing or drift.unexpected):
-            keys = [key_of(line_args(t)) for t in chain_lines]
+        if view.chain_whole and not drift.chain_equal and not (drift.missing or drift.unexpected):
+            keys = [key_of(line_args(t)) for t in view.chain_lines]
             masq_at = [i for i, k in enumerate(keys) if _is_masquerade(k)]
             if len(keys) != len(fam.rules):
                 order = f"the chain holds {len(keys)} rules where {len(fam.rules)} are expected (duplicated rules)"
@@ -232,31 +465,41 @@ def family_state(fam: FamilyRules, chain_lines: tuple[str, ...] | None, postrout
                 order = "rules after the final MASQUERADE (they never match)"
             else:
                 order = "rules in an order that changes the verdict"
-    in_sync = drift.in_sync
-    return FamilyState(
-        fam.family, IN_SYNC if in_sync else DRIFT, None, fam.chain, drift.chain_absent,
-        tuple(missing_cidrs), tuple(extra_cidrs), link_local, final_rule, order, tuple(other_missing),
-        tuple(other_extra), len(drift.jumps), excerpt)
-
-
-def chain_of_dump(dump, chain: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
-    """(chain lines or None, POSTROUTING lines, excerpt) from a parsed dump."""
-    nat = dump.table("nat")
-    if nat is None:
-        return None, (), dump.fragment
-    post = tuple(t for _, t in nat.lines_of.get("POSTROUTING", []))
-    lines = nat.lines_of.get(chain)
-    if lines is None and chain not in nat.declared:
-        return None, post, dump.fragment
-    return tuple(t for _, t in (lines or [])), post, dump.fragment
-
-
-def live_chain(text: str, chain: str, source: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
-    """(chain lines or None, POSTROUTING lines, excerpt) from ``iptables-save`` text.
-    Raises ``masqctl.netfilter.dump.DumpError``."""
-    from masqctl.netfilter.dump import parse_dump
-
-    return chain_of_dump(parse_dump(text, source), chain)
+    chain_absent = not shown and view.chain_whole
+    jumps = len(drift.jumps)
+    chain_gap = jump_gap = None
+    if not shown and not view.chain_whole:
+        exists = f"chain {fam.chain} is not shown, so whether it exists is not known (it may be {hidden})"
+        chain_gap = jump_gap = exists
+    elif shown and not view.chain_whole:
+        chain_gap = f"rules of {fam.chain} {hidden} are not known"
+    if not view.post_whole and jumps <= 1:
+        what = (f"no POSTROUTING jump to {fam.chain} is shown (it may be {hidden})" if jumps == 0 else
+                f"further POSTROUTING jumps to {fam.chain} {hidden} are not known")
+        jump_gap = f"{jump_gap}; {what}" if jump_gap else what
+    state = FamilyState(
+        fam.family, DRIFT, None, fam.chain, chain_absent, tuple(missing_cidrs), tuple(extra_cidrs), link_local,
+        final_rule, order, tuple(other_missing), tuple(other_extra), jumps, view.excerpt,
+        capture if (chain_gap or jump_gap) else None, chain_gap, jump_gap, view.post_whole)
+    if state.jump_issues() or state.chain_issues():
+        return state
+    if chain_gap or jump_gap:
+        agree = ""
+        if shown and chain_gap:
+            n = len(view.chain_lines)
+            rules = f"{n} rule{'s' if n != 1 else ''}"
+            if view.last_cut:
+                agree = (f" (the {rules} before the capture's last line agree{'s' if n == 1 else ''} with the "
+                         "effective config; the last line may be cut mid-way)")
+            else:
+                agree = (f" (the {rules} shown agree{'s' if n == 1 else ''} with the effective config)" if n
+                         else " (none of its rules is shown)")
+        parts = [g for g in dict.fromkeys((chain_gap, jump_gap)) if g]
+        parts[0] += agree if chain_gap else ""
+        return FamilyState(fam.family, UNKNOWN, f"{capture}: " + "; ".join(parts), fam.chain, jumps=jumps,
+                           excerpt=view.excerpt, capture=capture, chain_gap=chain_gap, jump_gap=jump_gap,
+                           jumps_exact=view.post_whole)
+    return FamilyState(fam.family, IN_SYNC, None, fam.chain, jumps=jumps, excerpt=view.excerpt)
 
 
 def capture_reason(snapshot: ClusterSnapshot, node: str, capture: NodeCapture | None, piece: str) -> str:
@@ -268,6 +511,26 @@ def capture_reason(snapshot: ClusterSnapshot, node: str, capture: NodeCapture | 
         return f"{piece} was not captured on this node"
     return snapshot.missing.get(f"{MissingKey.CAPTURES}/{node}") or snapshot.missing.get(MissingKey.CAPTURES) \
         or "this node was not captured"
+
+
+def capture_gap(snapshot: ClusterSnapshot, node: str, capture: NodeCapture | None, piece: str) -> str:
+    """Why a node's ``piece`` gives nothing to read: ``no capture: <reason>``, or ``EMPTY`` when
+    the capture exists but holds 0 bytes (a different fact: something was captured, and was empty)."""
+    text = None
+    if capture is not None:
+        text = capture.iptables_save if piece == "iptables-save" else capture.ip6tables_save
+    if text == "" and not capture.errors.get(piece) and not capture.errors.get("node"):
+        return for_family(EMPTY, 4 if piece == "iptables-save" else 6)
+    return "no capture: " + capture_reason(snapshot, node, capture, piece)
+
+
+def unreadable_reason(node: str, piece: str, exc) -> str:
+    """Why a capture that does not parse (``DumpError``) says nothing."""
+    where = f"nodes/{node}/{piece}.txt"
+    if getattr(exc, "kind", None) == "empty":
+        return for_family(f"the capture holds no tables, chains or rules ({where})",
+                          4 if piece == "iptables-save" else 6)
+    return f"capture unreadable: {where} line {exc.lineno}: {exc.message}"
 
 
 def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_rules: str | None = None,
@@ -282,31 +545,29 @@ def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_r
     fams = rules.families() if rules is not None else []
     out = []
     if rules is None:
-        return NodeDrift(node, (FamilyState(4, UNKNOWN, no_rules or "the effective config is not known"),))
+        return NodeDrift(node, (unknown_state(4, no_rules or "the effective config is not known"),))
     for fam in fams:
         piece = "iptables-save" if fam.family == 4 else "ip6tables-save"
         text = None if capture is None else (capture.iptables_save if fam.family == 4 else capture.ip6tables_save)
         if not text:
-            out.append(FamilyState(fam.family, UNKNOWN, "no capture: " + capture_reason(snapshot, node, capture, piece),
-                                   fam.chain))
+            out.append(unknown_state(fam.family, capture_gap(snapshot, node, capture, piece), fam.chain))
             continue
         try:
             if dumps is not None:
-                chain_lines, post, excerpt = dumps.live_chain(node, fam.family, fam.chain)
+                view = dumps.live_chain(node, fam.family, fam.chain)
             else:
-                chain_lines, post, excerpt = live_chain(text, fam.chain, f"nodes/{node}/{piece}.txt")
+                view = live_chain(text, fam.chain, f"nodes/{node}/{piece}.txt")
         except DumpError as exc:
-            out.append(FamilyState(fam.family, UNKNOWN, f"capture unreadable: nodes/{node}/{piece}.txt line "
-                                   f"{exc.lineno}: {exc.message}", fam.chain))
+            out.append(unknown_state(fam.family, unreadable_reason(node, piece, exc), fam.chain))
             continue
         if _memo is None:
-            out.append(family_state(fam, chain_lines, post, excerpt))
+            out.append(family_state(fam, view))
             continue
         # family_state is a pure function of these: nodes with the same chain share one comparison
-        key = (fam.family, fam.chain, chain_lines, post, excerpt)
+        key = (fam.family, fam.chain, view)
         state = _memo.get(key)
         if state is None:
-            state = _memo[key] = family_state(fam, chain_lines, post, excerpt)
+            state = _memo[key] = family_state(fam, view)
         out.append(state)
     return NodeDrift(node, tuple(out))
 
@@ -320,5 +581,7 @@ def drift_report(snapshot: ClusterSnapshot, nodes: list[str], rules: RuleSet | N
     return DriftReport(chain, tuple(per_node), group_nodes(per_node))
 
 
-__all__ = ["FamilyState", "NodeDrift", "NodeGroup", "DriftReport", "family_state", "node_drift", "drift_report",
-           "group_nodes", "live_chain", "chain_of_dump", "capture_reason", "IN_SYNC", "DRIFT", "UNKNOWN"]
+__all__ = ["FamilyState", "NodeDrift", "NodeGroup", "DriftReport", "LiveView", "family_state", "node_drift",
+           "drift_report", "group_nodes", "live_chain", "chain_of_dump", "capture_reason", "capture_gap",
+           "unreadable_reason", "unknown_state", "no_nat_reason", "nat_limit", "dump_gap", "for_family",
+           "FRAGMENT", "CUT", "EMPTY", "IN_SYNC", "DRIFT", "UNKNOWN"]

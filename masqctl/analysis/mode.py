@@ -137,9 +137,12 @@ class NodeSigns:
     agent_jump: bool = False                       # POSTROUTING jumps to IP-MASQ-AGENT
     swift_rules: bool = False                      # SWIFT-POSTROUTING has rules
     calico_masq: bool = False                      # cali-nat-outgoing has a MASQUERADE rule
-    cilium_post_nat: bool | None = None            # CILIUM_POST_nat: None absent, False empty, True rules
-    captured: bool = False
+    cilium_post_nat: bool | None = None            # CILIUM_POST_nat: None absent/not known, False empty, True rules
+    captured: bool = False                         # the capture shows (some of) the nat table
     unreadable: str | None = None
+    no_nat: str | None = None                      # the capture shows nothing of nat: why
+    post_whole: bool = True                        # every nat POSTROUTING rule is shown (absence is evidence)
+    limit: str | None = None                       # what limits the capture (grep excerpt, cut short, …)
     labels: dict = field(default_factory=dict)
     has_pod_cidr: bool = False
     bridge_cbr0: bool = False                      # kubenet's bridge in ip -o addr
@@ -154,20 +157,31 @@ class DumpSigns:
     swift_rules: bool = False
     calico_masq: bool = False
     cilium_post_nat: bool | None = None
+    no_nat: str | None = None        # the dump shows nothing of nat (``drift.no_nat_reason``)
+    post_whole: bool = True          # every POSTROUTING rule is shown: a jump not shown is not there
+    limit: str | None = None         # what limits the dump (``drift.FRAGMENT``, ``drift.CUT``, …)
 
 
 def dump_signs(dump) -> DumpSigns:
-    """``DumpSigns`` of a parsed dump (``masqctl.netfilter.dump.Dump``)."""
+    """``DumpSigns`` of a parsed dump (``masqctl.netfilter.dump.Dump``). Only what the dump shows
+    counts: a dump without a nat table shows nothing (``no_nat``), and a grep excerpt or a dump cut
+    short shows some rules without proving the others absent (``post_whole``, ``limit``)."""
+    from masqctl.analysis.drift import chain_of_dump, nat_limit
+
+    view = chain_of_dump(dump, AGENT_CHAIN)
+    if view.no_nat is not None:
+        return DumpSigns(no_nat=view.no_nat, post_whole=False)
     nat = dump.table("nat")
-    if nat is None:
-        return DumpSigns()
-    post = nat.lines_of.get("POSTROUTING", [])
+    limit = nat_limit(dump)
+    cilium = None
+    if CILIUM_CHAIN in nat:
+        cilium = True if nat.lines_of.get(CILIUM_CHAIN) else (False if limit is None else None)
     return DumpSigns(
         chains=frozenset(name for name in nat.names() if name in nat.declared or nat.lines_of.get(name)),
-        agent_jump=any(_target(t) == AGENT_CHAIN for _, t in post),
+        agent_jump=any(_target(t) == AGENT_CHAIN for t in view.postrouting),
         swift_rules=bool(nat.lines_of.get(SWIFT_CHAIN)),
         calico_masq=any(_target(t) == "MASQUERADE" for _, t in nat.lines_of.get(CALICO_CHAIN, [])),
-        cilium_post_nat=bool(nat.lines_of.get(CILIUM_CHAIN)) if CILIUM_CHAIN in nat else None)
+        cilium_post_nat=cilium, post_whole=view.post_whole, limit=limit)
 
 
 def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
@@ -196,7 +210,12 @@ def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
     except DumpError as exc:
         signs.unreadable = f"line {exc.lineno}: {exc.message}"
         return signs
+    if found.no_nat is not None:
+        signs.no_nat = found.no_nat       # nothing is known about nat there: not a node without a jump
+        return signs
     signs.captured = True
+    signs.post_whole = found.post_whole
+    signs.limit = found.limit
     signs.chains = set(found.chains)
     signs.agent_jump = found.agent_jump
     signs.swift_rules = found.swift_rules
@@ -349,8 +368,14 @@ def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot, dumps=None) \
                          "match decides (explain walks them in order)")
         return CALICO, ev, notes, missing
     if not agent:
-        if any(s.captured for s in signs):
-            ev.append("no captured node jumps to IP-MASQ-AGENT, SWIFT-POSTROUTING or cali-nat-outgoing")
+        whole = [s for s in signs if s.captured and s.post_whole]
+        partial = [s for s in signs if s.captured and not s.post_whole]
+        if whole:
+            ev.append("no captured node jumps to IP-MASQ-AGENT, SWIFT-POSTROUTING or cali-nat-outgoing"
+                      + (" (of those whose nat POSTROUTING is shown whole)" if partial else ""))
+        notes += _partial_notes(partial, "no jump to IP-MASQ-AGENT, SWIFT-POSTROUTING or cali-nat-outgoing is "
+                                "shown, which does not prove there is none")
+        if whole or partial:
             missing.append(PROFILE_MISSING)
         return UNKNOWN, ev, notes, missing
     ev.append(cite(agent, f"jump{'' if len(agent) > 1 else 's'} to {AGENT_CHAIN} from nat POSTROUTING"))
@@ -376,6 +401,18 @@ def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot, dumps=None) \
         return NODE_SUBNET, ev, notes, missing
     missing.append(PROFILE_MISSING + " (or the nodes' ip -o addr, to see whether pod IPs are in the node subnet)")
     return UNKNOWN, ev, notes, missing
+
+
+def _partial_notes(signs: list[NodeSigns], what: str) -> list[str]:
+    """One note per kind of partial capture: which nodes, what limits their captures, ``what``."""
+    by: dict[str, list[str]] = {}
+    for s in signs:
+        by.setdefault(s.limit or "the capture does not show all of nat POSTROUTING", []).append(s.node)
+    return [f"node{'s' if len(ns) > 1 else ''} {_shown(ns)}: {limit}: {what}" for limit, ns in by.items()]
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
 
 
 def _pods_in_node_subnet(snapshot: ClusterSnapshot, signs: list[NodeSigns], dumps=None) -> str | None:
@@ -425,12 +462,15 @@ def _confirm(name: str, signs: list[NodeSigns], snapshot: ClusterSnapshot) -> tu
     snat_by = _TABLE.get(name, ("unknown",))[0]
     if snat_by == AGENT and captured:
         with_jump = [s.node for s in captured if s.agent_jump]
-        without = [s.node for s in captured if not s.agent_jump]
+        without = [s.node for s in captured if not s.agent_jump and s.post_whole]
+        unshown = [s for s in captured if not s.agent_jump and not s.post_whole]
         if with_jump:
             ev.append(f"{len(with_jump)} of {len(captured)} captured node(s) jump to {AGENT_CHAIN} from POSTROUTING")
         if without:
             notes.append(f"node(s) {', '.join(without[:5])} have no POSTROUTING jump to {AGENT_CHAIN}: the agent's "
                          "rules are not in force there")
+        notes += _partial_notes(unshown, f"no POSTROUTING jump to {AGENT_CHAIN} is shown, which does not prove "
+                                "there is none")
     if name == POD_SUBNET and captured:
         swift = [s.node for s in captured if s.swift_rules]
         if swift:
@@ -468,6 +508,12 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None, dumps=None) 
     node_names = [node] if node is not None else sorted({n.name for n in snapshot.nodes} | set(snapshot.captures))
     signs = [node_signs(snapshot, n, dumps) for n in node_names]
     unreadable = [f"node {s.node}'s iptables-save could not be read ({s.unreadable})" for s in signs if s.unreadable]
+    no_nat: dict[str, list[str]] = {}
+    for s in signs:
+        if s.no_nat:
+            no_nat.setdefault(s.no_nat, []).append(s.node)
+    unreadable += [f"node{'s' if len(ns) > 1 else ''} {_shown(ns)}: {why} (no node evidence there)"
+                   for why, ns in no_nat.items()]
 
     evidence: list[str] = []
     notes: list[str] = list(unreadable)

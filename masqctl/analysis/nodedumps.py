@@ -43,18 +43,22 @@ _NAT_BUILTINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
 class DumpFacts:
     """What inspect's readers take from one ``iptables-save`` (IPv4 or IPv6).
 
-    ``error`` is ``(lineno, message)`` when the dump does not parse. ``chains`` maps each agent
-    chain name asked for to ``(chain lines or None, POSTROUTING lines)`` (``drift.chain_of_dump``);
-    ``shadowing`` to MQ006's descriptions (``findings.nodes.shadowing_of_dump``); ``signs`` is the
-    mode's node evidence (``mode.dump_signs``).
+    ``error`` is ``(lineno, message, kind)`` when the dump does not parse. ``chains`` maps each
+    agent chain name asked for to what the dump shows of it (``drift.chain_of_dump``: a
+    ``LiveView``); ``shadowing`` to MQ006's descriptions (``findings.nodes.shadowing_of_dump``);
+    ``signs`` is the mode's node evidence (``mode.dump_signs``). ``limit`` is what keeps the dump
+    from showing the whole nat table (``drift.nat_limit``), ``gap`` what keeps it from being a
+    whole ``iptables-save`` (``drift.dump_gap``).
     """
 
-    error: tuple[int | None, str] | None = None
+    error: tuple[int | None, str, str] | None = None
     fragment: bool = False
     legacy: bool = False
     chains: dict = field(default_factory=dict)
     shadowing: dict = field(default_factory=dict)
     signs: object = None
+    limit: str | None = None
+    gap: str | None = None
 
 
 def _source(node: str, family: int) -> str:
@@ -149,8 +153,8 @@ class NodeDumps:
             return None
         return cap.iptables_save if family == 4 else cap.ip6tables_save
 
-    def live_chain(self, node: str, family: int, chain: str) -> tuple[tuple[str, ...] | None, tuple[str, ...], bool]:
-        """``drift.live_chain`` of the node's dump. Raises ``DumpError``."""
+    def live_chain(self, node: str, family: int, chain: str):
+        """``drift.live_chain`` of the node's dump (a ``drift.LiveView``). Raises ``DumpError``."""
         from masqctl.analysis.drift import chain_of_dump, live_chain
 
         text = self.text(node, family)
@@ -158,11 +162,10 @@ class NodeDumps:
             return live_chain(text, chain, _source(node, family))
         facts = self._get(node, family)
         if chain in facts.chains:
-            lines, post = facts.chains[chain]
-            return lines, post, facts.fragment
+            return facts.chains[chain]
         return chain_of_dump(self._parse(text, _source(node, family)), chain)
 
-    def shadowing(self, node: str, chain: str) -> tuple[list[str], bool]:
+    def shadowing(self, node: str, chain: str) -> tuple[list[str], str | None]:
         """``findings.nodes.shadowing`` of the node's IPv4 dump. Raises ``DumpError``."""
         from masqctl.analysis.findings.nodes import shadowing, shadowing_of_dump
 
@@ -171,8 +174,16 @@ class NodeDumps:
             return shadowing(text, chain, _source(node, 4))
         facts = self._get(node, 4)
         if chain in facts.shadowing:
-            return list(facts.shadowing[chain]), facts.fragment
+            return list(facts.shadowing[chain]), facts.limit
         return shadowing_of_dump(self._parse(text, _source(node, 4)), chain)
+
+    def dump_gap(self, node: str) -> str | None:
+        """``drift.dump_gap`` of the node's IPv4 dump. Raises ``DumpError``."""
+        from masqctl.analysis.drift import dump_gap
+
+        if not self.share:
+            return dump_gap(self._parse(self.text(node, 4), _source(node, 4)))
+        return self._get(node, 4).gap
 
     def signs(self, node: str):
         """``mode.dump_signs`` of the node's IPv4 dump. Raises ``DumpError``."""
@@ -209,37 +220,37 @@ class NodeDumps:
             self._facts[key] = self._compute(self.text(node, family), _source(node, family))
         facts = self._facts[key]
         if facts.error is not None:
-            lineno, message = facts.error
-            raise DumpError(message, lineno)
+            lineno, message, kind = facts.error
+            raise DumpError(message, lineno, kind=kind)
         return facts
 
     def _extract(self, dump: Dump) -> DumpFacts:
-        from masqctl.analysis.drift import chain_of_dump
+        from masqctl.analysis.drift import chain_of_dump, dump_gap, nat_limit
         from masqctl.analysis.findings.nodes import shadowing_of_dump
         from masqctl.analysis.mode import dump_signs
 
         # the order matters: reading a chain's rules adds empty entries for built-in chains, so the
         # readers that tell an absent chain from an empty one go first (each parsed its own dump before)
-        agent = {}
-        for c in self.chains:
-            lines, post, _ = chain_of_dump(dump, c)
-            agent[c] = (lines, post)
+        agent = {c: chain_of_dump(dump, c) for c in self.chains}
+        limit, gap = nat_limit(dump), dump_gap(dump)
         signs = dump_signs(dump)
         # nodes name the same chains: keep one set of names, not one per node
         chains = self._chain_sets.setdefault(signs.chains, signs.chains)
         if chains is not signs.chains:
             signs = replace(signs, chains=chains)
         shadow = {c: tuple(shadowing_of_dump(dump, c)[0]) for c in self.chains}
-        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, agent, shadow, signs)
+        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, agent, shadow, signs, limit, gap)
 
     def _whole(self, text: str, source: str) -> DumpFacts:
         try:
             dump = self._parse(text, source)
         except DumpError as exc:
-            return DumpFacts(error=(exc.lineno, exc.message))
+            return DumpFacts(error=(exc.lineno, exc.message, exc.kind))
         return self._extract(dump)
 
     def _compute(self, text: str, source: str) -> DumpFacts:
+        from masqctl.analysis.drift import dump_gap
+
         span = nat_section(text)
         if span is None:
             return self._whole(text, source)
@@ -268,6 +279,9 @@ class NodeDumps:
             self.shared += 1
         if rest.legacy_tables_present and not facts.legacy:
             facts = replace(facts, legacy=True)
+        gap = dump_gap(rest)        # the rest of the dump may be cut short after a whole nat table
+        if gap != facts.gap:
+            facts = replace(facts, gap=gap)
         return facts
 
 

@@ -3,7 +3,7 @@ MQ017 (mixed iptables backends)."""
 
 from __future__ import annotations
 
-from masqctl.analysis.drift import DRIFT, UNKNOWN, capture_reason
+from masqctl.analysis.drift import DRIFT, EMPTY, capture_gap, dump_gap, nat_limit
 from masqctl.analysis.findings import ERROR, INFO, WARNING, Context, shown_nodes
 from masqctl.cluster.model import MissingKey
 from masqctl.netfilter.chaindiff import jumps_to
@@ -15,19 +15,26 @@ AZURE_FIXED = ("168.63.129.16/32", "169.254.169.254/32")
 def check(ctx: Context) -> None:
     mq003(ctx)
     drift_findings(ctx)
-    captured = [n for n in ctx.nodes if (c := ctx.snapshot.captures.get(n)) is not None and c.iptables_save]
+    captures = ctx.snapshot.captures
+    captured = [n for n in ctx.nodes if (c := captures.get(n)) is not None and c.iptables_save]
     missing = [n for n in ctx.nodes if n not in captured]
-    if not captured:
+    empty = [n for n in missing if (c := captures.get(n)) is not None and c.iptables_save == ""]
+    if not captured and not empty:
         reason = ctx.snapshot.missing.get(MissingKey.CAPTURES) or "no node's iptables-save was captured"
         for code in ("MQ006", "MQ017"):
             ctx.skip(code, f"no captures: {reason}", ctx.nodes)
         return
-    if missing:
+    by_reason: dict[str, list[str]] = {}
+    for n in missing:
+        gap = capture_gap(ctx.snapshot, n, captures.get(n), "iptables-save")
+        by_reason.setdefault(gap if gap == EMPTY else "no capture on these nodes: " + gap.removeprefix(
+            "no capture: "), []).append(n)
+    for reason, nodes in by_reason.items():
         for code in ("MQ006", "MQ017"):
-            ctx.skip(code, "no capture on these nodes: " + capture_reason(
-                ctx.snapshot, missing[0], ctx.snapshot.captures.get(missing[0]), "iptables-save"), missing)
-    mq006(ctx, captured)
-    mq017(ctx, captured)
+            ctx.skip(code, reason, nodes)
+    if captured:
+        mq006(ctx, captured)
+        mq017(ctx, captured)
 
 
 # --------------------------------------------------------------------------- MQ003
@@ -141,11 +148,13 @@ def drift_findings(ctx: Context) -> None:
         ctx.skip("MQ004", reason)
         ctx.skip("MQ005", reason)
         return
-    unknown = [g for g in report.groups if g.state == UNKNOWN]
-    for g in unknown:
-        reason = "; ".join(sorted({f.reason for f in g.families if f.reason}))
-        ctx.skip("MQ004", reason, g.nodes)
-        ctx.skip("MQ005", reason, g.nodes)
+    for g in report.groups:
+        # what the captures cannot show (no capture, no nat table, a grep excerpt, a dump cut short)
+        for code, gaps in (("MQ004", [f.mq004_gap() for f in g.families]),
+                           ("MQ005", [f.mq005_gap() for f in g.families])):
+            for gap in dict.fromkeys(gaps):
+                if gap:
+                    ctx.skip(code, gap, g.nodes)
     ds = view.daemonset
     restart = (f"kubectl -n {ds.namespace} delete pod -l {_selector(ds)} --field-selector spec.nodeName=<node>   "
                "# a fresh agent rewrites the chain")
@@ -155,12 +164,17 @@ def drift_findings(ctx: Context) -> None:
         chain_issues = [i for f in g.families for i in f.chain_issues()]
         jump_issues = [i for f in g.families for i in f.jump_issues()]
         evidence = [f"nodes/{g.nodes[0]}/{'iptables' if f.family == 4 else 'ip6tables'}-save.txt chain {f.chain}"
-                    for f in g.families if f.state == DRIFT]
+                    + (f" ({f.capture})" if f.capture else "") for f in g.families if f.state == DRIFT]
         evidence.append(f"rendered from the effective config of DaemonSet {ds.ref}")
+        # a partial capture proves what it shows: say what it is before what it proves
+        chain_from = _from([f for f in g.families if f.chain_issues()])
+        jump_from = _from([f for f in g.families if f.jump_issues()])
         if chain_issues:
             ctx.add("MQ004", ERROR,
-                    f"On {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}) the live {view.chain} chain differs from "
-                    "the effective config: " + "; ".join(chain_issues) + ". The agent rewrites its chain every "
+                    f"{chain_from}{'o' if chain_from else 'O'}n {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}) the "
+                    f"live {view.chain} chain differs from the effective config: " + "; ".join(chain_issues) + ". "
+                    + ("Rules the capture does not show are not known. " if chain_from else "")
+                    + "The agent rewrites its chain every "
                     "resync period, so lasting drift means the agent is not running there, runs an older config "
                     "(ConfigMap change not yet synced, ~1–2 min + one period), or something else edits the chain.",
                     evidence=evidence, nodes=g.nodes,
@@ -168,7 +182,8 @@ def drift_findings(ctx: Context) -> None:
                         + restart)
         if jump_issues:
             ctx.add("MQ005", ERROR,
-                    f"On {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}): " + "; ".join(jump_issues) + ". "
+                    f"{jump_from}{'o' if jump_from else 'O'}n {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}): "
+                    + "; ".join(jump_issues) + ". "
                     + ("Without the jump (or the chain) no pod traffic is masqueraded by the agent on these nodes."
                        if any("no POSTROUTING" in i or "absent" in i for i in jump_issues) else
                        "Duplicated jumps are harmless for the verdict but show two writers of the rules."),
@@ -177,6 +192,15 @@ def drift_findings(ctx: Context) -> None:
                         "on the node (MQ003). Duplicates: remove the extra one on the node with\n"
                         f"iptables -t nat -D POSTROUTING -m addrtype ! --dst-type LOCAL -j {view.chain}   "
                         "# run on the node, deletes one copy\nor restart the agent:\n" + restart)
+
+
+def _from(families) -> str:
+    """``From a fragment of iptables-save (grep output): `` when the issues rest on partial captures."""
+    caps = list(dict.fromkeys(f.capture for f in families if f.capture))
+    if not caps:
+        return ""
+    text = "; ".join(caps)
+    return text[0].upper() + text[1:] + ": "
 
 
 def _selector(ds) -> str:
@@ -228,26 +252,28 @@ def _chain_masquerades(nat, name: str, depth: int = 0, seen=None) -> str | None:
     return None
 
 
-def shadowing(text: str, chain: str, source: str) -> tuple[list[str], bool]:
+def shadowing(text: str, chain: str, source: str) -> tuple[list[str], str | None]:
     """Rules of nat POSTROUTING that decide besides the agent's chain: before its jump (they decide
     first) or masquerading after it (they masquerade what the agent's chain RETURNed).
-    Returns (descriptions, excerpt)."""
+    Returns (descriptions, limit): ``limit`` (``drift.nat_limit``) says why rules that are not
+    shown cannot be checked (a grep excerpt, a dump cut short, no nat table), None for a whole table."""
     from masqctl.netfilter.dump import parse_dump
 
     return shadowing_of_dump(parse_dump(text, source), chain)
 
 
-def shadowing_of_dump(dump, chain: str) -> tuple[list[str], bool]:
+def shadowing_of_dump(dump, chain: str) -> tuple[list[str], str | None]:
     """``shadowing`` of a parsed dump."""
+    limit = nat_limit(dump)
     nat = dump.table("nat")
-    if nat is None or "POSTROUTING" not in nat:
-        return [], dump.fragment
+    if nat is None or "POSTROUTING" not in nat or (dump.list_format and "FORWARD" in nat.declared):
+        return [], limit
     post = nat.chain("POSTROUTING")
     lines = [t for _, t in post.lines]
     jumps = set(jumps_to(lines, chain))
     at = next((i for i, t in enumerate(lines) if t in jumps), None)
     if at is None:
-        return [], dump.fragment          # no jump: MQ005
+        return [], limit          # no jump: MQ005
     out = []
     for i, rule in enumerate(post.rules):
         if i == at or rule.text in jumps or _gated(rule):
@@ -267,7 +293,7 @@ def shadowing_of_dump(dump, chain: str) -> tuple[list[str], bool]:
         else:
             continue
         out.append(what)
-    return out, dump.fragment
+    return out, limit
 
 
 def mq006(ctx: Context, captured: list[str]) -> None:
@@ -276,27 +302,28 @@ def mq006(ctx: Context, captured: list[str]) -> None:
     view = ctx.view
     chain = view.chain if view is not None else "IP-MASQ-AGENT"
     groups: dict[tuple, list[str]] = {}
-    excerpts = []
+    partial: dict[str, list[str]] = {}
     dumps = ctx.dumps
     for n in captured:
         try:
             if dumps is not None:
-                found, excerpt = dumps.shadowing(n, chain)
+                found, limit = dumps.shadowing(n, chain)
             else:
-                found, excerpt = shadowing(ctx.snapshot.captures[n].iptables_save, chain,
-                                           f"nodes/{n}/iptables-save.txt")
+                found, limit = shadowing(ctx.snapshot.captures[n].iptables_save, chain,
+                                         f"nodes/{n}/iptables-save.txt")
         except DumpError:
             continue           # reported as unknown drift (unreadable capture)
-        if excerpt:
-            excerpts.append(n)
+        if limit:
+            partial.setdefault(limit, []).append(n)
         if found:
-            groups.setdefault(tuple(found), []).append(n)
-    if excerpts:
-        ctx.skip("MQ006", "the capture is an excerpt (iptables-save | grep): other POSTROUTING rules are not "
-                 "visible", excerpts)
-    for found, nodes in groups.items():
+            groups.setdefault((tuple(found), limit), []).append(n)
+    for limit, nodes in partial.items():
+        ctx.skip("MQ006", limit if "nothing is known about nat" in limit or "could not print" in limit else
+                 f"{limit}: rules it does not show (in POSTROUTING or the chains it leads to) are not known", nodes)
+    for (found, limit), nodes in groups.items():
         ctx.add("MQ006", WARNING,
-                f"On {len(nodes)} node(s) ({shown_nodes(nodes)}) nat POSTROUTING has rules that decide besides "
+                (f"{limit[0].upper()}{limit[1:]}: o" if limit else "O") +
+                f"n {len(nodes)} node(s) ({shown_nodes(nodes)}) nat POSTROUTING has rules that decide besides "
                 f"{chain}: " + "; ".join(found) + ". For the packets they match, the agent's config is not what "
                 "decides (run `masqctl explain SRC DST` to see the path of one flow).",
                 evidence=[f"nodes/{nodes[0]}/iptables-save.txt table nat chain POSTROUTING"],
@@ -313,22 +340,30 @@ def mq017(ctx: Context, captured: list[str]) -> None:
 
     mixed = []
     evidence = []
+    partial: dict[str, list[str]] = {}
     for n in captured:
         cap = ctx.snapshot.captures[n]
         legacy = cap.backend == "mixed"
         if not legacy:
             try:
                 if ctx.dumps is not None:
-                    legacy = ctx.dumps.legacy_tables(n)
+                    legacy, gap = ctx.dumps.legacy_tables(n), ctx.dumps.dump_gap(n)
                 else:
-                    legacy = parse_dump(cap.iptables_save, f"nodes/{n}/iptables-save.txt").legacy_tables_present
+                    dump = parse_dump(cap.iptables_save, f"nodes/{n}/iptables-save.txt")
+                    legacy, gap = dump.legacy_tables_present, dump_gap(dump)
             except DumpError:
                 continue
+            if not legacy and gap:
+                # iptables-nft-save's warning line may be among the lines the capture lacks
+                partial.setdefault(gap, []).append(n)
         if legacy:
             mixed.append(n)
             if len(evidence) < 3:
                 evidence.append(f"nodes/{n}/iptables-save.txt: '# Warning: iptables-legacy tables present'"
                                 if cap.backend != "mixed" else f"node {n} capture: backend mixed")
+    for gap, nodes in partial.items():
+        ctx.skip("MQ017", f"{gap}: the line `# Warning: iptables-legacy tables present` may be among the lines it "
+                 "does not show", nodes)
     if mixed:
         ctx.add("MQ017", WARNING,
                 f"On {len(mixed)} node(s) ({shown_nodes(mixed)}) iptables-legacy tables exist beside the nft ones. "
