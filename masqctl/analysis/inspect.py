@@ -16,6 +16,7 @@ from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, C
                                        ordered, run_checks)
 from masqctl.cluster.model import ClusterSnapshot, MissingKey
 from masqctl.cluster.options import NodeSelection
+from masqctl.cluster.selection import choose_in_snapshot
 from masqctl.errors import UsageError
 
 SCHEMA_VERSION = 1
@@ -113,52 +114,26 @@ def check_codes(codes) -> tuple[str, ...]:
 # --------------------------------------------------------------------------- node scope
 
 
-def _matches(labels: dict, selector: str) -> bool:
-    for term in (t.strip() for t in selector.split(",") if t.strip()):
-        if "!=" in term:
-            k, v = (x.strip() for x in term.split("!=", 1))
-            if labels.get(k) == v:
-                return False
-        elif "==" in term or "=" in term:
-            k, v = (x.strip() for x in term.replace("==", "=").split("=", 1))
-            if labels.get(k) != v:
-                return False
-        elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
 def nodes_in_scope(snapshot: ClusterSnapshot, selection: NodeSelection | None) -> tuple[list[str], list[str]]:
-    """The Linux nodes the report is about, and notes (Windows nodes, names not found)."""
+    """The Linux nodes the report is about, and notes (Windows nodes, a selector that matches none).
+
+    ``--nodes`` means here what it means to live gathering (``masqctl.cluster.selection.choose``):
+    an unknown node name is E619, a selector is evaluated with the API server's rules on the
+    nodes' labels, a sample is the same deterministic spread over the node pools."""
     notes: list[str] = []
     if snapshot.nodes:
-        windows = [n.name for n in snapshot.nodes if (n.os or "").lower() == "windows"]
-        if windows:
-            notes.append(f"{len(windows)} Windows node(s) run no masquerade agent and are left out "
-                         f"({', '.join(windows[:3])}{' …' if len(windows) > 3 else ''})")
-        names = sorted(n.name for n in snapshot.nodes if n.name not in windows)
-        labels = {n.name: n.labels for n in snapshot.nodes}
-    else:
-        names = sorted(set(snapshot.captures) | {p.node for p in snapshot.pods if p.node})
-        labels = {}
-        if MissingKey.NODES in snapshot.missing:
-            notes.append(f"nodes were not gathered ({snapshot.missing[MissingKey.NODES]}); the nodes are those "
-                         "with a capture or an agent pod")
-    if selection is None or selection.all:
-        return names, notes
-    if selection.names:
-        unknown = [n for n in selection.names if n not in names]
-        if unknown:
-            notes.append(f"--nodes: {', '.join(unknown)} not in the snapshot")
-        return [n for n in names if n in selection.names], notes
-    if selection.selector is not None:
-        if not labels:
-            notes.append("--nodes selector: node labels are not known; no node selected")
-        return [n for n in names if _matches(labels.get(n, {}), selection.selector)], notes
-    return names[: selection.sample], notes
+        others = [n.name for n in snapshot.nodes if (n.os or "linux").lower() != "linux"]
+        if others:
+            kind = "Windows" if all((n.os or "").lower() == "windows" for n in snapshot.nodes
+                                    if (n.os or "linux").lower() != "linux") else "non-Linux"
+            notes.append(f"{len(others)} {kind} node(s) run no masquerade agent and are left out "
+                         f"({', '.join(others[:3])}{' …' if len(others) > 3 else ''})")
+    elif MissingKey.NODES in snapshot.missing:
+        notes.append(f"nodes were not gathered ({snapshot.missing[MissingKey.NODES]}); the nodes are those "
+                     "with a capture or an agent pod")
+    chosen = choose_in_snapshot(snapshot, selection)
+    notes.extend(chosen.notes)
+    return list(chosen.names), notes
 
 
 # --------------------------------------------------------------------------- inspect

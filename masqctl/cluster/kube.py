@@ -39,10 +39,10 @@ from masqctl.cluster.kubeconfig import SERVICEACCOUNT_DIR, load_client_config
 from masqctl.cluster.model import MissingKey, NodeCapture
 from masqctl.cluster.options import GatherOptions, NodeSelection, Progress
 from masqctl.cluster.raw import RawCluster
-from masqctl.errors import MasqctlError, UsageError
+from masqctl.cluster.selection import choose, node_ref
+from masqctl.errors import MasqctlError
 
 WELL_KNOWN_CONFIGMAPS = ("ip-masq-agent", "ip-masq-agent-config", "azure-ip-masq-agent-config")
-E_NODES = "E619"             # --nodes names a node the cluster does not have
 
 MISSING_OTHER_CONFIGMAPS = "configmaps/other-namespaces"
 MISSING_WORKLOADS = "pods/workloads"
@@ -227,31 +227,17 @@ class _Gathering:
     # ------------------------------------------------------------------ node selection
 
     def _select(self, selected: list[dict] | None) -> list[str]:
+        """The Linux nodes to capture (``masqctl.cluster.selection.choose``: the semantics a bundle
+        gets too); the API server has evaluated a label selector (``selected``)."""
         sel: NodeSelection = self.options.nodes
-        nodes = self.raw.nodes or []
-        by_name = {(n.get("metadata") or {}).get("name"): n for n in nodes}
-        linux = [name for name, n in sorted(by_name.items()) if name and node_os(n) == "linux"]
-        if sel.names:
-            unknown = [n for n in sel.names if n not in by_name]
-            if unknown:
-                known = sorted(n for n in by_name if n)
-                shown = ", ".join(known[:10]) + (f", … ({len(known)} in all)" if len(known) > 10 else "")
-                raise UsageError(f"no node named {', '.join(unknown)} in the cluster; nodes: {shown or 'none'}",
-                                 input=f"--nodes {','.join(sel.names)}", code=E_NODES)
-            chosen = []
-            for name in dict.fromkeys(sel.names):
-                if node_os(by_name[name]) != "linux":
-                    self.raw.captures[name] = NodeCapture(node=name, errors={
-                        "node": f"{node_os(by_name[name])} node: it runs no iptables masquerade agent; not captured"})
-                else:
-                    chosen.append(name)
-            return chosen
+        matched = None
         if sel.selector is not None:
-            names = {(n.get("metadata") or {}).get("name") for n in selected or []}
-            return [n for n in linux if n in names]
-        if sel.sample is not None:
-            return sample_nodes([by_name[n] for n in linux], sel.sample)
-        return linux
+            matched = {(n.get("metadata") or {}).get("name") for n in selected or []}
+        chosen = choose([node_ref(n) for n in self.raw.nodes or []], sel, where="the cluster", matched=matched)
+        for name, os_name in chosen.not_linux:
+            self.raw.captures[name] = NodeCapture(node=name, errors={
+                "node": f"{os_name} node: it runs no iptables masquerade agent; not captured"})
+        return list(chosen.names)
 
     def _plan(self, names: list[str], ns_pods: list[dict]) -> list[_Target]:
         by_node: dict[str, list[dict]] = {}
@@ -467,35 +453,6 @@ class _Gathering:
 
 
 # --------------------------------------------------------------------------- helpers (pure)
-
-
-def node_os(node: dict) -> str:
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    os_name = labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os") or \
-        ((node.get("status") or {}).get("nodeInfo") or {}).get("operatingSystem")
-    return (os_name or "linux").lower()
-
-
-def _pool_of(node: dict) -> str:
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    return labels.get("kubernetes.azure.com/agentpool") or labels.get("agentpool") or ""
-
-
-def sample_nodes(nodes: list[dict], n: int) -> list[str]:
-    """``n`` nodes spread over the node pools: round-robin across pools (sorted by name), so
-    every pool is represented before any pool gets a second node. Deterministic."""
-    pools: dict[str, list[str]] = {}
-    for node in sorted(nodes, key=lambda x: x["metadata"]["name"]):
-        pools.setdefault(_pool_of(node), []).append(node["metadata"]["name"])
-    out: list[str] = []
-    order = sorted(pools)
-    i = 0
-    while len(out) < n and any(pools.values()):
-        pool = pools[order[i % len(order)]]
-        if pool:
-            out.append(pool.pop(0))
-        i += 1
-    return sorted(out)
 
 
 def _agent_container(pod: dict) -> dict | None:

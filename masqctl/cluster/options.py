@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from masqctl.cluster.selection import check_selector, looks_like_selector
 from masqctl.errors import UsageError
 
 DEFAULT_CONCURRENCY = 16
@@ -15,33 +17,53 @@ AZURE_AUTH_MODES = ("cli", "default")
 
 @dataclass(frozen=True)
 class NodeSelection:
-    """Which nodes to capture: names, a label selector, or a sample of N. Empty: all Linux nodes."""
+    """Which nodes to capture: names, a label selector, or a sample of N. Empty: all Linux nodes.
+
+    ``masqctl.cluster.selection.choose`` applies it, the same way live and on a snapshot. A
+    selector the API server would refuse, or a sample under 1, is refused here (E208)."""
 
     names: tuple[str, ...] = ()
     selector: str | None = None
     sample: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample is not None and self.sample < 1:
+            raise UsageError("a sample must be at least 1 node", input=f"--nodes {self.sample}", code="E208")
+        if self.selector is not None:
+            if not self.selector.strip():
+                raise UsageError("an empty label selector selects nothing in particular; give names, a selector "
+                                 "or a number", input=f"--nodes {self.selector!r}", code="E208")
+            check_selector(self.selector)
 
     @property
     def all(self) -> bool:
         return not self.names and self.selector is None and self.sample is None
 
 
+_SAMPLE = re.compile(r"[+-]?[0-9]+")
+
+
 def parse_node_selection(text: str | None) -> NodeSelection:
-    """``--nodes``: ``a,b`` (names), ``agentpool=sys`` (a label selector: contains ``=`` or ``!``),
-    or ``5`` (a sample of 5 nodes)."""
-    if text is None or not text.strip():
+    """``--nodes``: ``a,b`` (names), a Kubernetes label selector (``agentpool=sys``,
+    ``agentpool in (a,b)``: text with one of ``= ! ( ) < >``, or the word ``in``/``notin``), or
+    ``5`` (a sample of 5 nodes). ``None`` (no ``--nodes``): every Linux node. Empty or blank
+    text, a sample under 1 and a malformed selector are E208."""
+    if text is None:
         return NodeSelection()
-    text = text.strip()
-    if text.isdigit():
-        n = int(text)
+    shown = text.strip()
+    if not shown:
+        raise UsageError("is empty; give node names (a,b), a label selector (agentpool=system) or a number, "
+                         "or leave --nodes out for every Linux node", input=f"--nodes {text!r}", code="E208")
+    if _SAMPLE.fullmatch(shown):
+        n = int(shown)
         if n < 1:
-            raise UsageError("a sample must be at least 1 node", input=f"--nodes {text}", code="E208")
+            raise UsageError("a sample must be at least 1 node", input=f"--nodes {shown}", code="E208")
         return NodeSelection(sample=n)
-    if "=" in text or text.startswith("!") or " in " in text or " notin " in text:
-        return NodeSelection(selector=text)
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if looks_like_selector(shown):
+        return NodeSelection(selector=shown)
+    names = tuple(n.strip() for n in shown.split(",") if n.strip())
     if not names:
-        raise UsageError("no node names given", input=f"--nodes {text}", code="E208")
+        raise UsageError("no node names given", input=f"--nodes {shown}", code="E208")
     return NodeSelection(names=names)
 
 
