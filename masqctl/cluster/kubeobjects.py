@@ -6,6 +6,10 @@ left alone. Errors name the document and the field (``pods.yaml items[7].status.
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import re
+
 from masqctl.cluster.model import (
     AgentDaemonSet,
     AgentPod,
@@ -18,6 +22,65 @@ from masqctl.cluster.model import (
 )
 from masqctl.cluster.recognise import flavor_of, recognise
 from masqctl.cluster.shape import Doc, type_name
+
+
+# --------------------------------------------------------------------------- values the API server checks
+#
+# The API server stores only valid IP addresses (pod IPs, node InternalIP/ExternalIP) and CIDRs
+# (node pod CIDRs), and never a negative restart count. A document with anything else was not
+# produced by it: refused (E322) naming the file and the field, instead of being used. The rules
+# are those of its validation: IPv4 dotted decimal (leading zeros, which older API servers
+# accepted, are read as decimal and dropped) or IPv6 without a zone; a CIDR is an address and a
+# prefix length, and a pod CIDR is a network address (no bits set after the prefix).
+
+_SLOPPY_V4 = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+IP_TYPES = ("InternalIP", "ExternalIP")
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if "%" in text:                     # a zone: the API server's parser refuses it
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    m = _SLOPPY_V4.fullmatch(text)
+    if m and all(int(o) <= 255 for o in m.groups()):
+        return ipaddress.IPv4Address(".".join(str(int(o)) for o in m.groups()))
+    return None
+
+
+def parse_ip(text: str) -> str | None:
+    """``text`` as the address the API server would store (leading IPv4 zeros dropped), or None."""
+    addr = _address(text)
+    if addr is None:
+        return None
+    return text if str(addr) == text or ":" in text else str(addr)
+
+
+def _ip_field(doc: Doc, key: str, what: str = "") -> str | None:
+    """An IP address field: None when absent or empty, E322 when it is not an address."""
+    value = doc.str(key)
+    if not value:
+        return None
+    ip = parse_ip(value)
+    if ip is None:
+        raise doc.fail(key, f"{json.dumps(value)} is not an IP address{what}")
+    return ip
+
+
+def _cidr_value(doc: Doc, key: str, value: str) -> str:
+    """A pod CIDR: an address, ``/``, a prefix length of its family, with no bits set after it."""
+    addr_text, slash, length = value.partition("/")
+    addr = _address(addr_text) if slash else None
+    if addr is None or not re.fullmatch(r"[0-9]{1,3}", length) or int(length) > addr.max_prefixlen:
+        raise doc.fail(key, f"{json.dumps(value)} is not a CIDR (an IP address and a prefix length, such as "
+                       "10.244.0.0/24)")
+    net = ipaddress.ip_network(f"{addr}/{int(length)}", strict=False)
+    if net.network_address != addr:
+        raise doc.fail(key, f"{json.dumps(value)} has bits set after the /{int(length)} prefix (the network is "
+                       f"{net}); a pod CIDR is a network address")
+    return value if ":" in value or str(net) == value else str(net)
 
 
 def items(objects: list, origin: str, kind: str) -> list[Doc]:
@@ -224,6 +287,8 @@ def agent_pod(doc: Doc, ds: AgentDaemonSet, default_namespace: str) -> AgentPod:
     last_code = None
     if cstatus is not None:
         restarts = cstatus.int("restartCount") or 0
+        if restarts < 0:
+            raise cstatus.fail("restartCount", f"{restarts} is negative; a container's restart count is 0 or more")
         state = cstatus.mapping_or_empty("state")
         w = state.mapping("waiting")
         if w is not None:
@@ -256,9 +321,13 @@ def workload_pod(doc: Doc, default_namespace: str) -> WorkloadPod | None:
     meta = doc.mapping_or_empty("metadata")
     spec = doc.mapping_or_empty("spec")
     status = doc.mapping_or_empty("status")
-    ips = [p.str("ip") for p in status.mappings("podIPs")]
-    ips = [ip for ip in ips if ip]
-    primary = status.str("podIP")
+    ips = []
+    for entry in status.mappings("podIPs"):
+        ip = _ip_field(entry, "ip")
+        if ip is None:
+            raise entry.fail("ip", "missing (each podIPs entry has an IP address)")
+        ips.append(ip)
+    primary = _ip_field(status, "podIP")
     if primary and primary not in ips:
         ips.insert(0, primary)
     if not ips:
@@ -278,10 +347,18 @@ def node(doc: Doc) -> Node:
     labels = meta.str_map("labels")
     addresses = []
     for a in status.mappings("addresses"):
-        addresses.append((a.str("type") or "", a.str("address") or ""))
+        kind = a.str("type") or ""
+        if kind in IP_TYPES:
+            address = _ip_field(a, "address", f" (type {kind})")
+            if address is None:
+                raise a.fail("address", f"missing (an address of type {kind} is an IP address)")
+        else:
+            address = a.str("address") or ""
+        addresses.append((kind, address))
     internal = next((addr for kind, addr in addresses if kind == "InternalIP"), None)
-    cidrs = list(spec.strs("podCIDRs"))
+    cidrs = [_cidr_value(spec, f"podCIDRs[{i}]", c) for i, c in enumerate(spec.strs("podCIDRs"))]
     single = spec.str("podCIDR")
+    single = _cidr_value(spec, "podCIDR", single) if single else None
     if single and single not in cidrs:
         cidrs.insert(0, single)
     os_name = labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os")
