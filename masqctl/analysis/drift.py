@@ -88,7 +88,7 @@ def no_nat_reason(dump) -> str | None:
         return ("iptables-save could not print the nat table (\"Table `nat' is incompatible, use 'nft' tool\"): "
                 "its rules were written with nft directly — `nft list table ip nat` shows them")
     if dump.uncommitted:
-        return (f"the capture ends inside *{dump.uncommitted} with no COMMIT, before any nat table (cut short): "
+        return (f"the capture ends before {dump.uncommitted}'s COMMIT (cut short), before any nat table: "
                 "nothing is known about nat — capture the whole `iptables-save -t nat`")
     tables = sorted(dump.tables)
     held = (f"it holds only {tables[0]}, as `iptables-save -t {tables[0]}` prints" if len(tables) == 1
@@ -302,7 +302,8 @@ class FamilyState:
             return "in sync"
         text = "; ".join(self.jump_issues() + self.chain_issues())
         if self.capture:
-            gaps = [g for g in dict.fromkeys((self.chain_gap, self.jump_gap)) if g]
+            gaps = [g for g in dict.fromkeys(p for g in (self.chain_gap, self.jump_gap) if g
+                                             for p in g.split("; "))]
             text = f"{self.capture}: {text}" + (f" ({'; '.join(gaps)})" if gaps else "")
         return text
 
@@ -468,35 +469,38 @@ def family_state(fam: FamilyRules, view: LiveView) -> FamilyState:
     chain_absent = not shown and view.chain_whole
     jumps = len(drift.jumps)
     chain_gap = jump_gap = None
+    gaps = []                       # what cannot be checked, each once
     if not shown and not view.chain_whole:
-        exists = f"chain {fam.chain} is not shown, so whether it exists is not known (it may be {hidden})"
-        chain_gap = jump_gap = exists
+        chain_gap = jump_gap = f"chain {fam.chain} is not shown, so whether it exists is not known (it may be {hidden})"
+        gaps.append(chain_gap)
     elif shown and not view.chain_whole:
         chain_gap = f"rules of {fam.chain} {hidden} are not known"
+        gaps.append(chain_gap)
     if not view.post_whole and jumps <= 1:
         what = (f"no POSTROUTING jump to {fam.chain} is shown (it may be {hidden})" if jumps == 0 else
                 f"further POSTROUTING jumps to {fam.chain} {hidden} are not known")
         jump_gap = f"{jump_gap}; {what}" if jump_gap else what
+        gaps.append(what)
     state = FamilyState(
         fam.family, DRIFT, None, fam.chain, chain_absent, tuple(missing_cidrs), tuple(extra_cidrs), link_local,
         final_rule, order, tuple(other_missing), tuple(other_extra), jumps, view.excerpt,
         capture if (chain_gap or jump_gap) else None, chain_gap, jump_gap, view.post_whole)
     if state.jump_issues() or state.chain_issues():
         return state
-    if chain_gap or jump_gap:
-        agree = ""
+    if gaps:
         if shown and chain_gap:
             n = len(view.chain_lines)
             rules = f"{n} rule{'s' if n != 1 else ''}"
-            if view.last_cut:
-                agree = (f" (the {rules} before the capture's last line agree{'s' if n == 1 else ''} with the "
-                         "effective config; the last line may be cut mid-way)")
+            agrees = "agrees" if n == 1 else "agree"
+            if view.last_cut and n:
+                gaps[0] += (f" (the {rules} before the capture's last line {agrees} with the effective config; "
+                            "the last line may be cut mid-way)")
+            elif view.last_cut:
+                gaps[0] += " (its only rule shown is the capture's last line, which may be cut mid-way)"
             else:
-                agree = (f" (the {rules} shown agree{'s' if n == 1 else ''} with the effective config)" if n
-                         else " (none of its rules is shown)")
-        parts = [g for g in dict.fromkeys((chain_gap, jump_gap)) if g]
-        parts[0] += agree if chain_gap else ""
-        return FamilyState(fam.family, UNKNOWN, f"{capture}: " + "; ".join(parts), fam.chain, jumps=jumps,
+                gaps[0] += (f" (the {rules} shown {agrees} with the effective config)" if n
+                            else " (none of its rules is shown)")
+        return FamilyState(fam.family, UNKNOWN, f"{capture}: " + "; ".join(gaps), fam.chain, jumps=jumps,
                            excerpt=view.excerpt, capture=capture, chain_gap=chain_gap, jump_gap=jump_gap,
                            jumps_exact=view.post_whole)
     return FamilyState(fam.family, IN_SYNC, None, fam.chain, jumps=jumps, excerpt=view.excerpt)
@@ -526,11 +530,9 @@ def capture_gap(snapshot: ClusterSnapshot, node: str, capture: NodeCapture | Non
 
 def unreadable_reason(node: str, piece: str, exc) -> str:
     """Why a capture that does not parse (``DumpError``) says nothing."""
-    where = f"nodes/{node}/{piece}.txt"
     if getattr(exc, "kind", None) == "empty":
-        return for_family(f"the capture holds no tables, chains or rules ({where})",
-                          4 if piece == "iptables-save" else 6)
-    return f"capture unreadable: {where} line {exc.lineno}: {exc.message}"
+        return for_family("the capture holds no chains or rules", 4 if piece == "iptables-save" else 6)
+    return f"capture unreadable: nodes/{node}/{piece}.txt line {exc.lineno}: {exc.message}"
 
 
 def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_rules: str | None = None,

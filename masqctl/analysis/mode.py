@@ -208,7 +208,7 @@ def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
         else:
             found = dump_signs(parse_dump(cap.iptables_save, f"nodes/{node}/iptables-save.txt"))
     except DumpError as exc:
-        signs.unreadable = f"line {exc.lineno}: {exc.message}"
+        signs.unreadable = "it holds no chains or rules" if exc.kind == "empty" else f"line {exc.lineno}: {exc.message}"
         return signs
     if found.no_nat is not None:
         signs.no_nat = found.no_nat       # nothing is known about nat there: not a node without a jump

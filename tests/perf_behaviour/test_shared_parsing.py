@@ -213,6 +213,28 @@ def _variants(k: int) -> dict[str, str]:
                                               f"[{k}:{k * 60}] " + JUMP, f"[{k}:0] " + MASQ, "COMMIT"]),
         "no-nat": text(filt(ip, c)),
         "nat-in-comment": text(filt(ip, c, extra=('-A INPUT -m comment --comment "*nat" -j ACCEPT',)), nat(c)),
+        # captures that show only part of nat (drift.LiveView): grep excerpts, dumps cut short, iptables -S
+        "grep-chain": "\n".join(x for x in nat(c) if x.startswith("-A IP-MASQ-AGENT ")) + "\n",
+        "grep-extra-return": "\n".join([JUMP, RETURN.format("10.224.0.0/16"), RETURN.format("10.9.0.0/16"), MASQ]) + "\n",
+        "grep-two-jumps": "\n".join([JUMP, JUMP, RETURN.format("10.224.0.0/16"), MASQ]) + "\n",
+        "grep-declaration": "\n".join([":IP-MASQ-AGENT - [0:0]", RETURN.format("10.224.0.0/16")]) + "\n",
+        "cut-in-chain": text(filt(ip, c), nat(c)[:-3]),
+        "cut-after-chain": text(filt(ip, c), nat(c, extra=("-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+                                                          "-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000"))[:-1]),
+        "cut-after-chain-one-more": text(filt(ip, c), nat(c, extra=("-A KUBE-MARK-MASQ -j MARK",))[:-1]),
+        "cut-mid-line": text(filt(ip, c), nat(c)[:-3]) + "-A IP-MASQ-AGENT -d 10.0.0.0/1",
+        "cut-mid-name": text(filt(ip, c), nat(c)[:-2]) + "-A IP-MASQ",
+        "cut-in-declarations": text(filt(ip, c), nat(c)[:6]),
+        "cut-in-filter": text(filt(ip, c)[:-2]),
+        "cut-in-filter-after-nat": text(nat(c), filt(ip, c)[:-1]),
+        "list-filter": "-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n-N KUBE-FIREWALL\n-A INPUT -j KUBE-FIREWALL\n",
+        "list-postrouting-only": "-P POSTROUTING ACCEPT\n" + JUMP + "\n",
+        "list-nat-whole": "\n".join(["-P PREROUTING ACCEPT", "-P INPUT ACCEPT", "-P OUTPUT ACCEPT",
+                                     "-P POSTROUTING ACCEPT", "-N IP-MASQ-AGENT", JUMP,
+                                     RETURN.format("10.224.0.0/16"), RETURN.format("10.0.0.0/16"), MASQ]) + "\n",
+        "incompatible-nat": text(filt(ip, c), ["# Table `nat' is incompatible, use 'nft' tool."]),
+        "blank": "\n\n",
+        "empty": "",
     }
 
 

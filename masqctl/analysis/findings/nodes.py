@@ -194,6 +194,17 @@ def drift_findings(ctx: Context) -> None:
                         "# run on the node, deletes one copy\nor restart the agent:\n" + restart)
 
 
+_UNREADABLE = "the capture cannot be read"
+_NO_RULES = "holds no chains or rules"
+
+
+def _unreadable(exc) -> str:
+    """Why a capture that does not parse says nothing (its node's drift state names the file)."""
+    if exc.kind == "empty":
+        return "the capture holds no chains or rules"
+    return f"{_UNREADABLE}: line {exc.lineno}: {exc.message}"
+
+
 def _from(families) -> str:
     """``From a fragment of iptables-save (grep output): `` when the issues rest on partial captures."""
     caps = list(dict.fromkeys(f.capture for f in families if f.capture))
@@ -311,14 +322,16 @@ def mq006(ctx: Context, captured: list[str]) -> None:
             else:
                 found, limit = shadowing(ctx.snapshot.captures[n].iptables_save, chain,
                                          f"nodes/{n}/iptables-save.txt")
-        except DumpError:
-            continue           # reported as unknown drift (unreadable capture)
+        except DumpError as exc:
+            partial.setdefault(_unreadable(exc), []).append(n)      # the node's drift state says where
+            continue
         if limit:
             partial.setdefault(limit, []).append(n)
         if found:
             groups.setdefault((tuple(found), limit), []).append(n)
     for limit, nodes in partial.items():
-        ctx.skip("MQ006", limit if "nothing is known about nat" in limit or "could not print" in limit else
+        ctx.skip("MQ006", limit if "nothing is known about nat" in limit or "could not print" in limit
+                 or limit.startswith(_UNREADABLE) or limit.endswith(_NO_RULES) else
                  f"{limit}: rules it does not show (in POSTROUTING or the chains it leads to) are not known", nodes)
     for (found, limit), nodes in groups.items():
         ctx.add("MQ006", WARNING,
@@ -351,7 +364,8 @@ def mq017(ctx: Context, captured: list[str]) -> None:
                 else:
                     dump = parse_dump(cap.iptables_save, f"nodes/{n}/iptables-save.txt")
                     legacy, gap = dump.legacy_tables_present, dump_gap(dump)
-            except DumpError:
+            except DumpError as exc:
+                partial.setdefault(_unreadable(exc), []).append(n)
                 continue
             if not legacy and gap:
                 # iptables-nft-save's warning line may be among the lines the capture lacks
@@ -362,6 +376,9 @@ def mq017(ctx: Context, captured: list[str]) -> None:
                 evidence.append(f"nodes/{n}/iptables-save.txt: '# Warning: iptables-legacy tables present'"
                                 if cap.backend != "mixed" else f"node {n} capture: backend mixed")
     for gap, nodes in partial.items():
+        if gap.startswith(_UNREADABLE) or gap.endswith(_NO_RULES):
+            ctx.skip("MQ017", gap, nodes)
+            continue
         ctx.skip("MQ017", f"{gap}: the line `# Warning: iptables-legacy tables present` may be among the lines it "
                  "does not show", nodes)
     if mixed:
