@@ -36,4 +36,11 @@ def gather(options: GatherOptions, progress: Progress | None = None) -> ClusterS
     """A snapshot, built from ``gather_raw``."""
     from masqctl.cluster.build import build_snapshot
 
-    return build_snapshot(gather_raw(options, progress))
+    snapshot = build_snapshot(gather_raw(options, progress))
+    if options.bundle is not None and not options.nodes.all:
+        # --nodes means the same on a bundle as live: unknown names (E619) and selectors on a
+        # bundle without nodes are refused for every command, not only inspect
+        from masqctl.cluster.selection import choose_in_snapshot
+
+        choose_in_snapshot(snapshot, options.nodes)
+    return snapshot
