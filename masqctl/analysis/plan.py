@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
-from masqctl.analysis.userconfig import (CONVENTIONAL_LABELS, configmap_object, edit_user_file, to_yaml,
+from masqctl.analysis.userconfig import (CONVENTIONAL_LABELS, configmap_object, to_yaml,
                                          with_conventional_labels)
 from masqctl.cluster.model import ClusterSnapshot, ConfigMap
-from masqctl.engine import AZURE_V2, EffectiveConfig, RuleSet
+from masqctl.engine import EffectiveConfig, RuleSet
 from masqctl.errors import ApplyError, ConfigError, UsageError
 
 GOALS = ("preserve-source-ip", "fix", "reset")

@@ -81,7 +81,7 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
               "derive them.", rich_help_panel=PANEL_WRITE)] = False,
           ) -> None:
     """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
-    from masqctl.analysis.plan import ApplyRequest, FileInput, Replacement, check_request, check_unsafe
+    from masqctl.analysis.plan import ApplyRequest, Replacement, check_request, check_unsafe
 
     if timeout <= 0:
         raise UsageError("must be positive", input=f"--timeout {timeout:g}", code="E256")

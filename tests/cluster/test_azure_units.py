@@ -93,13 +93,13 @@ def test_resource_ids():
 def test_vnet_stems_are_names_unless_they_collide():
     a = f"/subscriptions/{SUB}/resourceGroups/rg-a/providers/Microsoft.Network/virtualNetworks/vnet"
     b = f"/subscriptions/{SUB}/resourceGroups/rg-b/providers/Microsoft.Network/virtualNetworks/vnet"
-    c = f"/subscriptions/other/resourceGroups/rg-a/providers/Microsoft.Network/virtualNetworks/vnet"
+    c = "/subscriptions/other/resourceGroups/rg-a/providers/Microsoft.Network/virtualNetworks/vnet"
     d = f"/subscriptions/{SUB}/resourceGroups/rg(weird)/providers/Microsoft.Network/virtualNetworks/hub"
     stems = vnet_stems([a, b, c, d])
     assert stems[d.lower()] == "hub"
     assert stems[b.lower()] == "rg-b.vnet"
     assert stems[a.lower()] == f"{SUB}.rg-a.vnet" and stems[c.lower()] == "other.rg-a.vnet"
-    assert vnet_stems([f"/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/a b"]) == {
+    assert vnet_stems(["/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/virtualNetworks/a b"]) == {
         "/subscriptions/s/resourcegroups/r/providers/microsoft.network/virtualnetworks/a b": "a_b"}
 
 

@@ -6,7 +6,7 @@ import ipaddress
 import re
 
 from masqctl.analysis.agentconfig import (AKS_USER_CONFIGMAP, AKS_USER_KEY, AgentConfigView, reads)
-from masqctl.analysis.findings import ERROR, INFO, WARNING, Context, shown_nodes
+from masqctl.analysis.findings import ERROR, INFO, WARNING, Context
 from masqctl.cluster.model import MissingKey
 from masqctl.engine import AZURE_V2, ConfigSource, effective_config
 from masqctl.errors import ConfigError
