@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from masqctl.cluster.yamlout import to_yaml  # noqa: F401 - re-exported
+from masqctl.cluster.yamlio import dump_yaml as to_yaml  # noqa: F401 - re-exported
 from masqctl.engine.decode import Document, Located, Mapping, decode_document
 from masqctl.engine.fields import FIELDS, go_fold
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from masqctl.cluster.yamlout import to_yaml
+from masqctl.cluster.yamlio import dump_yaml as to_yaml
 from masqctl.errors import ApplyError, UsageError
 
 FIELD_MANAGER = "masqctl"
