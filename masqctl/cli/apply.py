@@ -270,29 +270,10 @@ def _print_json(doc: dict) -> None:
 
 
 def _progress():
-    """A stderr progress callback ``(what, done, total)`` (the shared bar when it exists)."""
-    try:
-        from masqctl.cli import progress as shared  # noqa: F401
-    except ImportError:
-        shared = None
-    if shared is not None and hasattr(shared, "stderr_progress"):
-        return shared.stderr_progress()
-    last = {}
+    """A stderr progress callback ``(what, done, total)`` that accepts every call."""
+    from masqctl.cli.progress import stderr_progress
 
-    def report(what: str, done: int, total: int) -> None:
-        if not sys.stderr.isatty():
-            return
-        if last.get(what) == (done, total):
-            return
-        last[what] = (done, total)
-        width = 30
-        filled = int(width * done / total) if total else width
-        sys.stderr.write(f"\r{what}: [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    return report
+    return stderr_progress()
 
 
 def _mark(value: bool | None) -> str:

@@ -64,14 +64,9 @@ def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g
 
 
 def _progress(verbose: int, output: Output):
-    try:
-        from masqctl.cli.progress import progress_callback  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    try:
-        return progress_callback(verbose=verbose)
-    except TypeError:
-        return None
+    from masqctl.cli.progress import progress_callback
+
+    return progress_callback(verbose=verbose)
 
 
 # --------------------------------------------------------------------------- human output
