@@ -33,9 +33,8 @@ from typing import TYPE_CHECKING, Collection, Iterable, Mapping, Sequence
 
 from masqctl.errors import UsageError
 
-if TYPE_CHECKING:   # options imports this module; no import cycle at run time
+if TYPE_CHECKING:   # only for annotations: the snapshot model is not needed to select nodes
     from masqctl.cluster.model import ClusterSnapshot
-    from masqctl.cluster.options import NodeSelection
 
 E_USAGE = "E208"      # --nodes cannot be used (empty, a sample under 1, a malformed selector)
 E_NODES = "E619"      # --nodes names a node the cluster (or snapshot) does not have
@@ -361,6 +360,58 @@ def check_selector(text: str) -> LabelSelector:
                               "!kubernetes.azure.com/spot; a comma means AND") from None
 
 
+# --------------------------------------------------------------------------- --nodes
+
+
+@dataclass(frozen=True)
+class NodeSelection:
+    """Which nodes to capture: names, a label selector, or a sample of N. Empty: all Linux nodes.
+
+    ``choose`` applies it, the same way live and on a snapshot. A selector the API server would
+    refuse, or a sample under 1, is refused here (E208)."""
+
+    names: tuple[str, ...] = ()
+    selector: str | None = None
+    sample: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.sample is not None and self.sample < 1:
+            raise UsageError("a sample must be at least 1 node", input=f"--nodes {self.sample}", code="E208")
+        if self.selector is not None:
+            if not self.selector.strip():
+                raise UsageError("an empty label selector selects nothing in particular; give names, a selector "
+                                 "or a number", input=f"--nodes {self.selector!r}", code="E208")
+            check_selector(self.selector)
+
+    @property
+    def all(self) -> bool:
+        return not self.names and self.selector is None and self.sample is None
+
+
+def parse_node_selection(text: str | None) -> NodeSelection:
+    """``--nodes``: ``a,b`` (names), a Kubernetes label selector (``agentpool=sys``,
+    ``agentpool in (a,b)``: text with one of ``= ! ( ) < >``, or the word ``in``/``notin``), or
+    ``5`` (a sample of 5 nodes). ``None`` (no ``--nodes``): every Linux node. Empty or blank
+    text, a sample under 1 and a malformed selector are E208."""
+    if text is None:
+        return NodeSelection()
+    shown = text.strip()
+    if not shown:
+        raise UsageError("is empty; give node names (a,b), a label selector (agentpool=system) or a number, "
+                         "or leave --nodes out for every Linux node", input=f"--nodes {text!r}", code="E208")
+    if _INT.fullmatch(shown):
+        n = int(shown)
+        if n < 1:
+            raise UsageError("a sample must be at least 1 node", input=f"--nodes {shown}", code="E208")
+        return NodeSelection(sample=n)
+    if looks_like_selector(shown):
+        return NodeSelection(selector=shown)
+    names = tuple(n.strip() for n in shown.split(",") if n.strip())
+    if not names:
+        raise UsageError("no node names given", input=f"--nodes {shown}", code="E208")
+    return NodeSelection(names=names)
+
+
 # --------------------------------------------------------------------------- choosing nodes
 
 
@@ -495,6 +546,6 @@ def choose_in_snapshot(snapshot: ClusterSnapshot, selection: NodeSelection | Non
     return choose(refs, selection, where=f"the snapshot ({snapshot.source})", nodes_known=known)
 
 
-__all__ = ["SelectorError", "Requirement", "LabelSelector", "parse_label_selector", "check_selector",
+__all__ = ["NodeSelection", "parse_node_selection", "SelectorError", "Requirement", "LabelSelector", "parse_label_selector", "check_selector",
            "looks_like_selector", "label_key_errors", "label_value_errors", "NodeRef", "node_ref", "sample",
            "Chosen", "choose", "snapshot_refs", "choose_in_snapshot", "E_NODES", "E_USAGE"]
