@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import sys
 from typing import Annotated, Optional
@@ -11,8 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose
-from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
+from masqctl.cli.options import Output, OutputOpt, Verbose, emit
 from masqctl.errors import ApplyError, UsageError
 
 PANEL_CHANGE = "Change"
@@ -28,12 +25,8 @@ def default_backup_dir(environ=os.environ) -> str:
     return os.path.join(base, "masqctl", "backups")
 
 
-def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
-          namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = 16,
-          node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
-          debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
-          subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-          cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
+@g.takes_gather_flags
+def apply(gathering: g.GatherFlags,
           output: OutputOpt = Output.table, verbose: Verbose = 0,
           goal: Annotated[Optional[str], typer.Option(
               "--goal", metavar="preserve-source-ip|fix|reset",
@@ -83,6 +76,7 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
     """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
     from masqctl.analysis.plan import ApplyRequest, Replacement, check_request, check_unsafe
 
+    bundle = gathering.bundle
     if timeout <= 0:
         raise UsageError("must be positive", input=f"--timeout {timeout:g}", code="E256")
     if poll_interval <= 0:
@@ -111,11 +105,7 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
                            from_file=file_input, replacement=replacement)
     check_request(request)
 
-    options = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
-                               nodes=nodes, concurrency=concurrency, node_timeout=node_timeout, debug_pod=debug_pod,
-                               debug_image=debug_image, no_capture=no_capture, subscription=subscription,
-                               resource_group=resource_group, cluster=cluster, azure_auth=azure_auth,
-                               no_azure=no_azure, arm_endpoint=arm_endpoint)
+    options = gathering.options()
     from masqctl.analysis.plan import plan_apply
     from masqctl.cluster.gather import gather
 
@@ -159,13 +149,21 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
                 _print_json(doc)
             return
 
+    from masqctl.ops.apply import WriteRecord, write_plan
+
+    record = WriteRecord()
     failure: ApplyError | None = None
     try:
-        _write_and_verify(plan, doc, options, backup_dir or default_backup_dir(), snapshot, verify=verify,
-                          timeout=timeout, interval=poll_interval, rollback=rollback_on_failure,
-                          as_json=as_json, progress=progress)
+        write_plan(plan, snapshot, options, backup_dir=backup_dir or default_backup_dir(), environ=os.environ,
+                   verify=verify, timeout=timeout, interval=poll_interval, rollback=rollback_on_failure,
+                   progress=progress, record=record,
+                   on_step=None if as_json else lambda step, rec: _tell(plan.ref, step, rec))
+        if not verify and not as_json:
+            print("not verified (--no-verify): the nodes pick the change up within about 1-2 minutes plus one "
+                  "resync period; `masqctl inspect` shows whether they did")
     except ApplyError as exc:
         failure = exc
+    doc.update(record.to_dict())
     if as_json:
         if failure is not None:
             doc["error"] = {"code": failure.code, "message": failure.one_line(), "hint": failure.hint}
@@ -174,70 +172,20 @@ def apply(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.C
         raise failure
 
 
-def _write_and_verify(plan, doc: dict, options, backup_dir: str, snapshot, *, verify: bool, timeout: float,
-                      interval: float, rollback: bool, as_json: bool, progress) -> None:
-    from masqctl.analysis.verify import verify_rollout
-    from masqctl.cluster import configmap_write as cw
-
-    api = cw.core_api(options.kubeconfig, options.context, environ=os.environ)
-    live = cw.read_configmap(api, plan.namespace, plan.name)
-    live_rv = cw.resource_version(live)
-    if live_rv != plan.resource_version:
-        raise ApplyError(f"it changed since the plan was made (planned against resourceVersion "
-                         f"{plan.resource_version or 'none: absent'}, now {live_rv or 'absent'}); nothing was written",
-                         input=f"ConfigMap {plan.ref}", code="E701",
-                         hint="re-run `masqctl apply` to plan against the current version")
-    backup = cw.write_backup(backup_dir, plan.namespace, plan.name, live, source=snapshot.source)
-    doc["backup"] = backup.to_dict()
-    if not as_json:
-        _err(f"backup of {plan.ref} saved to {backup.path}")
-        _err("to restore: " + "  or  ".join(backup.restore_commands()))
-    result = cw.write(api, plan.desired(), plan.resource_version)
-    doc["written"] = True
-    doc["write"] = {"action": result.action, "resource_version": result.resource_version}
-    if not as_json:
-        print(f"{result.action} ConfigMap {plan.ref}" + (f" (resourceVersion {result.resource_version})"
-                                                         if result.resource_version else ""))
-    if not verify:
-        if not as_json:
-            print("not verified (--no-verify): the nodes pick the change up within about 1-2 minutes plus one "
-                  "resync period; `masqctl inspect` shows whether they did")
-        return
-    rules = plan.rules_after()
-    baseline = [p for p in snapshot.pods if p.daemonset == plan.before.daemonset.name]
-    from masqctl.cluster.gather import gather
-    from masqctl.cluster.options import NodeSelection
-
-    base_options = dataclasses.replace(options, azure=False, capture=True)
-
-    def observe(node_names):
-        opts = base_options if node_names is None else dataclasses.replace(
-            base_options, nodes=NodeSelection(names=tuple(node_names)))
-        return gather(opts, None)
-
-    outcome = verify_rollout(rules, plan.before.daemonset.name, observe, baseline=baseline, timeout=timeout,
-                             interval=interval, progress=progress)
-    doc["verify"] = outcome.to_dict()
-    if not as_json:
-        print_verify(outcome)
-    if outcome.ok:
-        return
-    if rollback:
-        try:
-            restored = cw.write(api, cw.desired_from_backup(backup), result.resource_version)
-            doc["rollback"] = {"action": restored.action, "resource_version": restored.resource_version}
-            if not as_json:
-                print(f"rolled back: {restored.action} ConfigMap {plan.ref} from {backup.path}; the nodes return to "
-                      "the previous rules within about 1-2 minutes plus one resync period")
-        except ApplyError as exc:
-            doc["rollback"] = {"error": exc.one_line()}
-            raise ApplyError(f"verify failed ({outcome.summary()}) and the rollback failed: {exc.message}",
-                             input=exc.input, code="E712",
-                             hint="restore by hand: " + "  or  ".join(backup.restore_commands())) from None
-    code = "E711" if outcome.crashes else "E710"
-    raise ApplyError(f"the change was written but verify failed: {outcome.summary()}"
-                     + ("; it was rolled back" if rollback else ""), input=f"ConfigMap {plan.ref}", code=code,
-                     hint=None if rollback else "restore with: " + "  or  ".join(backup.restore_commands()))
+def _tell(ref: str, step: str, record) -> None:
+    """What each step of the write did, as it happens (``ops.apply.write_plan``'s ``on_step``)."""
+    if step == "backup":
+        _err(f"backup of {ref} saved to {record.backup.path}")
+        _err("to restore: " + "  or  ".join(record.backup.restore_commands()))
+    elif step == "written":
+        result = record.write
+        print(f"{result.action} ConfigMap {ref}" + (f" (resourceVersion {result.resource_version})"
+                                                   if result.resource_version else ""))
+    elif step == "verified":
+        print_verify(record.verify)
+    elif step == "rolled-back":
+        print(f"rolled back: {record.rollback.action} ConfigMap {ref} from {record.backup.path}; the nodes return to "
+              "the previous rules within about 1-2 minutes plus one resync period")
 
 
 def _read_from_file(path: str):
@@ -266,7 +214,7 @@ def _err(text: str) -> None:
 
 
 def _print_json(doc: dict) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2 if sys.stdout.isatty() else None, ensure_ascii=False) + "\n")
+    emit(doc, Output.json)
 
 
 def _progress():

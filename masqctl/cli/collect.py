@@ -9,7 +9,6 @@ import typer
 
 from masqctl.cli import gathering as g
 from masqctl.cli.options import Verbose
-from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
 
 OutputDir = Annotated[str, typer.Option(
     "-o", "--output-dir", metavar="DIR",
@@ -21,13 +20,8 @@ Redact = Annotated[bool, typer.Option(
     "hostnames with consistent placeholders (IPs and CIDRs are kept). See docs/bundles.md.")]
 
 
-def collect(output_dir: OutputDir, redact: Redact = False,
-            bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
-            namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = 16,
-            node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
-            debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
-            subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
+@g.takes_gather_flags
+def collect(output_dir: OutputDir, redact: Redact = False, gathering: g.GatherFlags = g.GatherFlags(),
             verbose: Verbose = 0) -> None:
     """Write a bundle folder for offline analysis (inspect --bundle, explain --bundle).
 
@@ -37,11 +31,8 @@ def collect(output_dir: OutputDir, redact: Redact = False,
     from masqctl.cluster.gather import gather_raw
 
     check_not_a_format(output_dir)
-    options = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
-                               nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
-                               debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
-                               subscription=subscription, resource_group=resource_group, cluster=cluster,
-                               azure_auth=azure_auth, no_azure=no_azure, arm_endpoint=arm_endpoint)
+    options = gathering.options()
+    bundle = options.bundle
     check_output_dir(output_dir)           # before minutes of gathering, not after
     progress = None
     if bundle is None:

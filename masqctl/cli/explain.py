@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Optional
 
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose
-from masqctl.cluster.options import (DEFAULT_CONCURRENCY, DEFAULT_DEBUG_IMAGE, DEFAULT_NODE_TIMEOUT,
-                                     NodeSelection)
+from masqctl.cli.options import Output, OutputOpt, Verbose, emit
 from masqctl.errors import UsageError
 
 COLLAPSE = 4  # runs of non-matching rules longer than this are folded in the tree (unless -v)
 
 
+@g.takes_gather_flags
 def explain(
     src: Annotated[str, typer.Argument(metavar="SRC", help="Source: a pod IP (optionally IP:PORT); on a cluster "
                                        "(--bundle/--context) also namespace/pod or a node address.",
@@ -71,12 +69,7 @@ def explain(
     node: Annotated[Optional[str], typer.Option(
         "--node", metavar="NAME", help="On a cluster: evaluate on this node (default: the source pod's node).",
         rich_help_panel=g.PANEL_K8S)] = None,
-    bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
-    namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = DEFAULT_CONCURRENCY,
-    node_timeout: g.NodeTimeout = DEFAULT_NODE_TIMEOUT, debug_pod: g.DebugPod = False,
-    debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
-    subscription: g.Subscription = None, resource_group: g.ResourceGroup = None, cluster: g.Cluster = None,
-    azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
+    gathering: g.GatherFlags = g.GatherFlags(),
     output: OutputOpt = Output.table, verbose: Verbose = 0,
 ) -> None:
     """Say whether a flow SRC -> DST is masqueraded, by which rule, and what source the destination sees.
@@ -91,8 +84,7 @@ def explain(
 
       masqctl explain shop/client-7d9f 10.42.1.1:443 --context aks-spoke1 -g spoke-rg --cluster spoke1
     """
-    on_cluster = bundle is not None or context is not None or kubeconfig is not None
-    if on_cluster:
+    if gathering.on_cluster:
         files = [name for name, value in (("--iptables", iptables), ("--config-dir", config_dir),
                                           ("--ip-addr", ip_addr)) if value is not None]
         if files:
@@ -100,18 +92,15 @@ def explain(
                              "--context, --kubeconfig) the node's capture is used", input=files[0], code="E226",
                              hint="drop one of the two")
         from masqctl.analysis.explain_cluster import ClusterRequest
+        from masqctl.ops.explain import explain_on_cluster
 
-        opts = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
-                                nodes=nodes, concurrency=concurrency, node_timeout=node_timeout,
-                                debug_pod=debug_pod, debug_image=debug_image, no_capture=no_capture,
-                                subscription=subscription, resource_group=resource_group, cluster=cluster,
-                                azure_auth=azure_auth, no_azure=no_azure, arm_endpoint=arm_endpoint)
+        opts = gathering.options()
         creq = ClusterRequest(src=src, dst=dst, proto=proto, dport=dport, sport=sport, node=node,
                               from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
                               out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)
-        result = explain_on_cluster(opts, creq, verbose)
+        result = explain_on_cluster(opts, creq, _log if verbose else None)
         if output != Output.table:
-            _print(result.to_dict(), output)
+            emit(result.to_dict(), output)
         else:
             render_cluster(result, verbose)
         return
@@ -143,7 +132,7 @@ def explain(
                   bridged=bridged)
     result = run_explain(req)
     if output != Output.table:
-        _print(result.to_dict(), output)
+        emit(result.to_dict(), output)
         return
     render_human(result, verbose)
 
@@ -159,48 +148,8 @@ def _is_cidr_like(text: str) -> bool:
         return False
 
 
-def _print(doc: dict, output) -> None:
-    if output == Output.json:
-        # indented for a terminal; compact (C encoder, fast on 10k-step traces) for pipes and files
-        sys.stdout.write(json.dumps(doc, indent=2 if sys.stdout.isatty() else None, ensure_ascii=False) + "\n")
-        return
-    import yaml
-    sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
-
-
-def explain_on_cluster(opts, creq, verbose: int = 0):
-    """Gather what the question needs and explain it: a bundle as a whole; live, only the source's node.
-
-    Live, the source's node is not known before the pods are listed: a first pass reads the
-    Kubernetes objects without node captures or Azure, resolves SRC to its node, and a second
-    pass gathers everything with the captures limited to that node. ``--node`` or ``--nodes``
-    skip the first pass.
-    """
-    from dataclasses import replace
-
-    from masqctl.analysis.explain_cluster import explain_snapshot, resolve_source
-    from masqctl.cluster.gather import gather
-
-    if opts.bundle is not None:
-        return explain_snapshot(gather(opts), creq)
-    if creq.node is not None:
-        opts = replace(opts, nodes=NodeSelection(names=(creq.node,)))
-    elif opts.nodes.all and opts.capture:
-        if verbose:
-            print("explain: listing pods to find the source's node", file=sys.stderr)
-        first = gather(replace(opts, capture=False, azure=False))
-        family = None
-        try:
-            from masqctl.analysis.explain import parse_endpoint
-            family = parse_endpoint(creq.dst, "DST")[0].version if "/" not in creq.dst else None
-        except UsageError:
-            pass
-        source = resolve_source(first, creq.src, family, None)
-        if source.node is not None:
-            opts = replace(opts, nodes=NodeSelection(names=(source.node,)))
-    if verbose:
-        print(f"explain: gathering (nodes: {', '.join(opts.nodes.names) or 'as selected'})", file=sys.stderr)
-    return explain_snapshot(gather(opts), creq)
+def _log(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def render_cluster(result, verbose: int = 0) -> None:

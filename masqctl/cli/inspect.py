@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import replace
 from typing import Annotated, Optional
 
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose
-from masqctl.cluster.options import DEFAULT_DEBUG_IMAGE
+from masqctl.cli.options import Output, OutputOpt, Verbose, emit
 
 Only = Annotated[Optional[str], typer.Option(
     "--only", metavar="CODE,...", help="Report only these finding codes (e.g. MQ004,MQ005); see docs/findings.md.")]
 
 
-def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g.Context = None,
-            namespace: g.Namespace = "kube-system", nodes: g.Nodes = None, concurrency: g.Concurrency = 16,
-            node_timeout: g.NodeTimeout = 30.0, debug_pod: g.DebugPod = False,
-            debug_image: g.DebugImage = DEFAULT_DEBUG_IMAGE, no_capture: g.NoCapture = False,
-            subscription: g.Subscription = None, resource_group: g.ResourceGroup = None,
-            cluster: g.Cluster = None, azure_auth: g.AzureAuth = "cli", no_azure: g.NoAzure = False, arm_endpoint: g.ArmEndpoint = None,
-            only: Only = None, output: OutputOpt = Output.table, verbose: Verbose = 0) -> None:
+@g.takes_gather_flags
+def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Output.table,
+            verbose: Verbose = 0) -> None:
     """Gather what decides masquerading in a cluster and report findings.
 
     Exit status: 0 no error-severity finding, 1 at least one, 2 usage or input error.
@@ -36,30 +28,16 @@ def inspect(bundle: g.Bundle = None, kubeconfig: g.Kubeconfig = None, context: g
 
       masqctl inspect --bundle ./bundle --only MQ004,MQ005 --nodes agentpool=system
     """
-    from masqctl.analysis.inspect import check_codes, inspect as run_inspect
-    from masqctl.cluster.gather import gather
-    from masqctl.cluster.model import MissingKey
+    from masqctl.analysis.inspect import check_codes
+    from masqctl.ops.inspect import inspect_cluster
 
     codes = check_codes(only.split(",")) if only is not None else None     # before minutes of gathering
-    opts = g.gather_options(bundle=bundle, kubeconfig=kubeconfig, context=context, namespace=namespace,
-                            nodes=nodes, concurrency=concurrency, node_timeout=node_timeout, debug_pod=debug_pod,
-                            debug_image=debug_image, no_capture=no_capture, subscription=subscription,
-                            resource_group=resource_group, cluster=cluster, azure_auth=azure_auth,
-                            no_azure=no_azure, arm_endpoint=arm_endpoint)
-    snapshot = gather(opts, _progress(verbose, output))
-    if no_azure and snapshot.azure is not None:
-        # a bundle's Azure documents are read whatever the flags; --no-azure means: do not use them
-        snapshot = replace(snapshot, azure=None,
-                           missing={**snapshot.missing, MissingKey.AZURE: "not used (--no-azure)"})
-    report = run_inspect(snapshot, only=set(codes) if codes is not None else None, nodes=opts.nodes)
-    if output == Output.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    elif output == Output.yaml:
-        import yaml
-
-        sys.stdout.write(yaml.safe_dump(report.to_dict(), sort_keys=False, allow_unicode=True, width=1000))
-    else:
+    report = inspect_cluster(gathering.options(), only=set(codes) if codes is not None else None,
+                             progress=_progress(verbose, output))
+    if output == Output.table:
         render_human(report, verbose)
+    else:
+        emit(report.to_dict(), output, indent=True)
     raise typer.Exit(report.exit_code)
 
 

@@ -13,7 +13,9 @@ from masqctl.errors import UsageError
 DEFAULT_CONCURRENCY = 16
 DEFAULT_NODE_TIMEOUT = 30.0
 DEFAULT_DEBUG_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
+DEFAULT_NAMESPACE = "kube-system"
 AZURE_AUTH_MODES = ("cli", "default")
+DEFAULT_AZURE_AUTH = AZURE_AUTH_MODES[0]
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class GatherOptions:
     bundle: str | None = None
     kubeconfig: str | None = None
     context: str | None = None
-    namespace: str = "kube-system"
+    namespace: str = DEFAULT_NAMESPACE
     nodes: NodeSelection = field(default_factory=NodeSelection)
     capture: bool = True                 # exec into nodes for iptables-save
     concurrency: int = DEFAULT_CONCURRENCY
@@ -34,7 +36,7 @@ class GatherOptions:
     subscription: str | None = None
     resource_group: str | None = None
     cluster: str | None = None
-    azure_auth: str = "cli"
+    azure_auth: str = DEFAULT_AZURE_AUTH
     arm_endpoint: str | None = None      # ARM base URL (sovereign clouds, tests); None: public cloud
 
     def __post_init__(self) -> None:
@@ -50,5 +52,6 @@ class GatherOptions:
 # A progress callback: (what, done, total). Domain code calls it; the CLI draws the bar.
 Progress = Callable[[str, int, int], None]
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_NODE_TIMEOUT", "DEFAULT_DEBUG_IMAGE", "AZURE_AUTH_MODES",
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_NODE_TIMEOUT", "DEFAULT_DEBUG_IMAGE", "DEFAULT_NAMESPACE",
+           "AZURE_AUTH_MODES", "DEFAULT_AZURE_AUTH",
            "GatherOptions", "NodeSelection", "parse_node_selection", "Progress"]
