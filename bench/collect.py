@@ -38,8 +38,8 @@ sys.path.insert(0, ROOT)
 from kube_proxy_table import generate  # noqa: E402
 
 from kubeapi import ExecResult, KubeAPI, objects  # noqa: E402
-from masqctl.cluster.capture import MARK  # noqa: E402
-from masqctl.cluster.kube import gather_kube  # noqa: E402
+from masqctl.cluster.live.capture import MARK  # noqa: E402
+from masqctl.cluster.live.kube import gather_kube  # noqa: E402
 from masqctl.cluster.options import GatherOptions, NodeSelection  # noqa: E402
 
 

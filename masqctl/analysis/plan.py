@@ -170,8 +170,8 @@ class Plan:
         return to_yaml(self.new_object) if self.new_object is not None else None
 
     def desired(self):
-        """What the write step makes (``masqctl.cluster.configmap_write.Desired``)."""
-        from masqctl.cluster.configmap_write import Desired
+        """What the write step makes (``masqctl.cluster.live.configmap_write.Desired``)."""
+        from masqctl.cluster.live.configmap_write import Desired
 
         if self.action == "delete":
             return Desired(self.namespace, self.name, None)

@@ -94,7 +94,7 @@ def apply(gathering: g.GatherFlags,
     replacement = None
     backup_in = None
     if from_backup is not None:
-        from masqctl.cluster.configmap_write import load_backup
+        from masqctl.cluster.live.configmap_write import load_backup
 
         backup_in = load_backup(from_backup)
         replacement = Replacement(from_backup, None if backup_in.object is None else

@@ -12,7 +12,7 @@ What goes in:
 * Agent pods: pods owned by an agent DaemonSet (owner reference) or matching its selector.
 * Workload pods: every pod with an IP (so addresses and ``namespace/pod`` resolve to nodes).
 * Nodes, node captures and Azure facts as gathered. The backend of a capture that does not say
-  is read from the dump's header (``masqctl.cluster.captures.detect_backend``).
+  is read from the dump's header (``masqctl.cluster.dumpheader.detect_backend``).
 
 A missing piece is never guessed: it stays empty and ``snapshot.missing`` says why.
 """
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from masqctl.cluster import azureobjects, kubeobjects
-from masqctl.cluster.captures import detect_backend
+from masqctl.cluster.dumpheader import detect_backend
 from masqctl.cluster.model import (
     AgentDaemonSet,
     ClusterSnapshot,

@@ -17,16 +17,16 @@ def gather_raw(options: GatherOptions, progress: Progress | None = None) -> RawC
 
         return read_bundle(options.bundle)
     if options.azure:
-        from masqctl.cluster.azure import check_azure_options
+        from masqctl.cluster.live.azure import check_azure_options
 
         check_azure_options(options)  # contradictory Azure flags fail before anything is read
-    from masqctl.cluster.kube import gather_kube
+    from masqctl.cluster.live.kube import gather_kube
 
     raw = gather_kube(options, progress)
     if not options.azure:
         raw.missing[MissingKey.AZURE] = "not gathered (--no-azure)"
     else:
-        from masqctl.cluster.azure import gather_azure
+        from masqctl.cluster.live.azure import gather_azure
 
         gather_azure(options, raw)
     return raw

@@ -1,7 +1,7 @@
 """The cluster snapshot: everything that decides masquerading, as plain data.
 
-No clients live here. A snapshot is filled either live (``masqctl.cluster.kube`` and
-``masqctl.cluster.azure``) or from a bundle directory (``masqctl.cluster.bundle``); every
+No clients live here. A snapshot is filled either live (``masqctl.cluster.live.kube`` and
+``masqctl.cluster.live.azure``) or from a bundle directory (``masqctl.cluster.bundle``); every
 analysis reads only this model, so it works the same on both.
 
 Missing evidence is explicit: a piece that could not be gathered is ``None`` and the reason is

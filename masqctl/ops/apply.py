@@ -56,7 +56,7 @@ def write_plan(plan, snapshot, options: GatherOptions, *, backup_dir: str, envir
     that restore fails. ``environ`` is where the kubeconfig is found, as kubectl finds it.
     """
     from masqctl.analysis.verify import verify_rollout
-    from masqctl.cluster import configmap_write as cw
+    from masqctl.cluster.live import configmap_write as cw
     from masqctl.cluster.gather import gather
 
     record = record if record is not None else WriteRecord()

@@ -12,7 +12,7 @@ import yaml
 import apply_clusters as clusters
 from kubeapi import KubeAPI
 from masqctl.cli.app import run
-from masqctl.cluster import configmap_write as cw
+from masqctl.cluster.live import configmap_write as cw
 
 USER = "azure-ip-masq-agent-config"
 WRITES = r"/configmaps"

@@ -8,7 +8,7 @@ from azurearm.fixtures import *  # noqa: F401,F403
 from azurearm.fixtures import (MANAGED_NODE_RG, MANAGED_RG, MANAGED_VNET, SPOKE_NET_RG, SPOKE_RG, SPOKE_VNET, SUB,
                                NET_SUB, HUB_RG, add_managed_cluster, add_spoke_cluster, raw_for)
 
-from masqctl.cluster.azure import gather_azure
+from masqctl.cluster.live.azure import gather_azure
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.model import AgentPool, MissingKey, NetworkProfile, Peering, Subnet
 

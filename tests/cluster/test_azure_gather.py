@@ -17,7 +17,7 @@ from azurearm.fixtures import (MANAGED_NODE_RG, MANAGED_RG, MANAGED_VNET, SPOKE_
                                SPOKE_VNET, SUB, WIN_VNET, add_managed_cluster, add_spoke_cluster, raw_for)
 from azurearm.server import arm_cluster, arm_pool
 
-from masqctl.cluster.azure import gather_azure
+from masqctl.cluster.live.azure import gather_azure
 from masqctl.cluster.model import MissingKey
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from azurearm.server import arm_cluster, arm_peering, arm_pool, arm_subnet, arm_vnet, subnet_id
 
-from masqctl.cluster.azure import check_azure_options
-from masqctl.cluster.azure_discovery import Candidate, KubeHints, kube_hints, match_cluster
-from masqctl.cluster.azure_shapes import (enum_text, parse_resource_id, serialise_cluster, serialise_vnet,
-                                          subnet_parts, vnet_stems)
+from masqctl.cluster.armid import parse_resource_id, subnet_parts, vnet_stems
+from masqctl.cluster.live.azure import check_azure_options
+from masqctl.cluster.live.azure_discovery import Candidate, KubeHints, kube_hints, match_cluster
+from masqctl.cluster.live.azure_json import enum_text, serialise_cluster, serialise_vnet
 from masqctl.cluster.options import GatherOptions
 from masqctl.errors import UsageError
 
@@ -61,7 +61,7 @@ def test_consistent_options_pass(kw):
 
 
 def test_scopes_follow_the_cloud():
-    from masqctl.cluster.azure import _scopes_for
+    from masqctl.cluster.live.azure import _scopes_for
 
     assert _scopes_for("https://management.azure.com") == ["https://management.azure.com/.default"]
     assert _scopes_for("https://management.usgovcloudapi.net/") == ["https://management.core.usgovcloudapi.net/.default"]
@@ -69,7 +69,7 @@ def test_scopes_follow_the_cloud():
 
 
 def test_importing_the_gatherer_does_not_import_azure():
-    code = ("import sys, masqctl.cluster.azure, masqctl.cluster.azure_shapes, masqctl.cluster.azure_discovery;"
+    code = ("import sys, masqctl.cluster.live.azure, masqctl.cluster.armid, masqctl.cluster.live.azure_json, masqctl.cluster.live.azure_discovery;"
             "print([m for m in sys.modules if m == 'azure' or m.startswith('azure.')])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

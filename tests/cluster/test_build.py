@@ -8,7 +8,7 @@ import pytest
 from bundlekit import SUB, configmap, daemonset, node, pod
 
 from masqctl.cluster.build import build_snapshot
-from masqctl.cluster.captures import detect_backend
+from masqctl.cluster.dumpheader import detect_backend
 from masqctl.cluster.model import (
     ConfigMapProjection,
     ConfigMount,

@@ -10,8 +10,8 @@ import pytest
 from kubekit import agent_programs
 
 from kubeapi import KubeAPI, objects, write_kubeconfig, write_serviceaccount
-from masqctl.cluster.kube import gather_kube
-from masqctl.cluster.kubeconfig import load_client_config
+from masqctl.cluster.live.kube import gather_kube
+from masqctl.cluster.live.kubeconfig import load_client_config
 from masqctl.cluster.options import GatherOptions
 from masqctl.errors import GatherError, InputError, UsageError
 

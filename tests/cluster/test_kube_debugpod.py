@@ -132,7 +132,7 @@ def test_without_debug_pod_nothing_is_created(api, tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys
-    from masqctl.cluster.kube import gather_kube
+    from masqctl.cluster.live.kube import gather_kube
     from masqctl.cluster.options import GatherOptions
     try:
         gather_kube(GatherOptions(kubeconfig=sys.argv[1], debug_pod=True, node_timeout=60), None,

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 kubeapi = pytest.importorskip("kubeapi")
-pytest.importorskip("masqctl.cluster.kube", reason="live gathering (masqctl.cluster.kube) is not in this tree yet")
+pytest.importorskip("masqctl.cluster.live.kube", reason="live gathering (masqctl.cluster.live.kube) is not in this tree yet")
 
 from cluster_bundles import nat_table  # noqa: E402
 from kubeapi import KubeAPI, Programs, objects  # noqa: E402

@@ -17,7 +17,7 @@ import qakit
 from kubeapi import KubeAPI, Programs, objects
 from masqctl.analysis.inspect import nodes_in_scope
 from masqctl.cluster.build import build_snapshot
-from masqctl.cluster.kube import gather_kube
+from masqctl.cluster.live.kube import gather_kube
 from masqctl.cluster.options import GatherOptions, NodeSelection, parse_node_selection
 from masqctl.cluster.selection import (NodeRef, SelectorError, choose, label_key_errors, parse_label_selector,
                                        sample)

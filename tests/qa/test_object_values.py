@@ -14,7 +14,7 @@ import qakit
 from kubeapi import KubeAPI, Programs, objects
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.bundle import read_bundle
-from masqctl.cluster.kube import gather_kube
+from masqctl.cluster.live.kube import gather_kube
 from masqctl.cluster.options import GatherOptions, NodeSelection
 from masqctl.errors import InputError
 

@@ -16,7 +16,7 @@ How things are found (docs/azure.md says the same for operators):
   (``az account show``);
 * cluster: ``-g`` and ``--cluster`` → read directly; otherwise the clusters of the resource group
   (``-g``) or subscription are listed and matched by name (``--cluster``) or against the
-  kubeconfig context (``masqctl.cluster.azure_discovery``);
+  kubeconfig context (``masqctl.cluster.live.azure_discovery``);
 * VNets: each Linux pool's ``vnetSubnetID`` and ``podSubnetID`` name a VNet (any resource group
   or subscription; the union is read); a pool without ``vnetSubnetID`` uses the AKS-managed
   VNet, found by listing the VNets of ``nodeResourceGroup``. Subnets and peerings come embedded
@@ -34,10 +34,9 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from masqctl.cluster.azure_discovery import Candidate, KubeHints, kube_hints, match_cluster
-from masqctl.cluster.azure_shapes import (ResourceId, cluster_parts, is_windows, parse_resource_id,
-                                          peering_lacks_details, serialise_cluster, serialise_vnet, subnet_parts,
-                                          vnet_stems)
+from masqctl.cluster.armid import ResourceId, cluster_parts, parse_resource_id, subnet_parts, vnet_stems
+from masqctl.cluster.live.azure_discovery import Candidate, KubeHints, kube_hints, match_cluster
+from masqctl.cluster.live.azure_json import is_windows, peering_lacks_details, serialise_cluster, serialise_vnet
 from masqctl.cluster.model import MissingKey
 from masqctl.cluster.options import GatherOptions
 from masqctl.cluster.raw import RawCluster

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from masqctl.cluster.captures import detect_backend as backend_from_header
+from masqctl.cluster.dumpheader import detect_backend as backend_from_header
 
 MARK = "@@masqctl"
 
@@ -79,7 +79,7 @@ def detect_backend(iptables_save: str | None, stderr: str = "", *, legacy_rules:
     """``nft``, ``legacy``, ``mixed`` (rules in both), or None when it cannot be told.
 
     Rule counts from both backends decide when the capture has them; otherwise the dump's
-    header does (``masqctl.cluster.captures.detect_backend``, the reading bundles use), with
+    header does (``masqctl.cluster.dumpheader.detect_backend``, the reading bundles use), with
     the nft tools' legacy-tables warning on stderr meaning ``mixed``.
     """
     if legacy_rules is not None and nft_rules is not None and (legacy_rules or nft_rules):

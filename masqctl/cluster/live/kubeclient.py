@@ -255,7 +255,7 @@ class Kube:
             if container:
                 kw["container"] = container
             # The client opens the WebSocket without a timeout: a handshake that never completes is
-            # bounded by the caller's per-node watchdog (masqctl.cluster.kube), not here.
+            # bounded by the caller's per-node watchdog (masqctl.cluster.live.kube), not here.
             try:
                 ws = stream(client.CoreV1Api(api_client).connect_get_namespaced_pod_exec, pod, namespace, **kw)
             except Exception as e:

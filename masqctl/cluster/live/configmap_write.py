@@ -80,12 +80,12 @@ class Backup:
 
 def core_api(kubeconfig: str | None, context: str | None, *, environ, timeout: float = 30.0):
     """A ``CoreV1Api`` for the kubeconfig/context, resolved exactly as gathering resolves it
-    (``masqctl.cluster.kubeconfig``: ``--kubeconfig``, ``KUBECONFIG`` in ``environ``, ``~/.kube/config``,
+    (``masqctl.cluster.live.kubeconfig``: ``--kubeconfig``, ``KUBECONFIG`` in ``environ``, ``~/.kube/config``,
     in-cluster). The client is imported here, not at import time."""
     import urllib3
     from kubernetes import client
 
-    from masqctl.cluster.kubeconfig import load_client_config
+    from masqctl.cluster.live.kubeconfig import load_client_config
 
     cc = load_client_config(kubeconfig, context, environ=environ)
     cfg = cc.configuration
