@@ -10,8 +10,10 @@ Layout (docs/bundles.md)::
 
 Every file is optional; what is absent is recorded in ``RawCluster.missing``. Reading is
 defensive: a tarball member that escapes the bundle, a link or device, a bundle over the
-size cap, a file that is not text, not YAML/JSON or of the wrong shape is an ``InputError``
-naming the file (and the field). Writing is all-or-nothing: the bundle is written into a
+size cap (in total, or one bundle file over its own cap), a file that is not text, not
+YAML/JSON or of the wrong shape is an ``InputError`` naming the file (and the field). Only the
+bundle's own files are ever read: any other file or tarball member (an attachment, a core dump)
+is skipped unread. Writing is all-or-nothing: the bundle is written into a
 temporary sibling folder that is renamed into place at the end.
 """
 
@@ -60,8 +62,10 @@ E_NODE_NAME = "E325"  # a node name that cannot be a folder name
 E_OUT_EXISTS = "E326"  # the output folder exists and is not empty
 E_WRITE = "E327"      # the bundle cannot be written
 E_EMPTY = "E329"      # none of the bundle's files is there
+E_FILE_SIZE = "E340"  # one bundle file over the per-file cap
 
 DEFAULT_MAX_BYTES = 2 << 30          # 2 GiB of files in one bundle
+DEFAULT_MAX_FILE_BYTES = 256 << 20   # 256 MiB for one bundle file (a large cluster's pods.yaml is far less)
 DEFAULT_MAX_MEMBERS = 200_000
 
 FORMAT_VERSION = 1
@@ -106,7 +110,14 @@ def _relevant(rel: str) -> bool:
     return False
 
 
-def _read_folder(path: str, max_bytes: int) -> _Files:
+def _file_too_big(label: str, rel: str, size: int, max_file_bytes: int, *, grew: bool = False) -> InputError:
+    what = "grew past" if grew else f"is {size} bytes, over"
+    return InputError(f"{what} the cap of {max_file_bytes} bytes for one bundle file; it is not read", input=f"{label}: {rel}", code=E_FILE_SIZE,
+                      hint="a bundle file this large is not kubectl, az or iptables-save output; "
+                           "check the file, or cut it down to the objects that matter")
+
+
+def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
     files = _Files(path)
     total = 0
     for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
@@ -140,15 +151,19 @@ def _read_folder(path: str, max_bytes: int) -> _Files:
             if not stat.S_ISREG(st.st_mode):
                 raise InputError("is not a regular file (a device, pipe or socket)", input=f"{path}: {rel}",
                                  code=E_UNSAFE)
+            if st.st_size > max_file_bytes:
+                raise _file_too_big(path, rel, st.st_size, max_file_bytes)
             total += st.st_size
             if total > max_bytes:
                 raise InputError(f"the bundle's files exceed the size cap of {max_bytes} bytes (at {rel})",
                                  input=path, code=E_SIZE)
             try:
                 with open(full, "rb") as fh:
-                    data = fh.read(max_bytes + 1)
+                    data = fh.read(max_file_bytes + 1)   # a file that grows meanwhile is cut here
             except OSError as exc:
                 raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
+            if len(data) > max_file_bytes:
+                raise _file_too_big(path, rel, len(data), max_file_bytes, grew=True)
             files.data[rel] = data
     return files
 
@@ -167,7 +182,12 @@ def _member_path(name: str) -> str | None:
     return "/".join(parts)
 
 
-def _read_tarball(path: str, max_bytes: int, max_members: int) -> _Files:
+def _read_tarball(path: str, max_bytes: int, max_members: int, max_file_bytes: int) -> _Files:
+    """The bundle files of a tarball, read member by member as the stream passes: a member that
+    is not a bundle file is never read (only decompressed past), one over ``max_file_bytes`` is
+    refused before it is read. The bundle is either at the tarball's root or, for
+    ``tar czf b.tgz mybundle/``, in its one top folder; a member is read only while it can still
+    be part of the bundle under one of the two."""
     files = _Files(path)
     total = 0
     count = 0
@@ -176,7 +196,10 @@ def _read_tarball(path: str, max_bytes: int, max_members: int) -> _Files:
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InputError(f"is neither a bundle folder nor a readable .tar.gz ({exc})", input=path,
                          code=E_OPEN) from None
-    entries: list[tuple[str, bytes]] = []
+    at_root: dict[str, bytes] = {}       # bundle files at the tarball's root
+    wrapped: dict[str, bytes] = {}       # bundle files one folder down (path without that folder)
+    wrapped_too_big: dict[str, tuple[str, int]] = {}
+    roots: set[str] = set()
     try:
         with tf:
             for member in tf:
@@ -200,24 +223,36 @@ def _read_tarball(path: str, max_bytes: int, max_members: int) -> _Files:
                 if total > max_bytes:
                     raise InputError(f"the bundle's files exceed the size cap of {max_bytes} bytes "
                                      f"(at {member.name})", input=path, code=E_SIZE)
-                fh = tf.extractfile(member)
-                data = fh.read(member.size + 1) if fh is not None else b""
-                entries.append((rel, data))
+                top, _, below = rel.partition("/")
+                roots.add(top)
+                if _relevant(rel):
+                    if member.size > max_file_bytes:
+                        raise _file_too_big(path, member.name, member.size, max_file_bytes)
+                    at_root[rel] = _member_data(tf, member)
+                    wrapped.clear()
+                    wrapped_too_big.clear()
+                elif below and not at_root and len(roots) == 1 and _relevant(below):
+                    if member.size > max_file_bytes:   # refused only if the bundle turns out to be here
+                        wrapped.pop(below, None)
+                        wrapped_too_big[below] = (member.name, member.size)
+                    else:
+                        wrapped_too_big.pop(below, None)
+                        wrapped[below] = _member_data(tf, member)
+                if len(roots) > 1:       # no single top folder: the bundle can only be at the root
+                    wrapped.clear()
+                    wrapped_too_big.clear()
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InputError(f"the tarball is damaged or cut short ({exc})", input=path, code=E_OPEN) from None
-    # a tarball of the bundle folder itself (tar czf b.tgz mybundle/): look inside that folder
-    roots = {rel.split("/", 1)[0] for rel, _ in entries}
-    prefix = ""
-    if entries and not any(_relevant(rel) for rel, _ in entries) and len(roots) == 1:
-        prefix = roots.pop() + "/"
-    for rel, data in entries:
-        if prefix:
-            if not rel.startswith(prefix):
-                continue
-            rel = rel[len(prefix):]
-        if _relevant(rel):
-            files.data[rel] = data
+    if not at_root and wrapped_too_big:
+        name, size = next(iter(wrapped_too_big.values()))
+        raise _file_too_big(path, name, size, max_file_bytes)
+    files.data.update(at_root or wrapped)
     return files
+
+
+def _member_data(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    fh = tf.extractfile(member)
+    return fh.read(member.size) if fh is not None else b""
 
 
 def _kube_list(name: str, data: bytes, kind: str) -> list | None:
@@ -291,13 +326,14 @@ def _text(name: str, data: bytes) -> str:
 
 
 def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                max_members: int = DEFAULT_MAX_MEMBERS) -> RawCluster:
+                max_members: int = DEFAULT_MAX_MEMBERS,
+                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> RawCluster:
     """Read the bundle at ``path`` (a folder, or a ``.tar.gz``/``.tgz``/``.tar`` of one)."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        files = _read_folder(path, max_bytes)
+        files = _read_folder(path, max_bytes, max_file_bytes)
     elif os.path.isfile(path):
-        files = _read_tarball(path, max_bytes, max_members)
+        files = _read_tarball(path, max_bytes, max_members, max_file_bytes)
     elif os.path.lexists(path):
         raise InputError("is neither a folder nor a file", input=path, code=E_OPEN)
     else:

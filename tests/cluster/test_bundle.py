@@ -322,3 +322,98 @@ def test_unwritable_parent(tmp_path):
     with pytest.raises(UsageError) as info:
         write_bundle(live_raw(), tmp_path / "missing-parent" / "out")
     assert info.value.code == "E327"
+
+
+# --------------------------------------------------------------------------- members that are not bundle files
+
+_RSS_PROBE = """
+import resource, sys
+from masqctl.cluster.bundle import read_bundle
+import masqctl.cluster.build, yaml  # everything imported before the first measure
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+raw = read_bundle(sys.argv[1])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) // 1024, len(raw.configmaps))
+"""
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, n):
+        self.n = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        k = min(len(b), self.n)
+        b[:k] = bytes(k)
+        self.n -= k
+        return k
+
+
+def _tar_with_zeros(path, name, size, others=(), prefix=""):
+    with tarfile.open(path, "w:gz", compresslevel=1) as tf:
+        for info, data in others:
+            tf.addfile(info, io.BytesIO(data))
+        info = tarfile.TarInfo(prefix + name)
+        info.size = size
+        tf.addfile(info, io.BufferedReader(_Zeros(size)))
+    return str(path)
+
+
+@pytest.mark.parametrize("prefix", ["", "case-1234/"])
+def test_a_member_that_is_no_bundle_file_is_never_read(tmp_path, prefix):
+    """A 1 MB attachment holding a 1 GiB member used to cost its size in memory (every member was
+    read before the bundle's files were chosen); here 128 MiB of zeros, which must not show in
+    the reader's peak memory."""
+    import subprocess
+    import sys
+
+    cms = kube_list([configmap("azure-ip-masq-agent-config", {"ip-masq-agent": "nonMasqueradeCIDRs: []\n"})])
+    path = _tar_with_zeros(tmp_path / "b.tgz", "attachments/core.bin", 128 << 20,
+                           others=[_file(prefix + "configmaps.yaml", dump_yaml(cms).encode())], prefix=prefix)
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, path], capture_output=True, text=True, check=True)
+    grown_mib, configmaps = (int(x) for x in out.stdout.split())
+    assert configmaps == 1
+    assert grown_mib < 32, f"reading the bundle grew the peak memory by {grown_mib} MiB"
+
+
+def test_a_bundle_file_over_the_file_cap_is_refused_unread(tmp_path):
+    path = _tar_with_zeros(tmp_path / "b.tgz", "nodes/n1/iptables-save.txt", 3 << 20,
+                           others=[_file("configmaps.yaml")])
+    with pytest.raises(InputError) as info:
+        read_bundle(path, max_file_bytes=1 << 20)
+    err = info.value
+    assert err.code == "E340" and err.input == f"{path}: nodes/n1/iptables-save.txt"
+    assert f"is {3 << 20} bytes, over the cap of {1 << 20} bytes" in err.message
+    # a wrapped bundle (tar czf b.tgz case/): the member is named as stored
+    path = _tar_with_zeros(tmp_path / "w.tgz", "pods.yaml", 3 << 20, others=[_file("case/configmaps.yaml")],
+                           prefix="case/")
+    with pytest.raises(InputError) as info:
+        read_bundle(path, max_file_bytes=1 << 20)
+    assert info.value.code == "E340" and info.value.input == f"{path}: case/pods.yaml"
+
+
+def test_a_large_file_outside_the_bundle_layout_is_no_error(tmp_path):
+    # the bundle is at the root: case/pods.yaml is an attachment, whatever its size
+    path = _tar_with_zeros(tmp_path / "b.tgz", "pods.yaml", 3 << 20, others=[_file("configmaps.yaml")],
+                           prefix="case/")
+    assert read_bundle(path, max_file_bytes=1 << 20).configmaps == []
+    # two top folders: neither is the bundle's folder, and none of it is read
+    path = _tar_with_zeros(tmp_path / "two.tgz", "pods.yaml", 3 << 20,
+                           others=[_file("a/configmaps.yaml"), _file("b/notes.txt", b"x")], prefix="a/")
+    with pytest.raises(InputError) as info:
+        read_bundle(path, max_file_bytes=1 << 20)
+    assert info.value.code == "E329"
+
+
+def test_a_folder_bundle_file_over_the_file_cap(tmp_path):
+    b = tmp_path / "b"
+    (b / "nodes" / "n1").mkdir(parents=True)
+    (b / "configmaps.yaml").write_text("kind: List\nitems: []\n")
+    (b / "nodes" / "n1" / "iptables-save.txt").write_bytes(b"#" * 5000)
+    (b / "core.bin").write_bytes(b"\0" * 50_000)        # not a bundle file: neither read nor refused
+    with pytest.raises(InputError) as info:
+        read_bundle(str(b), max_file_bytes=4096)
+    assert info.value.code == "E340" and info.value.input == f"{b}: nodes/n1/iptables-save.txt"
+    assert read_bundle(str(b), max_file_bytes=5000).captures["n1"].iptables_save.startswith("#")
