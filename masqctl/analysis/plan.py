@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
+from masqctl.analysis.inspect import inspect
 from masqctl.analysis.userconfig import (CONVENTIONAL_LABELS, configmap_object, to_yaml,
                                          with_conventional_labels)
 from masqctl.cluster.model import ClusterSnapshot, ConfigMap
@@ -151,6 +152,9 @@ class Plan:
     other_agents: list[AgentConfigView] = field(default_factory=list)
     refused: list = field(default_factory=list)          # recommend.Refusal: derived by a goal, refused (E707)
     unsafe: list[Unsafe] = field(default_factory=list)   # added explicitly; written only with --allow-unsafe
+    introduced: list = field(default_factory=list)       # findings.Finding the change would bring (inspect's)
+    resolved: list = field(default_factory=list)         # findings.Finding the change would make go away
+    changed_findings: list = field(default_factory=list)  # reported before and after, with a new detail
 
     @property
     def ref(self) -> str:
@@ -214,6 +218,9 @@ class Plan:
             "notes": list(self.notes),
             "refused": [r.to_dict() for r in self.refused],
             "unsafe": [u.to_dict() for u in self.unsafe],
+            "findings": {"introduced": [f.to_dict() for f in self.introduced],
+                         "resolved": [f.to_dict() for f in self.resolved],
+                         "changed": [f.to_dict() for f in self.changed_findings]},
         }
 
 
@@ -370,6 +377,7 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
     if planned.captures:
         missing["captures"] = "planned snapshot: the nodes' rules after the change are predicted, not captured"
     plan.planned_snapshot = dataclasses.replace(planned, captures={}, missing=missing)
+    plan.introduced, plan.resolved, plan.changed_findings = findings_change(snapshot, plan.planned_snapshot)
     if new_cm is not None:
         binary = None
         plan.new_object = configmap_object(ns, name, data=new_cm.data, labels=new_cm.labels,
@@ -420,6 +428,44 @@ def check_unsafe(plan: Plan, allow_unsafe: bool) -> None:
                      hint="if this is really meant (e.g. a peered network that uses public addresses privately), "
                           "re-run with --yes --allow-unsafe; otherwise list only the ranges whose hosts route "
                           "pod IPs back")
+
+
+def findings_change(before: ClusterSnapshot, after: ClusterSnapshot) -> tuple[list, list, list]:
+    """(introduced, resolved, changed): inspect's findings on ``after`` whose code and severity
+    ``before`` does not report, those of ``before`` that ``after`` no longer reports, and those
+    reported in both whose detail differs (shown as they would read after the change). Both
+    snapshots are judged without node captures: after a change the nodes' rules are predicted, not
+    captured (drift is what verify watches), so the captures would only make every change look
+    like drift."""
+    def findings(snapshot: ClusterSnapshot) -> list:
+        return list(inspect(without_captures(snapshot)).findings)
+
+    old, new = findings(before), findings(after)
+    old_keys, new_keys = {(f.code, f.severity) for f in old}, {(f.code, f.severity) for f in new}
+    old_docs = [f.to_dict() for f in old]
+    introduced = [f for f in new if (f.code, f.severity) not in old_keys]
+    resolved = [f for f in old if (f.code, f.severity) not in new_keys]
+    changed = [f for f in new if (f.code, f.severity) in old_keys and f.to_dict() not in old_docs]
+    return introduced, resolved, changed
+
+
+def without_captures(snapshot: ClusterSnapshot) -> ClusterSnapshot:
+    """The snapshot with its node captures set aside, said the same way whatever it had."""
+    missing = {k: v for k, v in snapshot.missing.items() if not k.startswith("captures")}
+    missing["captures"] = "planned snapshot: the nodes' rules after the change are predicted, not captured"
+    return dataclasses.replace(snapshot, captures={}, missing=missing)
+
+
+def check_introduced(plan: Plan, force: bool, allow_unsafe: bool = False) -> None:
+    """Refuse (E713) a plan that would introduce an error-severity finding, unless ``force``.
+    ``allow_unsafe`` already accepts the findings of the unsafe ranges the operator named (MQ009)."""
+    accepted = {u.finding for u in plan.unsafe if u.finding} if allow_unsafe else set()
+    errors = [f for f in plan.introduced if f.severity == "error" and f.code not in accepted]
+    if not errors or force:
+        return
+    raise ApplyError("nothing was written: the change would introduce " + " | ".join(
+        f"{f.code} {f.title}" for f in errors), input=plan.request.describe() or "apply", code="E713",
+        hint="`masqctl inspect` would report this after the change; re-run with --force to write it anyway")
 
 
 def check_request(request: ApplyRequest) -> None:

@@ -72,9 +72,12 @@ def apply(gathering: g.GatherFlags,
               "--allow-unsafe", help="Write a plan that adds unsafe ranges you named yourself (--add, --from-file, "
               "--from-backup): internet space such as 0.0.0.0/0 (MQ009 error) or IMDS/link-local. Goals never "
               "derive them.", rich_help_panel=PANEL_WRITE)] = False,
+          force: Annotated[bool, typer.Option(
+              "--force", help="Write a plan that would introduce an error-severity finding (what `masqctl inspect` "
+              "would then report).", rich_help_panel=PANEL_WRITE)] = False,
           ) -> None:
     """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
-    from masqctl.analysis.plan import ApplyRequest, Replacement, check_request, check_unsafe
+    from masqctl.analysis.plan import ApplyRequest, Replacement, check_introduced, check_request, check_unsafe
 
     bundle = gathering.bundle
     if timeout <= 0:
@@ -123,6 +126,7 @@ def apply(gathering: g.GatherFlags,
         print_plan(plan, verbose)
     try:
         check_unsafe(plan, allow_unsafe)     # dry runs too: a plan with an error-level range exits 1
+        check_introduced(plan, force, allow_unsafe)   # and one that brings an error-severity finding
     except ApplyError as exc:
         if as_json:
             doc["written"] = False
@@ -308,6 +312,16 @@ def print_plan(plan, verbose: int = 0) -> None:
         out(f"[red]error:[/] {escape(u.describe())}", markup=True)
     for w in plan.warnings:
         out(f"[yellow]warning:[/] {escape(w)}", markup=True)
+    if plan.introduced or plan.resolved or plan.changed_findings:
+        out("\n[bold]Findings (as `masqctl inspect` would report them after the change):[/]", markup=True)
+        style = {"error": "red", "warning": "yellow", "info": "cyan"}
+        for word, items in (("introduces", plan.introduced), ("resolves", plan.resolved),
+                            ("changes", plan.changed_findings)):
+            for f in items:
+                out(f"  {word} [{style.get(f.severity, 'bold')}]{f.severity.upper()}[/] {f.code} {escape(f.title)}"
+                    + (f" [dim]({escape(', '.join(f.nodes[:3]))})[/]" if f.nodes else ""), markup=True)
+                if word != "resolves" and verbose:
+                    out(f"    {escape(f.detail)}", markup=True)
 
 
 def print_verify(outcome) -> None:

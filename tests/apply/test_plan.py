@@ -10,7 +10,7 @@ import yaml
 
 import apply_clusters as clusters
 from masqctl.analysis.inspect import inspect
-from masqctl.analysis.plan import ApplyRequest, FileInput, plan_apply
+from masqctl.analysis.plan import ApplyRequest, FileInput, check_introduced, plan_apply
 from masqctl.cli.app import run
 from masqctl.cluster.bundle import read_bundle
 from masqctl.cluster.build import build_snapshot
@@ -278,6 +278,61 @@ def test_human_plan_names_what_changes(tmp_path, capsys):
     assert rc == 0
     assert "Action: create" in out and "+-A IP-MASQ-AGENT" in out and "10.10.0.0/15" in out
     assert "nothing written (a bundle can only be planned)" in err
+
+
+# --------------------------------------------------------------------------- findings after the change
+
+
+def test_plan_lists_the_findings_inspect_would_report_after_it(tmp_path, capsys):
+    # kubenet: pod IPs are not routable outside the cluster, so keeping them toward a private
+    # range the cluster does not know is MQ009 (warning): the plan says so before anything is written
+    path, snap = snapshot_of(tmp_path, "kubenet")
+    plan = plan_apply(snap, ApplyRequest(add=("192.168.0.0/16",)))
+    introduced = {(f.code, f.severity) for f in plan.introduced}
+    assert ("MQ009", "warning") in introduced and not plan.resolved
+    # the plan and inspect on the planned state agree on what is new
+    before = {(f.code, f.severity) for f in inspect(snap).findings}
+    after = {(f.code, f.severity) for f in inspect(plan.planned_snapshot).findings}
+    assert introduced == after - before
+    rc, out, err = cli(capsys, "apply", "--bundle", path, "--add", "192.168.0.0/16", "-o", "json")
+    assert rc == 0
+    doc = json.loads(out)
+    assert ("MQ009", "warning") in {(f["code"], f["severity"]) for f in doc["findings"]["introduced"]}
+    assert any("192.168.0.0/16" in f["detail"] for f in doc["findings"]["introduced"] if f["code"] == "MQ009")
+    rc, out, _ = cli(capsys, "apply", "--bundle", path, "--add", "192.168.0.0/16")
+    assert rc == 0 and "introduces WARNING MQ009" in out
+
+
+def test_plan_that_fixes_a_finding_says_it_resolves_it(tmp_path):
+    _, snap = snapshot_of(tmp_path)
+    plan = plan_apply(snap, ApplyRequest(goal="preserve-source-ip"))
+    assert [f.code for f in plan.resolved] == ["MQ008"]
+    assert {(f.code, f.severity) for f in plan.introduced} == {("MQ016", "info")}
+
+
+def test_a_finding_reported_before_and_after_is_changed_not_introduced(tmp_path):
+    # 172.16.0.0/12 is not the peered hub: MQ008 stays, with a detail naming the new list
+    _, snap = snapshot_of(tmp_path)
+    plan = plan_apply(snap, ApplyRequest(add=("172.16.0.0/12",)))
+    assert "MQ008" not in {f.code for f in plan.introduced} | {f.code for f in plan.resolved}
+    assert [f.code for f in plan.changed_findings] == ["MQ008"]
+
+
+def test_an_introduced_error_finding_is_refused_without_force(tmp_path, capsys):
+    # kubenet and the peered hub's range: MQ009 at error severity after the change
+    path, snap = snapshot_of(tmp_path, "kubenet")
+    plan = plan_apply(snap, ApplyRequest(add=("10.10.0.0/15",)))
+    assert ("MQ009", "error") in {(f.code, f.severity) for f in plan.introduced}
+    with pytest.raises(ApplyError) as exc:
+        check_introduced(plan, force=False)
+    assert exc.value.code == "E713" and "MQ009" in str(exc.value)
+    check_introduced(plan, force=True)                       # --force writes it anyway
+    check_introduced(plan, force=False, allow_unsafe=True)   # the operator named this range as unsafe
+    # the CLI refuses it first as an unsafe range (E707), and with --allow-unsafe shows the finding
+    rc, out, err = cli(capsys, "apply", "--bundle", path, "--add", "10.10.0.0/15")
+    assert rc == 1 and "E707" in err
+    rc, out, err = cli(capsys, "apply", "--bundle", path, "--add", "10.10.0.0/15", "--allow-unsafe")
+    assert rc == 0 and "introduces ERROR MQ009" in out
 
 
 # --------------------------------------------------------------------------- the shipped examples
