@@ -29,14 +29,21 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
+from masqctl.analysis import recommend
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
 from masqctl.analysis.inspect import inspect
-from masqctl.analysis.userconfig import (CONVENTIONAL_LABELS, configmap_object, to_yaml,
-                                         with_conventional_labels)
+from masqctl.analysis.mode import detect_mode
+from masqctl.analysis.network import network_map
+from masqctl.analysis.recommend import unsafe_reasons
+from masqctl.analysis.userconfig import CONVENTIONAL_LABELS, configmap_object, to_yaml, with_conventional_labels
 from masqctl.cluster.model import ClusterSnapshot, ConfigMap
 from masqctl.engine import EffectiveConfig, RuleSet
 from masqctl.errors import ApplyError, ConfigError, UsageError
+from masqctl.netfilter.dump import parse_dump
+from masqctl.netfilter.evaluate import Evaluator
+from masqctl.netfilter.facts import Address, NodeFacts
+from masqctl.netfilter.walk import Packet
 
 GOALS = ("preserve-source-ip", "fix", "reset")
 IMDS = "169.254.169.254"
@@ -173,16 +180,6 @@ class Plan:
     def new_yaml(self) -> str | None:
         return to_yaml(self.new_object) if self.new_object is not None else None
 
-    def desired(self):
-        """What the write step makes (``masqctl.cluster.live.configmap_write.Desired``)."""
-        from masqctl.cluster.live.configmap_write import Desired
-
-        if self.action == "delete":
-            return Desired(self.namespace, self.name, None)
-        meta = self.new_object["metadata"]
-        return Desired(self.namespace, self.name, dict(self.new_object.get("data") or {}),
-                       dict(meta.get("labels") or {}), dict(meta.get("annotations") or {}))
-
     def to_dict(self) -> dict:
         def config(view: AgentConfigView) -> dict | None:
             if view.config is None:
@@ -268,8 +265,6 @@ def _with_configmap(snapshot: ClusterSnapshot, namespace: str, name: str, cm: Co
 def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
     """The plan for ``request`` against ``snapshot``. Raises ``ApplyError``/``ConfigError``/``UsageError``
     when the change is refused (nothing is to be written then)."""
-    from masqctl.analysis import recommend
-    from masqctl.analysis.mode import detect_mode
 
     check_request(request)
     view = primary_agent(snapshot)
@@ -397,8 +392,6 @@ def _check_ranges(plan: Plan, before: AgentConfigView, after: AgentConfigView, m
                   path: str) -> None:
     """Mark the unsafe ranges of the new user file: new ones (``plan.unsafe``, they need --allow-unsafe)
     and ones already in effect (a warning: the plan keeps them)."""
-    from masqctl.analysis.network import network_map
-    from masqctl.analysis.recommend import unsafe_reasons
 
     if after.config is None:
         return
@@ -490,7 +483,6 @@ def check_request(request: ApplyRequest) -> None:
 
 
 def _finish(plan: Plan, snapshot: ClusterSnapshot, current: ConfigMap | None) -> Plan:
-    from masqctl.analysis import recommend
 
     if plan.planned_snapshot is None:
         plan.planned_snapshot = snapshot
@@ -503,10 +495,6 @@ def _finish(plan: Plan, snapshot: ClusterSnapshot, current: ConfigMap | None) ->
 
 
 def _evaluate(view: AgentConfigView, src: str, dst: str, node_ip: str) -> tuple[bool | None, str | None]:
-    from masqctl.netfilter.dump import parse_dump
-    from masqctl.netfilter.evaluate import Evaluator
-    from masqctl.netfilter.facts import Address, NodeFacts
-    from masqctl.netfilter.walk import Packet
 
     rules = view.rules()
     if rules is None:
@@ -541,7 +529,6 @@ def _evaluate(view: AgentConfigView, src: str, dst: str, node_ip: str) -> tuple[
 
 def representative_flows(snapshot: ClusterSnapshot) -> tuple[list[tuple[str, str, str]], str, str, list[str]]:
     """``([(label, kind, dst)], src, node_ip, notes)`` for the verdict table."""
-    from masqctl.analysis.network import network_map
 
     notes: list[str] = []
     nmap = network_map(snapshot)

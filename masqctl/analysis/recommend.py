@@ -17,7 +17,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from masqctl.analysis import mode as m
 from masqctl.analysis.agentconfig import AKS_USER_CONFIGMAP, AgentConfigView, ConfigFile
+from masqctl.analysis.findings.routing import internet_part
+from masqctl.analysis.network import network_map
 from masqctl.analysis.userconfig import CIDR_KEY, edit_user_file, read_entries
 from masqctl.cluster.model import ClusterSnapshot, ConfigMap
 from masqctl.engine import AZURE_V2, ConfigSource, effective_config
@@ -235,7 +238,6 @@ def _from_file(ctx: Context, file) -> str:
 
 
 def _preserve(ctx: Context, to: tuple[str, ...], cidrs: list[str], out: Outcome) -> None:
-    from masqctl.analysis import mode as m
 
     mode = ctx.mode
     if mode.name == m.POD_SUBNET:
@@ -264,7 +266,6 @@ def _preserve(ctx: Context, to: tuple[str, ...], cidrs: list[str], out: Outcome)
     targets = _targets(ctx, to, out)
     if not targets:
         return
-    from masqctl.analysis.network import network_map
 
     nmap = network_map(ctx.snapshot)
     ref = ctx.view.where(ctx.ufile.path)
@@ -397,7 +398,6 @@ def unsafe_reasons(cidr: str, mode, nmap, *, derived: bool = False) -> list[str]
     link-local 169.254.0.0/16 (IMDS 169.254.169.254). For a range a goal derives (``derived``), also one
     that overlaps the cluster's pod CIDR in a mode where only the cluster routes it. Text that is
     not a CIDR gives no reason here: the agent's own validation names it."""
-    from masqctl.analysis.findings.routing import internet_part
 
     try:
         net = ipaddress.ip_network(str(cidr).strip(), strict=False)
@@ -444,7 +444,6 @@ def unsafe_reasons(cidr: str, mode, nmap, *, derived: bool = False) -> list[str]
 def _fix(ctx: Context, cidrs: list[str], drop_keys: set[str], drop_data_keys: list[str],
          out: Outcome) -> bool | None:
     """Resolve what inspect reports as fixable in the user file; returns a new masqLinkLocal or None."""
-    from masqctl.analysis import mode as m
 
     options = ctx.view.options
     ref = ctx.view.where(ctx.ufile.path)
@@ -499,7 +498,6 @@ def _fix(ctx: Context, cidrs: list[str], drop_keys: set[str], drop_data_keys: li
 
     # 4. stale ranges: the cluster's own VNet space and service CIDR, when the reconciled config lacks them
     if ctx.mode.name == m.NODE_SUBNET:
-        from masqctl.analysis.network import network_map
 
         nmap = network_map(ctx.snapshot)
         own = [p for p in nmap.known() if p.kind in ("vnet", "node-subnet", "service-cidr") and p.cidr]
@@ -590,7 +588,6 @@ def _misplaced(ctx: Context) -> list[tuple[str, str, list[str]]]:
 
 
 def general_warnings(plan, snapshot: ClusterSnapshot) -> list[str]:
-    from masqctl.analysis import mode as m
 
     out: list[str] = []
     mode = plan.mode

@@ -12,6 +12,10 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from masqctl.analysis.verify import verify_rollout
+from masqctl.cluster.gather import gather
+from masqctl.cluster.live import configmap_write as cw
+from masqctl.cluster.live.configmap_write import Desired
 from masqctl.cluster.options import GatherOptions, NodeSelection, Progress
 from masqctl.errors import ApplyError
 
@@ -45,6 +49,16 @@ class WriteRecord:
         return doc
 
 
+def desired_of(plan) -> Desired:
+    """What the write step makes of a plan: the ConfigMap's data, labels and annotations, or its
+    deletion."""
+    if plan.action == "delete":
+        return Desired(plan.namespace, plan.name, None)
+    meta = plan.new_object["metadata"]
+    return Desired(plan.namespace, plan.name, dict(plan.new_object.get("data") or {}),
+                   dict(meta.get("labels") or {}), dict(meta.get("annotations") or {}))
+
+
 def write_plan(plan, snapshot, options: GatherOptions, *, backup_dir: str, environ: Mapping[str, str],
                verify: bool = True, timeout: float = 300.0, interval: float = 10.0, rollback: bool = False,
                progress: Progress | None = None, record: WriteRecord | None = None,
@@ -55,10 +69,6 @@ def write_plan(plan, snapshot, options: GatherOptions, *, backup_dir: str, envir
     fails (E711: agent pods crash), after restoring the backup when ``rollback``; E712 when
     that restore fails. ``environ`` is where the kubeconfig is found, as kubectl finds it.
     """
-    from masqctl.analysis.verify import verify_rollout
-    from masqctl.cluster.live import configmap_write as cw
-    from masqctl.cluster.gather import gather
-
     record = record if record is not None else WriteRecord()
     step = on_step or (lambda name, rec: None)
     api = cw.core_api(options.kubeconfig, options.context, environ=environ)
@@ -71,7 +81,7 @@ def write_plan(plan, snapshot, options: GatherOptions, *, backup_dir: str, envir
                          hint="re-run `masqctl apply` to plan against the current version")
     backup = record.backup = cw.write_backup(backup_dir, plan.namespace, plan.name, live, source=snapshot.source)
     step("backup", record)
-    result = record.write = cw.write(api, plan.desired(), plan.resource_version)
+    result = record.write = cw.write(api, desired_of(plan), plan.resource_version)
     step("written", record)
     if not verify:
         return record

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from masqctl.analysis.explain import parse_endpoint
+from masqctl.analysis.explain_cluster import explain_snapshot, resolve_source
+from masqctl.cluster.gather import gather
 from masqctl.cluster.options import GatherOptions, NodeSelection
 from masqctl.errors import UsageError
 
@@ -17,8 +20,6 @@ def explain_on_cluster(options: GatherOptions, request, log: Callable[[str], Non
     SRC to its node, and a second pass gathers everything with the captures limited to that
     node. ``--node`` or ``--nodes`` skip the first pass. ``log`` hears what each pass does.
     """
-    from masqctl.analysis.explain_cluster import explain_snapshot, resolve_source
-    from masqctl.cluster.gather import gather
 
     say = log or (lambda text: None)
     if options.bundle is not None:
@@ -30,7 +31,6 @@ def explain_on_cluster(options: GatherOptions, request, log: Callable[[str], Non
         first = gather(replace(options, capture=False, azure=False))
         family = None
         try:
-            from masqctl.analysis.explain import parse_endpoint
             family = parse_endpoint(request.dst, "DST")[0].version if "/" not in request.dst else None
         except UsageError:
             pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from masqctl.analysis.inspect import inspect
+from masqctl.cluster.gather import gather
 from masqctl.cluster.model import ClusterSnapshot, MissingKey
 from masqctl.cluster.options import GatherOptions, Progress
 
@@ -19,8 +21,6 @@ def without_azure(snapshot: ClusterSnapshot) -> ClusterSnapshot:
 def inspect_cluster(options: GatherOptions, *, only: set[str] | None = None, progress: Progress | None = None):
     """The inspect ``Report`` of what ``options`` gathers (``options.azure`` False: Azure unused,
     on a bundle too)."""
-    from masqctl.analysis.inspect import inspect
-    from masqctl.cluster.gather import gather
 
     snapshot = gather(options, progress)
     if not options.azure:

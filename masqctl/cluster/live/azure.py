@@ -34,6 +34,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from masqctl import __version__
 from masqctl.cluster.armid import ResourceId, cluster_parts, parse_resource_id, subnet_parts, vnet_stems
 from masqctl.cluster.live.azure_discovery import Candidate, KubeHints, kube_hints, match_cluster
 from masqctl.cluster.live.azure_json import is_windows, peering_lacks_details, serialise_cluster, serialise_vnet
@@ -210,7 +211,6 @@ class _Gatherer:
         return self._credential
 
     def _client_kwargs(self) -> dict:
-        from masqctl import __version__
 
         kw: dict[str, Any] = {"user_agent": f"masqctl/{__version__}", "connection_timeout": CONNECT_TIMEOUT,
                               "read_timeout": READ_TIMEOUT}
@@ -245,8 +245,7 @@ class _Gatherer:
         """Run one ARM read. ``(True, value)``, or ``(False, reason)`` for a failure that concerns
         only this read (403, 404, other HTTP statuses). Failures that concern every read (no
         credentials, sign-in failed, 401, ARM unreachable) stop gathering (``_Stop``)."""
-        from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
-                                           ServiceRequestError)
+        from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError, ServiceRequestError
         from azure.identity import CredentialUnavailableError
 
         try:
@@ -341,7 +340,6 @@ class _Gatherer:
         from azure.mgmt.core import ARMPipelineClient
         from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
-        from masqctl import __version__
 
         client = ARMPipelineClient(base_url=self.endpoint, policies=[
             policies.RequestIdPolicy(), policies.HeadersPolicy(),

@@ -24,8 +24,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from masqctl.cluster.live.kubeconfig import load_client_config
 from masqctl.cluster.yamlio import dump_yaml as to_yaml
-from masqctl.errors import ApplyError, UsageError
+from masqctl.engine.decode import decode_document
+from masqctl.errors import ApplyError, ConfigError, UsageError
 
 FIELD_MANAGER = "masqctl"
 # Metadata the API server sets; left out of what is written and of backup bodies.
@@ -85,7 +87,6 @@ def core_api(kubeconfig: str | None, context: str | None, *, environ, timeout: f
     import urllib3
     from kubernetes import client
 
-    from masqctl.cluster.live.kubeconfig import load_client_config
 
     cc = load_client_config(kubeconfig, context, environ=environ)
     cfg = cc.configuration
@@ -273,8 +274,6 @@ def load_backup(path: str) -> Backup:
         if m:
             backed_rv = m.group(1)
     try:
-        from masqctl.engine.decode import decode_document  # the YAML bomb guard lives there
-        from masqctl.errors import ConfigError
         try:
             decode_document(os.path.basename(path), data)
         except ConfigError as exc:

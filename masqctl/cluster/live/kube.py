@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from masqctl.cluster.live import capture as cap
+from masqctl.cluster.live.kubeclient import E_TIMEOUT, ApiCallError, Kube, Permission
 from masqctl.cluster.live.kubeconfig import SERVICEACCOUNT_DIR, load_client_config
 from masqctl.cluster.model import MissingKey, NodeCapture
 from masqctl.cluster.options import GatherOptions, NodeSelection, Progress
@@ -70,7 +71,6 @@ def gather_kube(options: GatherOptions, progress: Progress | None = None, *,
     """
     import urllib3
 
-    from masqctl.cluster.live.kubeclient import Kube
 
     cc = load_client_config(options.kubeconfig, options.context,
                             environ=os.environ if environ is None else environ,
@@ -136,7 +136,6 @@ class _Gathering:
     # ------------------------------------------------------------------ reads
 
     def run(self) -> None:
-        from masqctl.cluster.live.kubeclient import Permission
 
         k, ns = self.kube, self.ns
         self._progress("reading cluster objects", 0, 1)
@@ -206,7 +205,6 @@ class _Gathering:
                 f"pods outside {ns} were not read, so pod IPs of workloads cannot be mapped to nodes: {why}")
 
     def _workloads(self, out: dict[str, Any]) -> None:
-        from masqctl.cluster.live.kubeclient import Permission
 
         k = self.kube
         try:
@@ -345,7 +343,6 @@ class _Gathering:
         return _build_capture(node, at, via, sections)
 
     def _exec(self, pod: str, container: str | None, argv: list[str], left: float) -> Any:
-        from masqctl.cluster.live.kubeclient import E_TIMEOUT, ApiCallError
 
         try:
             return self.kube.exec_command(self.ns, pod, container, argv, timeout=left)
@@ -373,7 +370,6 @@ class _Gathering:
     # ------------------------------------------------------------------ debug pods
 
     def _debug_capture(self, node: str, deadline: float) -> NodeCapture:
-        from masqctl.cluster.live.kubeclient import ApiCallError
 
         name = f"masqctl-capture-{hashlib.sha1(node.encode()).hexdigest()[:6]}-{secrets.token_hex(3)}"
         lifetime = int(self.options.node_timeout) + 60
