@@ -102,10 +102,3 @@ class ApplyError(MasqctlError):
     code = "E700"
     exit_code = EXIT_FAILED
 
-
-class NotImplementedYet(MasqctlError):
-    """A command that a later release fills in."""
-
-    code = "E900"
-    exit_code = EXIT_USAGE
-

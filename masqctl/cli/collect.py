@@ -9,6 +9,7 @@ import typer
 
 from masqctl.cli import gathering as g
 from masqctl.cli.options import Verbose
+from masqctl.errors import UsageError
 
 OutputDir = Annotated[str, typer.Option(
     "-o", "--output-dir", metavar="DIR",
@@ -57,8 +58,6 @@ def check_not_a_format(output_dir: str) -> None:
     """``-o json`` (``yaml``, ``table``) is an output format on every other command; on collect it
     would silently make a folder of that name. Refused (E327) unless the folder exists already;
     ``./json`` names the folder explicitly."""
-    from masqctl.errors import UsageError
-
     if output_dir.lower() in FORMAT_NAMES and not os.path.lexists(output_dir):
         raise UsageError(f"{output_dir!r} is an output format on the other commands, but collect's -o is the folder "
                          f"to write the bundle into, and no folder {output_dir!r} exists here",
