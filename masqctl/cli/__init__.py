@@ -2,7 +2,7 @@
 
 One module per command (``inspect``, ``explain``, ``apply``, ``collect``), each a thin layer:
 parse flags into values, call the operation (``masqctl.ops``) or the pure analysis, render the
-result (tables with rich, or one JSON/YAML document through ``options.emit``). ``app`` builds the
+result (tables with rich, or one JSON/YAML document through ``output.emit``). ``app`` builds the
 Typer app and maps every ``MasqctlError`` to its exit status in one place; ``main`` is the
 console script, which hands ``masqctl node-agent …`` to ``masqctl.agent`` before Typer loads;
 ``gathering`` defines the gathering flags once for every command that reads a cluster;

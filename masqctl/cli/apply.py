@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose, emit
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit
 from masqctl.errors import ApplyError, UsageError
 
 PANEL_CHANGE = "Change"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Verbose
+from masqctl.cli.output import Verbose
 from masqctl.errors import UsageError
 
 OutputDir = Annotated[str, typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose, emit
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit
 from masqctl.errors import UsageError
 
 COLLAPSE = 4  # runs of non-matching rules longer than this are folded in the tree (unless -v)

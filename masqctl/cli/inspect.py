@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.options import Output, OutputOpt, Verbose, emit
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit
 
 Only = Annotated[Optional[str], typer.Option(
     "--only", metavar="CODE,...", help="Report only these finding codes (e.g. MQ004,MQ005); see docs/findings.md.")]

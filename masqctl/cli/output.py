@@ -1,4 +1,4 @@
-"""Options shared by the commands, in the kubectl/az style, and the one writer of -o json/yaml."""
+"""The output flags every command shares (-o/--output, -v), in the kubectl style, and the one writer of -o json/yaml."""
 
 from __future__ import annotations
 
