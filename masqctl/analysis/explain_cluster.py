@@ -21,7 +21,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
-from masqctl.analysis.explain import Explanation, Request, explain, parse_endpoint
+from masqctl.analysis.dataplanes import dataplane_of
+from masqctl.analysis.agentconfig import primary_agent
+from masqctl.analysis.explain import Explanation, Request, parse_endpoint
 from masqctl.analysis.mode import MasqMode, detect_mode
 from masqctl.analysis.network import IMDS, WIRESERVER, NetworkMap, Place, network_map
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, Node, WorkloadPod
@@ -312,8 +314,6 @@ def _node_facts(snapshot: ClusterSnapshot, node: Node | None, capture, creq: Clu
 
 def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> ClusterExplanation:
     """Explain ``creq`` on ``snapshot`` (see the module docstring)."""
-    from masqctl.analysis.agentconfig import primary_agent
-
     # families: an address decides; names take the other side's family, IPv4 first
     fam = None
     for text in (creq.dst, creq.src):
@@ -390,7 +390,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
                      "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
                      "are not included)")
-    base = explain(req)
+    dataplane = dataplane_of(mode)
+    base = dataplane.verdict(req)
     ev = base.evaluation
     prov = _provenance(base, view, node_name, what_if)
 
@@ -403,21 +404,10 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     if ev.source_ip_seen is not None:
         reply = nmap.reply_path(ev.source_ip_seen, checked, mode)
 
-    # mode caveats
-    if mode.agent_decides is False:
-        if mode.snat_by == "cilium-bpf":
-            notes.append(f"mode {mode.name}: Cilium's BPF masquerade decides, fed by the same ConfigMaps through "
-                         "azure-ip-masq-merger; the agent's iptables rules evaluated here are bypassed, so the "
-                         "answer is what the merged non-masquerade list says, not proof of what BPF does")
-        elif mode.snat_by == "swift-postrouting":
-            notes.append(f"mode {mode.name}: there is no general masquerade; only SWIFT-POSTROUTING SNATs Azure DNS "
-                         "(168.63.129.16:53) and IMDS (169.254.169.254:80) to the node IP")
-        elif mode.snat_by == "cni":
-            notes.append(f"mode {mode.name}: the CNI decides masquerading; its rules are evaluated when they are in "
-                         "iptables (e.g. cali-nat-outgoing), not when it uses eBPF")
-    elif mode.agent_decides is None and mode.name == "unknown":
-        notes.append("network mode unknown (" + "; ".join(mode.missing[:2] or ["no evidence"]) + "): whether the "
-                     "reply comes back may stay open")
+    # what an answer in this mode must say (the dataplane that decides here)
+    caveat = dataplane.caveat(mode)
+    if caveat:
+        notes.append(caveat)
     if dest.ip == IMDS or checked == IMDS:
         notes.append("169.254.169.254 is Azure IMDS: it answers only the VM's own address, so a pod must reach it "
                      "masqueraded to the node IP (AKS's reconciled config sets masqLinkLocal: true for that)")

@@ -4,20 +4,9 @@ user ConfigMap blocks migration to CNI overlay)."""
 from __future__ import annotations
 
 from masqctl.analysis.agentconfig import AKS_AGENT, AKS_USER_CONFIGMAP
+from masqctl.analysis.dataplanes import dataplane_of
 from masqctl.analysis.findings import INFO, WARNING, Context
 from masqctl.cluster.model import MissingKey
-
-_FIX = {
-    "cilium-ebpf-host-routing": "Cilium's BPF masquerade applies the same two ConfigMaps (merged by the "
-                                "azure-ip-masq-merger sidecar), with BPF semantics; check what it uses with\n"
-                                "kubectl -n kube-system exec ds/cilium -- cilium bpf ipmasq list",
-    "azure-cni-pod-subnet": "Nothing to configure for source IPs: pod IPs leave unmasqueraded (only Azure DNS "
-                            "168.63.129.16:53 and IMDS 169.254.169.254:80 are SNATed by SWIFT-POSTROUTING). A user "
-                            "ConfigMap has no effect; delete it if it only causes confusion.",
-    "calico": "Calico's IPPool decides: kubectl get ippools.crd.projectcalico.org -o yaml   # natOutgoing",
-    "byo-cni": "Your CNI decides: check its masquerade settings (e.g. Cilium enable-ipv4-masquerade, Calico "
-               "natOutgoing).",
-}
 
 
 def _user_configmap(ctx: Context):
@@ -45,7 +34,7 @@ def mq015(ctx: Context) -> None:
                                         "The agent's config has no effect on pod traffic here."))
     ctx.add("MQ015", WARNING if (has_config and ctx.views) else INFO, detail,
             evidence=list(mode.evidence) + list(mode.notes[:2]),
-            fix=_FIX.get(mode.name, "See docs/findings.md#mq015."))
+            fix=dataplane_of(mode).fix(mode) or "See docs/findings.md#mq015.")
 
 
 def mq016(ctx: Context) -> None:
