@@ -35,16 +35,35 @@ def read_files(path: str, flavor: str) -> tuple[str | None, tuple[tuple[str, byt
     Go's ``os.ReadDir`` sorts them. A missing upstream/tke file is no file. Errors of
     ``listdir``/``open`` propagate as they are (their ``filename`` names the path); ``Swapped``
     when the generation changed during the read."""
+    gen, files, _ = _read(path, flavor, False)
+    return gen, files
+
+
+def read_folder(path: str, flavor: str) -> tuple[str | None, tuple[tuple[str, bytes], ...], tuple[str, ...]]:
+    """``read_files`` plus the names of the folder's other entries that are not folders, which
+    the agent never reads (names starting with ``.`` left out: kubelet's ``..data`` and its
+    timestamped generations, editor swap files). A folder upstream/tke cannot list has none."""
+    return _read(path, flavor, True)
+
+
+def _read(path: str, flavor: str, want_unread: bool):
     gen = generation(path)
     base = os.path.join(path, gen) if gen else path
     if flavor == "azure-v2":
-        names = sorted(n for n in os.listdir(base) if n.startswith(V2_PREFIX))
+        listing = os.listdir(base)
+        names = sorted(n for n in listing if n.startswith(V2_PREFIX))
     else:
+        try:
+            listing = os.listdir(base) if want_unread else []
+        except OSError:
+            listing = []
         names = [UPSTREAM_FILE] if os.path.lexists(os.path.join(base, UPSTREAM_FILE)) else []
+    unread = tuple(sorted(n for n in listing if n not in names and not n.startswith(".")
+                          and not os.path.isdir(os.path.join(base, n)))) if want_unread else ()
     files = []
     for name in names:
         with open(os.path.join(base, name), "rb") as fh:
             files.append((name, fh.read()))
     if gen is not None and generation(path) != gen:
         raise Swapped(path)
-    return gen, tuple(files)
+    return gen, tuple(files), unread

@@ -13,10 +13,13 @@ is decoded over the defaults (a key it does not set keeps its default).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+import stat
 from dataclasses import dataclass
 
-from masqctl.configfolder import Swapped, generation, read_files
+from masqctl.configfolder import UPSTREAM_FILE, V2_PREFIX, Swapped, generation, read_folder
 from masqctl.engine.cidr import CidrProblem, family, parse_cidr
 from masqctl.engine.decode import decode_document
 from masqctl.engine.fields import FieldValue, apply_document
@@ -44,10 +47,15 @@ def read_config_dir(path: str, flavor: str) -> list[ConfigSource]:
     kubelet swaps it meanwhile they are read again, so a half-updated folder is never
     returned (``masqctl.configfolder``).
     """
+    return read_config_folder(path, flavor)[0]
+
+
+def read_config_folder(path: str, flavor: str) -> tuple[list[ConfigSource], tuple[str, ...]]:
+    """``read_config_dir`` plus the names of the folder's other files, which the agent never reads."""
     _check_flavor(flavor)
     for _ in range(_SWAP_RETRIES):
         try:
-            _, files = read_files(path, flavor)
+            _, files, unread = read_folder(path, flavor)
         except Swapped:
             continue
         except FileNotFoundError as exc:
@@ -68,14 +76,59 @@ def read_config_dir(path: str, flavor: str) -> list[ConfigSource]:
                                   code="E101") from None
             raise ConfigError(f"cannot be read: {exc.strerror}", file=os.path.basename(exc.filename or path),
                               code="E101") from None
-        return [ConfigSource(name, data) for name, data in files]
+        return [ConfigSource(name, data) for name, data in files], unread
     raise ConfigError(f"the config folder kept changing while it was read ({_SWAP_RETRIES} tries)",
                       file=path, code="E101", hint="try again; kubelet is updating the ConfigMap volume")
 
 
 def load_config_dir(path: str, options: AgentOptions) -> EffectiveConfig:
-    """Read and merge the config folder as the agent with ``options`` would."""
-    return effective_config(read_config_dir(path, options.flavor), options)
+    """Read and merge the config folder as the agent with ``options`` would. Files of the folder
+    the agent does not read (a misnamed ``config.yaml``, a saved manifest) are warnings (W104):
+    the agent ignores them without a word, and may run its defaults because of it."""
+    sources, unread = read_config_folder(path, options.flavor)
+    config = effective_config(sources, options)
+    if not unread:
+        return config
+    ignored = tuple(_unread_warning(path, name, options.flavor, config) for name in unread)
+    return dataclasses.replace(config, warnings=ignored + config.warnings)
+
+
+_PEEK_BYTES = 64 << 10
+_MANIFEST_TEXT = re.compile(rb'^kind:[ \t]*["\']?(ConfigMap|List)["\']?[ \t]*(#.*)?\r?$|"kind"\s*:\s*"(ConfigMap|List)"',
+                            re.MULTILINE)
+
+
+def _peek(path: str) -> bytes:
+    """The start of a regular file, or b"" (a device, pipe or unreadable file is never read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError:
+        return b""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, _PEEK_BYTES)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _unread_warning(path: str, name: str, flavor: str, config: EffectiveConfig) -> ConfigWarning:
+    if flavor == AZURE_V2:
+        rule = f"the {flavor} agent reads only files whose names start with {V2_PREFIX!r}"
+    else:
+        rule = f"the {flavor} agent reads only the file {UPSTREAM_FILE!r}"
+    if _MANIFEST_TEXT.search(_peek(os.path.join(path, name))):
+        fix = (f"it looks like a Kubernetes manifest: save the value of its data key as file {UPSTREAM_FILE} "
+               f"(kubectl get configmap NAME -o jsonpath='{{.data.KEY}}' > {UPSTREAM_FILE})")
+    else:
+        fix = f"if it holds agent config, rename it to {UPSTREAM_FILE}"
+    consequence = ""
+    if not config.files:
+        consequence = ("; no file here is read, so the agent runs its defaults (nonMasqueradeCIDRs "
+                       + ", ".join(config.cidrs()) + ")")
+    return ConfigWarning("W104", name, None, None, f"not read: {rule}{consequence}; {fix}")
 
 
 def _check_flavor(flavor: str) -> None:

@@ -12,7 +12,9 @@ and is reproduced here:
 * ``null`` leaves a bool untouched, makes a list nil, and makes a list item ``""``;
 * a value of the wrong JSON type is an error;
 * YAML 1.1 scalars: ``y/yes/on`` are true, ``n/no/off`` false; timestamps stay strings;
-* go-yaml refuses documents with excessive aliasing (a "YAML bomb").
+* go-yaml refuses documents with excessive aliasing (a "YAML bomb");
+* only a file's first YAML document is decoded: a later one (after ``---``) is never even
+  parsed (``Document.later_document`` says where one starts, for a warning).
 
 The result is a list of ``Field`` in the order ``encoding/json`` would apply them.
 """
@@ -64,6 +66,7 @@ class Document:
     top_type: str                      # "object", "null", "array", "string", ...
     top_line: int | None
     duplicates: tuple[tuple[str, int | None, int | None], ...] = ()  # (key, lost line, won line)
+    later_document: tuple[int, int | None] | None = None  # (ordinal, line) of a later non-empty document
 
 
 CODE_PARSE = "E102"
@@ -393,21 +396,53 @@ def _decode_yaml_checked(name: str, data: bytes) -> Document:
     loader = _Loader(data)
     try:
         node = _first_node(loader)
+        later = _later_document(loader) if not getattr(loader, "stream_ended", False) else None
     finally:
         loader.dispose()
     if node is None:
-        return Document("yaml", None, "null", None)
+        return Document("yaml", None, "null", None, later_document=later)
     if getattr(loader, "saw_alias", False):
         _check_aliasing(name, node)
     if isinstance(node, yaml.nodes.SequenceNode):
-        return Document("yaml", None, "array", _line(node))
+        return Document("yaml", None, "array", _line(node), later_document=later)
     if isinstance(node, yaml.nodes.ScalarNode):
-        return Document("yaml", None, json_type(_scalar(node)), _line(node))
+        return Document("yaml", None, json_type(_scalar(node)), _line(node), later_document=later)
     entries = _to_value(node, name)
     # go-yaml keeps the last of equal keys; sigs.k8s.io/yaml re-encodes the map sorted by key.
     last = {e.key: e for e in entries}
     ordered = tuple(last[k] for k in sorted(last, key=lambda s: s.encode("utf-8", "surrogatepass")))
-    return Document("yaml", ordered, "object", _line(node), _duplicates(tuple(entries)))
+    return Document("yaml", ordered, "object", _line(node), _duplicates(tuple(entries)), later)
+
+
+def _later_document(loader) -> tuple[int, int | None] | None:
+    """``(ordinal, line)`` of the first document after the first that holds anything, or None.
+
+    go-yaml's ``Unmarshal`` stops after the first document, so whatever follows is lost without
+    an error, even text that is not valid YAML; documents that are empty (a trailing ``---``,
+    comments only, a bare ``null``) lose nothing. Read as parser events, without building nodes.
+    """
+    ev = yaml.events
+    ordinal, line = 1, None
+    try:
+        while True:
+            event = loader.get_event()
+            if event is None or isinstance(event, ev.StreamEndEvent):
+                return None
+            if isinstance(event, ev.DocumentStartEvent):
+                ordinal += 1
+                line = event.start_mark.line + 1
+                continue
+            if isinstance(event, ev.DocumentEndEvent):
+                continue
+            if (isinstance(event, ev.ScalarEvent) and event.anchor is None and event.tag is None
+                    and event.implicit[0] and not event.style and event.value in _NULLS):
+                continue       # the whole document is one null scalar
+            return ordinal, line if line is not None else event.start_mark.line + 1
+    except yaml.YAMLError as exc:  # not even valid YAML: the agent never parses it either
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        if line is None and mark is not None:
+            line = mark.line + 1
+        return max(ordinal, 2), line
 
 
 MAX_DEPTH = 200
@@ -427,7 +462,10 @@ def _first_node(loader):
         event = loader.get_event()
         if isinstance(event, (ev.StreamStartEvent, ev.DocumentStartEvent)):
             continue
-        if isinstance(event, (ev.StreamEndEvent, ev.DocumentEndEvent)):
+        if isinstance(event, ev.StreamEndEvent):
+            loader.stream_ended = True
+            return root
+        if isinstance(event, ev.DocumentEndEvent):
             return root
         if isinstance(event, ev.AliasEvent):
             if event.anchor not in anchors:

@@ -70,12 +70,23 @@ def apply_document(file: str, doc: Document, flavor: str) -> tuple[dict[str, Fie
     fields = FIELDS[flavor]
     by_fold = {go_fold(name): name for name in fields}
     warnings: list[ConfigWarning] = []
+    if doc.later_document is not None:
+        ordinal, line = doc.later_document
+        empty = doc.entries is None and doc.top_type == "null"
+        warnings.append(ConfigWarning(
+            "W106", file, line, None,
+            f"YAML document {ordinal} (after ---) is ignored: the agent reads only the first document of a file"
+            + ("; the first is empty, so no setting comes from this file" if empty else "")
+            + "; put every setting in one document"))
     if doc.entries is None:
         if doc.top_type != "null":
             raise ConfigError(f"the document is a JSON {doc.top_type}, not an object of settings",
                               file=file, line=doc.top_line, code=CODE_TYPE,
                               hint="write keys such as nonMasqueradeCIDRs: at the top level")
         return {}, warnings
+    manifest = _manifest_warning(file, doc, flavor, fields, by_fold)
+    if manifest is not None:
+        warnings.append(manifest)
     for key, lost, won in doc.duplicates:
         warnings.append(ConfigWarning("W102", file, won, key,
                                       f"key {key!r} is set twice (line {lost} and line {won}); "
@@ -84,6 +95,8 @@ def apply_document(file: str, doc: Document, flavor: str) -> tuple[dict[str, Fie
     first_error: ConfigError | None = None
     for entry in doc.entries:
         name = entry.key if entry.key in fields else by_fold.get(go_fold(entry.key))
+        if name is None and manifest is not None and entry.key in _MANIFEST_KEYS:
+            continue           # said once by the manifest warning, not as typos
         if name is None:
             other = next((n for n in _ELSEWHERE if go_fold(n) == go_fold(entry.key)), None)
             if other is not None:
@@ -112,6 +125,49 @@ def apply_document(file: str, doc: Document, flavor: str) -> tuple[dict[str, Fie
 
 
 _UNTOUCHED = object()
+
+# The top-level keys of a Kubernetes object or List, as kubectl writes them.
+_MANIFEST_KEYS = ("apiVersion", "kind", "metadata", "data", "binaryData", "immutable", "items")
+
+
+def _manifest_warning(file: str, doc: Document, flavor: str, fields, by_fold) -> ConfigWarning | None:
+    """W105 when the document is a Kubernetes manifest (``kubectl get configmap … -o yaml`` saved
+    as the file, or pasted into the data key) rather than the agent's settings: the agent
+    ignores its keys as it ignores any unknown key."""
+    top = {e.key: e for e in doc.entries}
+
+    def text(key: str) -> str | None:
+        e = top.get(key)
+        return e.value.value if e is not None and isinstance(e.value.value, str) else None
+
+    kind, api = text("kind"), text("apiVersion")
+    if not (kind in ("ConfigMap", "ConfigMapList", "List")
+            or (api is not None and (kind is not None or "data" in top or "items" in top))):
+        return None
+    at = top.get("kind") or top.get("apiVersion") or top.get("data") or top.get("items")
+    what = f"a Kubernetes {kind} manifest" if kind else "a Kubernetes manifest"
+    ignored = [k for k in _MANIFEST_KEYS if k in top]
+    sets_nothing = not any(e.key in fields or go_fold(e.key) in by_fold for e in doc.entries)
+    effect = ""
+    if sets_nothing:
+        effect = ("; no setting comes from this file, and since it exists the defaults do not apply either"
+                  if flavor == AZURE_V2 else "; the agent runs its defaults")
+    data = top.get("data")
+    keys = [e.key for e in data.value.value] if data is not None and isinstance(data.value.value, Mapping) else []
+    meta = top.get("metadata")
+    meta_text = {e.key: e.value.value for e in meta.value.value if isinstance(e.value.value, str)} \
+        if meta is not None and isinstance(meta.value.value, Mapping) else {}
+    name = meta_text.get("name")
+    ns = f"-n {meta_text['namespace']} " if meta_text.get("namespace") else ""
+    if keys:
+        key = next((k for k in keys if k.startswith("ip-masq")), keys[0])
+        fix = (f"; the agent's file is the value of one data key: save data key {key!r} as the file "
+               f"(kubectl {ns}get configmap {name or 'NAME'} -o jsonpath='{{.data.{key.replace('.', chr(92) + '.')}}}')")
+    else:
+        fix = "; the agent's file is the value of a ConfigMap data key, not the manifest: save that value as the file"
+    return ConfigWarning("W105", file, at.line, at.key,
+                         f"the file is {what}, not agent settings: the {flavor} agent ignores its keys "
+                         + ", ".join(ignored) + effect + fix)
 
 
 def _type_error(file: str, key: str, line: int | None, what: str, want: str, value: Any) -> ConfigError:

@@ -128,7 +128,7 @@ class Setting:
 class ConfigWarning:
     """Something the agent silently accepts that an operator should know about."""
 
-    code: str     # stable: W101 unknown key, W102 duplicate key, W103 key ignored by flavour
+    code: str     # stable: W101 unknown key, W102 duplicate key, W103 key ignored by flavour, W104-W106 (errors.md)
     file: str
     line: int | None
     key: str | None

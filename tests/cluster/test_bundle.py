@@ -417,3 +417,33 @@ def test_a_folder_bundle_file_over_the_file_cap(tmp_path):
         read_bundle(str(b), max_file_bytes=4096)
     assert info.value.code == "E340" and info.value.input == f"{b}: nodes/n1/iptables-save.txt"
     assert read_bundle(str(b), max_file_bytes=5000).captures["n1"].iptables_save.startswith("#")
+
+
+# --------------------------------------------------------------------------- config the agent ignores, on a bundle
+
+
+@pytest.mark.parametrize("user_value,code,line,phrase", [
+    ("nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n---\nnonMasqueradeCIDRs:\n  - 192.168.0.0/16\n", "W106", 3,
+     "YAML document 2 (after ---) is ignored"),
+    ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: azure-ip-masq-agent-config\ndata:\n"
+     "  ip-masq-agent: |\n    nonMasqueradeCIDRs: [10.0.0.0/8]\n", "W105", 2, "Kubernetes ConfigMap manifest"),
+])
+def test_inspect_names_config_the_agent_ignores_in_a_configmap(tmp_path, user_value, code, line, phrase):
+    from bundlekit import run_cli
+
+    b = tmp_path / "b"
+    b.mkdir()
+    cms = [configmap("azure-ip-masq-agent-config-reconciled",
+                     {"ip-masq-agent-reconciled": "nonMasqueradeCIDRs:\n  - 10.224.0.0/16\nmasqLinkLocal: true\n"}),
+           configmap("azure-ip-masq-agent-config", {"ip-masq-agent": user_value})]
+    (b / "configmaps.yaml").write_text(dump_yaml(kube_list(cms)))
+    (b / "daemonsets.yaml").write_text(dump_yaml(kube_list([daemonset()])))
+    out = run_cli("inspect", "--bundle", str(b), "-o", "json")
+    assert out.returncode in (0, 1), out.stderr
+    report = json.loads(out.stdout)
+    [mq010] = [f for f in report["findings"] if f["code"] == "MQ010"]
+    where = f"ConfigMap kube-system/azure-ip-masq-agent-config key ip-masq-agent line {line}"
+    assert mq010["severity"] == "warning" and f"{code} {where}: " in mq010["detail"] and phrase in mq010["detail"]
+    assert where in mq010["evidence"][0] and "key None" not in " ".join(mq010["evidence"])
+    if code == "W105":
+        assert "W101" not in mq010["detail"]     # one manifest warning, not a typo per key

@@ -197,16 +197,22 @@ def mq010(ctx: Context, view: AgentConfigView) -> None:
         return
     ws = view.config.warnings
     lines = [f"{w.code} {view.where(w.file, w.line)}: {w.message}" for w in ws]
-    severity = WARNING if any(w.code == "W101" for w in ws) else INFO
+    # W105 (a saved manifest) and W106 (a second YAML document) lose settings as a typo does
+    severity = WARNING if any(w.code in ("W101", "W105", "W106") for w in ws) else INFO
     keys = sorted({w.key for w in ws if w.key})
+    ignored = f"key(s) {', '.join(keys)}" if keys else "part of its config"
     ctx.add("MQ010", severity,
-            f"The {view.daemonset.flavor} agent ignores key(s) {', '.join(keys)}: " + "; ".join(lines),
-            evidence=[f"{view.where(w.file, w.line)} key {w.key}" for w in ws],
-            fix="Remove the ignored keys, or spell them as the agent knows them (nonMasqueradeCIDRs, "
-                "masqLinkLocal, masqLinkLocalIPv6" + ("" if view.daemonset.flavor == AZURE_V2 else
-                                                      ", cidrLimit, resyncInterval") + ")."
-                + (" On azure-v2 the resync period is only the --resync-interval flag." if any(
-                    w.code == "W103" for w in ws) else ""))
+            f"The {view.daemonset.flavor} agent ignores {ignored}: " + "; ".join(lines),
+            evidence=[view.where(w.file, w.line) + (f" key {w.key}" if w.key else "") for w in ws],
+            fix=" ".join(part for part, wanted in (
+                ("Remove the ignored keys, or spell them as the agent knows them (nonMasqueradeCIDRs, "
+                 "masqLinkLocal, masqLinkLocalIPv6" + ("" if view.daemonset.flavor == AZURE_V2 else
+                                                       ", cidrLimit, resyncInterval") + ").",
+                 any(w.code in ("W101", "W102", "W103") for w in ws)),
+                ("On azure-v2 the resync period is only the --resync-interval flag.", any(w.code == "W103" for w in ws)),
+                ("Put every setting in the key's first YAML document.", any(w.code == "W106" for w in ws)),
+                ("The key holds the agent's settings, not a ConfigMap manifest.", any(w.code == "W105" for w in ws)),
+            ) if wanted))
 
 
 # --------------------------------------------------------------------------- MQ011
