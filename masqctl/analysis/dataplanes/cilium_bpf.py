@@ -10,16 +10,9 @@ from masqctl.analysis.dataplanes.base import Dataplane
 
 class CiliumBpf(Dataplane):
     snat_by = "cilium-bpf"
-    exact = False
-
-    def caveat(self, mode) -> str | None:
-        if mode.agent_decides is not False:
-            return None
-        return (f"mode {mode.name}: Cilium's BPF masquerade decides, fed by the same ConfigMaps through "
-                "azure-ip-masq-merger; the agent's iptables rules evaluated here are bypassed, so the answer is "
-                "what the merged non-masquerade list says, not proof of what BPF does")
-
-    def fix(self, mode) -> str | None:
-        return ("Cilium's BPF masquerade applies the same two ConfigMaps (merged by the azure-ip-masq-merger "
-                "sidecar), with BPF semantics; check what it uses with\n"
-                "kubectl -n kube-system exec ds/cilium -- cilium bpf ipmasq list")
+    note = ("mode {mode}: Cilium's BPF masquerade decides, fed by the same ConfigMaps through azure-ip-masq-merger; "
+            "the agent's iptables rules evaluated here are bypassed, so the answer is what the merged "
+            "non-masquerade list says, not proof of what BPF does")
+    remedy = ("Cilium's BPF masquerade applies the same two ConfigMaps (merged by the azure-ip-masq-merger sidecar), "
+              "with BPF semantics; check what it uses with\n"
+              "kubectl -n kube-system exec ds/cilium -- cilium bpf ipmasq list")

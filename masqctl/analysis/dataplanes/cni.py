@@ -14,13 +14,8 @@ _FIX = {
 
 class Cni(Dataplane):
     snat_by = "cni"
-    exact = False
-
-    def caveat(self, mode) -> str | None:
-        if mode.agent_decides is not False:
-            return None
-        return (f"mode {mode.name}: the CNI decides masquerading; its rules are evaluated when they are in "
-                "iptables (e.g. cali-nat-outgoing), not when it uses eBPF")
+    note = ("mode {mode}: the CNI decides masquerading; its rules are evaluated when they are in iptables "
+            "(e.g. cali-nat-outgoing), not when it uses eBPF")
 
     def fix(self, mode) -> str | None:
         return _FIX.get(mode.name)

@@ -9,15 +9,8 @@ from masqctl.analysis.dataplanes.base import Dataplane
 
 class SwiftPostrouting(Dataplane):
     snat_by = "swift-postrouting"
-    exact = False
-
-    def caveat(self, mode) -> str | None:
-        if mode.agent_decides is not False:
-            return None
-        return (f"mode {mode.name}: there is no general masquerade; only SWIFT-POSTROUTING SNATs Azure DNS "
-                "(168.63.129.16:53) and IMDS (169.254.169.254:80) to the node IP")
-
-    def fix(self, mode) -> str | None:
-        return ("Nothing to configure for source IPs: pod IPs leave unmasqueraded (only Azure DNS 168.63.129.16:53 "
-                "and IMDS 169.254.169.254:80 are SNATed by SWIFT-POSTROUTING). A user ConfigMap has no effect; "
-                "delete it if it only causes confusion.")
+    note = ("mode {mode}: there is no general masquerade; only SWIFT-POSTROUTING SNATs Azure DNS "
+            "(168.63.129.16:53) and IMDS (169.254.169.254:80) to the node IP")
+    remedy = ("Nothing to configure for source IPs: pod IPs leave unmasqueraded (only Azure DNS 168.63.129.16:53 "
+              "and IMDS 169.254.169.254:80 are SNATed by SWIFT-POSTROUTING). A user ConfigMap has no effect; "
+              "delete it if it only causes confusion.")
