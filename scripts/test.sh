@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (Debian's iptables and iproute2 when missing, the package with
+# Install what the tests need (Debian's iptables, iproute2, conntrack and nftables when missing, the package with
 # its test extras) and run the whole test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v iptables-restore >/dev/null 2>&1 || missing+=(iptables)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v conntrack >/dev/null 2>&1 || missing+=(conntrack)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} from Debian" >&2
