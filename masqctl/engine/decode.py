@@ -374,12 +374,25 @@ def _mapping_pairs(node: yaml.nodes.MappingNode):
         yield k, v
 
 
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _last_line(data: bytes) -> int:
+    """The number of the file's last line. libyaml puts the end of a stream that does not end
+    with a line break on a line of its own, one past the file: an error "at the end" is
+    named by the last line instead."""
+    text = data.decode("utf-8", "replace")
+    breaks = len(_YAML_BREAK.findall(text))
+    ends_with_break = text.endswith(("\r", "\n", "\x85", "\u2028", "\u2029"))
+    return max(1, breaks if ends_with_break else breaks + 1)
+
+
 def _decode_yaml(name: str, data: bytes) -> Document:
     try:
         return _decode_yaml_checked(name, data)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
+        line = min(mark.line + 1, _last_line(data)) if mark is not None else None
         raise ConfigError(f"not valid YAML: {exc.problem or exc.context}", file=name, line=line,
                           code=CODE_PARSE, hint="fix the YAML syntax (indentation, quotes, colons)") from None
     except yaml.YAMLError as exc:

@@ -110,3 +110,11 @@ def test_everything_masqueraded_and_nothing_masqueraded_render():
                 AgentOptions(enable_ipv6=True))
     assert any(r.text.endswith("-d ::/0 -j RETURN") for r in v6.ipv6.rules)
     assert not any("::/0" in r.text for r in v6.ipv4.rules)
+
+
+@pytest.mark.parametrize("data,line", [(b"[", 1), (b"a: [\n", 1), (b"a: 1\nb: {", 2), (b"a: 1\r\nb: [\r\n", 2),
+                                       (b"a: 1\n\n\nb: '", 4)])
+def test_an_error_at_the_end_names_the_last_line_not_one_past_it(data, line):
+    with pytest.raises(ConfigError) as info:
+        load(data)
+    assert info.value.code == "E102" and info.value.line == line, info.value.one_line()
