@@ -51,7 +51,28 @@ def _scalar(event: yaml.ScalarEvent) -> Any:
     if tag in (None, "!"):
         if not event.implicit[0]:
             return value  # quoted: a string
-        tag = _resolver.resolve(yaml.ScalarNode, value, (True, False))
+        return _plain(value)
+    return _tagged(tag, value)
+
+
+# a bundle repeats the same plain scalars (keys, phases, "True") hundreds of thousands of times:
+# their meaning is resolved once each (the values are immutable, so sharing them is safe)
+_PLAIN_CACHE: dict[str, Any] = {}
+_PLAIN_CACHE_MAX = 1 << 16
+
+
+def _plain(value: str) -> Any:
+    try:
+        return _PLAIN_CACHE[value]
+    except KeyError:
+        pass
+    result = _tagged(_resolver.resolve(yaml.ScalarNode, value, (True, False)), value)
+    if len(_PLAIN_CACHE) < _PLAIN_CACHE_MAX and len(value) <= 64:
+        _PLAIN_CACHE[value] = result
+    return result
+
+
+def _tagged(tag: str, value: str) -> Any:
     if tag == _TAG + "null":
         return None
     if tag == _TAG + "bool":
@@ -69,46 +90,64 @@ def _line(event) -> int | None:
 
 
 def load_yaml_documents(name: str, text: str) -> list[Any]:
-    """Every document of a YAML stream as plain values."""
+    """Every document of a YAML stream as plain values (one loop over the parser's events, no
+    recursion; the hot path of reading a large ``pods.yaml``)."""
     docs: list[Any] = []
     stack: list[list] = []          # [container, pending_key or _NOKEY]
-    _NOKEY = object()
-
-    def add(value: Any, event) -> None:
-        if not stack:
-            docs.append(value)
-            return
-        frame = stack[-1]
-        container = frame[0]
-        if isinstance(container, list):
-            container.append(value)
-        elif frame[1] is _NOKEY:
-            if isinstance(value, (dict, list)):
-                raise InputError("a mapping key that is not a scalar", input=f"{name} line {_line(event)}",
-                                 code=E_PARSE)
-            frame[1] = value if isinstance(value, str) else _key_text(value)
-        else:
-            container[frame[1]] = value
-            frame[1] = _NOKEY
-
+    _NOKEY = _NO_KEY
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    event = None
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.ScalarEvent):
-                if event.anchor is not None:
+        parser = _Loader(text)
+        get_event = parser.get_event
+        try:
+            while True:
+                event = get_event()
+                if event is None:
+                    break
+                kind = type(event)
+                if kind is scalar_event:
+                    if event.anchor is not None:
+                        raise _alias_error(name, event)
+                    tag = event.tag
+                    if tag is None or tag == "!":
+                        value = event.value if not event.implicit[0] else _plain(event.value)
+                    else:
+                        value = _tagged(tag, event.value)
+                elif kind is mapping_start or kind is sequence_start:
+                    if event.anchor is not None:
+                        raise _alias_error(name, event)
+                    if len(stack) >= MAX_DEPTH:
+                        raise InputError(f"nested more than {MAX_DEPTH} levels deep",
+                                         input=f"{name} line {_line(event)}", code=E_PARSE,
+                                         hint="this is not kubectl or az output")
+                    stack.append([{} if kind is mapping_start else [], _NOKEY])
+                    continue
+                elif kind in ends:
+                    value = stack.pop()[0]
+                elif kind is yaml.AliasEvent:
                     raise _alias_error(name, event)
-                add(_scalar(event), event)
-            elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                if event.anchor is not None:
-                    raise _alias_error(name, event)
-                if len(stack) >= MAX_DEPTH:
-                    raise InputError(f"nested more than {MAX_DEPTH} levels deep", input=f"{name} line {_line(event)}",
-                                     code=E_PARSE, hint="this is not kubectl or az output")
-                stack.append([{} if isinstance(event, yaml.MappingStartEvent) else [], _NOKEY])
-            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                container = stack.pop()[0]
-                add(container, event)
-            elif isinstance(event, yaml.AliasEvent):
-                raise _alias_error(name, event)
+                else:
+                    continue   # stream and document boundaries
+                # the value goes into the container being built (or is a whole document)
+                if not stack:
+                    docs.append(value)
+                    continue
+                frame = stack[-1]
+                container = frame[0]
+                if container.__class__ is list:
+                    container.append(value)
+                elif frame[1] is _NOKEY:
+                    if isinstance(value, (dict, list)):
+                        raise InputError("a mapping key that is not a scalar", input=f"{name} line {_line(event)}",
+                                         code=E_PARSE)
+                    frame[1] = value if isinstance(value, str) else _key_text(value)
+                else:
+                    container[frame[1]] = value
+                    frame[1] = _NOKEY
+        finally:
+            parser.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name} line {mark.line + 1}" if mark is not None else name
@@ -118,6 +157,9 @@ def load_yaml_documents(name: str, text: str) -> list[Any]:
     except (ValueError, TypeError) as exc:   # a scalar the constructor refuses
         raise InputError(f"not valid YAML: {exc}", input=name, code=E_PARSE) from None
     return docs
+
+
+_NO_KEY = object()
 
 
 def _key_text(value: Any) -> str:
