@@ -20,23 +20,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from masqctl.analysis.dumpfacts import (CUT, FRAGMENT, NAT_BUILTINS, LiveView, chain_of_dump, dump_gap,
+                                        nat_limit, no_nat_reason)
 from masqctl.analysis.nodedumps import NodeDumps
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, NodeCapture
 from masqctl.engine import FamilyRules, RuleSet
 from masqctl.engine.model import LINK_LOCAL_V4, LINK_LOCAL_V6
 from masqctl.netfilter.chaindiff import LiveFamily, compare_chain, is_return, key_of, line_args
+from masqctl.netfilter.dump import DumpError, parse_dump
 
 IN_SYNC, DRIFT, UNKNOWN = "in-sync", "drift", "unknown"
 
-# What limits a capture (said before what it shows), and how the rules it does not show were lost.
-FRAGMENT = "from a fragment of iptables-save (grep output)"
-CUT = "the capture ends before nat's COMMIT (cut short)"
 EMPTY = "the capture is empty (0 bytes)"
-_HIDDEN_FRAGMENT = "filtered out by the grep"
-_HIDDEN_CUT = "after the cut"
-_HIDDEN_LIST = "left out of the listing"
-NAT_BUILTINS = ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
-
 
 def for_family(text: str | None, family: int) -> str | None:
     """A capture text of ``iptables-save`` said of ``ip6tables-save`` (family 6)."""
@@ -46,170 +41,9 @@ def for_family(text: str | None, family: int) -> str | None:
         .replace("the capture", "the ip6tables-save capture").replace("table ip nat", "table ip6 nat")
 
 
-# --------------------------------------------------------------------------- what a capture shows
-
-
-@dataclass(frozen=True)
-class LiveView:
-    """What one capture shows of an agent chain and of nat POSTROUTING, and whether it shows all.
-
-    ``chain_lines``: the chain's rules shown, ``None`` when the chain is not shown at all.
-    ``chain_whole``: every rule of the chain is shown (and, with ``chain_lines`` None, the chain
-    is known to be absent). ``post_whole``: every POSTROUTING rule is shown. ``capture``: what
-    limits the capture (``FRAGMENT``, ``CUT``, …), None for a whole nat table; ``hidden``: how
-    the rules it does not show were lost. ``no_nat``: the capture shows nothing of nat, and why.
-    """
-
-    chain_lines: tuple[str, ...] | None
-    postrouting: tuple[str, ...] = ()
-    chain_whole: bool = True
-    post_whole: bool = True
-    capture: str | None = None
-    hidden: str | None = None
-    no_nat: str | None = None
-    last_cut: bool = False          # the chain's last line, where the capture ends, was left out (maybe cut)
-
-    @property
-    def excerpt(self) -> bool:
-        """The capture shows only part of the nat table (or none of it)."""
-        return self.capture is not None or self.no_nat is not None
-
-
-def no_nat_reason(dump) -> str | None:
-    """Why a parsed dump shows nothing of the nat table; None when it has one."""
-    nat = dump.table("nat")
-    if nat is not None:
-        if dump.list_format and "FORWARD" in nat.declared:
-            # `iptables -S` names no table; FORWARD is a chain of filter/mangle, never of nat
-            return ("the capture is `iptables -S` output of another table (it lists chain FORWARD, which nat does "
-                    "not have): nothing is known about nat — capture `iptables-save -t nat`")
-        return None
-    if "nat" in dump.incompatible_tables:
-        return ("iptables-save could not print the nat table (\"Table `nat' is incompatible, use 'nft' tool\"): "
-                "its rules were written with nft directly — `nft list table ip nat` shows them")
-    if dump.uncommitted:
-        return (f"the capture ends before {dump.uncommitted}'s COMMIT (cut short), before any nat table: "
-                "nothing is known about nat — capture the whole `iptables-save -t nat`")
-    tables = sorted(dump.tables)
-    held = (f"it holds only {tables[0]}, as `iptables-save -t {tables[0]}` prints" if len(tables) == 1
-            else f"it holds only {', '.join(tables)}")
-    return f"the capture has no nat table ({held}): nothing is known about nat — capture `iptables-save -t nat`"
-
-
-def nat_limit(dump) -> str | None:
-    """What keeps a parsed dump from showing the whole nat table (``no_nat_reason``, ``FRAGMENT``,
-    ``CUT``, single chains of ``iptables -S``); None when it shows all of it."""
-    reason = no_nat_reason(dump)
-    if reason is not None:
-        return reason
-    return _partial(dump)[0]
-
-
-def dump_gap(dump) -> str | None:
-    """What keeps a parsed dump from being a whole ``iptables-save``: a grep excerpt or a dump cut
-    short anywhere (a line such as iptables-nft's legacy warning may be what is missing)."""
-    if dump.fragment:
-        return FRAGMENT
-    if dump.uncommitted:
-        return f"the capture ends before {dump.uncommitted}'s COMMIT (cut short)"
-    return None
-
-
-def _partial(dump) -> tuple[str | None, str | None]:
-    """(capture, hidden) of a dump that has a nat table: None, None when the table is whole."""
-    nat = dump.table("nat")
-    if dump.fragment:
-        return FRAGMENT, _HIDDEN_FRAGMENT
-    if dump.uncommitted == "nat":
-        return CUT, _HIDDEN_CUT
-    if dump.list_format and not set(NAT_BUILTINS) <= set(nat.declared):
-        listed = sorted(nat.declared)
-        return (f"from `iptables -S` output of chain{'s' if len(listed) > 1 else ''} {', '.join(listed)} only",
-                _HIDDEN_LIST)
-    return None, None
-
-
-def _texts(lines) -> tuple[str, ...]:
-    return tuple(t for _, t in lines)
-
-
-def chain_of_dump(dump, chain: str) -> LiveView:
-    """What a parsed dump shows of ``chain`` and nat POSTROUTING (``LiveView``)."""
-    reason = no_nat_reason(dump)
-    if reason is not None:
-        return LiveView(None, (), False, False, None, None, reason)
-    nat = dump.table("nat")
-    lines_of = nat.lines_of
-    capture, hidden = _partial(dump)
-    lines = lines_of.get(chain)
-    declared = chain in nat.declared
-    if capture is None:
-        if lines is None and not declared:
-            return LiveView(None, _texts(lines_of.get("POSTROUTING", [])))
-        return LiveView(_texts(lines or []), _texts(lines_of.get("POSTROUTING", [])))
-    if hidden == _HIDDEN_LIST:
-        # `iptables -S CHAIN` lists the whole chain (-P/-N line, then every rule); others are not listed
-        listed = nat.declared
-        shown = _texts(lines) if lines else (() if chain in listed else None)
-        return LiveView(shown, _texts(lines_of.get("POSTROUTING", [])), chain in listed,
-                        "POSTROUTING" in listed, capture, hidden)
-    if hidden == _HIDDEN_FRAGMENT:
-        shown = _texts(lines) if lines else (() if declared else None)
-        return LiveView(shown, _texts(lines_of.get("POSTROUTING", [])), False, False, capture, hidden)
-    return _cut_view(nat, chain, capture, hidden)
-
-
-def _cut_view(nat, chain: str, capture: str, hidden: str) -> LiveView:
-    """A nat table whose dump ends before its COMMIT.
-
-    iptables-save prints every chain declaration before the first rule, and the rules of one
-    chain together. So a chain whose rules are followed by another chain's rule is whole, and a
-    chain neither declared nor with rules is absent once a rule has been printed. The last rule
-    line before the cut may be cut mid-way: its content is not relied on, and its chain name
-    (perhaps cut too) counts as another chain only when it is not the start of the name asked."""
-    last_no, last_chain = 0, None
-    ends: dict[str, int] = {}
-    for name, lst in nat.lines_of.items():
-        if not lst:
-            continue
-        if lst[-1][0] > last_no:
-            last_no, last_chain = lst[-1][0], name
-    for name, lst in nat.lines_of.items():
-        kept = lst[:-1] if name == last_chain else lst
-        if kept:
-            ends[name] = kept[-1][0]
-    top = sorted(ends.items(), key=lambda kv: kv[1], reverse=True)[:2]
-
-    def shown(name: str) -> tuple[str, ...]:
-        lst = nat.lines_of.get(name) or []
-        return _texts(lst[:-1] if name == last_chain else lst)
-
-    def whole(name: str) -> bool:
-        end = ends.get(name)
-        if end is None:
-            return False
-        if any(other != name and at > end for other, at in top):
-            return True
-        return last_chain is not None and not name.startswith(last_chain)
-
-    post = shown("POSTROUTING")
-    lines = nat.lines_of.get(chain)
-    if chain in nat.declared:
-        return LiveView(shown(chain), post, whole(chain), whole("POSTROUTING"), capture, hidden,
-                        last_cut=chain == last_chain)
-    if lines:
-        return LiveView(shown(chain) or None, post, whole(chain), whole("POSTROUTING"), capture, hidden,
-                        last_cut=chain == last_chain)
-    # neither declared nor with rules: absent once a rule line shows the declarations are over
-    absent = last_chain is not None and not chain.startswith(last_chain)
-    return LiveView(None, post, absent, whole("POSTROUTING"), capture, hidden)
-
-
 def live_chain(text: str, chain: str, source: str) -> LiveView:
     """What ``iptables-save`` text shows of ``chain`` and nat POSTROUTING (``LiveView``).
     Raises ``masqctl.netfilter.dump.DumpError``."""
-    from masqctl.netfilter.dump import parse_dump
-
     return chain_of_dump(parse_dump(text, source), chain)
 
 
@@ -541,8 +375,6 @@ def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_r
 
     ``dumps`` (``masqctl.analysis.nodedumps.NodeDumps``) parses each distinct capture once; without
     it the node's dump is parsed here."""
-    from masqctl.netfilter.dump import DumpError
-
     capture = snapshot.captures.get(node)
     fams = rules.families() if rules is not None else []
     out = []
@@ -586,4 +418,4 @@ def drift_report(snapshot: ClusterSnapshot, nodes: list[str], rules: RuleSet | N
 __all__ = ["FamilyState", "NodeDrift", "NodeGroup", "DriftReport", "LiveView", "family_state", "node_drift",
            "drift_report", "group_nodes", "live_chain", "chain_of_dump", "capture_reason", "capture_gap",
            "unreadable_reason", "unknown_state", "no_nat_reason", "nat_limit", "dump_gap", "for_family",
-           "FRAGMENT", "CUT", "EMPTY", "IN_SYNC", "DRIFT", "UNKNOWN"]
+           "FRAGMENT", "CUT", "EMPTY", "NAT_BUILTINS", "IN_SYNC", "DRIFT", "UNKNOWN"]

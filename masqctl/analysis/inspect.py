@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from masqctl.analysis.agentconfig import AgentConfigView, agent_configs
 from masqctl.analysis.drift import DriftReport, drift_report
 from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, Context, Finding, NotChecked,
-                                       ordered, run_checks)
+                                       config, engine, nodes, ordered, routing)
+from masqctl.analysis.mode import detect_mode
+from masqctl.analysis.network import network_map
+from masqctl.analysis.nodedumps import AGENT_CHAIN, NodeDumps
 from masqctl.cluster.model import ClusterSnapshot, MissingKey
 from masqctl.cluster.options import NodeSelection
 from masqctl.cluster.selection import choose_in_snapshot
@@ -139,6 +142,12 @@ def nodes_in_scope(snapshot: ClusterSnapshot, selection: NodeSelection | None) -
 # --------------------------------------------------------------------------- inspect
 
 
+def run_checks(ctx: Context) -> None:
+    """Every finding check on ``ctx``: the agent's files, the nodes, the network, the engine."""
+    for module in (config, nodes, routing, engine):
+        module.check(ctx)
+
+
 def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
             nodes: NodeSelection | None = None, share_parses: bool = True) -> InspectReport:
     """The full report for one snapshot.
@@ -146,10 +155,6 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
     ``share_parses``: each distinct node capture is parsed once and its facts shared by every
     check (``masqctl.analysis.nodedumps``); False makes every check parse the dumps itself (the
     reference the shared report must equal, and slower on many nodes)."""
-    from masqctl.analysis.mode import detect_mode
-    from masqctl.analysis.network import network_map
-    from masqctl.analysis.nodedumps import AGENT_CHAIN, NodeDumps
-
     only_codes = check_codes(sorted(only)) if only is not None else None
     views = agent_configs(snapshot)
     view = views[0] if views else None

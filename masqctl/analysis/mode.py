@@ -26,7 +26,11 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from masqctl.analysis.dumpfacts import (AGENT_CHAIN, CALICO_CHAIN, SWIFT_CHAIN, dump_signs)
+from masqctl.analysis.nodedumps import NodeDumps
 from masqctl.cluster.model import AgentPool, ClusterSnapshot, MissingKey, NetworkProfile
+from masqctl.netfilter.dump import DumpError, parse_dump
+from masqctl.netfilter.facts import FactError, parse_ip_addr
 
 KUBENET = "kubenet"
 NODE_SUBNET = "azure-cni-node-subnet"
@@ -55,10 +59,6 @@ LABEL_NETWORK_SUBNET = "kubernetes.azure.com/network-subnet"
 LABEL_NETWORK_NAME = "kubernetes.azure.com/network-name"
 LABEL_PODNETWORK_SUBNET = "kubernetes.azure.com/podnetwork-subnet"
 
-AGENT_CHAIN = "IP-MASQ-AGENT"
-SWIFT_CHAIN = "SWIFT-POSTROUTING"
-CALICO_CHAIN = "cali-nat-outgoing"
-CILIUM_CHAIN = "CILIUM_POST_nat"
 
 # what each mode means, per the table
 _TABLE = {
@@ -148,42 +148,6 @@ class NodeSigns:
     bridge_cbr0: bool = False                      # kubenet's bridge in ip -o addr
 
 
-@dataclass(frozen=True)
-class DumpSigns:
-    """What one node's ``iptables-save`` shows about the masquerading engine (its nat table)."""
-
-    chains: frozenset = frozenset()
-    agent_jump: bool = False
-    swift_rules: bool = False
-    calico_masq: bool = False
-    cilium_post_nat: bool | None = None
-    no_nat: str | None = None        # the dump shows nothing of nat (``drift.no_nat_reason``)
-    post_whole: bool = True          # every POSTROUTING rule is shown: a jump not shown is not there
-    limit: str | None = None         # what limits the dump (``drift.FRAGMENT``, ``drift.CUT``, …)
-
-
-def dump_signs(dump) -> DumpSigns:
-    """``DumpSigns`` of a parsed dump (``masqctl.netfilter.dump.Dump``). Only what the dump shows
-    counts: a dump without a nat table shows nothing (``no_nat``), and a grep excerpt or a dump cut
-    short shows some rules without proving the others absent (``post_whole``, ``limit``)."""
-    from masqctl.analysis.drift import chain_of_dump, nat_limit
-
-    view = chain_of_dump(dump, AGENT_CHAIN)
-    if view.no_nat is not None:
-        return DumpSigns(no_nat=view.no_nat, post_whole=False)
-    nat = dump.table("nat")
-    limit = nat_limit(dump)
-    cilium = None
-    if CILIUM_CHAIN in nat:
-        cilium = True if nat.lines_of.get(CILIUM_CHAIN) else (False if limit is None else None)
-    return DumpSigns(
-        chains=frozenset(name for name in nat.names() if name in nat.declared or nat.lines_of.get(name)),
-        agent_jump=any(_target(t) == AGENT_CHAIN for t in view.postrouting),
-        swift_rules=bool(nat.lines_of.get(SWIFT_CHAIN)),
-        calico_masq=any(_target(t) == "MASQUERADE" for _, t in nat.lines_of.get(CALICO_CHAIN, [])),
-        cilium_post_nat=cilium, post_whole=view.post_whole, limit=limit)
-
-
 def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
     """What ``node`` shows. ``dumps`` (``masqctl.analysis.nodedumps.NodeDumps``) parses each distinct
     capture once and indexes the nodes; without it the node's dump is parsed here."""
@@ -200,8 +164,6 @@ def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
                                 if len(line.split()) > 1)
     if not cap.iptables_save:
         return signs
-    from masqctl.netfilter.dump import DumpError, parse_dump
-
     try:
         if dumps is not None:
             found = dumps.signs(node)
@@ -222,14 +184,6 @@ def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
     signs.calico_masq = found.calico_masq
     signs.cilium_post_nat = found.cilium_post_nat
     return signs
-
-
-def _target(text: str) -> str | None:
-    parts = text.split()
-    for i, p in enumerate(parts[:-1]):
-        if p in ("-j", "-g", "--jump", "--goto"):
-            return parts[i + 1]
-    return None
 
 
 def _label(labels: dict, key: str) -> str | None:
@@ -417,9 +371,6 @@ def _shown(names: list[str]) -> str:
 
 def _pods_in_node_subnet(snapshot: ClusterSnapshot, signs: list[NodeSigns], dumps=None) -> str | None:
     """Evidence that pod IPs are addresses of the node's own subnet (Azure CNI node subnet)."""
-    from masqctl.analysis.nodedumps import NodeDumps
-    from masqctl.netfilter.facts import FactError, parse_ip_addr
-
     index = dumps if dumps is not None else NodeDumps(snapshot, share=False)   # no scan of every pod per node
     for s in signs:
         cap = snapshot.captures.get(s.node)

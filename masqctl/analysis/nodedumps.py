@@ -28,10 +28,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field, replace
 
+from masqctl.analysis.dumpfacts import AGENT_CHAIN, chain_of_dump, dump_gap, dump_signs, nat_limit, shadowing_of_dump
 from masqctl.cluster.model import ClusterSnapshot, Node, WorkloadPod
 from masqctl.netfilter.dump import Dump, DumpError, parse_dump
 
-AGENT_CHAIN = "IP-MASQ-AGENT"
 _PLACEHOLDER_NAT = "*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
 _NAT_HEADER = "*nat\n"
 _COMMIT = "\nCOMMIT\n"
@@ -44,11 +44,11 @@ class DumpFacts:
     """What inspect's readers take from one ``iptables-save`` (IPv4 or IPv6).
 
     ``error`` is ``(lineno, message, kind)`` when the dump does not parse. ``chains`` maps each
-    agent chain name asked for to what the dump shows of it (``drift.chain_of_dump``: a
-    ``LiveView``); ``shadowing`` to MQ006's descriptions (``findings.nodes.shadowing_of_dump``);
-    ``signs`` is the mode's node evidence (``mode.dump_signs``). ``limit`` is what keeps the dump
-    from showing the whole nat table (``drift.nat_limit``), ``gap`` what keeps it from being a
-    whole ``iptables-save`` (``drift.dump_gap``).
+    agent chain name asked for to what the dump shows of it (``chain_of_dump``: a ``LiveView``);
+    ``shadowing`` to MQ006's descriptions (``shadowing_of_dump``); ``signs`` is the mode's node
+    evidence (``dump_signs``). ``limit`` is what keeps the dump from showing the whole nat table
+    (``nat_limit``), ``gap`` what keeps it from being a whole ``iptables-save`` (``dump_gap``);
+    each is a pure function of the parsed dump in ``masqctl.analysis.dumpfacts``.
     """
 
     error: tuple[int | None, str, str] | None = None
@@ -154,41 +154,33 @@ class NodeDumps:
         return cap.iptables_save if family == 4 else cap.ip6tables_save
 
     def live_chain(self, node: str, family: int, chain: str):
-        """``drift.live_chain`` of the node's dump (a ``drift.LiveView``). Raises ``DumpError``."""
-        from masqctl.analysis.drift import chain_of_dump, live_chain
-
+        """``dumpfacts.chain_of_dump`` of the node's dump (a ``LiveView``). Raises ``DumpError``."""
         text = self.text(node, family)
         if not self.share:
-            return live_chain(text, chain, _source(node, family))
+            return chain_of_dump(parse_dump(text, _source(node, family)), chain)
         facts = self._get(node, family)
         if chain in facts.chains:
             return facts.chains[chain]
         return chain_of_dump(self._parse(text, _source(node, family)), chain)
 
     def shadowing(self, node: str, chain: str) -> tuple[list[str], str | None]:
-        """``findings.nodes.shadowing`` of the node's IPv4 dump. Raises ``DumpError``."""
-        from masqctl.analysis.findings.nodes import shadowing, shadowing_of_dump
-
+        """``dumpfacts.shadowing_of_dump`` of the node's IPv4 dump. Raises ``DumpError``."""
         text = self.text(node, 4)
         if not self.share:
-            return shadowing(text, chain, _source(node, 4))
+            return shadowing_of_dump(parse_dump(text, _source(node, 4)), chain)
         facts = self._get(node, 4)
         if chain in facts.shadowing:
             return list(facts.shadowing[chain]), facts.limit
         return shadowing_of_dump(self._parse(text, _source(node, 4)), chain)
 
     def dump_gap(self, node: str) -> str | None:
-        """``drift.dump_gap`` of the node's IPv4 dump. Raises ``DumpError``."""
-        from masqctl.analysis.drift import dump_gap
-
+        """``dumpfacts.dump_gap`` of the node's IPv4 dump. Raises ``DumpError``."""
         if not self.share:
             return dump_gap(self._parse(self.text(node, 4), _source(node, 4)))
         return self._get(node, 4).gap
 
     def signs(self, node: str):
-        """``mode.dump_signs`` of the node's IPv4 dump. Raises ``DumpError``."""
-        from masqctl.analysis.mode import dump_signs
-
+        """``dumpfacts.dump_signs`` of the node's IPv4 dump. Raises ``DumpError``."""
         if not self.share:
             return dump_signs(self._parse(self.text(node, 4), _source(node, 4)))
         return self._get(node, 4).signs
@@ -225,10 +217,6 @@ class NodeDumps:
         return facts
 
     def _extract(self, dump: Dump) -> DumpFacts:
-        from masqctl.analysis.drift import chain_of_dump, dump_gap, nat_limit
-        from masqctl.analysis.findings.nodes import shadowing_of_dump
-        from masqctl.analysis.mode import dump_signs
-
         # the order matters: reading a chain's rules adds empty entries for built-in chains, so the
         # readers that tell an absent chain from an empty one go first (each parsed its own dump before)
         agent = {c: chain_of_dump(dump, c) for c in self.chains}
@@ -249,8 +237,6 @@ class NodeDumps:
         return self._extract(dump)
 
     def _compute(self, text: str, source: str) -> DumpFacts:
-        from masqctl.analysis.drift import dump_gap
-
         span = nat_section(text)
         if span is None:
             return self._whole(text, source)

@@ -129,7 +129,7 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
             full = os.path.join(dirpath, d)
             rel = f"{rel_dir}/{d}" if rel_dir else d
             if os.path.islink(full):
-                if rel in (VNETS_DIR, NODES_DIR) or (depth == 1 and rel_dir == NODES_DIR):
+                if rel in (VNETS_DIR, NODES_DIR) or (depth == 1 and rel_dir == NODES_DIR) or _relevant(rel):
                     raise InputError("is a symbolic link; a bundle holds plain files and folders only",
                                      input=f"{path}: {rel}", code=E_UNSAFE)
                 continue

@@ -447,3 +447,18 @@ def test_inspect_names_config_the_agent_ignores_in_a_configmap(tmp_path, user_va
     assert where in mq010["evidence"][0] and "key None" not in " ".join(mq010["evidence"])
     if code == "W105":
         assert "W101" not in mq010["detail"]     # one manifest warning, not a typo per key
+
+
+@pytest.mark.parametrize("rel", ["configmaps.yaml", "vnets/hub.json", "nodes/n1/iptables-save.txt"])
+def test_a_bundle_file_that_is_a_symlink_to_a_folder_is_refused(tmp_path, rel):
+    """A link at a bundle file's place is refused whatever it points to (one to a folder was
+    taken as a missing file)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    b = tmp_path / "b"
+    (b / rel).parent.mkdir(parents=True)
+    (b / "pods.yaml").write_text("kind: List\nitems: []\n")
+    os.symlink(outside, b / rel)
+    with pytest.raises(InputError) as info:
+        read_bundle(str(b))
+    assert info.value.code == "E323" and info.value.input == f"{b}: {rel}"

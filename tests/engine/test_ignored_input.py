@@ -163,7 +163,7 @@ def test_json_with_a_second_document_stays_an_error():
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "masqctl.cli.main", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "masqctl.cli.main", *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_dry_run_and_explain_say_so(tmp_path):

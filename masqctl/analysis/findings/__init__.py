@@ -4,7 +4,8 @@ One module per responsibility: ``config`` (what the agent's files say: MQ001, MQ
 ``nodes`` (what the nodes run: MQ003–MQ006, MQ017), ``routing`` (what the list means on the
 network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016). Each check returns
 findings, and says in ``not_checked`` what it could not decide and why; nothing is skipped
-silently. Codes never change meaning (docs/findings.md).
+silently. Codes never change meaning (docs/findings.md). ``masqctl.analysis.inspect.run_checks`` runs
+them all (the checks import this package, so it does not import them).
 """
 
 from __future__ import annotations
@@ -93,13 +94,6 @@ class Context:
         self.not_checked.append(NotChecked(code, reason, tuple(nodes)))
 
 
-def run_checks(ctx: Context) -> None:
-    from masqctl.analysis.findings import config, engine, nodes, routing
-
-    for module in (config, nodes, routing, engine):
-        module.check(ctx)
-
-
 def ordered(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then by code."""
     return sorted(findings, key=lambda f: (_RANK[f.severity], f.code))
@@ -114,4 +108,4 @@ def shown_nodes(nodes, limit: int = 5) -> str:
 
 
 __all__ = ["Finding", "NotChecked", "Context", "CATALOGUE", "CODES", "ERROR", "WARNING", "INFO", "SEVERITIES",
-           "run_checks", "ordered", "shown_nodes"]
+           "ordered", "shown_nodes"]

@@ -3,13 +3,11 @@ MQ017 (mixed iptables backends)."""
 
 from __future__ import annotations
 
-from masqctl.analysis.drift import DRIFT, EMPTY, capture_gap, dump_gap, nat_limit
+from masqctl.analysis.drift import DRIFT, EMPTY, capture_gap
+from masqctl.analysis.dumpfacts import dump_gap, shadowing_of_dump
 from masqctl.analysis.findings import ERROR, INFO, WARNING, Context, shown_nodes
 from masqctl.cluster.model import MissingKey
-from masqctl.netfilter.chaindiff import jumps_to
-
-# Addresses whose SNAT is specific on AKS (pod-subnet mode's CNS rules): never "shadowing".
-AZURE_FIXED = ("168.63.129.16/32", "169.254.169.254/32")
+from masqctl.netfilter.dump import DumpError, parse_dump
 
 
 def check(ctx: Context) -> None:
@@ -223,93 +221,15 @@ def _selector(ds) -> str:
 # --------------------------------------------------------------------------- MQ006
 
 
-def _gated(rule) -> bool:
-    """Rules that act only on marked or hairpin packets (kube-proxy style) or on Azure's fixed addresses."""
-    for m in rule.matches:
-        if m.module in ("mark", "connmark"):
-            return True
-        if m.module == "-d" and not m.negated and m.value in AZURE_FIXED:
-            return True
-    return False
-
-
-def _negated_mark_return(rule) -> bool:
-    return rule.target == "RETURN" and any(
-        m.module in ("mark", "connmark") and any(neg for neg, _, _ in m.options) for m in rule.matches)
-
-
-def _chain_masquerades(nat, name: str, depth: int = 0, seen=None) -> str | None:
-    """A rule of chain ``name`` (or a chain it jumps to) that masquerades ungated traffic."""
-    seen = seen or set()
-    if depth > 6 or name in seen or name.startswith("KUBE-"):
-        # kube-proxy's chains masquerade only packets it marked (or hairpin traffic): not pod egress
-        return None
-    seen.add(name)
-    chain = nat.chain(name)
-    if chain is None:
-        return None
-    for rule in chain.rules:
-        if _negated_mark_return(rule):
-            return None          # only marked packets go on
-        if _gated(rule):
-            continue
-        if rule.target in ("MASQUERADE", "SNAT"):
-            return rule.text
-        if rule.target and rule.target not in ("RETURN", "ACCEPT", "DROP", "MARK", "LOG", "DNAT", "REDIRECT",
-                                               "CONNMARK", "NOTRACK", "CT") and rule.target in nat:
-            inner = _chain_masquerades(nat, rule.target, depth + 1, seen)
-            if inner:
-                return inner
-    return None
-
-
 def shadowing(text: str, chain: str, source: str) -> tuple[list[str], str | None]:
     """Rules of nat POSTROUTING that decide besides the agent's chain: before its jump (they decide
     first) or masquerading after it (they masquerade what the agent's chain RETURNed).
-    Returns (descriptions, limit): ``limit`` (``drift.nat_limit``) says why rules that are not
+    Returns (descriptions, limit): ``limit`` (``dumpfacts.nat_limit``) says why rules that are not
     shown cannot be checked (a grep excerpt, a dump cut short, no nat table), None for a whole table."""
-    from masqctl.netfilter.dump import parse_dump
-
     return shadowing_of_dump(parse_dump(text, source), chain)
 
 
-def shadowing_of_dump(dump, chain: str) -> tuple[list[str], str | None]:
-    """``shadowing`` of a parsed dump."""
-    limit = nat_limit(dump)
-    nat = dump.table("nat")
-    if nat is None or "POSTROUTING" not in nat or (dump.list_format and "FORWARD" in nat.declared):
-        return [], limit
-    post = nat.chain("POSTROUTING")
-    lines = [t for _, t in post.lines]
-    jumps = set(jumps_to(lines, chain))
-    at = next((i for i, t in enumerate(lines) if t in jumps), None)
-    if at is None:
-        return [], limit          # no jump: MQ005
-    out = []
-    for i, rule in enumerate(post.rules):
-        if i == at or rule.text in jumps or _gated(rule):
-            continue
-        before = i < at
-        if rule.target in ("MASQUERADE", "SNAT"):
-            what = (f"before the agent's jump, `{rule.text}` masquerades the packets it matches" if before else
-                    f"after the agent's jump, `{rule.text}` masquerades packets the agent's chain exempted")
-        elif before and rule.target in ("ACCEPT", "RETURN"):
-            what = f"before the agent's jump, `{rule.text}` ends nat POSTROUTING for the packets it matches"
-        elif rule.target and rule.target in nat and rule.target != chain:
-            inner = _chain_masquerades(nat, rule.target)
-            if not inner:
-                continue
-            what = (f"{'before' if before else 'after'} the agent's jump, `{rule.text}` leads to "
-                    f"`{inner}` (a second masquerade chain)")
-        else:
-            continue
-        out.append(what)
-    return out, limit
-
-
 def mq006(ctx: Context, captured: list[str]) -> None:
-    from masqctl.netfilter.dump import DumpError
-
     view = ctx.view
     chain = view.chain if view is not None else "IP-MASQ-AGENT"
     groups: dict[tuple, list[str]] = {}
@@ -349,8 +269,6 @@ def mq006(ctx: Context, captured: list[str]) -> None:
 
 
 def mq017(ctx: Context, captured: list[str]) -> None:
-    from masqctl.netfilter.dump import DumpError, parse_dump
-
     mixed = []
     evidence = []
     partial: dict[str, list[str]] = {}
