@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import traceback
 
 import typer
 
 from masqctl import __version__
+from masqctl.cli.output import console as make_console
 from masqctl.errors import EXIT_FAILED, EXIT_USAGE, MasqctlError
 
 app = typer.Typer(
@@ -37,31 +37,71 @@ def _root(
     _state["debug"] = debug
 
 
-# Each command lives in its own module; registration order is the order of `masqctl --help`.
-from masqctl.cli.inspect import inspect  # noqa: E402
-from masqctl.cli.explain import explain  # noqa: E402
-from masqctl.cli.apply import apply  # noqa: E402
-from masqctl.cli.collect import collect  # noqa: E402
+# Each command lives in its own module, imported only when that command runs: `masqctl explain`
+# never loads inspect's, apply's or collect's modules (nor has typer convert their signatures).
+# The order here is the order of `masqctl --help`, and each line is the first line of the command's
+# docstring (tests/cli/test_lazy_commands.py holds the two equal).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "inspect": ("masqctl.cli.inspect", "Gather what decides masquerading in a cluster and report findings."),
+    "explain": ("masqctl.cli.explain", "Say whether a flow SRC -> DST is masqueraded, by which rule, and what "
+                "source the destination sees."),
+    "apply": ("masqctl.cli.apply", "Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."),
+    "collect": ("masqctl.cli.collect", "Write a bundle folder for offline analysis (inspect --bundle, explain "
+                "--bundle)."),
+}
 
-app.command("inspect")(inspect)
-app.command("explain")(explain)
-app.command("apply")(apply)
-app.command("collect")(collect)
+
+def _command_name(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` runs: its first word that is not an option (the root options take no
+    values), or None."""
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg
+        if arg == "--":
+            return None
+    return None
 
 
-@app.command("node-agent", add_help_option=False,
-             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def node_agent(ctx: typer.Context) -> None:
-    """Run the agent's rule engine on a host (drop-in for ip-masq-agent-v2). See `masqctl node-agent --help`."""
-    from masqctl.agent.main import main as agent_main
+def _register(name: str) -> None:
+    import importlib
 
-    raise typer.Exit(agent_main(list(ctx.args)))
+    module, _ = COMMANDS[name]
+    app.command(name)(getattr(importlib.import_module(module), name))
+
+
+def _listed(name: str, summary: str) -> None:
+    """A command in ``masqctl --help``'s list without importing its module."""
+    def listed() -> None:  # pragma: no cover - replaced by the real command before it can run
+        raise AssertionError(name)
+
+    listed.__doc__ = summary
+    app.command(name)(listed)
+
+
+def register_commands(argv: list[str]) -> None:
+    """Register the command ``argv`` runs for real, and the others only as names in the help."""
+    chosen = _command_name(argv)
+    for name, (_, summary) in COMMANDS.items():
+        if name == chosen:
+            _register(name)
+        else:
+            _listed(name, summary)
+    _register_node_agent()
+
+
+def _register_node_agent() -> None:
+    @app.command("node-agent", add_help_option=False,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def node_agent(ctx: typer.Context) -> None:
+        """Run the agent's rule engine on a host (drop-in for ip-masq-agent-v2). See `masqctl node-agent --help`."""
+        from masqctl.agent.main import main as agent_main
+
+        raise typer.Exit(agent_main(list(ctx.args)))
 
 
 def report_error(error: MasqctlError) -> None:
-    from rich.console import Console
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console = make_console(stderr=True, soft_wrap=True)
     console.print(f"[bold red]error[/] {error.code} " + (f"[bold]{error.input}[/]: " if error.input else "")
                   + error.message, markup=True)
     if error.hint:
@@ -71,10 +111,14 @@ def report_error(error: MasqctlError) -> None:
 def run(argv: list[str]) -> int:
     """Run the app; return the exit status. Errors never show a traceback unless --debug."""
     debug = "--debug" in argv
+    app.registered_commands.clear()
+    register_commands(argv)
     try:
         result = app(args=argv, prog_name="masqctl", standalone_mode=False)
     except MasqctlError as error:
         if debug:
+            import traceback
+
             traceback.print_exc()
         report_error(error)
         return error.exit_code
@@ -92,6 +136,8 @@ def run(argv: list[str]) -> int:
             exc.show()
             return EXIT_USAGE if exc.exit_code == EXIT_USAGE else EXIT_FAILED
         if debug:
+            import traceback
+
             traceback.print_exc()
         print(f"error: E999 unexpected internal error: {exc.__class__.__name__}: {exc} "
               "(run with --debug for the traceback)", file=sys.stderr)

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.output import Output, OutputOpt, Verbose, emit
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
 from masqctl.errors import ApplyError, UsageError
 
 PANEL_CHANGE = "Change"
@@ -233,10 +233,9 @@ def _mark(value: bool | None) -> str:
 
 
 def print_plan(plan, verbose: int = 0) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console(soft_wrap=True)
     out = console.print
     flavor = plan.before.options.flavor if plan.before.options else "?"
     out(f"[bold]Plan[/] for ConfigMap [bold]{plan.ref}[/] key {plan.key} "

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.output import Output, OutputOpt, Verbose, emit
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
 from masqctl.errors import UsageError
 
 COLLAPSE = 4  # runs of non-matching rules longer than this are folded in the tree (unless -v)
@@ -153,10 +153,9 @@ def _log(text: str) -> None:
 
 
 def render_cluster(result, verbose: int = 0) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = make_console()
     src = result.source
     console.print(f"[bold]node[/] {escape(result.node)} · [bold]rules[/] {escape(result.rules_from)}")
     console.print(f"[bold]mode[/] {escape(result.mode.describe())}"
@@ -185,11 +184,10 @@ def render_cluster(result, verbose: int = 0) -> None:
 
 
 def render_human(result, verbose: int = 0) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.tree import Tree
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = make_console()
     ev = result.evaluation
     doc_decision = ev.masqueraded
     head = {True: "[bold red]masqueraded[/]", False: "[bold green]not masqueraded[/]",

@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cluster.options import (DEFAULT_AZURE_AUTH, DEFAULT_CONCURRENCY, DEFAULT_DEBUG_IMAGE,
-                                     DEFAULT_NAMESPACE, DEFAULT_NODE_TIMEOUT, GatherOptions, parse_node_selection)
+                                     DEFAULT_NAMESPACE, DEFAULT_NODE_TIMEOUT, GatherOptions)
 
 PANEL_K8S = "Cluster"
 PANEL_AZ = "Azure"
@@ -72,7 +72,7 @@ class GatherFlags:
     def options(self) -> GatherOptions:
         """The values gathering depends on (``--nodes`` parsed; E208 for a bad one)."""
         return GatherOptions(bundle=self.bundle, kubeconfig=self.kubeconfig, context=self.context,
-                             namespace=self.namespace, nodes=parse_node_selection(self.nodes),
+                             namespace=self.namespace, nodes=_nodes(self.nodes),
                              capture=not self.no_capture, concurrency=self.concurrency,
                              node_timeout=self.node_timeout, debug_pod=self.debug_pod, debug_image=self.debug_image,
                              azure=not self.no_azure, subscription=self.subscription,
@@ -119,3 +119,10 @@ def _ordered(params: list[inspect.Parameter]) -> list[inspect.Parameter]:
         keyword_only = keyword_only or p.kind is inspect.Parameter.KEYWORD_ONLY
         out.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if keyword_only else p)
     return out
+
+
+def _nodes(text: str | None):
+    """``--nodes`` parsed; the selector grammar loads only here (an offline explain never needs it)."""
+    from masqctl.cluster.selection import parse_node_selection
+
+    return parse_node_selection(text)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.output import Output, OutputOpt, Verbose, emit
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
 
 Only = Annotated[Optional[str], typer.Option(
     "--only", metavar="CODE,...", help="Report only these finding codes (e.g. MQ004,MQ005); see docs/findings.md.")]
@@ -54,13 +54,12 @@ _STATE_STYLE = {"in-sync": "green", "drift": "bold red", "unknown": "yellow"}
 
 
 def render_human(report, verbose: int = 0, console=None) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    console = console or Console(highlight=False)
+    console = console or make_console()
     d = report.to_dict()
     title = f"masqctl inspect — {escape(report.cluster or report.source)}"
     if report.collected_at:

@@ -1,8 +1,8 @@
-"""The output flags every command shares (-o/--output, -v), in the kubectl style, and the one writer of -o json/yaml."""
+"""The output flags every command shares (-o/--output, -v), in the kubectl style, the one writer of
+-o json/yaml, and the one maker of rich consoles."""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from typing import Annotated
@@ -27,9 +27,21 @@ def emit(doc: dict, output: Output, *, indent: bool | None = None) -> None:
     and files; ``indent`` True indents it always. YAML keeps key order and does not fold long lines.
     """
     if output == Output.json:
+        import json
+
         pretty = sys.stdout.isatty() if indent is None else indent
         sys.stdout.write(json.dumps(doc, indent=2 if pretty else None, ensure_ascii=False) + "\n")
     elif output == Output.yaml:
         import yaml
 
         sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=1000))
+
+
+def console(*, stderr: bool = False, soft_wrap: bool = False, file=None, force_terminal: bool | None = None):
+    """A rich console for human output. Markup is ours; nothing else in the text is interpreted:
+    no highlighting of numbers and addresses, and no ``:name:`` emoji codes (an iptables comment
+    such as ``":ok:"`` is printed as written)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, file=file, force_terminal=force_terminal, highlight=False, emoji=False,
+                   soft_wrap=soft_wrap)

@@ -18,6 +18,8 @@ import atexit
 import sys
 from typing import IO, Callable
 
+from masqctl.cli.output import console as make_console
+
 Callback = Callable[[str, int, int], None]
 
 
@@ -69,10 +71,9 @@ class _RichBar:
         self.totals: dict[str, tuple[int, int]] = {}
 
     def _start(self) -> None:
-        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        console = Console(file=self.stream, force_terminal=True)
+        console = make_console(file=self.stream, force_terminal=True)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), console=console, transient=True)
         self.progress.start()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-# NodeSelection and --nodes parsing live with the selector grammar (selection imports nothing of
-# this module); they are re-exported here because GatherOptions carries one.
-from masqctl.cluster.selection import NodeSelection, parse_node_selection
 from masqctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from masqctl.cluster.selection import NodeSelection
 
 DEFAULT_CONCURRENCY = 16
 DEFAULT_NODE_TIMEOUT = 30.0
@@ -26,7 +26,7 @@ class GatherOptions:
     kubeconfig: str | None = None
     context: str | None = None
     namespace: str = DEFAULT_NAMESPACE
-    nodes: NodeSelection = field(default_factory=NodeSelection)
+    nodes: NodeSelection = field(default_factory=lambda: _selection().NodeSelection())
     capture: bool = True                 # exec into nodes for iptables-save
     concurrency: int = DEFAULT_CONCURRENCY
     node_timeout: float = DEFAULT_NODE_TIMEOUT
@@ -47,6 +47,22 @@ class GatherOptions:
         if self.azure_auth not in AZURE_AUTH_MODES:
             raise UsageError(f"use one of {', '.join(AZURE_AUTH_MODES)}", input=f"--azure-auth {self.azure_auth}",
                              code="E208")
+
+
+def _selection():
+    """The selector grammar, loaded when a selection is made: an offline ``explain`` takes the
+    gathering options but selects no nodes, and does not pay for the grammar at start-up."""
+    from masqctl.cluster import selection
+
+    return selection
+
+
+def __getattr__(name: str):
+    # NodeSelection and --nodes parsing live with the selector grammar (which imports nothing of this
+    # module); they are re-exported here, without loading the grammar, because GatherOptions carries one.
+    if name in ("NodeSelection", "parse_node_selection"):
+        return getattr(_selection(), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # A progress callback: (what, done, total). Domain code calls it; the CLI draws the bar.

@@ -1,0 +1,66 @@
+"""Each command loads only what it runs: an offline explain imports no other command's module, no
+cluster gatherer and no client library; `masqctl --help` lists every command from the registry
+without importing them, and the registry's lines are the commands' own first docstring lines."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from masqctl.cli.app import COMMANDS, _command_name
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DUMP = os.path.join(ROOT, "examples", "hub-spoke", "nodes", "aks-system-20931744-vmss000000", "iptables-save.txt")
+
+
+def loaded_after(argv: list[str]) -> tuple[int, list[str], str]:
+    code = ("import json, sys\nfrom masqctl.cli.app import run\n"
+            f"status = run({argv!r})\n"
+            "print(json.dumps([status, sorted(sys.modules)]), file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    status, modules = json.loads(r.stderr.strip().splitlines()[-1])
+    return status, modules, r.stdout
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_help_line_of_each_command_is_its_docstring(name):
+    module, summary = COMMANDS[name]
+    doc = getattr(importlib.import_module(module), name).__doc__
+    assert doc.strip().splitlines()[0] == summary
+
+
+def test_offline_explain_loads_only_explain():
+    status, modules, out = loaded_after(["explain", "10.40.0.9", "10.42.1.10", "--iptables", DUMP,
+                                         "--node-ip", "10.40.0.4", "-o", "json"])
+    assert status == 0 and json.loads(out)["masqueraded"] is not None
+    assert "masqctl.cli.explain" in modules
+    for unwanted in ("masqctl.cli.inspect", "masqctl.cli.apply", "masqctl.cli.collect", "masqctl.cluster.gather",
+                     "masqctl.cluster.live", "masqctl.cluster.selection", "masqctl.ops.apply", "kubernetes",
+                     "azure", "yaml"):
+        assert unwanted not in modules, unwanted
+
+
+def test_root_help_lists_every_command_without_importing_them():
+    status, modules, out = loaded_after(["--help"])
+    assert status == 0
+    for name in (*COMMANDS, "node-agent"):
+        assert f" {name} " in out, name
+    assert not [m for m in modules if m.startswith("masqctl.cli.") and m.rsplit(".", 1)[1] in COMMANDS]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], None), (["--debug", "inspect", "--bundle", "x"], "inspect"), (["--help"], None),
+    (["explain", "--help"], "explain"), (["--", "inspect"], None), (["nope"], "nope"),
+])
+def test_the_command_is_the_first_word_that_is_not_an_option(argv, expected):
+    assert _command_name(argv) == expected
+
+
+def test_an_unknown_command_is_a_usage_error():
+    status, _, _ = loaded_after(["nope"])
+    assert status == 2
