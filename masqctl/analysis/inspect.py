@@ -62,6 +62,23 @@ class InspectReport:
     def counts(self) -> dict:
         return {s: sum(1 for f in self.findings if f.severity == s) for s in (ERROR, WARNING, INFO)}
 
+    def verdict(self) -> str:
+        """The answer in one line, first: how many problems (errors and warnings), the most severe
+        one with the command that fixes it where there is one, and what could not be decided."""
+        problems = [f for f in ordered(list(self.findings)) if f.severity in (ERROR, WARNING)]
+        undecided = len(self.not_checked)
+        tail = f"; {undecided} check(s) could not be decided" if undecided else ""
+        nodes = len(self.nodes_in_scope)
+        if not problems:
+            return f"no problems found ({nodes} node(s) in scope){tail}"
+        first = problems[0]
+        line = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: {first.title} ({first.code})"
+        if first.command:
+            line += f" → {first.command}"
+        if len(problems) > 1:
+            line += f"; also {', '.join(dict.fromkeys(f.code for f in problems[1:]))}"
+        return line + tail
+
     def to_dict(self) -> dict:
         view = self.agent
         cfg = view.config if view is not None else None
@@ -88,7 +105,8 @@ class InspectReport:
             "nodes": self.drift.to_dict() if self.drift is not None else None,
             "findings": [f.to_dict() for f in self.findings],
             "not_checked": [n.to_dict() for n in self.not_checked],
-            "summary": {**self.counts(), "nodes": len(self.nodes_in_scope), "exit_code": self.exit_code},
+            "summary": {**self.counts(), "nodes": len(self.nodes_in_scope), "exit_code": self.exit_code,
+                        "verdict": self.verdict()},
             "only": list(self.only) if self.only is not None else None,
             "notes": list(self.notes),
         }

@@ -293,6 +293,8 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
                 current.resource_version if current is not None else None, current, None, None, view, view, mode)
     plan.changes += outcome.changes
     plan.notes += outcome.notes
+    if request.goal == "fix" and not outcome.changes:
+        plan.notes += elsewhere_fixes(snapshot)
     plan.warnings += outcome.warnings
     plan.refused += outcome.refused
 
@@ -421,6 +423,13 @@ def check_unsafe(plan: Plan, allow_unsafe: bool) -> None:
                      hint="if this is really meant (e.g. a peered network that uses public addresses privately), "
                           "re-run with --yes --allow-unsafe; otherwise list only the ranges whose hosts route "
                           "pod IPs back")
+
+
+def elsewhere_fixes(snapshot: ClusterSnapshot) -> list[str]:
+    """For ``--goal fix`` with nothing to fix: the findings inspect reports that another command
+    changes (``Finding.command``), so plan and inspect point the same way."""
+    return [f"{f.code} ({f.title}) is not what --goal fix changes: `{f.command}`"
+            for f in inspect(without_captures(snapshot)).findings if f.command and "--goal fix" not in f.command]
 
 
 def findings_change(before: ClusterSnapshot, after: ClusterSnapshot) -> tuple[list, list, list]:

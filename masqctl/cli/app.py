@@ -8,7 +8,7 @@ import typer
 
 from masqctl import __version__
 from masqctl.cli.output import console as make_console
-from masqctl.errors import EXIT_FAILED, EXIT_USAGE, MasqctlError
+from masqctl.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MasqctlError
 
 app = typer.Typer(
     name="masqctl",
@@ -18,9 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-_state = {"debug": False}
-
 
 def _version(value: bool) -> None:
     if value:
@@ -34,7 +31,7 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    _state["debug"] = debug
+    """--debug is read by run() wherever it stands (``normalize``); it is declared here for --help."""
 
 
 # Each command lives in its own module, imported only when that command runs: `masqctl explain`
@@ -100,7 +97,6 @@ def _register_node_agent() -> None:
 
 
 def report_error(error: MasqctlError) -> None:
-
     console = make_console(stderr=True, soft_wrap=True)
     console.print(f"[bold red]error[/] {error.code} " + (f"[bold]{error.input}[/]: " if error.input else "")
                   + error.message, markup=True)
@@ -108,20 +104,89 @@ def report_error(error: MasqctlError) -> None:
         console.print(f"[dim]hint:[/] {error.hint}")
 
 
+def error_document(code: str, message: str, input: str | None = None, hint: str | None = None) -> dict:
+    """What stdout carries instead of the result when a command run with ``-o json``/``-o yaml``
+    fails: one document a script can test (``.error.code``), besides the line on stderr."""
+    return {"error": {"code": code, "message": message, "input": input, "hint": hint}}
+
+
+def output_format(argv: list[str]) -> str | None:
+    """The ``-o``/``--output`` value ``argv`` asks for (the last one wins, as with click), or None."""
+    found = None
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg in ("-o", "--output") and i + 1 < len(argv):
+            found = argv[i + 1]
+        elif arg.startswith("--output="):
+            found = arg.split("=", 1)[1]
+        elif arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
+            found = arg[2:].removeprefix("=")
+    return found
+
+
+def normalize(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` as the commands parse it, and whether ``--debug`` was given.
+
+    ``--debug`` is taken wherever it stands (before or after the command); ``-v N``,
+    ``-vN``, ``--verbose N`` and ``--verbose=N`` (N a digit) mean ``-v`` N times, as ``-vv`` does."""
+    out: list[str] = []
+    debug = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            out.extend(argv[i:])
+            break
+        if arg == "--debug":
+            debug = True
+        elif arg in ("-v", "--verbose") and i + 1 < len(argv) and _digit(argv[i + 1]):
+            out.extend(["-v"] * int(argv[i + 1]))
+            i += 1
+        elif arg.startswith(("-v", "--verbose=")) and _digit(arg.removeprefix("--verbose=").removeprefix("-v")
+                                                             .removeprefix("=")):
+            out.extend(["-v"] * int(arg.removeprefix("--verbose=").removeprefix("-v").removeprefix("=")))
+        else:
+            out.append(arg)
+        i += 1
+    return out, debug
+
+
+def _digit(text: str) -> bool:
+    return len(text) == 1 and text.isdigit()
+
+
+def _fail(error: MasqctlError, structured: str | None) -> int:
+    report_error(error)
+    _write_error_document(error_document(error.code, error.message, error.input, error.hint), structured)
+    # an agent config given as input (--config-dir, --from-file) is an input error of this command;
+    # only the node-agent itself exits as the agent does (masqctl.agent.main)
+    return EXIT_USAGE if isinstance(error, ConfigError) else error.exit_code
+
+
+def _write_error_document(doc: dict, structured: str | None) -> None:
+    """The error as stdout's one document, unless the command wrote its own already (apply's plan
+    before a refusal: the plan says what was refused)."""
+    from masqctl.cli.output import Output, emit, emitted
+
+    if structured in ("json", "yaml") and not emitted():
+        emit(doc, Output(structured))
+
+
 def run(argv: list[str]) -> int:
-    """Run the app; return the exit status. Errors never show a traceback unless --debug."""
-    debug = "--debug" in argv
+    """Run the app; return the exit status. Errors never show a traceback unless --debug, and then
+    only unexpected ones. With ``-o json``/``-o yaml`` an error is also one document on stdout."""
+    from masqctl.cli import output
+
+    output.reset()
+    argv, debug = normalize(list(argv))
+    structured = output_format(argv)
     app.registered_commands.clear()
     register_commands(argv)
     try:
         result = app(args=argv, prog_name="masqctl", standalone_mode=False)
     except MasqctlError as error:
-        if debug:
-            import traceback
-
-            traceback.print_exc()
-        report_error(error)
-        return error.exit_code
+        return _fail(error, structured)
     except (typer.Exit, typer.Abort) as exc:
         if isinstance(exc, typer.Abort):
             print("aborted", file=sys.stderr)
@@ -134,12 +199,17 @@ def run(argv: list[str]) -> int:
         # usage errors carry exit code 2 and know how to show themselves.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
-            return EXIT_USAGE if exc.exit_code == EXIT_USAGE else EXIT_FAILED
+            if exc.exit_code == EXIT_USAGE:
+                _write_error_document(error_document("E200", exc.format_message() if hasattr(exc, "format_message")
+                                                     else str(exc)), structured)
+                return EXIT_USAGE
+            return EXIT_FAILED
         if debug:
             import traceback
 
             traceback.print_exc()
-        print(f"error: E999 unexpected internal error: {exc.__class__.__name__}: {exc} "
-              "(run with --debug for the traceback)", file=sys.stderr)
+        message = f"unexpected internal error: {exc.__class__.__name__}: {exc}"
+        print(f"error: E999 {message} (run with --debug for the traceback)", file=sys.stderr)
+        _write_error_document(error_document("E999", message, hint="run with --debug for the traceback"), structured)
         return EXIT_FAILED
     return result if isinstance(result, int) else 0

@@ -120,9 +120,11 @@ def apply(gathering: g.GatherFlags,
                          f"{plan.ref}", input=f"--from-backup {from_backup}", code="E255")
 
     as_json = output == Output.json
-    doc = plan.to_dict()
+    doc = {"schema": PLAN_SCHEMA, **plan.to_dict()}
     writing = yes or (not dry_run and bundle is None and sys.stdout.isatty())
-    if not as_json:
+    if output == Output.yaml:
+        _print_manifest(plan)
+    elif not as_json:
         print_plan(plan, verbose)
     try:
         check_unsafe(plan, allow_unsafe)     # dry runs too: a plan with an error-level range exits 1
@@ -212,6 +214,8 @@ def _read_from_file(path: str):
 
 # --------------------------------------------------------------------------- output
 
+PLAN_SCHEMA = 1   # the version of apply's -o json document; it changes only when a field changes meaning
+
 
 def _err(text: str) -> None:
     print(text, file=sys.stderr)
@@ -219,6 +223,19 @@ def _err(text: str) -> None:
 
 def _print_json(doc: dict) -> None:
     emit(doc, Output.json)
+
+
+def _print_manifest(plan) -> None:
+    """``-o yaml``: stdout is the planned ConfigMap alone, for ``kubectl apply -f -`` or
+    ``kubectl diff -f -``; what else the plan says goes to stderr."""
+    if plan.new_object is not None:
+        emit(plan.new_object, Output.yaml)
+        return
+    if plan.nothing_to_do:
+        _err(f"nothing to do: ConfigMap {plan.ref} stays as it is (no manifest printed)")
+    else:
+        _err(f"the plan {plan.action}s ConfigMap {plan.ref}: there is no manifest to print; "
+             f"`kubectl -n {plan.namespace} delete configmap {plan.name}` does the same by hand")
 
 
 def _progress():

@@ -11,6 +11,7 @@ from masqctl.cli import gathering as g
 from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
 from masqctl.errors import UsageError
 
+EXPLAIN_SCHEMA = 1  # the version of explain's -o json document; it changes only when a field changes meaning
 COLLAPSE = 4  # runs of non-matching rules longer than this are folded in the tree (unless -v)
 
 
@@ -100,7 +101,7 @@ def explain(
                               out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)
         result = explain_on_cluster(opts, creq, _log if verbose else None)
         if output != Output.table:
-            emit(result.to_dict(), output)
+            emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         else:
             render_cluster(result, verbose)
         return
@@ -132,7 +133,7 @@ def explain(
                   bridged=bridged)
     result = run_explain(req)
     if output != Output.table:
-        emit(result.to_dict(), output)
+        emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         return
     render_human(result, verbose)
 

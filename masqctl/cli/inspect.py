@@ -11,11 +11,13 @@ from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make
 
 Only = Annotated[Optional[str], typer.Option(
     "--only", metavar="CODE,...", help="Report only these finding codes (e.g. MQ004,MQ005); see docs/findings.md.")]
+Quiet = Annotated[bool, typer.Option("-q", "--quiet", help="Print only the one-line verdict (the exit status says "
+                                     "the rest).")]
 
 
 @g.takes_gather_flags
 def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Output.table,
-            verbose: Verbose = 0) -> None:
+            verbose: Verbose = 0, quiet: Quiet = False) -> None:
     """Gather what decides masquerading in a cluster and report findings.
 
     Exit status: 0 no error-severity finding, 1 at least one, 2 usage or input error.
@@ -34,7 +36,9 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
     codes = check_codes(only.split(",")) if only is not None else None     # before minutes of gathering
     report = inspect_cluster(gathering.options(), only=set(codes) if codes is not None else None,
                              progress=_progress(verbose, output))
-    if output == Output.table:
+    if output == Output.table and quiet:
+        make_console().print(_verdict_markup(report))
+    elif output == Output.table:
         render_human(report, verbose)
     else:
         emit(report.to_dict(), output, indent=True)
@@ -53,6 +57,13 @@ _SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _STATE_STYLE = {"in-sync": "green", "drift": "bold red", "unknown": "yellow"}
 
 
+def _verdict_markup(report) -> str:
+    from rich.markup import escape
+
+    style = "bold red" if report.exit_code else ("bold yellow" if report.counts()["warning"] else "bold green")
+    return f"[{style}]{escape(report.verdict())}[/]"
+
+
 def render_human(report, verbose: int = 0, console=None) -> None:
     from rich.markup import escape
     from rich.padding import Padding
@@ -61,6 +72,7 @@ def render_human(report, verbose: int = 0, console=None) -> None:
 
     console = console or make_console()
     d = report.to_dict()
+    console.print(_verdict_markup(report))
     title = f"masqctl inspect — {escape(report.cluster or report.source)}"
     if report.collected_at:
         title += f" (collected {escape(report.collected_at)})"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from errordoc import error_of
 import yaml
 
 import apply_clusters as clusters
@@ -164,7 +165,7 @@ def test_ugly_add_is_refused_with_the_agents_reason(tmp_path, capsys, cidr, code
     assert exc.value.code == code and words in exc.value.message
     assert exc.value.input.startswith("ConfigMap kube-system/azure-ip-masq-agent-config key ip-masq-agent line ")
     rc, out, err = cli(capsys, "apply", "--bundle", path, "--add", cidr, "-o", "json")
-    assert rc == 1 and out == "" and code in err
+    assert rc == 2 and error_of(out)["code"] == code and code in err
 
 
 # --------------------------------------------------------------------------- --from-file
@@ -175,7 +176,7 @@ def test_from_file_with_65_cidrs_is_refused(tmp_path, capsys):
     f = tmp_path / "many.yaml"
     f.write_text("nonMasqueradeCIDRs:\n" + "".join(f"  - 10.{i}.0.0/16\n" for i in range(65)))
     rc, out, err = cli(capsys, "apply", "--bundle", path, "--from-file", str(f))
-    assert rc == 1 and out == ""
+    assert rc == 2 and out == ""
     assert "E106" in err and f"--from-file {f}" in err and "65 CIDRs" in err
 
 
@@ -188,7 +189,7 @@ def test_from_file_yaml_bomb_is_refused(tmp_path, capsys):
     f = tmp_path / "bomb.yaml"
     f.write_text("\n".join(bomb) + "\n")
     rc, out, err = cli(capsys, "apply", "--bundle", path, "--from-file", str(f))
-    assert rc == 1 and out == "" and "E102" in err and "aliasing" in err
+    assert rc == 2 and out == "" and "E102" in err and "aliasing" in err
 
 
 @pytest.mark.parametrize("content, code", [(None, "E253"), (b"\x00\x01binary", "E253")])

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 from qakit import EXAMPLES, ROOT, assert_clean
+from errordoc import no_result
 
 HUB = os.path.join(EXAMPLES, "hub-spoke")
 
@@ -32,7 +33,7 @@ def test_a_format_name_is_refused_when_no_such_folder_exists(tmp_path, option, n
     proc = collect(tmp_path, option, name)
     assert_clean(proc)
     assert proc.returncode == 2, proc.stderr
-    assert proc.stdout == ""
+    assert no_result(proc)
     assert f"error E327 -o/--output-dir {name}: " in proc.stderr, proc.stderr
     assert "collect's -o is the output folder; collect always writes a bundle; " \
            f"to name a folder '{name}' write ./{name}" in proc.stderr, proc.stderr

@@ -52,10 +52,14 @@ class Finding:
     evidence: tuple[str, ...] = ()
     fix: str = ""
     nodes: tuple[str, ...] = ()
+    command: str = ""          # the masqctl command that makes the change the fix describes ("" if none)
+    configmap: str = ""        # the user ConfigMap manifest the fix proposes ("" if none)
 
     def to_dict(self) -> dict:
         return {"code": self.code, "severity": self.severity, "title": self.title, "detail": self.detail,
-                "evidence": list(self.evidence), "fix": self.fix, "nodes": list(self.nodes)}
+                "evidence": list(self.evidence), "fix": self.fix,
+                "remedy": {"command": self.command or None, "configmap": self.configmap or None},
+                "nodes": list(self.nodes)}
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,9 @@ class Context:
     dumps: object = None    # masqctl.analysis.nodedumps.NodeDumps: each distinct capture parsed once
 
     def add(self, code: str, severity: str, detail: str, *, evidence=(), fix: str = "", nodes=(),
-            title: str | None = None) -> None:
+            title: str | None = None, command: str = "", configmap: str = "") -> None:
         self.findings.append(Finding(code, severity, title or CATALOGUE[code], detail, tuple(evidence), fix,
-                                     tuple(nodes)))
+                                     tuple(nodes), command, configmap))
 
     def skip(self, code: str, reason: str, nodes=()) -> None:
         self.not_checked.append(NotChecked(code, reason, tuple(nodes)))

@@ -57,9 +57,11 @@ def mq016(ctx: Context) -> None:
             "peered or on-premises ranges in it would break replies (pod IPs are not routable in overlay).",
             evidence=[f"ConfigMap {user.ref} keys {', '.join(sorted(user.data)) or '(none)'}",
                       f"network mode {ctx.mode.name}"],
-            fix=f"Before `az aks update --network-plugin-mode overlay`: back it up and delete it\n"
+            fix=f"Before `az aks update --network-plugin-mode overlay`: back it up and delete it "
+                f"(`masqctl apply --goal reset` does both), or by hand:\n"
                 f"kubectl -n {user.namespace} get configmap {user.name} -o yaml > {user.name}.yaml\n"
-                f"kubectl -n {user.namespace} delete configmap {user.name}")
+                f"kubectl -n {user.namespace} delete configmap {user.name}",
+            command="masqctl apply --goal reset")
 
 
 __all__ = ["check"]

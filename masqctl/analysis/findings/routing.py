@@ -157,9 +157,11 @@ def mq008(ctx: Context) -> None:
             "the node, not the pod, which hides which pod made a request."
             + (f" Peering(s) {', '.join(p.peering.name for p in sync)} are not fully in sync." if sync else ""),
             evidence=evidence,
-            fix="Add the peered ranges to the user ConfigMap (kubectl apply -f -); NSGs, UDRs and firewalls on the "
-                "way must then allow the pod IPs:\n" + snippet
-                + "Note: a user ConfigMap blocks a later migration to CNI overlay (MQ016).")
+            fix="Add the peered ranges to the user ConfigMap: `masqctl apply --goal preserve-source-ip` plans it, "
+                "backs up and writes it (or kubectl apply -f - this manifest); NSGs, UDRs and firewalls on the way "
+                "must then allow the pod IPs:\n" + snippet
+                + "Note: a user ConfigMap blocks a later migration to CNI overlay (MQ016).",
+            command="masqctl apply --goal preserve-source-ip", configmap=snippet)
 
 
 # --------------------------------------------------------------------------- MQ009
