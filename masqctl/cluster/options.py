@@ -40,6 +40,11 @@ class GatherOptions:
     arm_endpoint: str | None = None      # ARM base URL (sovereign clouds, tests); None: public cloud
 
     def __post_init__(self) -> None:
+        if self.bundle is not None and (self.kubeconfig is not None or self.context is not None):
+            flag = "--kubeconfig" if self.kubeconfig is not None else "--context"
+            raise UsageError(f"{flag} reads a live cluster, and --bundle {self.bundle} is read instead: give one of "
+                             "the two", input=flag, code="E228",
+                             hint="a bundle already holds what was gathered; drop --kubeconfig/--context")
         if self.concurrency < 1:
             raise UsageError("must be at least 1", input=f"--concurrency {self.concurrency}", code="E208")
         if self.node_timeout <= 0:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:   # only for annotations: the snapshot model is not needed to 
 
 E_USAGE = "E208"      # --nodes cannot be used (empty, a sample under 1, a malformed selector)
 E_NODES = "E619"      # --nodes names a node the cluster (or snapshot) does not have
+E_NONE = "E209"       # --nodes is a label selector that matches no Linux node
 SHOWN_NODES = 10      # known node names listed in an E619 message
 
 POOL_LABELS = ("kubernetes.azure.com/agentpool", "agentpool")
@@ -518,15 +519,31 @@ def choose(nodes: Sequence[NodeRef], selection: NodeSelection | None, *, where: 
             chosen = [n for n in linux if sel.matches(by_name[n].labels or {})]
         else:
             chosen = [n for n in linux if n in set(matched)]
-        notes: tuple[str, ...] = ()
         if not chosen:
-            notes = (f"--nodes {text}: the label selector matches no Linux node of {where}",)
-        return Chosen(tuple(chosen), (), notes)
+            raise UsageError(f"the label selector matches no Linux node of {where}", input=f"--nodes {text}",
+                             code=E_NONE, hint=_label_hint(text, [by_name[n] for n in linux]))
+        return Chosen(tuple(chosen))
     if selection.sample is not None:
         if selection.sample < 1:
             raise UsageError("a sample must be at least 1 node", input=f"--nodes {selection.sample}", code=E_USAGE)
         return Chosen(tuple(sample([by_name[n] for n in linux], selection.sample)))
     return Chosen(tuple(linux))
+
+
+def _label_hint(text: str, linux: Sequence[NodeRef]) -> str:
+    """What the Linux nodes carry for the keys the selector names (what did not match, and what would)."""
+    try:
+        keys = list(dict.fromkeys(r.key for r in parse_label_selector(text).requirements))
+    except SelectorError:
+        keys = []
+    parts = []
+    for key in keys[:3]:
+        values = sorted({(n.labels or {}).get(key) for n in linux if key in (n.labels or {})})
+        shown = ", ".join(values[:8]) + (", …" if len(values) > 8 else "")
+        parts.append(f"{key} = {shown}" if values else f"{key} on none")
+    found = "; ".join(parts)
+    return (f"values on the Linux nodes: {found}" if found else f"{len(linux)} Linux node(s) are known") + \
+        "; `kubectl get nodes --show-labels` lists the labels"
 
 
 def snapshot_refs(snapshot: ClusterSnapshot) -> tuple[list[NodeRef], bool]:
@@ -548,4 +565,4 @@ def choose_in_snapshot(snapshot: ClusterSnapshot, selection: NodeSelection | Non
 
 __all__ = ["NodeSelection", "parse_node_selection", "SelectorError", "Requirement", "LabelSelector", "parse_label_selector", "check_selector",
            "looks_like_selector", "label_key_errors", "label_value_errors", "NodeRef", "node_ref", "sample",
-           "Chosen", "choose", "snapshot_refs", "choose_in_snapshot", "E_NODES", "E_USAGE"]
+           "Chosen", "choose", "snapshot_refs", "choose_in_snapshot", "E_NODES", "E_NONE", "E_USAGE"]

@@ -30,6 +30,9 @@ def run(*args: str) -> subprocess.CompletedProcess:
     (("apply", "--bundle", "/nonexistent", "--add", "10.9.0.0/16"), "E320"),
     (("apply", "--bundle", "examples/hub-spoke"), "E250"),
     (("inspect", "--bundle", "examples/hub-spoke", "--only", "MQ999"), "E240"),
+    (("inspect", "--bundle", "examples/hub-spoke", "--context", "aks-prod"), "E228"),
+    (("explain", "10.40.0.9", "10.42.1.10", "--bundle", "examples/hub-spoke", "--kubeconfig", "kc"), "E228"),
+    (("inspect", "--bundle", "examples/hub-spoke", "--nodes", "agentpool=nope"), "E209"),
 ])
 @pytest.mark.parametrize("fmt", ["json", "yaml"])
 def test_an_error_is_one_document_on_stdout_and_a_line_on_stderr(args, code, fmt):

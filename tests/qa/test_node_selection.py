@@ -199,8 +199,10 @@ def test_choose_names_selector_sample_and_all():
     assert "akswin000000 is a windows node" in chosen.notes[0]
     assert choose(nodes, NodeSelection(selector="team=b")).names == ("aks-user-0", "aks-user-2")
     assert choose(nodes, NodeSelection(selector="agentpool")).names == ("aks-system-0", "aks-system-1")
-    assert choose(nodes, NodeSelection(selector="agentpool=win")).names == ()    # Windows is never selected
-    assert "matches no Linux node" in choose(nodes, NodeSelection(selector="agentpool=win")).notes[0]
+    with pytest.raises(UsageError) as nothing:                                  # Windows is never selected
+        choose(nodes, NodeSelection(selector="agentpool=win"))
+    assert nothing.value.code == "E209" and "matches no Linux node" in nothing.value.message
+    assert "agentpool = " in nothing.value.hint                                 # what the Linux nodes carry
     # live: the API server evaluated the selector; its answer is used, Linux nodes only
     assert choose(nodes, NodeSelection(selector="team=b"), matched={"aks-user-2", "akswin000000"}).names == (
         "aks-user-2",)
@@ -244,8 +246,6 @@ def _inspect(*args: str):
     ("kubernetes.azure.com/mode in (system)", KUBENET, None),
     ("kubernetes.azure.com/mode=system,agentpool==nodepool1", KUBENET, None),
     ("!kubernetes.azure.com/spot", KUBENET, None),
-    ("agentpool notin (nodepool1)", (), "matches no Linux node"),
-    ("agentpool in (system)", (), "matches no Linux node"),
     ("2", KUBENET[:2], None),
     ("99", KUBENET, None),
 ])
@@ -273,6 +273,8 @@ def test_bundle_selection(nodes, scope, note):
     (" ", "E208", r"--nodes ' ': is empty"),
     ("-1", "E208", r"--nodes -1: a sample must be at least 1 node"),
     ("0", "E208", r"--nodes 0: a sample must be at least 1 node"),
+    ("agentpool notin (nodepool1)", "E209", r"matches no Linux node of the snapshot .*\n.*agentpool = nodepool1"),
+    ("agentpool in (system)", "E209", r"matches no Linux node"),
 ])
 def test_bundle_selection_errors(nodes, code, pattern):
     proc = _inspect("--nodes", nodes)
