@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 
 from masqctl import __version__
 from masqctl.cli.output import console as make_console
-from masqctl.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MasqctlError
+from masqctl.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MasqctlError, UsageError
 
 app = typer.Typer(
     name="masqctl",
     help="Troubleshoot and fix IP masquerading (SNAT of pod traffic) on Kubernetes nodes, AKS first.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,        # --install-completion / --show-completion; `masqctl completion SHELL` prints it
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -40,11 +41,11 @@ def _root(
 # docstring (tests/cli/test_lazy_commands.py holds the two equal).
 COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("masqctl.cli.inspect", "Gather what decides masquerading in a cluster and report findings."),
-    "explain": ("masqctl.cli.explain", "Say whether a flow SRC -> DST is masqueraded, by which rule, and what "
-                "source the destination sees."),
+    "explain": ("masqctl.cli.explain", ("Say whether a flow SRC -> DST is masqueraded, by which rule, and what "
+                                        "source the destination sees.")),
     "apply": ("masqctl.cli.apply", "Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."),
-    "collect": ("masqctl.cli.collect", "Write a bundle folder for offline analysis (inspect --bundle, explain "
-                "--bundle)."),
+    "collect": ("masqctl.cli.collect", ("Write a bundle folder for offline analysis (inspect --bundle, explain "
+                                        "--bundle).")),
 }
 
 
@@ -75,15 +76,37 @@ def _listed(name: str, summary: str) -> None:
     app.command(name)(listed)
 
 
-def register_commands(argv: list[str]) -> None:
-    """Register the command ``argv`` runs for real, and the others only as names in the help."""
+COMPLETE_VAR = "_MASQCTL_COMPLETE"    # set by the shell's completion script when it asks for words
+
+
+def register_commands(argv: list[str], environ=None) -> None:
+    """Register the command ``argv`` runs for real, and the others only as names in the help (all
+    of them for real when the shell asks for completions: it may complete any command's options)."""
+    environ = os.environ if environ is None else environ
     chosen = _command_name(argv)
+    completing = COMPLETE_VAR in environ
     for name, (_, summary) in COMMANDS.items():
-        if name == chosen:
+        if name == chosen or completing:
             _register(name)
         else:
             _listed(name, summary)
     _register_node_agent()
+    _register_completion()
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def _register_completion() -> None:
+    @app.command("completion")
+    def completion(shell: str = typer.Argument(..., metavar="bash|zsh|fish", help="The shell.")) -> None:
+        """Print the shell completion script: `source <(masqctl completion bash)`, or add it to ~/.bashrc."""
+        if shell not in SHELLS:
+            raise UsageError(f"unknown shell {shell!r}; use one of {', '.join(SHELLS)}", input="completion",
+                             code="E229")
+        from typer._completion_shared import get_completion_script
+
+        typer.echo(get_completion_script(prog_name="masqctl", complete_var=COMPLETE_VAR, shell=shell))
 
 
 def _register_node_agent() -> None:
@@ -173,7 +196,7 @@ def _write_error_document(doc: dict, structured: str | None) -> None:
         emit(doc, Output(structured))
 
 
-def run(argv: list[str]) -> int:
+def run(argv: list[str], prog_name: str = "masqctl") -> int:
     """Run the app; return the exit status. Errors never show a traceback unless --debug, and then
     only unexpected ones. With ``-o json``/``-o yaml`` an error is also one document on stdout."""
     from masqctl.cli import output
@@ -184,7 +207,7 @@ def run(argv: list[str]) -> int:
     app.registered_commands.clear()
     register_commands(argv)
     try:
-        result = app(args=argv, prog_name="masqctl", standalone_mode=False)
+        result = app(args=argv, prog_name=prog_name, standalone_mode=False)
     except MasqctlError as error:
         return _fail(error, structured)
     except (typer.Exit, typer.Abort) as exc:

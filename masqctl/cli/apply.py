@@ -76,7 +76,14 @@ def apply(gathering: g.GatherFlags,
               "--force", help="Write a plan that would introduce an error-severity finding (what `masqctl inspect` "
               "would then report).", rich_help_panel=PANEL_WRITE)] = False,
           ) -> None:
-    """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."""
+    """Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely.
+
+    Examples:
+
+      masqctl apply --goal preserve-source-ip --bundle examples/hub-spoke
+
+      masqctl apply --add 10.50.0.0/16 --context aks-prod -g rg-prod --cluster aks-prod --yes
+    """
     from masqctl.analysis.plan import ApplyRequest, Replacement, check_introduced, check_request, check_unsafe
 
     bundle = gathering.bundle

@@ -27,6 +27,12 @@ def collect(output_dir: OutputDir, redact: Redact = False, gathering: g.GatherFl
     """Write a bundle folder for offline analysis (inspect --bundle, explain --bundle).
 
     With --bundle SRC, re-write (and with --redact, redact) an existing bundle.
+
+    Examples:
+
+      masqctl collect -o case-1234 --context aks-prod -g rg-prod --cluster aks-prod
+
+      masqctl collect -o shareable --bundle case-1234 --redact
     """
     from masqctl.cluster.bundle import check_output_dir, now_rfc3339, write_bundle
     from masqctl.cluster.gather import gather_raw

@@ -77,7 +77,7 @@ def explain(
 
     Examples:
 
-      iptables-save -t nat > nat.txt; masqctl explain 10.224.0.30 10.240.0.5 --iptables nat.txt --node-ip 10.224.0.4 --local-address 10.224.0.4
+      iptables-save > rules.txt; masqctl explain 10.224.0.30 10.240.0.5 --iptables rules.txt --node-ip 10.224.0.4 --local-address 10.224.0.4
 
       masqctl explain 10.224.0.30 10.0.5.9 --config-dir ./configmap-folder -o json
 

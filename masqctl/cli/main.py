@@ -1,4 +1,4 @@
-"""Console entry point.
+"""Console entry points: ``masqctl`` and ``kubectl-masq`` (the kubectl plugin: ``kubectl masq …``).
 
 ``masqctl node-agent ...`` is handed to the lean agent entry point before typer or rich are
 imported, so the daemon started through ``masqctl`` stays as small as ``python -m masqctl.agent``.
@@ -6,7 +6,11 @@ imported, so the daemon started through ``masqctl`` stays as small as ``python -
 
 from __future__ import annotations
 
+import os
 import sys
+
+# the console scripts: `masqctl`, and `kubectl-masq`, which kubectl runs for `kubectl masq …`
+SCRIPTS = {"masqctl": "masqctl", "kubectl-masq": "kubectl masq"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,11 +21,20 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(agent_main(argv[1:]))
     from masqctl.cli.app import run
 
-    return _exit(run(argv))
+    return _exit(run(argv, prog_name=prog_name()))
+
+
+def prog_name() -> str:
+    """How the user called us: ``kubectl masq`` when kubectl ran the plugin, else ``masqctl``."""
+    return SCRIPTS.get(_script(), "masqctl")
+
+
+def _script() -> str:
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
 
 
 def _exit(code: int) -> int:
-    if __name__ == "__main__" or sys.argv and sys.argv[0].endswith("masqctl"):
+    if __name__ == "__main__" or _script() in SCRIPTS:
         sys.exit(code)
     return code
 

@@ -64,3 +64,11 @@ def test_the_command_is_the_first_word_that_is_not_an_option(argv, expected):
 def test_an_unknown_command_is_a_usage_error():
     status, _, _ = loaded_after(["nope"])
     assert status == 2
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_help_of_each_command_gives_two_examples(name):
+    module, _ = COMMANDS[name]
+    doc = getattr(importlib.import_module(module), name).__doc__
+    examples = doc.split("Examples:", 1)[1].strip().splitlines() if "Examples:" in doc else []
+    assert len([line for line in examples if "masqctl " in line]) >= 2, doc
