@@ -257,7 +257,6 @@ def _mark(value: bool | None) -> str:
 
 
 def print_plan(plan, verbose: int = 0) -> None:
-    from rich.table import Table
 
     console = make_console(soft_wrap=True)
     out = console.print
@@ -319,14 +318,22 @@ def print_plan(plan, verbose: int = 0) -> None:
             for ln in diff or ["  (unchanged)"]:
                 out("  " + ln, markup=False)
     if plan.flows:
-        table = Table(title="Representative flows (from a pod)", title_justify="left", show_lines=False)
-        for col in ("destination", "address", "before", "after", "decided by (after)"):
-            table.add_column(col)
-        for f in plan.flows:
-            mark = " ⇐ changes" if f.changed else ""
-            table.add_row(f.label, f.dst, _mark(f.before), _mark(f.after) + mark, f.after_rule or "")
+        # one block per flow rather than a table: addresses and names are never cut or broken mid-word,
+        # at 80 columns as at 200 (each line wraps at words)
+        from rich.markup import escape
+        from rich.padding import Padding
+
+        words = make_console()          # wraps at words at the terminal's width
         out("")
-        console.print(table)
+        out("[bold]Representative flows (from a pod)[/]", markup=True)
+        prefix = f"ConfigMap {plan.namespace}/"
+        for f in plan.flows:
+            mark = "  [bold]⇐ changes[/]" if f.changed else ""
+            words.print(Padding(f"{escape(f.label)} → [bold]{escape(f.dst)}[/]", (0, 0, 0, 2), expand=False))
+            words.print(Padding(f"before: {_mark(f.before)}   after: {_mark(f.after)}{mark}", (0, 0, 0, 6), expand=False))
+            if f.after_rule:
+                words.print(Padding(f"decided by: {escape(f.after_rule.replace(prefix, 'ConfigMap '))}",
+                                    (0, 0, 0, 6), expand=False))
     from rich.markup import escape
 
     for r in plan.refused:

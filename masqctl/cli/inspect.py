@@ -53,6 +53,7 @@ def _progress(verbose: int, output: Output):
 
 # --------------------------------------------------------------------------- human output
 
+_COMMANDS = ("kubectl ", "masqctl ", "az ", "iptables", "ip6tables")   # fix lines to copy as they are
 _SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 _STATE_STYLE = {"in-sync": "green", "drift": "bold red", "unknown": "yellow"}
 
@@ -114,12 +115,15 @@ def render_human(report, verbose: int = 0, console=None) -> None:
         else:
             cfg = d["config"]
             table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-            table.add_column("CIDR", no_wrap=True)
-            table.add_column("source (ConfigMap/key line)", overflow="fold")
-            table.add_column("on the network", overflow="fold")
             prefix = f"ConfigMap {view.daemonset.namespace}/"
+            # each source as "ConfigMap name" over "key K line N": a name is never broken mid-word
+            shown = {row.cidr: [s.replace(prefix, "").replace(" key ", "\n  key ") for s in row.sources]
+                     for row in report.cidrs}
+            table.add_column("CIDR", no_wrap=True)
+            table.add_column("source (ConfigMap, key, line)", no_wrap=True)
+            table.add_column("on the network", overflow="fold")
             for row in report.cidrs:
-                sources = [s.replace(prefix, "").replace(" key ", "/") for s in row.sources]
+                sources = shown[row.cidr]
                 table.add_row(escape(row.cidr), escape("\n".join(sources)), escape("\n".join(row.network[:3])))
             if not report.cidrs:
                 table.add_row("(none)", "", "everything non-local is masqueraded")
@@ -159,13 +163,17 @@ def render_human(report, verbose: int = 0, console=None) -> None:
             console.print(Padding(Text("evidence: " + e, style="dim"), (0, 0, 0, 2), expand=False))
         if f.fix:
             console.print("  [bold]fix:[/]")
+            verbatim = set(f.configmap.splitlines())
             for line in f.fix.splitlines():
-                console.print("    " + escape(line), soft_wrap=True)
+                if line in verbatim or line.startswith(_COMMANDS):
+                    console.print("    " + escape(line), soft_wrap=True)     # copied as is: never wrapped
+                else:
+                    console.print(Padding(Text(line), (0, 0, 0, 4), expand=False))
     if report.not_checked:
         console.rule("[bold]Not checked[/]", align="left")
         for n in report.not_checked:
-            nodes = f" [dim](nodes: {escape(', '.join(n.nodes[:3]))}{' …' if len(n.nodes) > 3 else ''})[/]" \
-                if n.nodes else ""
+            nodes = f" [dim](nodes: {escape(', '.join(n.nodes[:3]))}" \
+                f"{f' and {len(n.nodes) - 3} more' if len(n.nodes) > 3 else ''})[/]" if n.nodes else ""
             console.print(f"[bold]{n.code}[/] {escape(n.reason)}{nodes}")
     if report.notes and verbose:
         for note in report.notes:
