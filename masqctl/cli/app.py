@@ -221,12 +221,17 @@ def run(argv: list[str], prog_name: str = "masqctl") -> int:
         # typer's click exceptions (vendored in recent typer, click itself in older ones):
         # usage errors carry exit code 2 and know how to show themselves.
         if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
-            exc.show()
-            if exc.exit_code == EXIT_USAGE:
-                _write_error_document(error_document("E200", exc.format_message() if hasattr(exc, "format_message")
-                                                     else str(exc)), structured)
-                return EXIT_USAGE
-            return EXIT_FAILED
+            if exc.exit_code != EXIT_USAGE:
+                exc.show()
+                return EXIT_FAILED
+            # a command line the parser refused, said as masqctl says every error
+            message = exc.format_message() if callable(getattr(exc, "format_message", None)) else str(exc)
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else prog_name
+            hint = f"`{where} -h` shows the usage"
+            report_error(UsageError(message, input=where, hint=hint, code="E200"))
+            _write_error_document(error_document("E200", message, where, hint), structured)
+            return EXIT_USAGE
         if debug:
             import traceback
 

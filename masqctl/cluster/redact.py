@@ -7,13 +7,14 @@ Replaced (everywhere they occur: every document, every dump, the manifest, and m
 * resource group names (the cluster's, the node resource group, any in an ARM ID)
   → ``redacted-rg-N``;
 * the cluster name and DNS prefix → ``redacted-cluster-N``; the kubeconfig context → ``redacted-context-N``; VNet names → ``redacted-vnet-N``;
+  subnet names → ``redacted-subnet-N``; peering names → ``redacted-peering-N``;
   managed identity names → ``redacted-identity-N``;
 * API server FQDNs (``fqdn``, ``privateFqdn``, ``azurePortalFqdn``, any ``*.azmk8s.io`` host)
   → ``redacted-host-N.invalid``;
 * admin user names → ``redacted-user-N``; SSH public keys and Azure tag values → ``redacted``.
 
-Kept, because they are the evidence: IP addresses and CIDRs, node, pod, namespace, subnet
-and ConfigMap names, ConfigMap contents, DaemonSet specs, iptables rules.
+Kept, because they are the evidence: IP addresses and CIDRs, node, pod, namespace and ConfigMap
+names, ConfigMap contents, DaemonSet specs, iptables rules.
 
 Within one bundle the same identifier always becomes the same placeholder (matched
 case-insensitively, as Azure treats them), so references between files still agree.
@@ -36,6 +37,8 @@ _ARM = re.compile(r"/subscriptions/([^/\s\"']+)(?:/resourceGroups/([^/\s\"']+))?
 # Only inside resource IDs (after ``/providers/<namespace>``): resource types and actions such as
 # ``Microsoft.Network/virtualNetworks/subnets`` or ``…/virtualNetworks/read`` name no VNet.
 _VNET = re.compile(r"/providers/Microsoft\.Network/virtualNetworks/([^/\s\"']+)", re.IGNORECASE)
+_SUBNET = re.compile(r"/virtualNetworks/[^/\s\"']+/subnets/([^/\s\"']+)", re.IGNORECASE)
+_PEERING = re.compile(r"/virtualNetworks/[^/\s\"']+/virtualNetworkPeerings/([^/\s\"']+)", re.IGNORECASE)
 _IDENTITY = re.compile(r"/providers/Microsoft\.ManagedIdentity/userAssignedIdentities/([^/\s\"']+)", re.IGNORECASE)
 _AZMK8S = re.compile(r"(?<![A-Za-z0-9_.-])[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z0-9-]+)*\.azmk8s\.io(?![A-Za-z0-9_-])", re.IGNORECASE)
 _BEFORE = r"(?<![A-Za-z0-9_.-])"
@@ -78,6 +81,10 @@ class Redactor:
                 self.add("rg", m.group(2))
         for m in _VNET.finditer(text):
             self.add("vnet", m.group(1))
+        for m in _SUBNET.finditer(text):
+            self.add("subnet", m.group(1))
+        for m in _PEERING.finditer(text):
+            self.add("peering", m.group(1))
         for m in _IDENTITY.finditer(text):
             self.add("identity", m.group(1))
         for m in _AZMK8S.finditer(text):
@@ -111,6 +118,10 @@ class Redactor:
                 flat = _flatten_ci(vnet)
                 self.add("rg", flat.get("resourcegroup"))
                 self.add("vnet", flat.get("name"))
+                for kind, key in (("subnet", "subnets"), ("peering", "virtualnetworkpeerings")):
+                    for item in flat.get(key) or ():
+                        if isinstance(item, dict):
+                            self.add(kind, _flatten_ci(item).get("name"))
         for value in _strings([raw.aks, raw.vnets, raw.nodes, raw.daemonsets, raw.pods, raw.configmaps, raw.manifest,
                                raw.source]):
             self.learn_text(value)
@@ -118,6 +129,8 @@ class Redactor:
             labels = ((n.get("metadata") or {}).get("labels") or {}) if isinstance(n, dict) else {}
             if isinstance(labels, dict):
                 self.add("rg", labels.get("kubernetes.azure.com/cluster"))
+                self.add("subnet", labels.get("kubernetes.azure.com/network-subnet"))
+                self.add("subnet", labels.get("kubernetes.azure.com/podnetwork-subnet"))
         for cap in raw.captures.values():
             for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr):
                 if text:

@@ -94,3 +94,17 @@ def test_normalize(argv, expected):
 ])
 def test_output_format(argv, expected):
     assert output_format(argv) == expected
+
+
+@pytest.mark.parametrize("args, said", [
+    (("inspect", "-o", "xml"), "'xml' is not one of 'table', 'json', 'yaml'"),
+    (("inspect", "--bogus"), "No such option: --bogus"),
+    (("nope",), "No such command 'nope'"),
+    (("explain", "10.0.0.1"), "Missing argument 'DST'"),
+])
+def test_a_command_line_the_parser_refuses_is_said_as_every_error(args, said):
+    r = run(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    first, hint = r.stderr.strip().splitlines()[:2]
+    assert first.startswith("error E200 masqctl") and said in first
+    assert hint.startswith("hint: `masqctl") and "-h` shows the usage" in hint

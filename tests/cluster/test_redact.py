@@ -59,9 +59,10 @@ def test_redacted_bundle_shares_no_identifier_and_keeps_the_evidence(tmp_path):
     text = all_text(tmp_path / "r")
     for secret in (SUB, TENANT, FQDN, "MC_rg_t_westeurope", "mc_rg_t_westeurope", "rg-t", "RG-HUB", "alice",
                    "azureuser", "t-agentpool", "9a8b7c6d-0000-1111-2222-333344445555", "aks-vnet-1", "vnet-hub",
-                   "context t-admin", "4711", "t-rg-t-3f2a9c"):
+                   "context t-admin", "4711", "t-rg-t-3f2a9c", "aks-subnet"):
         assert secret.lower() not in text.lower(), secret
-    for evidence in ("10.224.0.0/16", "10.224.0.0/12", "10.42.0.0/15", "10.0.0.0/16", "10.224.0.4", "aks-subnet",
+    assert "redacted-subnet-1" in text                      # subnet names are hidden like the VNet's
+    for evidence in ("10.224.0.0/16", "10.224.0.0/12", "10.42.0.0/15", "10.0.0.0/16", "10.224.0.4",
                      "azure-ip-masq-agent-config-reconciled", "nodepool1", "n1", "-A IP-MASQ-AGENT -d 10.224.0.0/16"):
         assert evidence in text, evidence
     manifest = json.loads((tmp_path / "r" / "manifest.json").read_text())

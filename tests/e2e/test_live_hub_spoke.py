@@ -158,10 +158,12 @@ def test_collect_redact_of_the_example_keeps_the_vnet_link(tmp_path, bundle_repo
     aks = json.loads((out / "aks.json").read_text())
     subnet_id = aks["agentPoolProfiles"][0]["vnetSubnetId"]
     assert re.fullmatch(r"/subscriptions/redacted-subscription-\d+/resourceGroups/redacted-rg-\d+/providers/"
-                        r"Microsoft\.Network/virtualNetworks/redacted-vnet-\d+/subnets/snet-aks-nodes", subnet_id), subnet_id
+                        r"Microsoft\.Network/virtualNetworks/redacted-vnet-\d+/subnets/redacted-subnet-\d+", subnet_id), subnet_id
     [vnet_file] = (out / "vnets").glob("*.json")
     vnet = json.loads(vnet_file.read_text())
     assert vnet["virtualNetworkPeerings"][0]["id"].split("/")[-2] == "virtualNetworkPeerings"
+    assert re.fullmatch(r"redacted-peering-\d+", vnet["virtualNetworkPeerings"][0]["name"])       # hidden too
+    assert "snet-aks-nodes" not in json.dumps(vnet) and "peer-spoke1-to-hub" not in json.dumps(vnet)
     doc = json_of(es.masqctl("inspect", "--bundle", str(out), "-o", "json", env=env))
     assert codes(doc) == codes(bundle_report) and cidrs_of(doc) == cidrs_of(bundle_report)
 
