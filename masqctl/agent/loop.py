@@ -32,9 +32,9 @@ import sys
 import time
 
 from masqctl.agent import spawn
+from masqctl.agent.flags import EXIT, KEEP
 from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
-from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
 from masqctl.configfolder import Swapped, read_files
 from masqctl.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -159,6 +159,8 @@ class Agent:
         if self.once or request["mode"] == "cleanup":
             # one-shot use: memory does not matter, run the engine in this process. A cleanup
             # happens because a stop was requested: it still retries within its budget.
+            # Imported here, not at the top: the worker loads the engine (PyYAML, dataclasses),
+            # which the long-running daemon never does.
             from masqctl.agent.worker import handle
 
             if request["mode"] == "cleanup":

@@ -24,10 +24,13 @@ import signal
 import sys
 import time
 
+from masqctl.agent.flags import options_from
 from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
 from masqctl.agent.reconcile import LiveFamily, cleanup_payload, compare, repair_payload
+from masqctl.engine import FamilyRules, Rule, agent_config_json, load_config_dir, render
 from masqctl.errors import ConfigError, MasqctlError, UsageError
+
 
 def _error(error: MasqctlError) -> dict:
     return {"code": error.code, "line": error.one_line(), "hint": error.hint, "message": error.message,
@@ -40,8 +43,6 @@ def _family_dict(fam) -> dict:
 
 
 def _family_rules(d: dict):
-    from masqctl.engine import FamilyRules, Rule
-
     return FamilyRules(d["family"], d["chain"], tuple(Rule(d["chain"], t, "rule") for t in d["rules"]),
                        Rule("POSTROUTING", d["jump"], "jump"))
 
@@ -125,10 +126,6 @@ class Worker:
         return result
 
     def sync(self) -> dict:
-        from masqctl.engine import agent_config_json, load_config_dir, render
-
-        from masqctl.agent.main import options_from
-
         response: dict = {"usage_error": None, "config": None, "config_error": None, "target": None,
                           "families": [], "iptables_errors": self.errors, "restores": self.restores}
         try:

@@ -14,7 +14,7 @@ with the flags the Go agent of that flavour defines; a flag it does not define m
 real agent exit at start, which is recorded as ``flag_error``.
 
 masqctl's own node-agent (kind ``masqctl-node-agent``) is read with its own flag definitions
-(``masqctl.agent.main.flag_set``): its flavour (``--flavor``), its config folder
+(``masqctl.agent.flags``): its flavour (``--flavor``), its config folder
 (``--config-dir``, so the mount read is the one at that path) and what it does with an invalid
 config (``--on-invalid-config keep``: it keeps the last good rules instead of exiting).
 """
@@ -24,9 +24,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from masqctl.agent.flags import check_agent_values, options_from
 from masqctl.cluster.model import AgentDaemonSet, ClusterSnapshot, ConfigMount, MissingKey
 from masqctl.cluster.recognise import KIND_NODE_AGENT, node_agent_flags
-from masqctl.configfolder import UPSTREAM_FILE, V2_PREFIX
+from masqctl.configfolder import DEFAULT_CONFIG_DIR, UPSTREAM_FILE, V2_PREFIX
 from masqctl.engine import (AZURE_V2, DEFAULT_CHAIN, AgentOptions, ConfigSource, EffectiveConfig,
                             Origin, RuleSet, check_chain_name, effective_config, parse_to_ports, render)
 from masqctl.errors import ConfigError, MasqctlError, UsageError
@@ -220,8 +221,6 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
     from its flags as ``masqctl.agent`` parses and checks them at start (a refused flag or value
     makes it exit with status 2 before anything else; then ``options`` is its default for the
     flavour so the config can still be read, ``on_invalid_config`` None)."""
-    from masqctl.agent.main import DEFAULT_CONFIG_DIR, check_agent_values, options_from
-
     values, error, inv = node_agent_flags(ds.command, ds.args)
     argv = inv.flags
     notes: list[str] = []
