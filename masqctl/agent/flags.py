@@ -58,6 +58,7 @@ def flag_set() -> FlagSet:
            "empty: iptables/ip6tables from PATH; legacy or nft: the explicit iptables-legacy/-nft binaries")
     fs.add("iptables-wait", "int", 5, "seconds each iptables call waits for the xtables lock")
     fs.add("heartbeat-interval", "int", 600, "seconds between heartbeat log lines; 0 disables them")
+    fs.add("version", "bool", False, "print the version and exit (nothing is started or read)")
     fs.ignored.update(KLOG_FLAGS)
     return fs
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 import masqctl
-from masqctl.agent.flags import check_agent_values, flag_set, options_from
+from masqctl.agent.flags import PROGRAM, check_agent_values, flag_set, options_from
 from masqctl.agent.health import HealthServer
 from masqctl.agent.klog import Logger
 from masqctl.agent.loop import Agent
@@ -44,8 +44,13 @@ def dry_run(values: dict) -> int:
 def run(argv: list[str]) -> int:
     fs = flag_set()
     values = fs.parse(argv)
+    # a question is answered and nothing else happens: no check of the other flags, no config
+    # read, no iptables, no endpoints
     if values["help"]:
         sys.stdout.write(fs.usage())
+        return EXIT_OK
+    if values["version"]:
+        sys.stdout.write(f"{PROGRAM} {masqctl.__version__}\n")
         return EXIT_OK
     if values["dry_run"]:
         if not values["once"]:

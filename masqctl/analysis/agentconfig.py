@@ -245,6 +245,9 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
         return AgentOptions(flavor=ds.flavor or AZURE_V2), err, argv, notes, CONFIG_DIR, None
     if values["help"]:
         notes.append("--help: the node-agent prints its usage and exits without writing rules; kubelet restarts it")
+    elif values["version"]:
+        notes.append("--version: the node-agent prints its version and exits without writing rules; kubelet "
+                     "restarts it")
     elif values["once"]:
         notes.append("--once" + (" --dry-run: the node-agent prints one sync and exits without writing rules"
                                  if values["dry_run"] else ": the node-agent syncs once and exits (status 1 on "

@@ -1,0 +1,99 @@
+"""A command that asks something (``--help``, ``--version``, a flag the agent does not know)
+answers and exits: the daemon never starts from it. Each command runs as a process with a short
+timeout, inside a network namespace of its own and with a PATH that has no iptables, so even a
+daemon started by mistake could touch nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from agentlib import ROOT, ConfigVolume, yaml_config
+from netns import netns_available
+
+import masqctl
+
+# entry points: the module, the console script's lean path, and the typer path (a global option first)
+ENTRIES = {
+    "module": ["-m", "masqctl.agent"],
+    "masqctl": ["-m", "masqctl.cli.main", "node-agent"],
+    "typer": ["-m", "masqctl.cli.main", "--debug", "node-agent"],
+}
+VERSION = f"masqctl node-agent {masqctl.__version__}\n"
+
+
+@pytest.fixture
+def isolated(tmp_path):
+    """Run an agent command where a daemon could do no harm; returns (rc, stdout, stderr, nat table)."""
+    cfg = ConfigVolume(str(tmp_path / "c"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    ns = None
+    if netns_available() is None:
+        from netns import NetNS
+
+        ns = NetNS("ask")
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    no_iptables = "PATH=" + str(tmp_path / "no-iptables-here")
+
+    def run(entry: str, *argv: str):
+        # env(1) sets the PATH the agent sees, after ip(8) is found with the test's own
+        cmd = [shutil.which("env"), no_iptables, sys.executable, *ENTRIES[entry], "--config-dir", cfg.path, *argv]
+        if ns is not None:
+            cmd = ns.cmd(*cmd)
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=10)
+        except subprocess.TimeoutExpired as exc:  # the daemon started: the test fails
+            raise AssertionError(f"{' '.join(argv)} did not exit: {exc.stderr!r}") from None
+        table = ns.run("iptables-save", "-t", "nat", check=False).stdout if ns is not None else ""
+        return r.returncode, r.stdout, r.stderr, table
+
+    yield run
+    if ns is not None:
+        ns.delete()
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+@pytest.mark.parametrize("argv", [["--version"], ["-version"], ["--version=true"], ["--v=2", "--version"]])
+def test_version_prints_the_version_and_exits_0(isolated, entry, argv):
+    rc, out, err, table = isolated(entry, *argv)
+    assert (rc, out) == (0, VERSION), err
+    assert "starting" not in err and "IP-MASQ-AGENT" not in table
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+def test_help_prints_the_usage_and_exits_0(isolated, entry):
+    rc, out, err, table = isolated(entry, "--help")
+    assert rc == 0 and out.startswith("Usage: masqctl node-agent") and "--version" in out
+    assert "starting" not in err and "IP-MASQ-AGENT" not in table
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+@pytest.mark.parametrize("argv, named", [
+    (["--bogus"], "-bogus"),
+    # component-base's pflag flags: the Go agents parse with Go's flag package and refuse them too
+    (["--log-flush-frequency", "5s"], "-log-flush-frequency"),
+    (["--version=raw"], "-version"),
+    (["version"], "'version'"),
+    (["help"], "'help'"),
+    (["--version", "--no-such-flag"], "-no-such-flag"),
+])
+def test_an_unknown_flag_or_word_is_refused_and_nothing_starts(isolated, entry, argv, named):
+    rc, out, err, table = isolated(entry, *argv)
+    assert rc == 2 and out == ""
+    assert err.startswith("error: E204 ") and named in err.splitlines()[0] and "Traceback" not in err
+    assert "starting" not in err and "IP-MASQ-AGENT" not in table
+
+
+def test_version_is_not_a_flag_the_go_agents_define():
+    """The Go agents read their flags with Go's flag package: klog's flags are there, component-base's
+    pflag-only --version and --log-flush-frequency are not (inspect reads a Go agent's args so)."""
+    from masqctl.analysis.agentconfig import go_flag_set
+    from masqctl.errors import UsageError
+
+    for flavor in ("azure-v2", "upstream"):
+        assert go_flag_set(flavor).parse(["--logtostderr", "--v=2", "--log_dir=/tmp"])["v"] == 2
+        for flag in ("--version", "--log-flush-frequency=5s"):
+            with pytest.raises(UsageError):
+                go_flag_set(flavor).parse([flag])
