@@ -95,6 +95,22 @@ def check_period(values: dict) -> None:
                          f"{values['resync_interval']}", input="--resync-interval", code="E204")
 
 
+def is_question(values: dict) -> bool:
+    """``--help`` or ``--version``: the agent answers and exits 0, checks and starts nothing."""
+    return bool(values["help"] or values["version"])
+
+
+def check_start(values: dict) -> tuple[str, tuple[str, int] | None]:
+    """Every check of the flag values the node-agent makes before it does anything, the same for
+    ``--once --dry-run``, ``--once`` and the daemon (and for inspect reading a DaemonSet's args);
+    returns (iptables backend, health address or None). The engine's own checks (``--masq-chain``
+    syntax, ``--to-ports``) follow in ``options_from``."""
+    if values["dry_run"] and not values["once"]:
+        raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)",
+                         input="--dry-run", code="E204")
+    return check_agent_values(values)
+
+
 def check_agent_values(values: dict) -> tuple[str, tuple[str, int] | None]:
     """Validate the daemon's own flags; returns (backend, health address or None)."""
     check_flavor(values)
@@ -110,7 +126,7 @@ def check_agent_values(values: dict) -> tuple[str, tuple[str, int] | None]:
     return values["iptables_backend"], parse_bind(values["health_bind"])
 
 
-__all__ = [
+__all__ = ["check_start", "is_question", 
     "EXIT",
     "KEEP",
     "ON_INVALID",

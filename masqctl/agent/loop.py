@@ -155,6 +155,14 @@ class Agent:
         fallback = self.target if self.values["on_invalid_config"] == KEEP else None
         return {"mode": mode, "flags": self.values, "fallback": fallback, "budget": budget}
 
+    def check_flags(self) -> None:
+        """The engine's checks of the flags (``--masq-chain``, ``--to-ports``), made by a worker so
+        that the daemon refuses what ``--once`` and ``--dry-run`` refuse, before it starts."""
+        response = self.call_worker({"mode": "check", "flags": self.values, "fallback": None, "budget": 0.0})
+        error = response["usage_error"] if response is not None else None
+        if error is not None:
+            raise UsageError(error["message"], input=error["input"], hint=error["hint"], code=error["code"])
+
     def call_worker(self, request: dict) -> dict | None:
         if self.once or request["mode"] == "cleanup":
             # one-shot use: memory does not matter, run the engine in this process. A cleanup

@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 
 import masqctl
-from masqctl.agent.flags import PROGRAM, check_agent_values, flag_set, options_from
+from masqctl.agent.flags import PROGRAM, check_start, flag_set, options_from
 from masqctl.agent.health import HealthServer
 from masqctl.agent.klog import Logger
 from masqctl.agent.loop import Agent
-from masqctl.errors import EXIT_OK, EXIT_USAGE, MasqctlError, UsageError
+from masqctl.errors import EXIT_OK, EXIT_USAGE, MasqctlError
 
 
 def report(error: MasqctlError, stream=None) -> None:
@@ -52,22 +52,23 @@ def run(argv: list[str]) -> int:
     if values["version"]:
         sys.stdout.write(f"{PROGRAM} {masqctl.__version__}\n")
         return EXIT_OK
+    # one validation for every run, the dry run included: a value the real run refuses is
+    # refused here, before anything is read or written (exit 2)
+    backend, bind = check_start(values)
     if values["dry_run"]:
-        if not values["once"]:
-            raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)",
-                             input="--dry-run", code="E204")
         return dry_run(values)
     if values["once"]:
-        options_from(values)  # flag errors before anything else (exit 2)
-    return run_agent(values)
+        options_from(values)  # the engine's checks too (the daemon has a worker make them)
+    return run_agent(values, backend, bind)
 
 
-def run_agent(values: dict) -> int:
-    """The daemon (or one real sync with --once)."""
-    backend, bind = check_agent_values(values)
+def run_agent(values: dict, backend: str, bind: tuple[str, int] | None) -> int:
+    """The daemon (or one real sync with --once), with the flags ``check_start`` accepted."""
     log = Logger(values["v"])
     agent = Agent(values, log)
     agent.install_signal_handlers()
+    if not values["once"]:
+        agent.check_flags()  # exit 2 before the endpoints open and anything is written
     server = None
     if bind is not None and not values["once"]:
         server = HealthServer(bind, agent.state)

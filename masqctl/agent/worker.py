@@ -14,7 +14,8 @@ The response carries what the daemon needs to log, count and check the next peri
 the config JSON, the error if any, the rules enforced, and per family the exact text
 ``iptables -S`` printed after the sync.
 
-A cleanup request removes the jump(s) and the chain.
+A cleanup request removes the jump(s) and the chain. A check request (the daemon's, at start)
+runs the flag checks that need the engine and answers only with the usage error, if any.
 """
 
 from __future__ import annotations
@@ -170,6 +171,14 @@ class Worker:
 
 
 def handle(request: dict, log: Logger, stop=lambda: False) -> dict:
+    if request.get("mode") == "check":
+        # the flag checks that need the engine (--masq-chain, --to-ports), asked by the daemon at
+        # start so that it refuses them before it opens its endpoints, as --once and --dry-run do
+        try:
+            options_from(request["flags"])
+        except UsageError as error:
+            return {"usage_error": _error(error)}
+        return {"usage_error": None}
     worker = Worker(request, log, stop)
     if request.get("mode") == "cleanup":
         return worker.cleanup()

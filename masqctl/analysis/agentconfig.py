@@ -24,10 +24,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from masqctl.agent.flags import check_agent_values, options_from
+from masqctl.agent.flags import ON_INVALID, check_start, is_question, options_from
 from masqctl.cluster.model import AgentDaemonSet, ClusterSnapshot, ConfigMount, MissingKey
 from masqctl.cluster.recognise import KIND_NODE_AGENT, node_agent_flags
-from masqctl.configfolder import DEFAULT_CONFIG_DIR, UPSTREAM_FILE, V2_PREFIX
+from masqctl.configfolder import DEFAULT_CONFIG_DIR, FLAVORS, UPSTREAM_FILE, V2_PREFIX
 from masqctl.engine import (AZURE_V2, DEFAULT_CHAIN, AgentOptions, ConfigSource, EffectiveConfig,
                             Origin, RuleSet, check_chain_name, effective_config, parse_to_ports, render)
 from masqctl.errors import ConfigError, MasqctlError, UsageError
@@ -227,12 +227,18 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
     if inv.shell:
         notes.append(f"the container runs a shell ({inv.shell} -c); the node-agent's flags are read from the "
                      f"script's words after {' '.join(inv.via)}, which may not be what the shell passes on")
-    if error is None:
+    if error is not None:
+        pass
+    elif is_question(values):
+        # --help/--version: answered before any other flag is checked; the options only tell
+        # how the folder would be read
         try:
-            if values["dry_run"] and not values["once"]:
-                raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)", input="--dry-run",
-                                 code="E204")
-            check_agent_values(values)
+            options = options_from(values)
+        except UsageError:
+            options = AgentOptions(flavor=values["flavor"] if values["flavor"] in FLAVORS else AZURE_V2)
+    else:
+        try:
+            check_start(values)  # the agent's own checks at start, exactly
             options = options_from(values)
         except UsageError as exc:
             error = exc
@@ -258,7 +264,8 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
         notes.append(f"--config-dir {config_dir!r} is relative: read from the container's working directory, "
                      "taken as / (the DaemonSet's workingDir is not recorded)")
         config_dir = "/" + config_dir
-    return options, None, argv, notes, _norm(config_dir), values["on_invalid_config"]
+    on_invalid = values["on_invalid_config"] if values["on_invalid_config"] in ON_INVALID else None  # (a question)
+    return options, None, argv, notes, _norm(config_dir), on_invalid
 
 
 # --------------------------------------------------------------------------- projection

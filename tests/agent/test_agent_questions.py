@@ -97,3 +97,54 @@ def test_version_is_not_a_flag_the_go_agents_define():
         for flag in ("--version", "--log-flush-frequency=5s"):
             with pytest.raises(UsageError):
                 go_flag_set(flavor).parse([flag])
+
+
+# --------------------------------------------------------------------------- one validation
+
+BAD_VALUES = [
+    (["--on-invalid-config", "bogus"], "E206", "--on-invalid-config"),
+    (["--iptables-backend", "bogus"], "E207", "--iptables-backend"),
+    (["--iptables-wait", "-1"], "E204", "--iptables-wait"),
+    (["--health-bind", "nope"], "E205", "--health-bind"),
+    (["--health-bind", "127.0.0.1:70000"], "E205", "--health-bind"),
+    (["--flavor", "bogus"], "E201", "--flavor"),
+    (["--resync-interval", "0"], "E204", "--resync-interval"),
+    (["--masq-chain", "POSTROUTING"], "E203", "--masq-chain"),
+    (["--flavor", "upstream", "--to-ports", "9-1"], "E202", "--to-ports"),
+]
+
+
+@pytest.mark.parametrize("bad, code, named", BAD_VALUES)
+def test_dry_run_refuses_what_the_real_run_refuses(isolated, bad, code, named):
+    """``--once --dry-run``, ``--once`` and the daemon refuse the same value with the same error,
+    before anything is read, written or listened on; inspect says the same of such a DaemonSet."""
+    from masqctl.analysis.agentconfig import node_agent_setup
+    from masqctl.cluster.model import AgentDaemonSet
+
+    lines = {}
+    for mode, extra in (("dry-run", ["--once", "--dry-run"]), ("once", ["--once"]), ("daemon", [])):
+        rc, out, err, table = isolated("module", *extra, *bad)
+        assert rc == 2 and out == "", (mode, err)
+        assert "Traceback" not in err and "starting" not in err and "IP-MASQ-AGENT" not in table
+        lines[mode] = err.splitlines()[0]
+    assert lines["dry-run"] == lines["once"] == lines["daemon"]
+    assert lines["dry-run"].startswith(f"error: {code} {named}") or lines["dry-run"].startswith(f"error: {code} ")
+    assert named in lines["dry-run"]
+
+    ds = AgentDaemonSet("kube-system", "masq", "masqctl-node-agent", "azure-v2", "agent", "example/masqctl-node-agent:1",
+                        command=("masqctl", "node-agent"), args=tuple(bad))
+    _, error, *_ = node_agent_setup(ds)
+    assert error is not None and error.code == code and named in error.one_line()
+
+
+def test_a_question_is_answered_whatever_the_other_values(isolated):
+    from masqctl.analysis.agentconfig import node_agent_setup
+    from masqctl.cluster.model import AgentDaemonSet
+
+    for question in ("--help", "--version"):
+        rc, out, err, _ = isolated("module", "--on-invalid-config", "bogus", "--health-bind", "nope", question)
+        assert rc == 0 and out and err == ""
+        ds = AgentDaemonSet("kube-system", "masq", "masqctl-node-agent", "azure-v2", "agent", "x/masqctl-node-agent:1",
+                            args=("--on-invalid-config", "bogus", question))
+        _, error, _, notes, _, on_invalid = node_agent_setup(ds)
+        assert error is None and on_invalid is None and any(n.startswith(question + ":") for n in notes)
