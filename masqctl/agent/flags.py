@@ -30,6 +30,31 @@ PROGRAM = "masqctl node-agent"
 KEEP, EXIT = "keep", "exit"
 ON_INVALID = (KEEP, EXIT)
 
+# nat chains other programs create and rewrite (name prefix -> owner). An agent given one of them
+# as --masq-chain flushes it every period and the owner rewrites it: the two fight over it. The
+# built-in chains are refused by the engine's chain-name check (E203).
+FOREIGN_CHAIN_PREFIXES = (
+    ("KUBE-", "kube-proxy/kubelet"),
+    ("cali-", "Calico"),
+    ("CILIUM_", "Cilium"),
+    ("SWIFT-", "Azure CNS (pod subnet SNAT)"),
+    ("KIND-", "kindnet"),
+    ("FLANNEL-", "flannel"),
+    ("ANTREA-", "Antrea"),
+    ("DOCKER-", "Docker"),
+)
+FOREIGN_CHAINS = {"DOCKER": "Docker", "WEAVE": "Weave Net"}
+
+
+def foreign_chain_owner(chain: str) -> str | None:
+    """The program that owns nat chain ``chain`` when it is not an agent's own, else None."""
+    if chain in FOREIGN_CHAINS:
+        return FOREIGN_CHAINS[chain]
+    for prefix, owner in FOREIGN_CHAIN_PREFIXES:
+        if chain.startswith(prefix):
+            return owner
+    return None
+
 
 def flag_set() -> FlagSet:
     fs = FlagSet(PROGRAM, "Keep the node's masquerade rules equal to the config folder, like "
@@ -58,6 +83,8 @@ def flag_set() -> FlagSet:
            "empty: iptables/ip6tables from PATH; legacy or nft: the explicit iptables-legacy/-nft binaries")
     fs.add("iptables-wait", "int", 5, "seconds each iptables call waits for the xtables lock")
     fs.add("heartbeat-interval", "int", 600, "seconds between heartbeat log lines; 0 disables them")
+    fs.add("allow-foreign-chain", "bool", False,
+           "let --masq-chain name a chain another program owns (kube-proxy's KUBE-*, Calico's cali-*, ...)")
     fs.add("version", "bool", False, "print the version and exit (nothing is started or read)")
     fs.ignored.update(KLOG_FLAGS)
     return fs
@@ -123,17 +150,28 @@ def check_agent_values(values: dict) -> tuple[str, tuple[str, int] | None]:
                          "it empty (iptables from PATH)", input="--iptables-backend", code="E207")
     if values["iptables_wait"] < 0:
         raise UsageError("--iptables-wait must be 0 or more seconds", input="--iptables-wait", code="E204")
+    owner = foreign_chain_owner(values["masq_chain"])
+    if owner is not None and not values["allow_foreign_chain"]:
+        raise UsageError(f"{values['masq_chain']} is {owner}'s chain: the agent would flush it every period and "
+                         f"{owner} would rewrite it", input="--masq-chain", code="E209",
+                         hint="leave --masq-chain at its default (IP-MASQ-AGENT) or name a chain of the agent's "
+                              "own; --allow-foreign-chain takes it anyway")
     return values["iptables_backend"], parse_bind(values["health_bind"])
 
 
-__all__ = ["check_start", "is_question", 
+__all__ = [
     "EXIT",
+    "FOREIGN_CHAINS",
+    "FOREIGN_CHAIN_PREFIXES",
     "KEEP",
     "ON_INVALID",
     "PROGRAM",
     "check_agent_values",
     "check_flavor",
     "check_period",
+    "check_start",
     "flag_set",
+    "foreign_chain_owner",
+    "is_question",
     "options_from",
 ]

@@ -12,7 +12,13 @@ from __future__ import annotations
 import sys
 
 import masqctl
-from masqctl.agent.flags import PROGRAM, check_start, flag_set, options_from
+from masqctl.agent.flags import (
+    PROGRAM,
+    check_start,
+    flag_set,
+    foreign_chain_owner,
+    options_from,
+)
 from masqctl.agent.health import HealthServer
 from masqctl.agent.klog import Logger
 from masqctl.agent.loop import Agent
@@ -32,6 +38,10 @@ def dry_run(values: dict) -> int:
     from masqctl.engine import agent_config_json, dry_run_text, load_config_dir, render
 
     options = options_from(values)
+    owner = foreign_chain_owner(values["masq_chain"])
+    if owner is not None:
+        print(f"warning: --masq-chain {values['masq_chain']} is {owner}'s chain (--allow-foreign-chain)",
+              file=sys.stderr)
     config = load_config_dir(values["config_dir"], options)
     for w in config.warnings:
         print(f"warning: {w.describe()}", file=sys.stderr)
@@ -78,6 +88,10 @@ def run_agent(values: dict, backend: str, bind: tuple[str, int] | None) -> int:
              f"ipv6 {'on' if values['enable_ipv6'] else 'off'}, on invalid config {values['on_invalid_config']}, "
              f"iptables {backend or 'from PATH'}, endpoints "
              + (f"http://{_host(server.address)}/" if server else "off"))
+    owner = foreign_chain_owner(values["masq_chain"])
+    if owner is not None:  # accepted only with --allow-foreign-chain
+        log.warning(f"--masq-chain {values['masq_chain']} is {owner}'s chain (--allow-foreign-chain): the agent "
+                    f"flushes it every period and {owner} rewrites it")
     try:
         return agent.run()
     finally:
@@ -106,4 +120,4 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
-__all__ = ["main", "run", "EXIT_USAGE"]
+__all__ = ["EXIT_USAGE", "main", "run"]

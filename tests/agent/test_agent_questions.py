@@ -12,7 +12,7 @@ import sys
 
 import pytest
 from agentlib import ROOT, ConfigVolume, yaml_config
-from netns import netns_available
+from netns import netns_available, requires_netns
 
 import masqctl
 
@@ -148,3 +148,33 @@ def test_a_question_is_answered_whatever_the_other_values(isolated):
                             args=("--on-invalid-config", "bogus", question))
         _, error, _, notes, _, on_invalid = node_agent_setup(ds)
         assert error is None and on_invalid is None and any(n.startswith(question + ":") for n in notes)
+
+
+# --------------------------------------------------------------------------- another program's chain
+
+@pytest.mark.parametrize("chain, owner", [("KUBE-POSTROUTING", "kube-proxy/kubelet"), ("cali-nat-outgoing", "Calico"),
+                                          ("CILIUM_POST_nat", "Cilium"), ("SWIFT-POSTROUTING", "Azure CNS")])
+def test_a_chain_another_program_owns_is_refused_in_every_mode(isolated, chain, owner):
+    for extra in (["--once", "--dry-run"], ["--once"], []):
+        rc, out, err, table = isolated("module", *extra, "--masq-chain", chain)
+        assert rc == 2 and out == "", err
+        first = err.splitlines()[0]
+        assert first.startswith(f"error: E209 --masq-chain: {chain} is {owner}") and "--allow-foreign-chain" in err
+        assert "starting" not in err and chain not in table
+
+
+@requires_netns
+def test_allow_foreign_chain_takes_it_with_a_warning(node, tmp_path, lockfile):
+    """With the flag the agent does what it is told, in a namespace: kube-proxy's chain becomes the
+    agent's (that is the damage the refusal prevents), and the agent says so."""
+    from agentlib import run_once
+
+    cfg = ConfigVolume(str(tmp_path / "c"), {"ip-masq-agent": yaml_config(["10.0.0.0/8"])})
+    node.iptables_restore("*nat\n:KUBE-POSTROUTING - [0:0]\n-A POSTROUTING -j KUBE-POSTROUTING\n"
+                          "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\nCOMMIT\n")
+    dry = run_once(node, cfg.path, lockfile, "--dry-run", "--masq-chain", "KUBE-POSTROUTING", "--allow-foreign-chain")
+    assert dry.returncode == 0 and "is kube-proxy/kubelet's chain" in dry.stderr, dry.stderr
+    r = run_once(node, cfg.path, lockfile, "--masq-chain", "KUBE-POSTROUTING", "--allow-foreign-chain")
+    assert r.returncode == 0, r.stderr
+    assert "is kube-proxy/kubelet's chain (--allow-foreign-chain)" in r.stderr
+    assert "-A KUBE-POSTROUTING -d 10.0.0.0/8" in node.iptables_save()
