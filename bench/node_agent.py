@@ -116,7 +116,7 @@ PERIOD_BENCH = textwrap.dedent("""
     import json, sys, time
     from masqctl.agent.klog import Logger
     from masqctl.agent.loop import Agent
-    from masqctl.agent.main import flag_set
+    from masqctl.agent.flags import flag_set
     from masqctl.agent.worker import _family_rules
     from masqctl.agent.reconcile import LiveFamily, repair_payload, compare
 

@@ -2,7 +2,8 @@
 
 A leaf module (``os`` only): the rule engine builds its config from what it returns, and the
 node-agent's long-running loop, which never loads the engine, compares the same bytes from
-one period to the next.
+one period to the next. The agents' names both sides need (the flavours, the default folder
+and chain) are defined here once; ``masqctl.engine.model`` re-exports them.
 
 A ConfigMap volume is a folder of symlinks into ``..data``, which kubelet swaps atomically to
 a new timestamped folder. The files are read from the generation ``..data`` points to, and
@@ -12,6 +13,16 @@ the link is checked again afterwards; ``Swapped`` means it moved in between.
 from __future__ import annotations
 
 import os
+
+# the agent behaviours masqctl reproduces (the engine's "flavours")
+AZURE_V2 = "azure-v2"   # Azure/ip-masq-agent-v2
+UPSTREAM = "upstream"   # kubernetes-sigs/ip-masq-agent
+TKE = "tke"             # Tencent's fork of the upstream agent
+FLAVORS = (AZURE_V2, UPSTREAM, TKE)
+
+DEFAULT_CONFIG_DIR = "/etc/config/"  # where the agents' DaemonSets mount the ConfigMap
+DEFAULT_CHAIN = "IP-MASQ-AGENT"      # the nat chain the agents write by default
+DEFAULT_RESYNC_SECONDS = 60
 
 V2_PREFIX = "ip-masq"            # azure-v2 reads every file whose name starts with this
 UPSTREAM_FILE = "ip-masq-agent"  # upstream and tke read this one file
@@ -49,7 +60,7 @@ def read_folder(path: str, flavor: str) -> tuple[str | None, tuple[tuple[str, by
 def _read(path: str, flavor: str, want_unread: bool):
     gen = generation(path)
     base = os.path.join(path, gen) if gen else path
-    if flavor == "azure-v2":
+    if flavor == AZURE_V2:
         listing = os.listdir(base)
         names = sorted(n for n in listing if n.startswith(V2_PREFIX))
     else:

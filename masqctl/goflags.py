@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from masqctl.errors import UsageError
 
-# klog/glog/component-base flags the Go agents accept (name -> kind); a drop-in must start with them.
+# klog/glog flags the Go agents accept (name -> kind); a drop-in must start with them. The agents
+# parse with Go's ``flag`` package, so component-base's pflag-only flags (``--version``,
+# ``--log-flush-frequency``) are not among them: the Go agents exit 2 on those.
 KLOG_FLAGS = {
     "logtostderr": "bool", "alsologtostderr": "bool", "add_dir_header": "bool", "skip_headers": "bool",
     "skip_log_headers": "bool", "one_output": "bool", "stderrthreshold": "str", "log_dir": "str",
     "log_file": "str", "log_file_max_size": "str", "log_backtrace_at": "str", "vmodule": "str",
-    "log-flush-frequency": "str", "version": "bool",
 }
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}

@@ -32,9 +32,9 @@ import sys
 import time
 
 from masqctl.agent import spawn
+from masqctl.agent.flags import EXIT, KEEP
 from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
-from masqctl.agent.main import EXIT, KEEP
 from masqctl.agent.metrics import AgentState
 from masqctl.configfolder import Swapped, read_files
 from masqctl.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -155,10 +155,20 @@ class Agent:
         fallback = self.target if self.values["on_invalid_config"] == KEEP else None
         return {"mode": mode, "flags": self.values, "fallback": fallback, "budget": budget}
 
+    def check_flags(self) -> None:
+        """The engine's checks of the flags (``--masq-chain``, ``--to-ports``), made by a worker so
+        that the daemon refuses what ``--once`` and ``--dry-run`` refuse, before it starts."""
+        response = self.call_worker({"mode": "check", "flags": self.values, "fallback": None, "budget": 0.0})
+        error = response["usage_error"] if response is not None else None
+        if error is not None:
+            raise UsageError(error["message"], input=error["input"], hint=error["hint"], code=error["code"])
+
     def call_worker(self, request: dict) -> dict | None:
         if self.once or request["mode"] == "cleanup":
             # one-shot use: memory does not matter, run the engine in this process. A cleanup
             # happens because a stop was requested: it still retries within its budget.
+            # Imported here, not at the top: the worker loads the engine (PyYAML, dataclasses),
+            # which the long-running daemon never does.
             from masqctl.agent.worker import handle
 
             if request["mode"] == "cleanup":

@@ -14,7 +14,8 @@ The response carries what the daemon needs to log, count and check the next peri
 the config JSON, the error if any, the rules enforced, and per family the exact text
 ``iptables -S`` printed after the sync.
 
-A cleanup request removes the jump(s) and the chain.
+A cleanup request removes the jump(s) and the chain. A check request (the daemon's, at start)
+runs the flag checks that need the engine and answers only with the usage error, if any.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ import signal
 import sys
 import time
 
+from masqctl.agent.flags import options_from
 from masqctl.agent.iptables import FAMILY_NAMES, IptablesFailure, Runner, references
 from masqctl.agent.klog import Logger
 from masqctl.agent.reconcile import LiveFamily, cleanup_payload, compare, repair_payload
+from masqctl.engine import FamilyRules, Rule, agent_config_json, load_config_dir, render
 from masqctl.errors import ConfigError, MasqctlError, UsageError
+
 
 def _error(error: MasqctlError) -> dict:
     return {"code": error.code, "line": error.one_line(), "hint": error.hint, "message": error.message,
@@ -40,8 +44,6 @@ def _family_dict(fam) -> dict:
 
 
 def _family_rules(d: dict):
-    from masqctl.engine import FamilyRules, Rule
-
     return FamilyRules(d["family"], d["chain"], tuple(Rule(d["chain"], t, "rule") for t in d["rules"]),
                        Rule("POSTROUTING", d["jump"], "jump"))
 
@@ -125,10 +127,6 @@ class Worker:
         return result
 
     def sync(self) -> dict:
-        from masqctl.engine import agent_config_json, load_config_dir, render
-
-        from masqctl.agent.main import options_from
-
         response: dict = {"usage_error": None, "config": None, "config_error": None, "target": None,
                           "families": [], "iptables_errors": self.errors, "restores": self.restores}
         try:
@@ -173,6 +171,14 @@ class Worker:
 
 
 def handle(request: dict, log: Logger, stop=lambda: False) -> dict:
+    if request.get("mode") == "check":
+        # the flag checks that need the engine (--masq-chain, --to-ports), asked by the daemon at
+        # start so that it refuses them before it opens its endpoints, as --once and --dry-run do
+        try:
+            options_from(request["flags"])
+        except UsageError as error:
+            return {"usage_error": _error(error)}
+        return {"usage_error": None}
     worker = Worker(request, log, stop)
     if request.get("mode") == "cleanup":
         return worker.cleanup()

@@ -14,7 +14,7 @@ with the flags the Go agent of that flavour defines; a flag it does not define m
 real agent exit at start, which is recorded as ``flag_error``.
 
 masqctl's own node-agent (kind ``masqctl-node-agent``) is read with its own flag definitions
-(``masqctl.agent.main.flag_set``): its flavour (``--flavor``), its config folder
+(``masqctl.agent.flags``): its flavour (``--flavor``), its config folder
 (``--config-dir``, so the mount read is the one at that path) and what it does with an invalid
 config (``--on-invalid-config keep``: it keeps the last good rules instead of exiting).
 """
@@ -24,9 +24,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
+from masqctl.agent.flags import ON_INVALID, check_start, is_question, options_from
 from masqctl.cluster.model import AgentDaemonSet, ClusterSnapshot, ConfigMount, MissingKey
 from masqctl.cluster.recognise import KIND_NODE_AGENT, node_agent_flags
-from masqctl.configfolder import UPSTREAM_FILE, V2_PREFIX
+from masqctl.configfolder import DEFAULT_CONFIG_DIR, FLAVORS, UPSTREAM_FILE, V2_PREFIX
 from masqctl.engine import (AZURE_V2, DEFAULT_CHAIN, AgentOptions, ConfigSource, EffectiveConfig,
                             Origin, RuleSet, check_chain_name, effective_config, parse_to_ports, render)
 from masqctl.errors import ConfigError, MasqctlError, UsageError
@@ -220,20 +221,24 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
     from its flags as ``masqctl.agent`` parses and checks them at start (a refused flag or value
     makes it exit with status 2 before anything else; then ``options`` is its default for the
     flavour so the config can still be read, ``on_invalid_config`` None)."""
-    from masqctl.agent.main import DEFAULT_CONFIG_DIR, check_agent_values, options_from
-
     values, error, inv = node_agent_flags(ds.command, ds.args)
     argv = inv.flags
     notes: list[str] = []
     if inv.shell:
         notes.append(f"the container runs a shell ({inv.shell} -c); the node-agent's flags are read from the "
                      f"script's words after {' '.join(inv.via)}, which may not be what the shell passes on")
-    if error is None:
+    if error is not None:
+        pass
+    elif is_question(values):
+        # --help/--version: answered before any other flag is checked; the options only tell
+        # how the folder would be read
         try:
-            if values["dry_run"] and not values["once"]:
-                raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)", input="--dry-run",
-                                 code="E204")
-            check_agent_values(values)
+            options = options_from(values)
+        except UsageError:
+            options = AgentOptions(flavor=values["flavor"] if values["flavor"] in FLAVORS else AZURE_V2)
+    else:
+        try:
+            check_start(values)  # the agent's own checks at start, exactly
             options = options_from(values)
         except UsageError as exc:
             error = exc
@@ -246,6 +251,9 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
         return AgentOptions(flavor=ds.flavor or AZURE_V2), err, argv, notes, CONFIG_DIR, None
     if values["help"]:
         notes.append("--help: the node-agent prints its usage and exits without writing rules; kubelet restarts it")
+    elif values["version"]:
+        notes.append("--version: the node-agent prints its version and exits without writing rules; kubelet "
+                     "restarts it")
     elif values["once"]:
         notes.append("--once" + (" --dry-run: the node-agent prints one sync and exits without writing rules"
                                  if values["dry_run"] else ": the node-agent syncs once and exits (status 1 on "
@@ -256,7 +264,8 @@ def node_agent_setup(ds: AgentDaemonSet) -> tuple[AgentOptions, MasqctlError | N
         notes.append(f"--config-dir {config_dir!r} is relative: read from the container's working directory, "
                      "taken as / (the DaemonSet's workingDir is not recorded)")
         config_dir = "/" + config_dir
-    return options, None, argv, notes, _norm(config_dir), values["on_invalid_config"]
+    on_invalid = values["on_invalid_config"] if values["on_invalid_config"] in ON_INVALID else None  # (a question)
+    return options, None, argv, notes, _norm(config_dir), on_invalid
 
 
 # --------------------------------------------------------------------------- projection

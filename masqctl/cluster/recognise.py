@@ -12,14 +12,18 @@ Recognition is by image first (the repository path, tag ignored), then by shape:
 
 The invocation of masqctl's node-agent wins over the image (it runs in any image). Its flavour
 is not fixed by the kind: ``flavor_of`` reads the ``--flavor`` flag, parsed with the
-node-agent's own flag definitions (``masqctl.agent.main.flag_set``, imported only when such a
-container is met), so the snapshot's ``AgentDaemonSet.flavor`` says what it really runs.
+node-agent's own flag definitions (``masqctl.agent.flags``, the one module of the node-agent
+other packages read), so the snapshot's ``AgentDaemonSet.flavor`` says what it really runs.
 """
 
 from __future__ import annotations
 
 import posixpath
 import shlex
+
+from masqctl.agent.flags import flag_set
+from masqctl.configfolder import FLAVORS
+from masqctl.errors import UsageError
 
 KIND_AZURE = "azure-ip-masq-agent"
 KIND_UPSTREAM = "ip-masq-agent"
@@ -139,10 +143,6 @@ def node_agent_flags(command, args) -> tuple[dict | None, Exception | None, Node
     Without an invocation in command/args, the image's entry point (``python3 -S -m
     masqctl.agent`` in the masqctl-node-agent image) runs: the args are the flags, and a
     command replaces the entry point, so its words after the program are read."""
-    # the node-agent's own flag definitions (its main module imports the standard library only)
-    from masqctl.agent.main import flag_set
-    from masqctl.errors import UsageError
-
     inv = node_agent_invocation(command, args)
     if inv is None:
         words = tuple(command[1:]) + tuple(args) if command else tuple(args)
@@ -159,8 +159,6 @@ def flavor_of(kind: str | None, command=(), args=()) -> str | None:
     read (it then exits at start), the last ``--flavor`` word given, else the default."""
     if kind != KIND_NODE_AGENT:
         return FLAVOR_OF_KIND.get(kind) if kind is not None else None
-    from masqctl.agent.main import FLAVORS
-
     values, _, inv = node_agent_flags(command, args)
     if values is not None:
         flavor = values["flavor"]

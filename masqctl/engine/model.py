@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-AZURE_V2 = "azure-v2"
-UPSTREAM = "upstream"
-TKE = "tke"
-FLAVORS = (AZURE_V2, UPSTREAM, TKE)
+# defined in the stdlib-only leaf that the node-agent's lean daemon reads too (one definition)
+from masqctl.configfolder import (  # noqa: F401
+    AZURE_V2,
+    DEFAULT_CHAIN,
+    DEFAULT_CONFIG_DIR,
+    DEFAULT_RESYNC_SECONDS,
+    FLAVORS,
+    TKE,
+    UPSTREAM,
+)
 
-DEFAULT_CHAIN = "IP-MASQ-AGENT"
-DEFAULT_CONFIG_DIR = "/etc/config/"
-DEFAULT_RESYNC_SECONDS = 60
 DEFAULT_CIDR_LIMIT = 64
 
 RFC1918 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")

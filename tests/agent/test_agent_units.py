@@ -268,12 +268,14 @@ def test_running_daemon_never_imports_cli_or_cloud_libraries(node, tmp_path, loc
                                                   "locale", "typing", "inspect")] == []
 
 
-def test_flag_defaults_repeat_the_engine_constants():
-    from masqctl.agent import main as agent
+def test_flag_defaults_are_the_engine_constants():
+    from masqctl.agent.flags import flag_set
     from masqctl.engine import DEFAULT_CHAIN, DEFAULT_CONFIG_DIR, FLAVORS
 
-    assert (agent.DEFAULT_CHAIN, agent.DEFAULT_CONFIG_DIR, agent.FLAVORS) == (DEFAULT_CHAIN, DEFAULT_CONFIG_DIR,
-                                                                               FLAVORS)
+    defaults = {f.name: f.default for f in flag_set().flags}
+    assert (defaults["masq-chain"], defaults["config-dir"], defaults["flavor"]) == (DEFAULT_CHAIN,
+                                                                                   DEFAULT_CONFIG_DIR, FLAVORS[0])
+    assert ", ".join(FLAVORS) in next(f.help for f in flag_set().flags if f.name == "flavor")
 
 
 def test_daemon_reports_engine_usage_errors_at_start(tmp_path):
@@ -354,7 +356,7 @@ def test_retries_stay_within_the_budget_including_the_attempts_themselves():
     """Backoff stops when the next attempt would end after the deadline, not only when its
     sleep would: a slow failing attempt (an iptables lock wait) must not overrun the period."""
     from masqctl.agent.iptables import IptablesFailure
-    from masqctl.agent.main import flag_set
+    from masqctl.agent.flags import flag_set
     from masqctl.agent.worker import Worker
 
     values = flag_set().parse([])
@@ -374,7 +376,7 @@ def test_retries_stay_within_the_budget_including_the_attempts_themselves():
 @pytest.mark.parametrize("period", [1, 60])
 def test_the_retry_budget_is_a_fraction_of_the_period(period, tmp_path):
     from masqctl.agent.loop import RETRY_FRACTION, Agent
-    from masqctl.agent.main import flag_set
+    from masqctl.agent.flags import flag_set
 
     agent = Agent(flag_set().parse(["--config-dir", str(tmp_path), "--resync-interval", str(period)]),
                   Logger(0, io.StringIO()))
@@ -388,7 +390,7 @@ REAP = """
 import io, os, sys, time
 from masqctl.agent.klog import Logger
 from masqctl.agent.loop import Agent
-from masqctl.agent.main import flag_set
+from masqctl.agent.flags import flag_set
 
 agent = Agent(flag_set().parse(["--config-dir", sys.argv[1]]), Logger(0, io.StringIO()))
 # an orphan the container's PID 1 inherited (e.g. the iptables child of a worker killed on timeout)
@@ -416,7 +418,7 @@ def test_a_period_from_the_file_never_goes_below_one_second(from_file, tmp_path)
     """upstream/tke: ``resyncInterval: 0s`` (or negative) must not turn the loop into a busy
     loop of iptables listings, nor make /healthz's limit negative."""
     from masqctl.agent.loop import Agent
-    from masqctl.agent.main import flag_set
+    from masqctl.agent.flags import flag_set
 
     agent = Agent(flag_set().parse(["--config-dir", str(tmp_path), "--flavor", "upstream"]),
                   Logger(0, io.StringIO()))
@@ -472,7 +474,7 @@ def test_exit_policy_writes_nothing_for_an_invalid_config(tmp_path):
     """--on-invalid-config exit: the rules in the kernel stay as they were (the worker gets
     no last good rules to enforce before the agent exits)."""
     from masqctl.agent.loop import Agent
-    from masqctl.agent.main import flag_set
+    from masqctl.agent.flags import flag_set
 
     agent = Agent(flag_set().parse(["--config-dir", str(tmp_path), "--on-invalid-config", "exit"]),
                   Logger(0, io.StringIO()))

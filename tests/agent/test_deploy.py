@@ -20,7 +20,7 @@ from agentlib import ROOT
 from netns import requires_netns
 
 from masqctl.agent.health import DEFAULT_BIND
-from masqctl.agent.main import flag_set
+from masqctl.agent.flags import flag_set
 
 DEPLOY = os.path.join(ROOT, "deploy")
 MODELS = {("apps/v1", "DaemonSet"): "V1DaemonSet"}

@@ -3,6 +3,7 @@ MQ017 (mixed iptables backends)."""
 
 from __future__ import annotations
 
+from masqctl.agent.flags import foreign_chain_owner
 from masqctl.analysis.drift import DRIFT, EMPTY, capture_gap
 from masqctl.analysis.dumpfacts import dump_gap, shadowing_of_dump
 from masqctl.analysis.findings import ERROR, INFO, WARNING, Context, shown_nodes
@@ -134,6 +135,9 @@ def mq003(ctx: Context) -> None:
 def drift_findings(ctx: Context) -> None:
     report = ctx.drift
     view = ctx.view
+    if view is not None and foreign_chain_owner(view.chain) is not None:
+        chain_collision(ctx, view, foreign_chain_owner(view.chain))
+        return
     if report is None or view is None:
         reason = "no agent DaemonSet is modelled" if view is None else "no rules to compare"
         ctx.skip("MQ004", reason)
@@ -190,6 +194,34 @@ def drift_findings(ctx: Context) -> None:
                         "on the node (MQ003). Duplicates: remove the extra one on the node with\n"
                         f"iptables -t nat -D POSTROUTING -m addrtype ! --dst-type LOCAL -j {view.chain}   "
                         "# run on the node, deletes one copy\nor restart the agent:\n" + restart)
+
+
+def chain_collision(ctx: Context, view, owner: str) -> None:
+    """The agent's chain is one another program owns (``--masq-chain KUBE-POSTROUTING``): both
+    rewrite it, so its content and the POSTROUTING jumps to it tell nothing about the agent's
+    drift, and a restarted agent pod would only take the chain over again."""
+    ds = view.daemonset
+    chain = view.chain
+    nodes = tuple(ctx.nodes)
+    ctx.skip("MQ004", f"the agent's chain {chain} is {owner}'s (MQ005): it holds whichever of the two wrote last, "
+             "so drift against the agent's config cannot be told", nodes)
+    args = " ".join(view.argv) or "(none)"
+    ctx.add("MQ005", ERROR,
+            f"DaemonSet {ds.ref} runs its agent with --masq-chain {chain}, a nat chain that {owner} owns. On every "
+            f"node it runs on the agent flushes that chain each period and writes its own rules there, and {owner} "
+            "rewrites it with its rules: the chain holds whichever wrote last, so masquerading of pod traffic, and "
+            f"what {owner} does with that chain, changes from one moment to the next. The chain's rules and the "
+            f"POSTROUTING jumps to it are {owner}'s as well as the agent's: they show no drift of the agent, and "
+            "restarting the agent pods would only take the chain over again.",
+            evidence=[f"DaemonSet {ds.ref} container {ds.container} args: {args}",
+                      f"{chain}: a chain of {owner}"],
+            fix=f"Give the agent a chain of its own: remove --masq-chain {chain}"
+                + (" and --allow-foreign-chain" if "--allow-foreign-chain" in args else "")
+                + f" from the container args of DaemonSet {ds.ref} (the default is IP-MASQ-AGENT). Then, on each "
+                f"node, remove the jump the agent added:\niptables -t nat -D POSTROUTING -m addrtype ! --dst-type "
+                f"LOCAL -j {chain}   # run on the node, deletes one copy\n{owner} restores its own rules in the "
+                "chain on its next sync.",
+            nodes=nodes, title="the agent's chain is a chain another program owns")
 
 
 _UNREADABLE = "the capture cannot be read"
