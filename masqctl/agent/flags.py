@@ -95,7 +95,7 @@ def options_from(values: dict):
     # loads the engine (dataclasses, PyYAML): only here, so the daemon, which parses its flags
     # with this module but leaves the engine to its sync worker, stays small
     from masqctl.engine.model import AgentOptions
-    from masqctl.engine.options import check_chain_name, parse_to_ports
+    from masqctl.engine.flagvalues import check_chain_name, parse_to_ports
 
     check_flavor(values)
     check_period(values)

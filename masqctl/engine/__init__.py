@@ -9,7 +9,7 @@ node-agent (``masqctl.agent`` runs the engine, not the other way round). Entry p
 * ``parse_to_ports(text)`` for upstream's ``--to-ports``.
 
 The config reader's names (``masqctl.engine.configdir``, which loads PyYAML, and
-``masqctl.engine.options``) are loaded on first use, so importing ``masqctl.engine.model`` or
+``masqctl.engine.flagvalues``) are loaded on first use, so importing ``masqctl.engine.model`` or
 rendering rules does not load PyYAML and the config decoder. The render module is imported
 here (it needs no YAML): its name is also the ``render`` function's, and a submodule loaded
 later would take the name over.
@@ -28,7 +28,7 @@ from masqctl.engine.render import FamilyRules, Rule, RuleSet, dry_run_text, jump
 _LAZY = {
     **dict.fromkeys(("ConfigSource", "read_config_dir", "load_config_dir", "effective_config", "default_cidrs"),
                     "configdir"),
-    **dict.fromkeys(("agent_config_json", "check_chain_name", "parse_to_ports"), "options"),
+    **dict.fromkeys(("agent_config_json", "check_chain_name", "parse_to_ports"), "flagvalues"),
 }
 
 __all__ = [

@@ -27,7 +27,7 @@ def test_importing_the_model_does_not_load_yaml_and_every_public_name_resolves()
     assert "yaml" not in before and "masqctl.engine.configdir" not in before
     assert "yaml" in after and "masqctl.engine.configdir" in after
     assert render_is_callable  # the function, not the submodule of the same name
-    assert (home_load, home_ports) == ("masqctl.engine.configdir", "masqctl.engine.options")
+    assert (home_load, home_ports) == ("masqctl.engine.configdir", "masqctl.engine.flagvalues")
 
     import masqctl.engine as engine
     for name in engine.__all__:

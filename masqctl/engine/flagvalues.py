@@ -1,4 +1,4 @@
-"""Agent flag values that need checking, and the agent's own log rendering of a config."""
+"""Agent flag values that need checking (`--to-ports`, `--masq-chain`), and the agent's own log rendering of a config."""
 
 from __future__ import annotations
 
