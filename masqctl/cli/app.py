@@ -42,11 +42,13 @@ from masqctl.cli.inspect import inspect  # noqa: E402
 from masqctl.cli.explain import explain  # noqa: E402
 from masqctl.cli.apply import apply  # noqa: E402
 from masqctl.cli.collect import collect  # noqa: E402
+from masqctl.cli.who import who  # noqa: E402
 
 app.command("inspect")(inspect)
 app.command("explain")(explain)
 app.command("apply")(apply)
 app.command("collect")(collect)
+app.command("who")(who)
 
 
 @app.command("node-agent", add_help_option=False,
