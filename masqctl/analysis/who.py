@@ -145,6 +145,7 @@ class WhoResult:
     answer: str = ""                      # the one-line answer, first in the human output
     table: str | None = None              # where the entries were read (file name)
     entries: int = 0                      # entries read
+    searched: bool = False                # a table was there and searched
     captured_at: str | None = None
 
     def to_dict(self) -> dict:
@@ -205,8 +206,8 @@ class _Pods:
     def pod_of(self, ip: str) -> tuple[WorkloadPod | None, str]:
         if ip in self.node_of_addr:
             node = self.node_of_addr[ip]
-            return None, (f"{ip} is an address of node {node}: the node itself or one of its host-network pods "
-                          "opened it")
+            return None, (f"an address of node {node}: the node itself or one of its host-network pods opened "
+                          "it")
         pods = self.by_ip.get(ip, [])
         live = [p for p in pods if _live(p)] or pods
         if len(live) == 1:
@@ -214,13 +215,13 @@ class _Pods:
             return p, f"pod {p.namespace}/{p.name} on node {p.node}"
         if len(live) > 1:
             names = ", ".join(f"{p.namespace}/{p.name}" for p in live[:5])
-            return None, f"{ip} is the address of several pods in the snapshot ({names}); which one is not known"
+            return None, f"the address of several pods in the snapshot ({names}); which one is not known"
         if self.snapshot is None:
-            return None, f"{ip}: no cluster snapshot, so its pod is not known (give --bundle)"
+            return None, "pod not known: no cluster snapshot (give --bundle to name it)"
         if MissingKey.PODS in self.snapshot.missing:
-            return None, f"{ip}: pods were not read ({self.snapshot.missing[MissingKey.PODS]})"
-        return None, (f"no pod in the snapshot has {ip} (it may have ended since; the snapshot lists the pods of "
-                      "the moment it was taken)")
+            return None, f"pod not known: pods were not read ({self.snapshot.missing[MissingKey.PODS]})"
+        return None, ("no pod in the snapshot has this address (it may have ended since; the snapshot lists the "
+                      "pods of the moment it was taken)")
 
 
 def node_of_observed(snapshot: ClusterSnapshot, ip: str) -> tuple[str | None, str]:
@@ -262,6 +263,7 @@ def who(entries: list[Entry] | None, req: WhoRequest, *, snapshot: ClusterSnapsh
         result.answer = f"unknown: no connection-tracking table of node {node} to look {obs.text()} up in"
         return result
     result.entries = len(entries)
+    result.searched = True
     found = find(entries, req)
     result.matches = [Match(e, *pods.pod_of(e.orig_src)) for e in found]
     if duplicates:
@@ -285,8 +287,9 @@ def who(entries: list[Entry] | None, req: WhoRequest, *, snapshot: ClusterSnapsh
     translated = [m for m in result.matches if m.entry.masqueraded]
     if result.exact:
         m = result.matches[0]
-        result.answer = (f"{what} was {_sender(m)} ({m.entry.orig_src}:{m.entry.orig_sport})" if m.entry.orig_sport
-                         is not None else f"{what} was {_sender(m)} ({m.entry.orig_src})")
+        e = m.entry
+        origin = Endpoint(e.orig_src, e.orig_sport).text()
+        result.answer = f"{what} was opened from {origin}: {_sender(m)}"
         result.notes.append("exact: the port was given and one connection matches")
     else:
         why = ("no source port was given" if obs.port is None
@@ -298,8 +301,8 @@ def who(entries: list[Entry] | None, req: WhoRequest, *, snapshot: ClusterSnapsh
                             + ("; give the source port the destination logged (OBSERVED:PORT)" if obs.port is None
                                else ""))
     unknown = [m for m in result.matches if m.pod is None]
-    for text in dict.fromkeys(m.why for m in unknown):
-        result.notes.append(text)
+    for ip, text in dict.fromkeys((m.entry.orig_src, m.why) for m in unknown):
+        result.notes.append(f"{ip}: {text}")
     if translated:
         result.notes.append(_preserve_pointer(req))
     return result

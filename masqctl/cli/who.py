@@ -81,7 +81,7 @@ def render_human(result, verbose: int = 0) -> None:
     where = []
     if result.node:
         where.append(f"node {result.node}")
-    if result.table:
+    if result.table and result.searched:
         where.append(f"{result.table} ({result.entries} entries)")
     if where:
         console.print(f"[dim]searched:[/] {escape(' · '.join(where))}")
@@ -97,8 +97,8 @@ def render_human(result, verbose: int = 0) -> None:
                                          flags) if x)
             console.print(f"  [bold]{escape(e.proto)}[/] {escape(src)} → {escape(dst)}  "
                           f"[dim]seen as[/] {escape(seen)}"
-                          + (f" [dim](translated port {e.reply_dport})[/]" if e.masqueraded and e.reply_dport
-                             is not None else "")
+                          + (f" [dim](source port translated from {e.orig_sport})[/]"
+                             if e.reply_dport != e.orig_sport else "")
                           + (f"  [dim]{escape(state)}[/]" if state else ""))
             pod = (f"pod {m.pod.namespace}/{m.pod.name} on node {m.pod.node}"
                    + (f", {m.pod.owner}" if m.pod.owner else "")) if m.pod is not None else m.why

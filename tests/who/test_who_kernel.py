@@ -39,7 +39,7 @@ def estate():
     plans = {
         PODS[0].name: [("tcp", HUB, SAME_PORT), ("tcp", HUB, 0), ("udp", HUB, 0), ("tcp", IN_VNET, 0)],
         PODS[1].name: [("tcp", HUB, SAME_PORT), ("udp", HUB, SAME_PORT), ("udp", IN_VNET, 0)],
-        PODS[2].name: [("tcp", HUB, 0), ("tcp", HUB, 0), ("udp", HUB, 0)],
+        PODS[2].name: [("tcp", HUB, 0), ("tcp-closed", HUB, 0), ("udp", HUB, 0)],   # one closed by the pod
     }
     with Estate(PODS) as e:
         log = e.traffic(plans, node_plan=[("tcp", HUB, 0)])
@@ -65,7 +65,20 @@ def test_the_traffic_went_as_planned(estate):
     assert {(r["who"], r["ip"]) for r in log if r["to"] == IN_VNET} == {   # not masqueraded: the pod's own
         (PODS[0].name, PODS[0].ip), (PODS[1].name, PODS[1].ip)}
     same = [r for r in log if r["proto"] == "tcp" and r["to"] == HUB and r["who"] in (PODS[0].name, PODS[1].name)]
-    assert len({r["port"] for r in same}) == len(same)  # the node told the two same-port connections apart
+    assert len({r["port"] for r in same}) == len(same) == 3  # the node told the same-port connections apart
+    assert any(r["port"] != SAME_PORT for r in same)
+
+
+@pytest.mark.parametrize("shape", ["proc", "conntrack-L", "extended"])
+def test_the_table_holds_every_connection_in_each_shape(estate, shape):
+    from masqctl.netfilter.conntrack import parse_table
+
+    log, tables = estate
+    table = parse_table(tables[shape], shape)
+    seen = {(e.proto, e.reply_dst, e.reply_dport) for e in table.entries}
+    assert all((r["proto"], r["ip"], r["port"]) in seen for r in log)
+    states = {e.state for e in table.entries if e.proto == "tcp"}
+    assert "ESTABLISHED" in states and states - {"ESTABLISHED"}, states   # the closed one is on its way out
 
 
 @pytest.mark.parametrize("shape", ["proc", "conntrack-L", "extended"])

@@ -34,57 +34,61 @@ CONFIG = "nonMasqueradeCIDRs:\n  - 10.40.0.0/17\n  - 10.0.0.0/16\n  - 10.40.0.0/
 _LISTENER = textwrap.dedent("""
     import json, selectors, socket, sys
     sel = selectors.DefaultSelector()
-    t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", 443)); t.listen(64)
-    sel.register(t, selectors.EVENT_READ, "accept")
-    for ip in sys.argv[1:]:   # one UDP socket per address, so each reply leaves from the address called
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((ip, 443))
-        sel.register(u, selectors.EVENT_READ, "udp")
+    for port in (443, 53):
+        t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); t.bind(("0.0.0.0", port))
+        t.listen(64)
+        sel.register(t, selectors.EVENT_READ, "accept")
+        for ip in sys.argv[1:]:   # one UDP socket per address, so each reply leaves from the address called
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((ip, port))
+            sel.register(u, selectors.EVENT_READ, "udp")
     sel.register(sys.stdin, selectors.EVENT_READ, "stdin")
     print("ready", flush=True)
     conns = {}
-    log = []
     done = False
     while not done:
         for key, _ in sel.select(timeout=5):
             if key.data == "stdin":
                 sys.stdin.readline(); done = True
             elif key.data == "accept":
-                c, addr = t.accept()
+                c, addr = key.fileobj.accept()
                 conns[c] = addr
                 sel.register(c, selectors.EVENT_READ, "conn")
             elif key.data == "udp":
                 u = key.fileobj
                 data, addr = u.recvfrom(2048)
-                log.append({"proto": "udp", "who": data.decode(), "ip": addr[0], "port": addr[1],
-                            "to": u.getsockname()[0]})
+                print(json.dumps({"proto": "udp", "who": data.decode(), "ip": addr[0], "port": addr[1],
+                                  "to": u.getsockname()[0], "dport": u.getsockname()[1]}), flush=True)
                 u.sendto(b"ok", addr)
             else:
                 c = key.fileobj
                 data = c.recv(2048)
                 sel.unregister(c)
                 addr = conns[c]
-                log.append({"proto": "tcp", "who": data.decode().strip(), "ip": addr[0], "port": addr[1],
-                            "to": c.getsockname()[0]})
-                c.sendall(b"ok")   # kept open: the entry stays ESTABLISHED
-    print(json.dumps(log), flush=True)
+                print(json.dumps({"proto": "tcp", "who": data.decode().strip(), "ip": addr[0], "port": addr[1],
+                                  "to": c.getsockname()[0], "dport": c.getsockname()[1]}), flush=True)
+                c.sendall(b"ok")   # kept open: the entry stays ESTABLISHED until the end
 """)
 
 _CLIENT = textwrap.dedent("""
     import json, socket, sys, time
     name, plan = sys.argv[1], json.loads(sys.argv[2])
     keep = []
-    for proto, dst, sport in plan:
-        if proto == "tcp":
+    for proto, dst, sport, *dport in plan:
+        dport = dport[0] if dport else 443
+        if proto in ("tcp", "tcp-closed"):
             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if sport:
                 s.bind(("0.0.0.0", sport))
-            s.settimeout(5); s.connect((dst, 443)); s.sendall((name + "\\n").encode()); s.recv(16)
-            keep.append(s)
+            s.settimeout(5); s.connect((dst, dport)); s.sendall((name + "\\n").encode()); s.recv(16)
+            if proto == "tcp-closed":
+                s.close()
+            else:
+                keep.append(s)
         else:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             if sport:
                 s.bind(("0.0.0.0", sport))
-            s.settimeout(5); s.sendto(name.encode(), (dst, 443)); s.recv(16)
+            s.settimeout(5); s.sendto(name.encode(), (dst, dport)); s.recv(16)
             keep.append(s)
     print("sent", flush=True)
     sys.stdin.readline()
@@ -114,8 +118,9 @@ def agent_payload() -> str:
 class Estate:
     """Pods, one node that runs the agent's rules, one destination."""
 
-    def __init__(self, pods: list[Pod]):
+    def __init__(self, pods: list[Pod], destinations: tuple[str, ...] = (HUB, IN_VNET)):
         self.pods = pods
+        self.destinations = destinations
 
     def __enter__(self) -> "Estate":
         self.node, self.dst = NetNS("node"), NetNS("dst")
@@ -126,7 +131,7 @@ class Estate:
             self.dst.run("ip", "addr", "add", f"{DST_LINK_IP}/17", "dev", "eth0")
             for ns in (self.node, self.dst):
                 ns.run("ip", "link", "set", "eth0", "up")
-            for ip in (HUB, IN_VNET):
+            for ip in self.destinations:
                 self.dst.run("ip", "addr", "add", f"{ip}/32", "dev", "eth0")
                 self.node.run("ip", "route", "add", f"{ip}/32", "via", DST_LINK_IP)
             self.node.sysctl("net.ipv4.ip_forward", "1")
@@ -158,25 +163,32 @@ class Estate:
 
     def traffic(self, plans: dict[str, list], node_plan: list | None = None) -> list[dict]:
         """Each pod (by name; ``"node"`` for the node itself) opens its connections
-        ``(proto, dst, sport|0)`` and keeps them open; returns the destination's log: who,
-        proto, the address and port it saw. The connections stay open until ``close()``."""
-        listener = self.dst.popen(sys.executable, "-c", _LISTENER, HUB, IN_VNET, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        ``(proto, dst, sport|0)`` (proto ``tcp``, ``udp``, or ``tcp-closed``: closed by the pod
+        after the exchange) and keeps them open; returns the destination's log: who, proto,
+        the address and port it saw, the address it was called on. The connections stay open
+        until ``close()``."""
+        listener = self.dst.popen(sys.executable, "-c", _LISTENER, *self.destinations, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         assert listener.stdout.readline().strip() == "ready", listener.stderr.read()
+        self._listener = listener
         self._clients = []
         senders = [(p.ns, p.name, plans[p.name]) for p in self.pods if p.name in plans]
         if node_plan:
             senders.append((self.node, "node", node_plan))
-        try:
-            for ns, name, plan in senders:
-                c = ns.popen(sys.executable, "-c", _CLIENT, name, json.dumps(plan), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                line = c.stdout.readline().strip()
-                assert line == "sent", f"{name}: {line} {c.stderr.read()}"
-                self._clients.append(c)
-        finally:
-            out, err = listener.communicate("stop\n", timeout=30)
-        log = json.loads(out.strip().splitlines()[-1])
+        for ns, name, plan in senders:
+            c = ns.popen(sys.executable, "-c", _CLIENT, name, json.dumps(plan), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self._clients.append(c)
+            line = c.stdout.readline().strip()
+            assert line == "sent", f"{name}: {line} {c.stderr.read()}"
+        log = []
+        for _ in range(sum(len(plan) for _, _, plan in senders)):
+            line = listener.stdout.readline()
+            assert line, f"the destination stopped: {listener.stderr.read()}"
+            log.append(json.loads(line))
+        for r in log:
+            if r["proto"] == "tcp-closed":
+                r["proto"] = "tcp"
         return log
 
     def tables(self) -> dict[str, str]:
@@ -188,11 +200,19 @@ class Estate:
         return {"proc": proc, "conntrack-L": listed, "extended": ext}
 
     def close(self) -> None:
+        listener = getattr(self, "_listener", None)
+        if listener is not None:
+            try:
+                listener.communicate("stop\n", timeout=30)
+            except Exception:  # noqa: BLE001
+                listener.kill()
+            self._listener = None
         for c in getattr(self, "_clients", []):
             try:
                 c.communicate("\n", timeout=10)
             except Exception:  # noqa: BLE001
                 c.kill()
+        self._clients = []
 
     def __exit__(self, *exc) -> None:
         self.close()

@@ -159,7 +159,9 @@ def mq008(ctx: Context) -> None:
             evidence=evidence,
             fix="Add the peered ranges to the user ConfigMap (kubectl apply -f -); NSGs, UDRs and firewalls on the "
                 "way must then allow the pod IPs:\n" + snippet
-                + "Note: a user ConfigMap blocks a later migration to CNI overlay (MQ016).")
+                + "Note: a user ConfigMap blocks a later migration to CNI overlay (MQ016).\n"
+                + "Meanwhile, to name the pod behind a node address the destination logged: masqctl who "
+                  "NODE_IP:PORT --to DST:PORT (reads the node's connection-tracking table; collect --conntrack).")
 
 
 # --------------------------------------------------------------------------- MQ009
