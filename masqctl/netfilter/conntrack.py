@@ -270,7 +270,6 @@ _SCTP_STATES = frozenset(("NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "EST
                           "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"))
 _FAST_PROTOS = {"tcp": ("6", _TCP_STATES), "udp": ("17", frozenset()), "sctp": ("132", _SCTP_STATES)}
 _FAST_FAMILIES = {"ipv4": ("2", 4), "ipv6": ("10", 6)}
-_PORTS: dict[str, int] = {}
 _tail_cache: dict[tuple, tuple[bool, int, int | None]] = {}
 
 
@@ -308,99 +307,141 @@ def _tail(tail: tuple) -> tuple[bool, int, int | None]:
     return hit
 
 
-def _fast(w: list[str], lineno: int) -> Entry | None:
-    """The common tcp/udp/sctp line, read by position; None when it is not of that shape (then
-    ``parse_line`` reads it and names what is wrong)."""
-    k = 0
-    family = None
-    fam = _FAST_FAMILIES.get(w[0])
-    if fam is not None:
-        if w[1] != fam[0]:
-            return None
-        family = fam[1]
-        k = 2
-    if len(w) < k + 11:
+# Caches of the fast path, keyed by the word as written ("src=10.0.0.1", "sport=443", "431999"):
+# one dictionary lookup checks a word's key and value together. A miss is checked once by the
+# helpers below and remembered; a word they refuse sends the line to ``parse_line``.
+_SRC: dict[str, tuple[int, str]] = {}
+_DST: dict[str, tuple[int, str]] = {}
+_SPORT: dict[str, int] = {}
+_DPORT: dict[str, int] = {}
+_TIMEOUTS: dict[str, int] = {}
+_HEADS4 = {(fam, number, proto, pnum): (fam_n, proto, states, 4)
+           for fam, (number, fam_n) in _FAST_FAMILIES.items()
+           for proto, (pnum, states) in _FAST_PROTOS.items()}
+_HEADS2 = {(proto, pnum): (None, proto, states, 2) for proto, (pnum, states) in _FAST_PROTOS.items()}
+_CACHE_LIMIT = 1_000_000
+
+
+def _learn_address(word: str, prefix: str, cache: dict) -> tuple[int, str] | None:
+    if word[:4] != prefix:
         return None
-    proto = w[k]
-    pro = _FAST_PROTOS.get(proto)
-    if pro is None or w[k + 1] != pro[0]:
+    try:
+        hit = _address(word[4:], None)
+    except _Bad:
         return None
-    timeout = w[k + 2]
-    if not timeout.isdigit() or len(timeout) > 10 or not timeout.isascii():
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    cache[word] = hit
+    return hit
+
+
+def _learn_timeout(word: str) -> int | None:
+    if not word.isdigit() or not word.isascii() or len(word) > 10:
         return None
-    j = k + 3
-    state = w[j]
-    if state[:4] == "src=":
-        state = None
-    elif state in pro[1]:
-        j += 1
-    else:
+    value = int(word)
+    if value > 1 << 32:
         return None
-    osrc, odst, osp, odp = w[j:j + 4]
-    if osrc[:4] != "src=" or odst[:4] != "dst=" or osp[:6] != "sport=" or odp[:6] != "dport=":
-        return None
-    j += 4
-    unreplied = w[j] == "[UNREPLIED]"
-    if unreplied:
-        j += 1
-    if len(w) < j + 4:
-        return None
-    rsrc, rdst, rsp, rdp = w[j:j + 4]
-    if rsrc[:4] != "src=" or rdst[:4] != "dst=" or rsp[:6] != "sport=" or rdp[:6] != "dport=":
-        return None
-    ports = _PORTS
-    osp, odp, rsp, rdp = ports.get(osp[6:]), ports.get(odp[6:]), ports.get(rsp[6:]), ports.get(rdp[6:])
-    if osp is None or odp is None or rsp is None or rdp is None:
-        return None
-    cache = _ip_cache
-    a, b, c, d = cache.get(osrc[4:]), cache.get(odst[4:]), cache.get(rsrc[4:]), cache.get(rdst[4:])
-    if a is None or b is None or c is None or d is None:
-        try:
-            a, b, c, d = (_address(x[4:], None) for x in (osrc, odst, rsrc, rdst))
-        except _Bad:
-            return None
-    of = a[0]
-    if b[0] != of or c[0] != of or d[0] != of or (family is not None and of != family):
-        return None
-    tail = w[j + 4:]
-    assured, zone, mark = _tail(tuple(tail)) if tail else (False, 0, None)
-    return Entry(of, proto, int(timeout), state, a[1], b[1], osp, odp, c[1], d[1], rsp, rdp,
-                 assured, unreplied, zone, mark, lineno)
+    if len(_TIMEOUTS) > _CACHE_LIMIT:
+        _TIMEOUTS.clear()
+    _TIMEOUTS[word] = value
+    return value
+
+
+def _ports() -> None:
+    if not _SPORT:
+        _SPORT.update((f"sport={n}", n) for n in range(65536))
+        _DPORT.update((f"dport={n}", n) for n in range(65536))
 
 
 def parse_table(text: str, name: str) -> Table:
     """Every entry of ``text`` (tcp/udp/sctp/icmp), duplicates collapsed. A malformed line is
-    E318 naming ``name`` and the line."""
+    E318 naming ``name`` and the line.
+
+    The common tcp/udp/sctp line is read inline by position (this loop runs 262,144 times on a
+    full table); anything else, and any line the fast path does not accept, is read by
+    ``parse_line``, which also names what is wrong."""
+    _ports()
     entries: list[Entry] = []
+    append = entries.append
     seen: set = set()
+    add = seen.add
     duplicates = skipped = 0
     lineno = 0
-    if not _PORTS:
-        _PORTS.update((str(n), n) for n in range(65536))
+    srcs, dsts, sports, dports, timeouts = _SRC, _DST, _SPORT, _DPORT, _TIMEOUTS
+    heads4, heads2, tails = _HEADS4, _HEADS2, _tail_cache
+    new = tuple.__new__
     for lineno, line in enumerate(text.splitlines(), start=1):
-        try:
-            words = line.split()
-            entry = None
-            if len(words) > 10:
-                entry = _fast(words, lineno)
-            if entry is None:
-                entry = parse_line(line, lineno)
-        except _Bad as exc:
-            shown = line.strip()
-            shown = shown if len(shown) <= 160 else shown[:157] + "..."
-            raise InputError(f"{exc}: {shown!r}", input=f"{name} line {lineno}", code=E_LINE,
-                             hint="give /proc/net/nf_conntrack or conntrack -L [-o extended] output") from None
+        w = line.split()
+        n = len(w)
+        entry = None
+        if n > 10:
+            h = heads4.get((w[0], w[1], w[2], w[3])) if n > 12 else None
+            if h is None:
+                h = heads2.get((w[0], w[1]))
+            if h is not None:
+                family, proto, states, k = h
+                t = timeouts.get(w[k])
+                if t is None:
+                    t = _learn_timeout(w[k])
+                j = k + 1
+                state = w[j]
+                if state in states:
+                    j += 1
+                else:
+                    state = None
+                a = srcs.get(w[j])
+                if a is None:
+                    a = _learn_address(w[j], "src=", srcs)
+                b = dsts.get(w[j + 1])
+                if b is None:
+                    b = _learn_address(w[j + 1], "dst=", dsts)
+                osp = sports.get(w[j + 2])
+                odp = dports.get(w[j + 3])
+                j += 4
+                unreplied = w[j] == "[UNREPLIED]"
+                if unreplied:
+                    j += 1
+                if n >= j + 4 and t is not None:
+                    c = srcs.get(w[j])
+                    if c is None:
+                        c = _learn_address(w[j], "src=", srcs)
+                    d = dsts.get(w[j + 1])
+                    if d is None:
+                        d = _learn_address(w[j + 1], "dst=", dsts)
+                    rsp = sports.get(w[j + 2])
+                    rdp = dports.get(w[j + 3])
+                    if a is not None and b is not None and c is not None and d is not None and osp is not None \
+                            and odp is not None and rsp is not None and rdp is not None:
+                        of = a[0]
+                        if b[0] == of and c[0] == of and d[0] == of and (family is None or of == family):
+                            tail = tuple(w[j + 4:])
+                            flags = tails.get(tail)
+                            if flags is None:
+                                try:
+                                    flags = _tail(tail)
+                                except _Bad:
+                                    flags = None
+                            if flags is not None:
+                                entry = new(Entry, (of, proto, t, state, a[1], b[1], osp, odp, c[1], d[1], rsp,
+                                                    rdp, flags[0], unreplied, flags[1], flags[2], lineno))
         if entry is None:
-            if line.strip() and not line.lstrip().startswith("#") and "shown." not in line:
-                skipped += 1
-            continue
-        key = (entry.proto, entry.zone, entry.orig_src, entry.orig_dst, entry.orig_sport, entry.orig_dport,
-               entry.reply_src, entry.reply_dst, entry.reply_sport, entry.reply_dport)
+            try:
+                entry = parse_line(line, lineno)
+            except _Bad as exc:
+                shown = line.strip()
+                shown = shown if len(shown) <= 160 else shown[:157] + "..."
+                raise InputError(f"{exc}: {shown!r}", input=f"{name} line {lineno}", code=E_LINE,
+                                 hint="give /proc/net/nf_conntrack or conntrack -L [-o extended] output") from None
+            if entry is None:
+                if line.strip() and not line.lstrip().startswith("#") and "shown." not in line:
+                    skipped += 1
+                continue
+        key = (entry[1], entry[14]) + entry[4:12]   # protocol, zone, both tuples
         if key in seen:
             duplicates += 1
             continue
-        seen.add(key)
-        entries.append(entry)
+        add(key)
+        append(entry)
     return Table(entries, duplicates, skipped, lineno)
 
 

@@ -70,3 +70,41 @@ def test_real_lines_damaged(lines, at, junk, cut):
 @given(st.lists(st.lists(st.sampled_from(WORDS), max_size=24), max_size=4))
 def test_lines_of_conntracks_words(lines):
     check("\n".join(" ".join(words) for words in lines))
+
+
+# --------------------------------------------------------------------------- the fast path agrees with parse_line
+
+V4 = st.builds("{}.{}.{}.{}".format, *[st.integers(0, 255)] * 4)
+V6 = st.sampled_from(["fd00::1", "fd00:0009:0000:0000:0000:0000:0000:0001", "2603:1000:4::1", "::ffff:10.0.0.1",
+                      "fe80::1"])
+PORT = st.integers(0, 65535)
+TAIL = st.lists(st.sampled_from(["[ASSURED]", "[OFFLOAD]", "mark=0", "mark=7", "zone=0", "zone=3", "use=1",
+                                 "use=2", "id=99", "secctx=system_u:object_r:unlabeled_t:s0", "delta-time=5"]),
+                max_size=5)
+
+
+@st.composite
+def valid_lines(draw) -> str:
+    proto = draw(st.sampled_from(["tcp", "udp", "sctp"]))
+    v6 = draw(st.booleans())
+    addr = V6 if v6 else V4
+    a, b, c, d = draw(addr), draw(addr), draw(addr), draw(addr)
+    head = f"{proto} {dict(tcp=6, udp=17, sctp=132)[proto]}"
+    if draw(st.booleans()):
+        head = ("ipv6     10 " if v6 else "ipv4     2 ") + head
+    state = {"tcp": draw(st.sampled_from(["ESTABLISHED", "TIME_WAIT", "SYN_SENT", "CLOSE", "SYN_SENT2"])),
+             "sctp": draw(st.sampled_from(["ESTABLISHED", "COOKIE_WAIT", "CLOSED"])), "udp": ""}[proto]
+    unrep = "[UNREPLIED] " if draw(st.booleans()) else ""
+    p = [draw(PORT) for _ in range(4)]
+    tail = " ".join(draw(TAIL))
+    return (f"{head} {draw(st.integers(0, 432000))} {state} src={a} dst={b} sport={p[0]} dport={p[1]} {unrep}"
+            f"src={c} dst={d} sport={p[2]} dport={p[3]} {tail}")
+
+
+@FUZZ
+@given(valid_lines())
+def test_the_fast_path_reads_a_line_as_parse_line_does(text):
+    from masqctl.netfilter.conntrack import parse_line
+
+    (entry,) = parse_table(text, "t").entries
+    assert entry == parse_line(text, 1)
