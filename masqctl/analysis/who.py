@@ -397,6 +397,8 @@ def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest, *, parsed: dict[
             result = who(t.entries, req, snapshot=snapshot, node=node, table=label,
                          captured_at=cap.captured_at if cap else None, duplicates=t.duplicates)
         result.notes.insert(0, f"{req.observed.ip} is {how}: node {node}'s table was searched")
+        if cap is not None and cap.via and cap.via != "bundle" and cap.conntrack is not None:
+            result.notes.insert(1, f"the table was read live through {cap.via} (in the node's network namespace)")
         return result
     searched = [n for n in sorted(snapshot.captures) if snapshot.captures[n].conntrack is not None]
     hits: dict[str, WhoResult] = {}

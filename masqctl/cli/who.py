@@ -34,9 +34,14 @@ def who(
     The node that masqueraded a connection still holds its original tuple (pod IP and port) next to
     the translated reply (node IP and port). Exit status: 0 connections found, 1 none, 2 input errors.
 
+    On a live cluster the node that owns OBSERVED is found first, then its table is read through the
+    agent pod (host network), or a debug pod with --debug-pod.
+
     Examples:
 
       masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --bundle ./bundle
+
+      masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --context aks-spoke1
 
       kubectl -n kube-system exec AGENT_POD -- cat /proc/net/nf_conntrack > ct.txt; masqctl who 10.40.0.4:51234 --conntrack ct.txt -o json
     """
@@ -55,6 +60,9 @@ def who(
     elif gathering.on_cluster:
         from masqctl.ops.who import who_on_cluster
 
+        if gathering.no_capture and gathering.bundle is None:
+            raise UsageError("a live cluster's tables are read by exec into the node, which --no-capture turns off",
+                             input="--no-capture", code="E262", hint="drop --no-capture, or give --bundle")
         result = who_on_cluster(gathering.options(), req, _log if verbose else None)
     else:
         raise UsageError("no table to search: give --bundle DIR (with nodes/<node>/conntrack.txt), "
