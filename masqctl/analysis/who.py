@@ -323,6 +323,8 @@ def _preserve_pointer(req: WhoRequest) -> str:
 
 
 def _no_match_context(result: WhoResult, pods: _Pods, snapshot: ClusterSnapshot | None, node: str | None) -> None:
+    """Candidates (the pods on the node) and, when OBSERVED is a node's address (or unknown:
+    offline), the pointer to the lasting fix."""
     if snapshot is not None and node is not None:
         on_node = [p for p in snapshot.workloads if p.node == node and _live(p)]
         on_node.sort(key=lambda p: (p.host_network, p.namespace, p.name))
@@ -331,7 +333,8 @@ def _no_match_context(result: WhoResult, pods: _Pods, snapshot: ClusterSnapshot 
             when = f" at {snapshot.collected_at}" if snapshot.collected_at else ""
             result.notes.append(f"candidates: the {len(on_node)} pods running on node {node}{when} (host-network pods "
                                 "send with the node's address too)")
-    result.notes.append(_preserve_pointer(result.request))
+    if snapshot is None or result.request.observed.ip in pods.node_of_addr:
+        result.notes.append(_preserve_pointer(result.request))
 
 
 MAX_TABLE_BYTES = 256 << 20    # as a bundle file

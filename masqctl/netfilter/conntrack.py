@@ -31,6 +31,7 @@ distinct text, no regular expression per field.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from typing import NamedTuple
 
@@ -101,7 +102,7 @@ def _address(text: str, family: int | None) -> tuple[int, str]:
                 packed = socket.inet_pton(socket.AF_INET6, text)
             except (OSError, ValueError):
                 raise _Bad(f"{text!r} is not an IPv6 address") from None
-            hit = (6, socket.inet_ntop(socket.AF_INET6, packed))
+            hit = (6, str(ipaddress.IPv6Address(packed)))     # spelled as everywhere in masqctl
         else:
             try:
                 packed = socket.inet_pton(socket.AF_INET, text)

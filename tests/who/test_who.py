@@ -266,3 +266,14 @@ def test_an_oversized_conntrack_txt_is_refused_unread(tmp_path):
     with pytest.raises(InputError) as info:
         read_bundle(b, max_file_bytes=1024)
     assert info.value.code == "E340" and "conntrack.txt" in info.value.input
+
+
+def test_a_pod_ip_with_no_match_does_not_point_at_preserve_source_ip(tmp_path):
+    b = bundle(tmp_path, {"n0": line("10.40.0.9", 40000, "10.41.0.20", 443, "10.40.0.9", 40000)},
+               [pod("api-1", "n0", "10.40.0.9")], [node("n0", "10.40.0.4")])
+    r = cli("10.40.0.9:1", "--bundle", b, "-o", "json")
+    assert r.returncode == 1
+    doc = json.loads(r.stdout)
+    assert doc["node"] == "n0" and not any("preserve-source-ip" in n for n in doc["notes"])
+    r = cli("10.40.0.4:1", "--bundle", b, "-o", "json")
+    assert any("preserve-source-ip" in n for n in json.loads(r.stdout)["notes"])
