@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("masqctl.cli.apply", "Recommend or write the user ConfigMap azure-ip-masq-agent-config, safely."),
     "collect": ("masqctl.cli.collect", ("Write a bundle folder for offline analysis (inspect --bundle, explain "
                                         "--bundle).")),
+    "who": ("masqctl.cli.who", ("Name the pod behind a source address a destination logged, from the node's "
+                                "connection-tracking table.")),
 }
 
 

@@ -20,10 +20,14 @@ Redact = Annotated[bool, typer.Option(
     "--redact", help="Replace subscription/tenant IDs, resource groups, cluster and VNet names and API server "
     "hostnames with consistent placeholders (IPs and CIDRs are kept). See docs/bundles.md.")]
 
+Conntrack = Annotated[bool, typer.Option(
+    "--conntrack", help="Also read each captured node's connection-tracking table (nodes/<node>/conntrack.txt, "
+    "for masqctl who). Off by default: it can be large and lists every connection of the node.")]
+
 
 @g.takes_gather_flags
-def collect(output_dir: OutputDir, redact: Redact = False, gathering: g.GatherFlags = g.GatherFlags(),
-            verbose: Verbose = 0) -> None:
+def collect(output_dir: OutputDir, redact: Redact = False, conntrack: Conntrack = False,
+            gathering: g.GatherFlags = g.GatherFlags(), verbose: Verbose = 0) -> None:
     """Write a bundle folder for offline analysis (inspect --bundle, explain --bundle).
 
     With --bundle SRC, re-write (and with --redact, redact) an existing bundle.
@@ -40,6 +44,17 @@ def collect(output_dir: OutputDir, redact: Redact = False, gathering: g.GatherFl
     check_not_a_format(output_dir)
     options = gathering.options()
     bundle = options.bundle
+    if conntrack:
+        if bundle is not None:
+            raise UsageError("--conntrack reads the tables from live nodes; a bundle re-written with --bundle keeps "
+                             "the conntrack.txt files it has", input="--conntrack", code="E262",
+                             hint="drop --conntrack")
+        if not options.capture:
+            raise UsageError("--conntrack reads the tables by exec into the nodes, which --no-capture turns off",
+                             input="--conntrack", code="E262", hint="drop one of the two")
+        from dataclasses import replace
+
+        options = replace(options, conntrack=True)
     check_output_dir(output_dir)           # before minutes of gathering, not after
     progress = None
     if bundle is None:
@@ -84,8 +99,10 @@ def _summary(raw, files: list[str], output_dir: str, redact: bool, verbose: int)
     if raw.vnets:
         azure.append(f"{len(raw.vnets)} VNet{'s' if len(raw.vnets) != 1 else ''}")
     captured = [n for n, c in raw.captures.items() if c.iptables_save is not None]
+    tables = [n for n, c in raw.captures.items() if c.conntrack is not None]
     print(f"collected: {', '.join(kube)}; Azure: {', '.join(azure) or 'none'}; "
-          f"iptables from {len(captured)} node{'s' if len(captured) != 1 else ''}", file=err)
+          f"iptables from {len(captured)} node{'s' if len(captured) != 1 else ''}"
+          + (f"; conntrack tables from {len(tables)}" if tables else ""), file=err)
     failed = {n: c.errors for n, c in sorted(raw.captures.items()) if c.errors}
     if failed:
         print(f"failed on {len(failed)} node{'s' if len(failed) != 1 else ''}:", file=err)

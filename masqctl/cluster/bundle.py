@@ -5,7 +5,7 @@ Layout (docs/bundles.md)::
     configmaps.yaml  daemonsets.yaml  pods.yaml  nodes.yaml     kubectl get … -o yaml (kind: List)
     aks.json                                                      az aks show -o json
     vnets/<name>.json                                             az network vnet show -o json
-    nodes/<node>/iptables-save.txt  ip6tables-save.txt  ip-addr.txt
+    nodes/<node>/iptables-save.txt  ip6tables-save.txt  ip-addr.txt  conntrack.txt
     manifest.json                                                 written by masqctl collect
 
 Every file is optional; what is absent is recorded in ``RawCluster.missing``. Reading is
@@ -33,6 +33,7 @@ from masqctl.cluster.model import MissingKey, NodeCapture
 from masqctl.cluster.raw import (
     AKS_FILE,
     CONFIGMAPS_FILE,
+    CONNTRACK_FILE,
     DAEMONSETS_FILE,
     IP6TABLES_FILE,
     IP_ADDR_FILE,
@@ -76,8 +77,10 @@ KUBE_FILES = {   # RawCluster attribute → (file, kind of the items, MissingKey
     "pods": (PODS_FILE, "Pod", MissingKey.PODS),
     "nodes": (NODES_FILE, "Node", MissingKey.NODES),
 }
-CAPTURE_FILES = {IPTABLES_FILE: "iptables_save", IP6TABLES_FILE: "ip6tables_save", IP_ADDR_FILE: "ip_addr"}
-CAPTURE_PIECES = {IPTABLES_FILE: "iptables-save", IP6TABLES_FILE: "ip6tables-save", IP_ADDR_FILE: "ip-addr"}
+CAPTURE_FILES = {IPTABLES_FILE: "iptables_save", IP6TABLES_FILE: "ip6tables_save", IP_ADDR_FILE: "ip_addr",
+                 CONNTRACK_FILE: "conntrack"}
+CAPTURE_PIECES = {IPTABLES_FILE: "iptables-save", IP6TABLES_FILE: "ip6tables-save", IP_ADDR_FILE: "ip-addr",
+                  CONNTRACK_FILE: "conntrack"}
 _VNET_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
 
@@ -438,6 +441,7 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
         t = texts.get(node, {})
         out[node] = NodeCapture(node=node, iptables_save=t.get("iptables_save"),
                                 ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
+                                conntrack=t.get("conntrack"),
                                 backend=m.get("backend"), captured_at=m.get("captured_at"),
                                 via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}))
     return out
@@ -494,7 +498,8 @@ def manifest_of(raw: RawCluster, *, redacted: bool, files: list[str]) -> dict:
     collected["aks"] = raw.aks is not None
     collected["vnets"] = sorted(raw.vnets)
     collected["captures"] = sorted(n for n, c in raw.captures.items()
-                                   if c.iptables_save is not None or c.ip6tables_save is not None or c.ip_addr is not None)
+                                   if c.iptables_save is not None or c.ip6tables_save is not None or c.ip_addr is not None
+                                   or c.conntrack is not None)
     captures = {}
     failed = {}
     for node, cap in sorted(raw.captures.items()):

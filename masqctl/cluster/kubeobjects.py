@@ -332,9 +332,13 @@ def workload_pod(doc: Doc, default_namespace: str) -> WorkloadPod | None:
         ips.insert(0, primary)
     if not ips:
         return None
+    refs = meta.mappings("ownerReferences")
+    owner = next((r for r in refs if r.bool("controller")), refs[0] if refs else None)
     return WorkloadPod(namespace=_namespace(meta, default_namespace), name=meta.str("name", required=True),
                        node=spec.str("nodeName"), pod_ips=tuple(ips), host_network=bool(spec.bool("hostNetwork")),
-                       phase=status.str("phase"))
+                       phase=status.str("phase"),
+                       owner_kind=owner.str("kind") if owner is not None else None,
+                       owner_name=owner.str("name") if owner is not None else None)
 
 
 # --------------------------------------------------------------------------- Nodes

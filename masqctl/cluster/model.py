@@ -132,6 +132,15 @@ class WorkloadPod:
     pod_ips: tuple[str, ...] = ()
     host_network: bool = False
     phase: str | None = None
+    owner_kind: str | None = None     # the controlling ownerReference (else the first): ReplicaSet, DaemonSet, …
+    owner_name: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """``Kind namespace/name`` of the owner, None when the pod has no ownerReferences."""
+        if not self.owner_kind or not self.owner_name:
+            return None
+        return f"{self.owner_kind} {self.namespace}/{self.owner_name}"
 
 
 @dataclass(frozen=True)
@@ -150,8 +159,10 @@ class Node:
 class NodeCapture:
     """What was read on one node. ``None`` fields were not captured; ``errors`` says why.
 
-    ``errors`` maps the piece (``iptables-save``, ``ip6tables-save``, ``ip-addr``, or
-    ``node`` for the whole capture) to the reason. ``backend`` is ``nft``, ``legacy``,
+    ``errors`` maps the piece (``iptables-save``, ``ip6tables-save``, ``ip-addr``, ``conntrack``,
+    or ``node`` for the whole capture) to the reason. ``conntrack`` is the node's connection
+    tracking table as text (``/proc/net/nf_conntrack`` or ``conntrack -L``), read only when asked
+    for (``collect --conntrack``, a bundle's ``conntrack.txt``). ``backend`` is ``nft``, ``legacy``,
     ``mixed`` (tables in both) or ``None`` when unknown. ``via`` is how it was captured:
     ``agent-pod/<name>``, ``debug-pod/<name>`` or ``bundle``.
     """
@@ -160,6 +171,7 @@ class NodeCapture:
     iptables_save: str | None = None
     ip6tables_save: str | None = None
     ip_addr: str | None = None
+    conntrack: str | None = None
     backend: str | None = None
     captured_at: str | None = None    # RFC 3339 UTC
     via: str | None = None

@@ -28,6 +28,7 @@ class GatherOptions:
     namespace: str = DEFAULT_NAMESPACE
     nodes: NodeSelection = field(default_factory=lambda: _selection().NodeSelection())
     capture: bool = True                 # exec into nodes for iptables-save
+    conntrack: bool = False              # also read each captured node's connection-tracking table
     concurrency: int = DEFAULT_CONCURRENCY
     node_timeout: float = DEFAULT_NODE_TIMEOUT
     debug_pod: bool = False

@@ -25,6 +25,7 @@ NODES_DIR = "nodes"
 IPTABLES_FILE = "iptables-save.txt"
 IP6TABLES_FILE = "ip6tables-save.txt"
 IP_ADDR_FILE = "ip-addr.txt"
+CONNTRACK_FILE = "conntrack.txt"   # optional: /proc/net/nf_conntrack or conntrack -L
 MANIFEST_FILE = "manifest.json"
 
 

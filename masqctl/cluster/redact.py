@@ -14,7 +14,8 @@ Replaced (everywhere they occur: every document, every dump, the manifest, and m
 * admin user names → ``redacted-user-N``; SSH public keys and Azure tag values → ``redacted``.
 
 Kept, because they are the evidence: IP addresses and CIDRs, node, pod, namespace and ConfigMap
-names, ConfigMap contents, DaemonSet specs, iptables rules.
+names, ConfigMap contents, DaemonSet specs, iptables rules, connection-tracking entries (addresses
+and ports).
 
 Within one bundle the same identifier always becomes the same placeholder (matched
 case-insensitively, as Azure treats them), so references between files still agree.
@@ -132,7 +133,7 @@ class Redactor:
                 self.add("subnet", labels.get("kubernetes.azure.com/network-subnet"))
                 self.add("subnet", labels.get("kubernetes.azure.com/podnetwork-subnet"))
         for cap in raw.captures.values():
-            for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr):
+            for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr, cap.conntrack):
                 if text:
                     self.learn_text(text)
 
@@ -239,6 +240,7 @@ def redact_raw(raw: RawCluster, redactor: Redactor | None = None) -> RawCluster:
             iptables_save=r.text(cap.iptables_save) if cap.iptables_save else cap.iptables_save,
             ip6tables_save=r.text(cap.ip6tables_save) if cap.ip6tables_save else cap.ip6tables_save,
             ip_addr=r.text(cap.ip_addr) if cap.ip_addr else cap.ip_addr,
+            conntrack=r.text(cap.conntrack) if cap.conntrack else cap.conntrack,
             errors={k: r.text(v) for k, v in cap.errors.items()},
             via=r.text(cap.via) if cap.via else cap.via,
         )

@@ -160,7 +160,9 @@ def mq008(ctx: Context) -> None:
             fix="Add the peered ranges to the user ConfigMap: `masqctl apply --goal preserve-source-ip` plans it, "
                 "backs up and writes it (or kubectl apply -f - this manifest); NSGs, UDRs and firewalls on the way "
                 "must then allow the pod IPs:\n" + snippet
-                + "Note: a user ConfigMap blocks a later migration to CNI overlay (MQ016).",
+                + "Note: a user ConfigMap blocks a later migration to CNI overlay (MQ016).\n"
+                + "Meanwhile, to name the pod behind a node address the destination logged: masqctl who "
+                  "NODE_IP:PORT --to DST:PORT (reads the node's connection-tracking table; collect --conntrack).",
             command="masqctl apply --goal preserve-source-ip", configmap=snippet)
 
 

@@ -1,7 +1,7 @@
 """What masqctl runs on a node to capture its tables, and how it reads the answer.
 
 One exec per node when the container has a shell: ``CAPTURE_SCRIPT`` runs ``iptables-save``,
-``ip6tables-save`` and ``ip -o addr`` and, where both binaries exist, counts the rules in the
+``ip6tables-save`` and ``ip -o addr`` (with ``--conntrack`` also the connection-tracking table) and, where both binaries exist, counts the rules in the
 legacy and nft backends, printing each piece between marker lines on stdout and stderr with its
 exit status. Without a shell (a distroless image), each command is one exec of its own.
 
@@ -34,6 +34,19 @@ if command -v iptables-legacy-save >/dev/null 2>&1 && command -v iptables-nft-sa
 fi
 """
 
+# With --conntrack: the node's connection-tracking table. The agent pod (host network namespace)
+# reads the kernel's own listing; where /proc has none (no CONFIG_NF_CONNTRACK_PROCFS, or a chroot
+# without /proc), the node's conntrack tool lists it over netlink in the same format.
+CONNTRACK_SECTION = r"""if [ -r /proc/net/nf_conntrack ]; then run conntrack cat /proc/net/nf_conntrack
+else run conntrack conntrack -L -o extended; fi
+"""
+
+
+def capture_script(conntrack: bool = False) -> str:
+    """The script run on each node; with ``conntrack`` it also prints the table (section ``conntrack``)."""
+    return CAPTURE_SCRIPT + (CONNTRACK_SECTION if conntrack else "")
+
+
 # (piece, argv) when each command must be its own exec
 SEPARATE_COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iptables-save", ("iptables-save",)),
@@ -42,6 +55,7 @@ SEPARATE_COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 PIECES = ("iptables-save", "ip6tables-save", "ip-addr")
+CONNTRACK_COMMAND = ("conntrack", ("cat", "/proc/net/nf_conntrack"))    # without a shell
 
 
 @dataclass(frozen=True)
@@ -143,5 +157,5 @@ def debug_pod_manifest(name: str, namespace: str, node: str, image: str, lifetim
     }
 
 
-def debug_pod_command() -> list[str]:
-    return ["chroot", "/host", "sh", "-c", CAPTURE_SCRIPT]
+def debug_pod_command(conntrack: bool = False) -> list[str]:
+    return ["chroot", "/host", "sh", "-c", capture_script(conntrack)]

@@ -329,7 +329,7 @@ class _Gathering:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"timed out after {self.options.node_timeout:g} s (--node-timeout)")
-        out = self._exec(pod, container, [*prefix, "sh", "-c", cap.CAPTURE_SCRIPT], left)
+        out = self._exec(pod, container, [*prefix, "sh", "-c", cap.capture_script(self.options.conntrack)], left)
         at = _now()
         if out.exit_code is None and out.missing_binary and not prefix:
             return self._separate_execs(node, pod, container, deadline, via=via)
@@ -340,7 +340,7 @@ class _Gathering:
             detail = cap.first_line(out.stderr) or cap.first_line(out.stdout) or "no output"
             return NodeCapture(node=node, captured_at=at, via=via, errors={
                 "node": f"the capture command failed (exit {out.exit_code}): {detail}"})
-        return _build_capture(node, at, via, sections)
+        return _build_capture(node, at, via, sections, conntrack=self.options.conntrack)
 
     def _exec(self, pod: str, container: str | None, argv: list[str], left: float) -> Any:
 
@@ -355,7 +355,8 @@ class _Gathering:
     def _separate_execs(self, node: str, pod: str, container: str | None, deadline: float, *,
                         via: str) -> NodeCapture:
         sections: dict[str, cap.Piece] = {}
-        for piece, argv in cap.SEPARATE_COMMANDS:
+        commands = [*cap.SEPARATE_COMMANDS, *([cap.CONNTRACK_COMMAND] if self.options.conntrack else [])]
+        for piece, argv in commands:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"timed out after {self.options.node_timeout:g} s (--node-timeout)")
@@ -365,7 +366,7 @@ class _Gathering:
                 sections[piece] = cap.Piece(out.stdout, out.failure or out.stderr, rc)
             else:
                 sections[piece] = cap.Piece(out.stdout, out.stderr, out.exit_code)
-        return _build_capture(node, _now(), via, sections, shell=False)
+        return _build_capture(node, _now(), via, sections, shell=False, conntrack=self.options.conntrack)
 
     # ------------------------------------------------------------------ debug pods
 
@@ -510,7 +511,8 @@ def trim_workload_pod(pod: dict) -> dict:
             "spec": out_spec, "status": out_status}
 
 
-def _build_capture(node: str, at: str, via: str, sections: dict[str, cap.Piece], *, shell: bool = True) -> NodeCapture:
+def _build_capture(node: str, at: str, via: str, sections: dict[str, cap.Piece], *, shell: bool = True,
+                   conntrack: bool = False) -> NodeCapture:
     errors: dict[str, str] = {}
     texts: dict[str, str | None] = {}
     labels = {"iptables-save": "iptables-save", "ip6tables-save": "ip6tables-save", "ip-addr": "ip -o addr"}
@@ -541,8 +543,27 @@ def _build_capture(node: str, at: str, via: str, sections: dict[str, cap.Piece],
     nft = cap.rule_count(sections.get("nft-rules"))
     ipt_stderr = sections["iptables-save"].stderr if "iptables-save" in sections else ""
     backend = cap.detect_backend(texts["iptables-save"], ipt_stderr, legacy_rules=legacy, nft_rules=nft)
+    table = None
+    if conntrack:
+        table, problem = _conntrack_piece(sections.get("conntrack"))
+        if problem:
+            errors["conntrack"] = problem
     return NodeCapture(node=node, iptables_save=texts["iptables-save"], ip6tables_save=texts["ip6tables-save"],
-                       ip_addr=texts["ip-addr"], backend=backend, captured_at=at, via=via, errors=errors)
+                       ip_addr=texts["ip-addr"], conntrack=table, backend=backend, captured_at=at, via=via,
+                       errors=errors)
+
+
+def _conntrack_piece(p: cap.Piece | None) -> tuple[str | None, str | None]:
+    """The table's text, or why there is none."""
+    if p is None or p.rc is None:
+        return None, "not captured: the capture stopped before the connection-tracking table"
+    if p.rc == 0:
+        return p.stdout + ("\n" if p.stdout and not p.stdout.endswith("\n") else ""), None
+    detail = cap.first_line(p.stderr)
+    if cap.missing_binary(p) or "not found" in detail and p.rc in (126, 127):
+        return None, ("the node has no /proc/net/nf_conntrack and no conntrack tool in reach; take the table on "
+                      "the node (conntrack -L) and add it as nodes/<node>/conntrack.txt")
+    return None, f"reading the connection-tracking table failed (exit {p.rc}): {detail or 'no message'}"
 
 
 def _error_text(e: BaseException) -> str:

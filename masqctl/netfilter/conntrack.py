@@ -1,0 +1,464 @@
+"""Connection-tracking tables as text: ``/proc/net/nf_conntrack`` and ``conntrack -L`` output.
+
+Three shapes are read, in any mix (outputs may be concatenated):
+
+* ``/proc/net/nf_conntrack`` and ``conntrack -L -o extended``::
+
+    ipv4     2 tcp      6 431999 ESTABLISHED src=10.244.1.2 dst=10.42.1.10 sport=51234 dport=443 \
+        src=10.42.1.10 dst=10.40.0.4 sport=443 dport=61022 [ASSURED] mark=0 zone=0 use=2
+
+* ``conntrack -L`` (no family column)::
+
+    udp      17 28 src=10.244.1.2 dst=10.0.0.10 sport=40000 dport=53 [UNREPLIED] src=… mark=0 use=1
+
+* ``conntrack -E`` event lines (``[NEW]``, ``[UPDATE]``, ``[DESTROY]`` before the protocol).
+
+Each line is validated: family, protocol name and number, timeout, state, the two tuples
+(addresses, ports or ICMP type/code/id), then flags (``[ASSURED]``, ``[UNREPLIED]``, ``[OFFLOAD]``
+…) and ``key=value`` attributes (``mark``, ``zone``, ``use``, ``secctx``, ``id``, accounting).
+tcp, udp, sctp, icmp and icmpv6 entries are kept; lines of other protocols (gre, dccp, udplite,
+``unknown``) are checked up to the protocol and skipped. Blank lines, ``#`` comments and the
+``conntrack … flow entries have been shown.`` summary are ignored. Anything else is an
+``InputError`` (E318) naming the file and the line.
+
+The same connection listed twice (``conntrack -L`` and ``conntrack -L -f ipv6`` overlap; a
+table read twice) is one entry: same protocol, zone, original and reply tuple. The first
+listing is kept.
+
+Built for big tables: one ``split`` per line, addresses checked by ``inet_pton`` once per
+distinct text, no regular expression per field.
+"""
+
+from __future__ import annotations
+
+import gc
+import ipaddress
+import socket
+from typing import NamedTuple
+
+from masqctl.errors import InputError
+
+E_LINE = "E318"
+
+PROTOCOLS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "icmpv6": 58}
+_PORTED = frozenset(("tcp", "udp", "sctp"))
+_STATEFUL = frozenset(("tcp", "sctp"))
+_OTHER_PROTOCOLS = {"gre": 47, "dccp": 33, "udplite": 136}   # plus "unknown N": skipped
+_FAMILIES = {"ipv4": ("2", socket.AF_INET), "ipv6": ("10", socket.AF_INET6)}
+_EVENTS = frozenset(("[NEW]", "[UPDATE]", "[DESTROY]"))
+_TUPLE_KEYS = frozenset(("src", "dst", "sport", "dport", "type", "code", "id", "packets", "bytes",
+                         "zone", "zone-orig", "zone-reply"))
+_REQUIRED_PORTED = ("src", "dst", "sport", "dport")
+_REQUIRED_ICMP = ("src", "dst", "type", "code", "id")
+_NUMERIC_ATTRS = frozenset(("use", "id", "delta-time", "packets", "bytes"))
+
+
+class Entry(NamedTuple):
+    """One tracked connection. Ports are None for ICMP (``icmp_id`` holds its id)."""
+
+    family: int            # 4 or 6
+    proto: str             # tcp | udp | sctp | icmp | icmpv6
+    timeout: int | None    # seconds left
+    state: str | None      # ESTABLISHED, TIME_WAIT, … (tcp/sctp only)
+    orig_src: str
+    orig_dst: str
+    orig_sport: int | None
+    orig_dport: int | None
+    reply_src: str
+    reply_dst: str
+    reply_sport: int | None
+    reply_dport: int | None
+    assured: bool
+    unreplied: bool
+    zone: int
+    mark: int | None
+    line: int              # where it was read (1-based)
+
+    @property
+    def masqueraded(self) -> bool:
+        """The reply goes to another address or port than the original source: the node
+        translated the source (MASQUERADE or SNAT)."""
+        return self.reply_dst != self.orig_src or self.reply_dport != self.orig_sport
+
+
+class Table(NamedTuple):
+    entries: list[Entry]
+    duplicates: int        # entries listed more than once (collapsed)
+    skipped: int           # lines of other protocols
+    lines: int
+
+
+class _Bad(Exception):
+    pass
+
+
+_ip_cache: dict[str, tuple[int, str]] = {}
+
+
+def _address(text: str, family: int | None) -> tuple[int, str]:
+    hit = _ip_cache.get(text)
+    if hit is None:
+        if ":" in text:
+            try:
+                packed = socket.inet_pton(socket.AF_INET6, text)
+            except (OSError, ValueError):
+                raise _Bad(f"{text!r} is not an IPv6 address") from None
+            hit = (6, str(ipaddress.IPv6Address(packed)))     # spelled as everywhere in masqctl
+        else:
+            try:
+                packed = socket.inet_pton(socket.AF_INET, text)
+            except (OSError, ValueError):
+                raise _Bad(f"{text!r} is not an IPv4 address") from None
+            hit = (4, text)
+        if len(_ip_cache) > 1_000_000:
+            _ip_cache.clear()
+        _ip_cache[text] = hit
+    if family is not None and hit[0] != family:
+        raise _Bad(f"{text} is not an IPv{family} address (the line says ipv{family})")
+    return hit
+
+
+def _number(text: str, what: str, high: int) -> int:
+    if not text.isdigit() or not text.isascii() or len(text) > 20:
+        raise _Bad(f"{what} {text!r} is not a number")
+    value = int(text)
+    if value > high:
+        raise _Bad(f"{what} {value} is out of range (at most {high})")
+    return value
+
+
+def _tuple(values: dict, proto: str, which: str, family: int | None) -> tuple:
+    try:
+        src, dst = values["src"], values["dst"]
+    except KeyError as exc:
+        raise _Bad(f"the {which} tuple has no {exc.args[0]}=") from None
+    fam, src = _address(src, family)
+    fam2, dst = _address(dst, fam)
+    if proto in _PORTED:
+        try:
+            sport, dport = values["sport"], values["dport"]
+        except KeyError as exc:
+            raise _Bad(f"the {which} tuple has no {exc.args[0]}=") from None
+        return fam, src, dst, _number(sport, "sport", 65535), _number(dport, "dport", 65535)
+    for key, high in (("type", 255), ("code", 255), ("id", 65535)):
+        if key not in values:
+            raise _Bad(f"the {which} tuple has no {key}=")
+        _number(values[key], key, high)
+    return fam, src, dst, None, None
+
+
+def parse_line(line: str, lineno: int = 0) -> Entry | None:
+    """One line; None for a line that carries no entry of a kept protocol. Raises ``_Bad``."""
+    words = line.split()
+    if not words:
+        return None
+    first = words[0]
+    if first[0] == "#":
+        return None
+    i = 0
+    if first in _EVENTS:
+        i = 1
+        if len(words) < 2:
+            raise _Bad("an event with no entry")
+    family = None
+    if words[i] in _FAMILIES:
+        number, _af = _FAMILIES[words[i]]
+        if len(words) < i + 2 or words[i + 1] != number:
+            raise _Bad(f"family {words[i]} is followed by {words[i + 1] if len(words) > i + 1 else 'nothing'!r}, "
+                       f"not its number {number}")
+        family = 4 if number == "2" else 6
+        i += 2
+    if len(words) < i + 3:
+        if first == "conntrack" and "entries" in words and "shown." in words[-1]:
+            return None
+        raise _Bad("too short for a conntrack entry (protocol, number, timeout, tuples)")
+    proto, pnum = words[i], words[i + 1]
+    want = PROTOCOLS.get(proto)
+    if want is None:
+        if first == "conntrack" and words[-1] == "shown.":
+            return None     # conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.
+        other = _OTHER_PROTOCOLS.get(proto)
+        if other is None and proto != "unknown":
+            raise _Bad(f"{proto!r} is not a protocol conntrack prints")
+        n = _number(pnum, "protocol number", 255)
+        if other is not None and n != other:
+            raise _Bad(f"protocol {proto} has number {other}, not {n}")
+        return None
+    if pnum != str(want):
+        raise _Bad(f"protocol {proto} has number {want}, not {pnum!r}")
+    if family is not None and proto in ("icmp", "icmpv6") and (proto == "icmpv6") != (family == 6):
+        raise _Bad(f"{proto} in an ipv{family} line")
+    i += 2
+    w = words[i]
+    timeout = None
+    if w.isdigit():
+        timeout = _number(w, "timeout", 1 << 32)
+        i += 1
+    elif "=" not in w and not w.startswith("["):
+        raise _Bad(f"timeout {w!r} is not a number")
+    state = None
+    if i < len(words):
+        w = words[i]
+        if "=" not in w and not w.startswith("["):
+            bare = w.replace("_", "")
+            if not (bare.isalnum() and bare.isupper() and bare.isascii()):
+                raise _Bad(f"state {w!r} is not a connection state")
+            if proto not in _STATEFUL:
+                raise _Bad(f"a {proto} entry has no state, got {w!r}")
+            state = w
+            i += 1
+    orig: dict = {}
+    reply: dict = {}
+    current = orig
+    phase = 0          # 0 before the original tuple, 1 in it, 2 in the reply tuple, 3 attributes after it
+    required = _REQUIRED_PORTED if proto in _PORTED else _REQUIRED_ICMP
+    assured = unreplied = False
+    zone = 0
+    mark = None
+    n = len(words)
+    while i < n:
+        w = words[i]
+        i += 1
+        if w[0] == "[":
+            if w == "[ASSURED]":
+                assured = True
+            elif w == "[UNREPLIED]":
+                unreplied = True
+            elif len(w) < 3 or w[-1] != "]" or not w[1:-1].replace("_", "").isalnum():
+                raise _Bad(f"{w!r} is not a [FLAG]")
+            continue
+        key, eq, value = w.partition("=")
+        if not eq or not key:
+            raise _Bad(f"{w!r} is neither key=value nor a [FLAG]")
+        if key == "src" and phase < 2:
+            phase += 1
+            current = orig if phase == 1 else reply
+        elif phase == 0:
+            raise _Bad(f"{w!r} before the original tuple (src=)")
+        if phase == 3:
+            if key == "src":
+                raise _Bad("a third src= (an entry has two tuples)")
+            if key == "mark":
+                mark = _number(value, "mark", (1 << 32) - 1)
+            elif key == "zone":
+                zone = _number(value, "zone", 65535)
+            elif key in _NUMERIC_ATTRS:
+                _number(value, key, 1 << 64)
+            elif not key.replace("-", "").replace("_", "").isalnum():
+                raise _Bad(f"{w!r} is not key=value")
+            continue
+        if key in current:
+            raise _Bad(f"{key}= twice in the {'original' if phase == 1 else 'reply'} tuple")
+        if key not in _TUPLE_KEYS:
+            raise _Bad(f"{w!r} inside the {'original' if phase == 1 else 'reply'} tuple")
+        current[key] = value
+        if key[:4] == "zone":
+            _number(value, key, 65535)
+        if phase == 2 and all(k in reply for k in required):
+            phase = 3
+    if phase == 1:
+        raise _Bad("the reply tuple (the second src=) is missing")
+    if phase == 0:
+        raise _Bad("no tuples (src= dst= …)")
+    of, osrc, odst, osport, odport = _tuple(orig, proto, "original", family)
+    _rf, rsrc, rdst, rsport, rdport = _tuple(reply, proto, "reply", of)
+    return Entry(of, proto, timeout, state, osrc, odst, osport, odport, rsrc, rdst, rsport, rdport,
+                 assured, unreplied, zone, mark, lineno)
+
+
+_TCP_STATES = frozenset(("NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK",
+                         "TIME_WAIT", "CLOSE", "SYN_SENT2", "LISTEN"))
+_SCTP_STATES = frozenset(("NONE", "CLOSED", "COOKIE_WAIT", "COOKIE_ECHOED", "ESTABLISHED", "SHUTDOWN_SENT",
+                          "SHUTDOWN_RECD", "SHUTDOWN_ACK_SENT", "HEARTBEAT_SENT", "HEARTBEAT_ACKED"))
+_FAST_PROTOS = {"tcp": ("6", _TCP_STATES), "udp": ("17", frozenset()), "sctp": ("132", _SCTP_STATES)}
+_FAST_FAMILIES = {"ipv4": ("2", 4), "ipv6": ("10", 6)}
+_tail_cache: dict[tuple, tuple[bool, int, int | None]] = {}
+
+
+def _tail(tail: tuple) -> tuple[bool, int, int | None]:
+    """(assured, zone, mark) of the words after the reply tuple; ``_Bad`` when malformed."""
+    hit = _tail_cache.get(tail)
+    if hit is None:
+        assured = False
+        zone = 0
+        mark = None
+        for w in tail:
+            if w[0] == "[":
+                if w == "[ASSURED]":
+                    assured = True
+                elif len(w) < 3 or w[-1] != "]" or not w[1:-1].replace("_", "").isalnum():
+                    raise _Bad(f"{w!r} is not a [FLAG]")
+                continue
+            key, eq, value = w.partition("=")
+            if not eq or not key:
+                raise _Bad(f"{w!r} is neither key=value nor a [FLAG]")
+            if key == "src":
+                raise _Bad("a third src= (an entry has two tuples)")
+            if key == "mark":
+                mark = _number(value, "mark", (1 << 32) - 1)
+            elif key == "zone":
+                zone = _number(value, "zone", 65535)
+            elif key in _NUMERIC_ATTRS:
+                _number(value, key, 1 << 64)
+            elif not key.replace("-", "").replace("_", "").isalnum():
+                raise _Bad(f"{w!r} is not key=value")
+        hit = (assured, zone, mark)
+        if len(_tail_cache) > 100_000:
+            _tail_cache.clear()
+        _tail_cache[tail] = hit
+    return hit
+
+
+# Caches of the fast path, keyed by the word as written ("src=10.0.0.1", "sport=443", "431999"):
+# one dictionary lookup checks a word's key and value together. A miss is checked once by the
+# helpers below and remembered; a word they refuse sends the line to ``parse_line``.
+_SRC: dict[str, tuple[int, str]] = {}
+_DST: dict[str, tuple[int, str]] = {}
+_SPORT: dict[str, int] = {}
+_DPORT: dict[str, int] = {}
+_TIMEOUTS: dict[str, int] = {}
+_HEADS4 = {(fam, number, proto, pnum): (fam_n, proto, states, 4)
+           for fam, (number, fam_n) in _FAST_FAMILIES.items()
+           for proto, (pnum, states) in _FAST_PROTOS.items()}
+_HEADS2 = {(proto, pnum): (None, proto, states, 2) for proto, (pnum, states) in _FAST_PROTOS.items()}
+_CACHE_LIMIT = 1_000_000
+
+
+def _learn_address(word: str, prefix: str, cache: dict) -> tuple[int, str] | None:
+    if word[:4] != prefix:
+        return None
+    try:
+        hit = _address(word[4:], None)
+    except _Bad:
+        return None
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()
+    cache[word] = hit
+    return hit
+
+
+def _learn_timeout(word: str) -> int | None:
+    if not word.isdigit() or not word.isascii() or len(word) > 10:
+        return None
+    value = int(word)
+    if value > 1 << 32:
+        return None
+    if len(_TIMEOUTS) > _CACHE_LIMIT:
+        _TIMEOUTS.clear()
+    _TIMEOUTS[word] = value
+    return value
+
+
+def _ports() -> None:
+    if not _SPORT:
+        _SPORT.update((f"sport={n}", n) for n in range(65536))
+        _DPORT.update((f"dport={n}", n) for n in range(65536))
+
+
+def parse_table(text: str, name: str) -> Table:
+    """Every entry of ``text`` (tcp/udp/sctp/icmp), duplicates collapsed. A malformed line is
+    E318 naming ``name`` and the line.
+
+    The common tcp/udp/sctp line is read inline by position (this loop runs 262,144 times on a
+    full table); anything else, and any line the fast path does not accept, is read by
+    ``parse_line``, which also names what is wrong.
+
+    The cyclic garbage collector is paused meanwhile: the entries are tuples of strings and
+    numbers (no cycles), and a full table allocates half a million of them, which would make
+    it walk every object again and again (it took about 40 % of the time)."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_table(text, name)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _parse_table(text: str, name: str) -> Table:
+    _ports()
+    entries: list[Entry] = []
+    append = entries.append
+    seen: set = set()
+    add = seen.add
+    duplicates = skipped = 0
+    lineno = 0
+    srcs, dsts, sports, dports, timeouts = _SRC, _DST, _SPORT, _DPORT, _TIMEOUTS
+    heads4, heads2, tails = _HEADS4, _HEADS2, _tail_cache
+    new = tuple.__new__
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        w = line.split()
+        n = len(w)
+        entry = None
+        if n > 10:
+            h = heads4.get((w[0], w[1], w[2], w[3])) if n > 12 else None
+            if h is None:
+                h = heads2.get((w[0], w[1]))
+            if h is not None:
+                family, proto, states, k = h
+                t = timeouts.get(w[k])
+                if t is None:
+                    t = _learn_timeout(w[k])
+                j = k + 1
+                state = w[j]
+                if state in states:
+                    j += 1
+                else:
+                    state = None
+                a = srcs.get(w[j])
+                if a is None:
+                    a = _learn_address(w[j], "src=", srcs)
+                b = dsts.get(w[j + 1])
+                if b is None:
+                    b = _learn_address(w[j + 1], "dst=", dsts)
+                osp = sports.get(w[j + 2])
+                odp = dports.get(w[j + 3])
+                j += 4
+                unreplied = w[j] == "[UNREPLIED]"
+                if unreplied:
+                    j += 1
+                if n >= j + 4 and t is not None:
+                    c = srcs.get(w[j])
+                    if c is None:
+                        c = _learn_address(w[j], "src=", srcs)
+                    d = dsts.get(w[j + 1])
+                    if d is None:
+                        d = _learn_address(w[j + 1], "dst=", dsts)
+                    rsp = sports.get(w[j + 2])
+                    rdp = dports.get(w[j + 3])
+                    if a is not None and b is not None and c is not None and d is not None and osp is not None \
+                            and odp is not None and rsp is not None and rdp is not None:
+                        of = a[0]
+                        if b[0] == of and c[0] == of and d[0] == of and (family is None or of == family):
+                            tail = tuple(w[j + 4:])
+                            flags = tails.get(tail)
+                            if flags is None:
+                                try:
+                                    flags = _tail(tail)
+                                except _Bad:
+                                    flags = None
+                            if flags is not None:
+                                entry = new(Entry, (of, proto, t, state, a[1], b[1], osp, odp, c[1], d[1], rsp,
+                                                    rdp, flags[0], unreplied, flags[1], flags[2], lineno))
+        if entry is None:
+            try:
+                entry = parse_line(line, lineno)
+            except _Bad as exc:
+                shown = line.strip()
+                shown = shown if len(shown) <= 160 else shown[:157] + "..."
+                raise InputError(f"{exc}: {shown!r}", input=f"{name} line {lineno}", code=E_LINE,
+                                 hint="give /proc/net/nf_conntrack or conntrack -L [-o extended] output") from None
+            if entry is None:
+                if line.strip() and not line.lstrip().startswith("#") and "shown." not in line:
+                    skipped += 1
+                continue
+        key = (entry[1], entry[14]) + entry[4:12]   # protocol, zone, both tuples
+        if key in seen:
+            duplicates += 1
+            continue
+        add(key)
+        append(entry)
+    return Table(entries, duplicates, skipped, lineno)
+
+
+__all__ = ["E_LINE", "Entry", "PROTOCOLS", "Table", "parse_line", "parse_table"]
