@@ -340,6 +340,10 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     mode = detect_mode(snapshot, node_name)
     nmap = network_map(snapshot)
     notes: list[str] = []
+    if node_name in snapshot.unlisted_captures():
+        listing = "nodes.yaml" if snapshot.source.startswith("bundle") else "the Node objects"
+        notes.append(f"node {node_name} has a capture but {listing} does not list it (renamed or deleted since?): "
+                     "its capture is used; its labels, pool and addresses are not known")
 
     capture = snapshot.captures.get(node_name)
     dump_text = None
