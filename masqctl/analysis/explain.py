@@ -93,6 +93,7 @@ class Explanation:
     provenance: dict                       # (chain, index) -> Provenance
     summary: str
     input: dict
+    dump: Dump | None = None               # the rules evaluated, as parsed (not part of to_dict)
 
     def masqueraded(self) -> bool | None:
         return self.evaluation.masqueraded
@@ -415,7 +416,7 @@ def explain(req: Request) -> Explanation:
                      "matches in nat are unknown")
     source_desc.update({"generator": dump.generator, "fragment": dump.fragment,
                         "legacy_tables_present": dump.legacy_tables_present})
-    ex = Explanation(req, packet, evaluation, notes, provenance, "", source_desc)
+    ex = Explanation(req, packet, evaluation, notes, provenance, "", source_desc, dump)
     ex.summary = summarize(ex)
     return ex
 
