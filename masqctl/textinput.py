@@ -71,10 +71,10 @@ def _kind(mode: int) -> str | None:
     return "not a regular file"
 
 
-def read_bytes(path: str, *, label: str | None = None, what: str = "input", max_bytes: int = MAX_BYTES,
-               codes: Codes = EXPLAIN, stdin: BinaryIO | None = None, binary_hint: str | None = None,
-               size_hint: str | None = None, stdin_ok: bool = True) -> bytes:
-    """The bytes of ``path`` (``-``: stdin), refused as the module docstring says.
+def _read(path: str, *, label: str | None = None, what: str = "input", max_bytes: int = MAX_BYTES,
+          codes: Codes = EXPLAIN, stdin: BinaryIO | None = None, binary_hint: str | None = None,
+          size_hint: str | None = None, stdin_ok: bool = True) -> bytearray:
+    """The content of ``path`` (``-``: stdin) in one buffer, refused as the module docstring says.
 
     ``label`` names the input in errors (default: the path, or ``stdin``); ``what`` says what
     it should hold (``iptables-save``). NUL bytes are refused here; UTF-8 is ``decode``'s job.
@@ -114,15 +114,23 @@ def read_bytes(path: str, *, label: str | None = None, what: str = "input", max_
         return _read_all(fh, name, what, max_bytes, codes, binary_hint, size_hint)
 
 
+def read_bytes(path: str, **kw) -> bytes:
+    """The bytes of ``path`` (``-``: stdin), refused as the module docstring says (``_read``'s
+    keywords: ``label``, ``what``, ``max_bytes``, ``codes``, ``stdin``, ``binary_hint``,
+    ``size_hint``, ``stdin_ok``)."""
+    return bytes(_read(path, **kw))
+
+
 def _read_all(fh: BinaryIO, name: str, what: str, max_bytes: int, codes: Codes, binary_hint: str | None,
-              size_hint: str | None) -> bytes:
+              size_hint: str | None) -> bytearray:
     buf = bytearray()
     read = getattr(fh, "read1", None) or fh.read
     while True:
         try:
             chunk = read(min(CHUNK, max_bytes + 1 - len(buf)))
         except OSError as exc:
-            raise codes.error(_said(what, "file ", f"cannot be read: {exc.strerror}"), input=name, code=codes.open) from None
+            raise codes.error(_said(what, "file ", f"cannot be read: {exc.strerror}"), input=name,
+                              code=codes.open) from None
         if not chunk:
             break
         if b"\x00" in chunk:
@@ -131,7 +139,7 @@ def _read_all(fh: BinaryIO, name: str, what: str, max_bytes: int, codes: Codes, 
         buf += chunk
         if len(buf) > max_bytes:
             raise _too_big(what, name, max_bytes, codes, size_hint)
-    return bytes(buf)
+    return buf
 
 
 def _too_big(what: str, name: str, max_bytes: int, codes: Codes, hint: str | None) -> MasqctlError:
@@ -139,12 +147,12 @@ def _too_big(what: str, name: str, max_bytes: int, codes: Codes, hint: str | Non
                        code=codes.size, hint=hint)
 
 
-def decode(name: str, data: bytes, *, what: str = "input", codes: Codes = EXPLAIN,
+def decode(name: str, data: bytes | bytearray, *, what: str = "input", codes: Codes = EXPLAIN,
            binary_hint: str | None = None) -> str:
     """``data`` as UTF-8 text (a leading BOM dropped); NUL bytes or invalid UTF-8 are ``codes.binary``."""
     if b"\x00" in data:
-        raise codes.error(_said(what, "file ", "is binary, not text (it holds NUL bytes)"), input=name, code=codes.binary,
-                          hint=binary_hint)
+        raise codes.error(_said(what, "file ", "is binary, not text (it holds NUL bytes)"), input=name,
+                          code=codes.binary, hint=binary_hint)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -156,8 +164,9 @@ def decode(name: str, data: bytes, *, what: str = "input", codes: Codes = EXPLAI
 def read_text(path: str, *, label: str | None = None, what: str = "input", max_bytes: int = MAX_BYTES,
               codes: Codes = EXPLAIN, stdin: BinaryIO | None = None, binary_hint: str | None = None,
               size_hint: str | None = None) -> str:
-    """``read_bytes`` then ``decode``: the text of a user-given file or stdin."""
-    data = read_bytes(path, label=label, what=what, max_bytes=max_bytes, codes=codes, stdin=stdin,
-                      binary_hint=binary_hint, size_hint=size_hint)
+    """The text of a user-given file or stdin: read as ``read_bytes`` reads, then ``decode``
+    (from the one buffer read, so a large input is held as bytes once and as text once)."""
+    data = _read(path, label=label, what=what, max_bytes=max_bytes, codes=codes, stdin=stdin,
+                 binary_hint=binary_hint, size_hint=size_hint)
     return decode(label or ("stdin" if path == STDIN else path), data, what=what, codes=codes,
                   binary_hint=binary_hint)
