@@ -73,7 +73,7 @@ def _kind(mode: int) -> str | None:
 
 def _read(path: str, *, label: str | None = None, what: str = "input", max_bytes: int = MAX_BYTES,
           codes: Codes = EXPLAIN, stdin: BinaryIO | None = None, binary_hint: str | None = None,
-          size_hint: str | None = None, stdin_ok: bool = True) -> bytearray:
+          size_hint: str | None = None, stdin_ok: bool = True) -> bytes:
     """The content of ``path`` (``-``: stdin) in one buffer, refused as the module docstring says.
 
     ``label`` names the input in errors (default: the path, or ``stdin``); ``what`` says what
@@ -118,16 +118,19 @@ def read_bytes(path: str, **kw) -> bytes:
     """The bytes of ``path`` (``-``: stdin), refused as the module docstring says (``_read``'s
     keywords: ``label``, ``what``, ``max_bytes``, ``codes``, ``stdin``, ``binary_hint``,
     ``size_hint``, ``stdin_ok``)."""
-    return bytes(_read(path, **kw))
+    return _read(path, **kw)
 
 
 def _read_all(fh: BinaryIO, name: str, what: str, max_bytes: int, codes: Codes, binary_hint: str | None,
-              size_hint: str | None) -> bytearray:
-    buf = bytearray()
+              size_hint: str | None) -> bytes:
+    """Chunks kept as read (never a growing buffer that is copied as it grows), joined once at the
+    end: an input over the cap is refused holding at most the cap."""
+    chunks: list[bytes] = []
+    total = 0
     read = getattr(fh, "read1", None) or fh.read
     while True:
         try:
-            chunk = read(min(CHUNK, max_bytes + 1 - len(buf)))
+            chunk = read(min(CHUNK, max_bytes + 1 - total))
         except OSError as exc:
             raise codes.error(_said(what, "file ", f"cannot be read: {exc.strerror}"), input=name,
                               code=codes.open) from None
@@ -136,10 +139,11 @@ def _read_all(fh: BinaryIO, name: str, what: str, max_bytes: int, codes: Codes, 
         if b"\x00" in chunk:
             raise codes.error(_said(what, "file ", "is binary, not text (it holds NUL bytes)"), input=name,
                               code=codes.binary, hint=binary_hint)
-        buf += chunk
-        if len(buf) > max_bytes:
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > max_bytes:
             raise _too_big(what, name, max_bytes, codes, size_hint)
-    return buf
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_big(what: str, name: str, max_bytes: int, codes: Codes, hint: str | None) -> MasqctlError:
@@ -164,8 +168,7 @@ def decode(name: str, data: bytes | bytearray, *, what: str = "input", codes: Co
 def read_text(path: str, *, label: str | None = None, what: str = "input", max_bytes: int = MAX_BYTES,
               codes: Codes = EXPLAIN, stdin: BinaryIO | None = None, binary_hint: str | None = None,
               size_hint: str | None = None) -> str:
-    """The text of a user-given file or stdin: read as ``read_bytes`` reads, then ``decode``
-    (from the one buffer read, so a large input is held as bytes once and as text once)."""
+    """The text of a user-given file or stdin: ``read_bytes``, then ``decode``."""
     data = _read(path, label=label, what=what, max_bytes=max_bytes, codes=codes, stdin=stdin,
                  binary_hint=binary_hint, size_hint=size_hint)
     return decode(label or ("stdin" if path == STDIN else path), data, what=what, codes=codes,
