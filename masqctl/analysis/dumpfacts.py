@@ -3,8 +3,8 @@
 Each function here reads one parsed dump and returns a value: what it shows of an agent chain
 and nat POSTROUTING (``chain_of_dump``: a ``LiveView``), what keeps it from showing the whole nat
 table (``nat_limit``) or from being a whole ``iptables-save`` (``dump_gap``), the rules that
-decide besides the agent's chain (``shadowing_of_dump``, MQ006), and the mode's node evidence
-(``dump_signs``).
+decide besides the agent's chain (``shadowing_of_dump``, MQ006), the mode's node evidence
+(``dump_signs``), and whether one packet's walk rests only on what the dump shows (``walk_gap``).
 
 They sit below their readers: ``nodedumps`` (the parse cache), ``drift``, ``mode`` and
 ``findings.nodes`` import this module; it imports only the netfilter package.
@@ -187,6 +187,97 @@ def _cut_view(nat, chain: str, capture: str, hidden: str) -> LiveView:
     # neither declared nor with rules: absent once a rule line shows the declarations are over
     absent = last_chain is not None and not chain.startswith(last_chain)
     return LiveView(None, post, absent, whole("POSTROUTING"), capture, hidden)
+
+
+
+# --------------------------------------------------------------------------- what a walk relied on
+
+
+def _last_rule_line(nat) -> int | None:
+    """The line number of the nat table's last rule line (where a dump cut short ends)."""
+    last = None
+    for lst in nat.lines_of.values():
+        if lst and (last is None or lst[-1][0] > last):
+            last = lst[-1][0]
+    return last
+
+
+def _action(step) -> str:
+    return step.action.split(" → ")[-1]
+
+
+def _chains_fallen_off(trace) -> list[str]:
+    """The nat chains whose end a walk (``trace``: its Steps, in order) reached: the ones where
+    "no rule decided" was read from the absence of further rules. A RETURN is a rule, not an end."""
+    fell: list[str] = []
+    hook = cur = None
+    stack: list[str] = []
+    returned = False
+    for s in trace:
+        if s.hook.startswith("raw "):
+            continue
+        if s.hook != hook:                       # a new hook: a new walk from its built-in chain
+            hook, cur, stack, returned = s.hook, s.hook, [], False
+        if s.index is None:                      # the built-in chain's policy
+            if not returned:
+                while True:
+                    fell.append(cur)
+                    if not stack:
+                        break
+                    cur = stack.pop()
+            cur, stack = hook, []
+            continue
+        while s.chain != cur and stack:
+            fell.append(cur)
+            cur = stack.pop()
+        if s.chain != cur:                       # left a chain entered by goto from the built-in one
+            fell.append(cur)
+            cur = s.chain
+        returned = False
+        act = _action(s)
+        if s.result == "no-match" or act.startswith("assumed no match") or act.startswith("random branch not"):
+            continue
+        if act.startswith("jump "):
+            stack.append(cur)
+            cur = act.split()[1]
+        elif act.startswith("goto "):
+            cur = act.split()[1]
+        elif act == "RETURN":
+            if stack:
+                cur = stack.pop()
+            else:
+                returned = True
+    return list(dict.fromkeys(fell))
+
+
+def walk_gap(dump, trace) -> str | None:
+    """Why the verdict of a walk over ``dump`` (``trace``: its Steps) cannot be relied on, or None.
+
+    A dump that shows only part of the nat table (``nat_limit``: cut short, a grep fragment, single
+    chains of ``iptables -S``) still decides a packet where the walk ends at a rule it shows whole:
+    the rules before it are there. It cannot decide where the walk reached the end of a chain whose
+    end it does not show (the rules after the cut may decide), nor where the walk read the line at
+    which a cut dump ends (that line may itself be cut). This is the completeness inspect reports
+    for the capture (``chain_of_dump``), applied to one packet's path."""
+    limit = nat_limit(dump)
+    if limit is None:
+        return None
+    nat = dump.table("nat")
+    if nat is None or no_nat_reason(dump) is not None:
+        return limit                         # nothing of nat is known: no walk over it decides
+    for chain in _chains_fallen_off(trace):
+        if not chain_of_dump(dump, chain).chain_whole:
+            how = "after the cut" if dump.uncommitted == "nat" else "not shown"
+            return (f"{limit}: no rule of chain {chain} shown decides the packet, and the rest of {chain} "
+                    f"({how}) is not known")
+    if dump.uncommitted == "nat":
+        last = _last_rule_line(nat)
+        cut = next((s for s in trace if not s.hook.startswith("raw ") and s.lineno is not None
+                    and s.lineno == last), None)
+        if cut is not None:
+            return (f"{limit}: the walk reads {cut.chain} rule {cut.index}, the line where the capture ends, "
+                    "which may itself be cut")
+    return None
 
 
 

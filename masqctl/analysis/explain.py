@@ -22,6 +22,7 @@ from masqctl.netfilter.dump import DumpError, Dump, parse_dump
 from masqctl.netfilter.evaluate import Evaluation, Evaluator, Outcome, Packet, Step
 from masqctl.netfilter.facts import Address, FactError, NodeFacts, parse_address_fact, parse_ip_addr, \
     parse_ipset_save
+from masqctl.textinput import read_text
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 
@@ -92,6 +93,7 @@ class Explanation:
     provenance: dict                       # (chain, index) -> Provenance
     summary: str
     input: dict
+    dump: Dump | None = None               # the rules evaluated, as parsed (not part of to_dict)
 
     def masqueraded(self) -> bool | None:
         return self.evaluation.masqueraded
@@ -215,19 +217,7 @@ def _port(text: str, whole: str, name: str) -> int:
 def _read(path: str, what: str, stdin_text: str | None = None) -> str:
     if path == "-" and stdin_text is not None:
         return stdin_text
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except FileNotFoundError:
-        raise InputError(f"{what} file does not exist", input=path, code="E310") from None
-    except IsADirectoryError:
-        raise InputError(f"{what} path is a folder, not a file", input=path, code="E310") from None
-    except OSError as exc:
-        raise InputError(f"{what} file cannot be read: {exc.strerror}", input=path, code="E310") from None
-    if b"\x00" in data[:65536]:
-        raise InputError(f"{what} file is binary, not text", input=path, code="E311",
-                         hint="give the text output of the command")
-    return data.decode("utf-8", errors="replace")
+    return read_text(path, what=what, binary_hint="give the text output of the command")
 
 
 def load_dump(text: str, source: str) -> Dump:
@@ -426,7 +416,7 @@ def explain(req: Request) -> Explanation:
                      "matches in nat are unknown")
     source_desc.update({"generator": dump.generator, "fragment": dump.fragment,
                         "legacy_tables_present": dump.legacy_tables_present})
-    ex = Explanation(req, packet, evaluation, notes, provenance, "", source_desc)
+    ex = Explanation(req, packet, evaluation, notes, provenance, "", source_desc, dump)
     ex.summary = summarize(ex)
     return ex
 

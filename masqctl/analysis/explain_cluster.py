@@ -19,11 +19,12 @@ evaluated instead — a what-if, labelled as such.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from masqctl.analysis.dataplanes import dataplane_of
 from masqctl.analysis.agentconfig import primary_agent
-from masqctl.analysis.explain import Explanation, Request, parse_endpoint
+from masqctl.analysis.dumpfacts import nat_limit, walk_gap
+from masqctl.analysis.explain import Explanation, Request, parse_endpoint, summarize
 from masqctl.analysis.mode import MasqMode, detect_mode
 from masqctl.analysis.network import IMDS, WIRESERVER, NetworkMap, Place, network_map
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, Node, WorkloadPod
@@ -312,6 +313,32 @@ def _node_facts(snapshot: ClusterSnapshot, node: Node | None, capture, creq: Clu
     return facts
 
 
+def rest_on_capture(ex: Explanation, label: str) -> None:
+    """Null the verdict of every path of ``ex`` that rests on rules its capture does not show.
+
+    The completeness ``inspect`` reports for a capture (``dumpfacts``: cut short, a grep fragment,
+    single chains of ``iptables -S``) decides here too: a path that ends at a rule the capture
+    shows whole keeps its verdict; one that reached the end of a chain whose end is not shown
+    (``dumpfacts.walk_gap``) becomes unknown with that reason, never "no rule applies"."""
+    dump = ex.dump
+    if dump is None or nat_limit(dump) is None:
+        return
+    outcomes = []
+    gaps: list[str] = []
+    for o in ex.evaluation.outcomes:
+        why = walk_gap(dump, o.trace) if o.kind != "unknown" else None
+        if why is not None:
+            gaps.append(why)
+            o = replace(o, kind="unknown", masqueraded=None, source_ip_seen=None, reason=f"{label}: {why}")
+        outcomes.append(o)
+    if not gaps:
+        return
+    ex.evaluation = replace(ex.evaluation, outcomes=outcomes)
+    ex.notes.append(f"{label} is incomplete, so the verdict is not known (inspect reports the same capture as "
+                    "incomplete) — capture the whole `iptables-save` of the node")
+    ex.summary = summarize(ex)
+
+
 def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> ClusterExplanation:
     """Explain ``creq`` on ``snapshot`` (see the module docstring)."""
     # families: an address decides; names take the other side's family, IPv4 first
@@ -340,6 +367,10 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     mode = detect_mode(snapshot, node_name)
     nmap = network_map(snapshot)
     notes: list[str] = []
+    if node_name in snapshot.unlisted_captures():
+        listing = "nodes.yaml" if snapshot.source.startswith("bundle") else "the Node objects"
+        notes.append(f"node {node_name} has a capture but {listing} does not list it (renamed or deleted since?): "
+                     "its capture is used; its labels, pool and addresses are not known")
 
     capture = snapshot.captures.get(node_name)
     dump_text = None
@@ -392,6 +423,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
                      "are not included)")
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
+    if dump_text:
+        rest_on_capture(base, f"node {node_name}'s {piece}")
     ev = base.evaluation
     prov = _provenance(base, view, node_name, what_if)
 

@@ -53,6 +53,9 @@ class InspectReport:
     notes: tuple[str, ...] = ()
     only: tuple[str, ...] | None = None
     network_missing: tuple[str, ...] = field(default=())
+    unlisted_captures: tuple[str, ...] = ()     # captured nodes the Node objects do not list
+    uncaptured_nodes: tuple[str, ...] = ()      # listed Linux nodes without a capture (beside those)
+    mismatch: tuple[str, ...] = ()              # what the two lists mean, one sentence each
 
     @property
     def exit_code(self) -> int:
@@ -109,6 +112,9 @@ class InspectReport:
                         "verdict": self.verdict()},
             "only": list(self.only) if self.only is not None else None,
             "notes": list(self.notes),
+            "node_names": {"captured_not_listed": list(self.unlisted_captures),
+                           "listed_not_captured": list(self.uncaptured_nodes) if self.unlisted_captures else [],
+                           "notes": list(self.mismatch)},
         }
 
 
@@ -160,6 +166,26 @@ def nodes_in_scope(snapshot: ClusterSnapshot, selection: NodeSelection | None) -
 # --------------------------------------------------------------------------- inspect
 
 
+def node_name_mismatch(snapshot: ClusterSnapshot) -> list[str]:
+    """Sentences on captures of nodes the Node objects do not list (each still analysed as a
+    node), and on listed nodes without a capture beside them (a renamed node shows as both)."""
+    unlisted = snapshot.unlisted_captures()
+    if not unlisted:
+        return []
+    bundle = snapshot.source.startswith("bundle")
+    listing = "nodes.yaml" if bundle else "the Node objects"
+    out = [f"{'nodes/' if bundle else 'the capture of '}{n}: a capture of a node {listing} does not list; "
+           "it is analysed as a node, without labels, pool or addresses" for n in unlisted]
+    absent = snapshot.uncaptured_nodes()
+    if absent:
+        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
+        fix = (f"if a capture is of a node renamed since, name its folder nodes/<name> as {listing} does"
+               if bundle else "a node may have been renamed or replaced while it was captured")
+        out.append(f"{listing} lists {shown} without a capture, while {len(unlisted)} capture(s) are of "
+                   f"unlisted nodes: {fix}")
+    return out
+
+
 def run_checks(ctx: Context) -> None:
     """Every finding check on ``ctx``: the agent's files, the nodes, the network, the engine."""
     for module in (config, nodes, routing, engine):
@@ -199,6 +225,8 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
     if only_codes is not None:
         findings = [f for f in findings if f.code in only_codes]
         not_checked = [n for n in not_checked if n.code in only_codes]
+    mismatch = node_name_mismatch(snapshot)
+    notes.extend(mismatch)
     for key, reason in sorted(snapshot.missing.items()):
         notes.append(f"missing {key}: {reason}")
     rows = []
@@ -214,7 +242,8 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
                                 tuple(rel)))
     return InspectReport(snapshot.source, snapshot.cluster_name, snapshot.collected_at, view, tuple(views), mode,
                          tuple(rows), drift, tuple(findings), tuple(_merge_skips(not_checked)), tuple(scope),
-                         tuple(dict.fromkeys(notes)), only_codes, tuple(net.missing))
+                         tuple(dict.fromkeys(notes)), only_codes, tuple(net.missing),
+                         snapshot.unlisted_captures(), snapshot.uncaptured_nodes(), tuple(mismatch))
 
 
 def _merge_skips(items: list[NotChecked]) -> list[NotChecked]:
@@ -226,4 +255,5 @@ def _merge_skips(items: list[NotChecked]) -> list[NotChecked]:
     return sorted(out, key=lambda n: n.code)
 
 
-__all__ = ["inspect", "InspectReport", "CidrRow", "check_codes", "nodes_in_scope", "SCHEMA_VERSION"]
+__all__ = ["inspect", "InspectReport", "CidrRow", "check_codes", "nodes_in_scope", "node_name_mismatch",
+           "SCHEMA_VERSION"]

@@ -11,10 +11,12 @@ import typer
 from masqctl.cli import gathering as g
 from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
 from masqctl.errors import ApplyError, UsageError
+from masqctl.textinput import Codes, read_bytes
 
 PANEL_CHANGE = "Change"
 PANEL_WRITE = "Write and verify"
 MAX_FROM_FILE = 1024 * 1024
+FROM_FILE = Codes(open="E253", binary="E253", size="E253", error=UsageError)
 
 
 def default_backup_dir(environ=os.environ) -> str:
@@ -204,18 +206,9 @@ def _tell(ref: str, step: str, record) -> None:
 def _read_from_file(path: str):
     from masqctl.analysis.plan import FileInput
 
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FROM_FILE + 1)
-    except IsADirectoryError:
-        raise UsageError("is a folder, not a file", input=f"--from-file {path}", code="E253") from None
-    except OSError as exc:
-        raise UsageError(f"cannot be read: {exc.strerror}", input=f"--from-file {path}", code="E253") from None
-    if len(data) > MAX_FROM_FILE:
-        raise UsageError(f"is larger than {MAX_FROM_FILE // 1024} KiB; a ConfigMap holds at most 1 MiB and an "
-                         "agent config is a few lines", input=f"--from-file {path}", code="E253")
-    if b"\x00" in data:
-        raise UsageError("is binary, not a YAML or JSON text", input=f"--from-file {path}", code="E253")
+    data = read_bytes(path, label=f"--from-file {path}", what="", max_bytes=MAX_FROM_FILE, codes=FROM_FILE,
+                      stdin_ok=False, binary_hint="give the agent config as YAML or JSON text",
+                      size_hint="a ConfigMap holds at most 1 MiB and an agent config is a few lines")
     return FileInput(path, data)
 
 

@@ -10,6 +10,7 @@ import typer
 from masqctl.cli import gathering as g
 from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
 from masqctl.errors import UsageError
+from masqctl.textinput import read_text
 
 EXPLAIN_SCHEMA = 1  # the version of explain's -o json document; it changes only when a field changes meaning
 COLLAPSE = 4  # runs of non-matching rules longer than this are folded in the tree (unless -v)
@@ -125,7 +126,8 @@ def explain(
                                      nomasq_all_reserved_ranges=nomasq_all_reserved_ranges,
                                      masq_chain=check_chain_name(masq_chain),
                                      to_ports=parse_to_ports(to_ports))
-    stdin_text = sys.stdin.read() if iptables == "-" else None
+    stdin_text = read_text("-", what="iptables-save", binary_hint="give the text output of the command") \
+        if iptables == "-" else None
     req = Request(src=src, dst=dst, proto=proto, dport=dport, sport=sport, from_host=from_host,
                   iptables=iptables, iptables_text=stdin_text, config_dir=config_dir,
                   agent_options=agent_options, local_addresses=list(local_address or []), ip_addr=ip_addr,

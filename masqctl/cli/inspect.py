@@ -148,6 +148,8 @@ def render_human(report, verbose: int = 0, console=None) -> None:
             shown = ", ".join(group.nodes[:3]) + (f" and {len(group.nodes) - 3} more" if len(group.nodes) > 3
                                                     else "")
             console.print(f"[{style}]{len(group.nodes):>4} node(s)[/] {escape(group.summary)}  [dim]{escape(shown)}[/]")
+    for line in report.mismatch:
+        console.print(f"[yellow]note:[/] {escape(line)}")
 
     # findings
     console.rule("[bold]Findings[/]", align="left")
@@ -176,7 +178,7 @@ def render_human(report, verbose: int = 0, console=None) -> None:
                 f"{f' and {len(n.nodes) - 3} more' if len(n.nodes) > 3 else ''})[/]" if n.nodes else ""
             console.print(f"[bold]{n.code}[/] {escape(n.reason)}{nodes}")
     if report.notes and verbose:
-        for note in report.notes:
+        for note in (n for n in report.notes if n not in report.mismatch):
             console.print(f"[dim]note: {escape(note)}[/]")
     c = report.counts()
     console.print(f"\n{c['error']} error(s), {c['warning']} warning(s), {c['info']} info; "

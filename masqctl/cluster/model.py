@@ -323,5 +323,21 @@ class ClusterSnapshot:
                 return n
         return None
 
+    def unlisted_captures(self) -> tuple[str, ...]:
+        """Nodes with a capture that the Node objects do not list (a node renamed or deleted since,
+        or a bundle put together by hand); empty when no Node objects were read. Each is still a
+        node of the snapshot: its capture is evidence, only its labels and addresses are unknown."""
+        if not self.nodes:
+            return ()
+        listed = {n.name for n in self.nodes}
+        return tuple(sorted(n for n in self.captures if n not in listed))
+
+    def uncaptured_nodes(self) -> tuple[str, ...]:
+        """Listed Linux nodes without any capture, when at least one node was captured."""
+        if not self.captures:
+            return ()
+        return tuple(sorted(n.name for n in self.nodes if n.name not in self.captures
+                            and (n.os or "linux").lower() == "linux"))
+
     def pods_on(self, node: str) -> list[AgentPod]:
         return [p for p in self.pods if p.node == node]

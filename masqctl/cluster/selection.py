@@ -517,12 +517,19 @@ def choose(nodes: Sequence[NodeRef], selection: NodeSelection | None, *, where: 
                                  "(nodes.yaml)", input=f"--nodes {text}", code=E_USAGE,
                                  hint="give node names instead, or add `kubectl get nodes -o yaml` as nodes.yaml")
             chosen = [n for n in linux if sel.matches(by_name[n].labels or {})]
+            unlabelled = [n for n in linux if by_name[n].labels is None]
         else:
             chosen = [n for n in linux if n in set(matched)]
+            unlabelled = []
+        notes: tuple[str, ...] = ()
+        if unlabelled:
+            notes += (f"--nodes {text}: {', '.join(unlabelled[:SHOWN_NODES])} left out: no Node object, so "
+                      "its labels are not known",)
         if not chosen:
-            raise UsageError(f"the label selector matches no Linux node of {where}", input=f"--nodes {text}",
-                             code=E_NONE, hint=_label_hint(text, [by_name[n] for n in linux]))
-        return Chosen(tuple(chosen))
+            raise UsageError(f"the label selector matches no Linux node of {where}"
+                             + (f" ({notes[0].split(': ', 1)[1]})" if notes else ""), input=f"--nodes {text}",
+                             code=E_NONE, hint=_label_hint(text, [by_name[n] for n in linux if by_name[n].labels]))
+        return Chosen(tuple(chosen), (), notes)
     if selection.sample is not None:
         if selection.sample < 1:
             raise UsageError("a sample must be at least 1 node", input=f"--nodes {selection.sample}", code=E_USAGE)
@@ -549,9 +556,11 @@ def _label_hint(text: str, linux: Sequence[NodeRef]) -> str:
 def snapshot_refs(snapshot: ClusterSnapshot) -> tuple[list[NodeRef], bool]:
     """The snapshot's nodes for ``choose``, and whether they come from Node objects. Without Node
     objects (a bundle without nodes.yaml), the nodes are those with a capture or an agent pod,
-    with unknown labels, taken as Linux (an agent ran or was captured there)."""
+    with unknown labels, taken as Linux (an agent ran or was captured there). A capture of a node
+    the Node objects do not list (``ClusterSnapshot.unlisted_captures``) is a node the same way."""
     if snapshot.nodes:
-        return [NodeRef(n.name, dict(n.labels), (n.os or "linux").lower()) for n in snapshot.nodes], True
+        refs = [NodeRef(n.name, dict(n.labels), (n.os or "linux").lower()) for n in snapshot.nodes]
+        return refs + [NodeRef(n) for n in snapshot.unlisted_captures()], True
     names = set(snapshot.captures) | {p.node for p in snapshot.pods if p.node}
     return [NodeRef(n) for n in sorted(names)], False
 

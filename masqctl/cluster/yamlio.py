@@ -21,9 +21,11 @@ from typing import Any
 import yaml
 
 from masqctl.errors import InputError
+from masqctl.textinput import Codes, decode
 
 E_PARSE = "E321"
 MAX_DEPTH = 200
+BUNDLE_TEXT = Codes(open="E320", binary=E_PARSE, size="E324")
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -34,15 +36,8 @@ _TAG = "tag:yaml.org,2002:"
 
 def decode_text(name: str, data: bytes) -> str:
     """``data`` as UTF-8 text; binary content or invalid UTF-8 is an ``InputError`` E321."""
-    if b"\x00" in data[:1 << 20] or b"\x00" in data:
-        raise InputError("is binary, not text (it holds NUL bytes)", input=name, code=E_PARSE,
-                         hint="bundle files are the text output of kubectl, az, iptables-save and ip")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (invalid byte at offset {exc.start})", input=name,
-                         code=E_PARSE) from None
-    return text.removeprefix("\ufeff")
+    return decode(name, data, what="", codes=BUNDLE_TEXT,
+                  binary_hint="bundle files are the text output of kubectl, az, iptables-save and ip")
 
 
 def _scalar(event: yaml.ScalarEvent) -> Any:

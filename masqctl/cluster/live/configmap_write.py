@@ -28,6 +28,7 @@ from masqctl.cluster.live.kubeconfig import load_client_config
 from masqctl.cluster.yamlio import dump_yaml as to_yaml
 from masqctl.engine.decode import decode_document
 from masqctl.errors import ApplyError, ConfigError, UsageError
+from masqctl.textinput import Codes, decode, read_bytes
 
 FIELD_MANAGER = "masqctl"
 # Metadata the API server sets; left out of what is written and of backup bodies.
@@ -35,6 +36,7 @@ SERVER_FIELDS = ("resourceVersion", "uid", "creationTimestamp", "managedFields",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
 BACKUP_MARKER = "# masqctl-backup"
 MAX_BACKUP_BYTES = 4 * 1024 * 1024
+FROM_BACKUP = Codes(open="E255", binary="E255", size="E255", error=UsageError)
 
 
 @dataclass(frozen=True)
@@ -252,18 +254,10 @@ def load_backup(path: str) -> Backup:
 
     Errors are ``UsageError`` E255 naming the file: unreadable, too big, not YAML, not a ConfigMap.
     """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BACKUP_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot be read: {exc.strerror}", input=f"--from-backup {path}", code="E255") from None
-    if len(data) > MAX_BACKUP_BYTES:
-        raise UsageError(f"is larger than {MAX_BACKUP_BYTES // (1024 * 1024)} MiB; a ConfigMap backup is not",
-                         input=f"--from-backup {path}", code="E255")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError("is not UTF-8 text", input=f"--from-backup {path}", code="E255") from None
+    name = f"--from-backup {path}"
+    data = read_bytes(path, label=name, what="", max_bytes=MAX_BACKUP_BYTES, codes=FROM_BACKUP, stdin_ok=False,
+                      size_hint="a ConfigMap backup is a few KiB")
+    text = decode(name, data, what="", codes=FROM_BACKUP)
     absent = None
     backed_rv = None
     for line in text.splitlines()[:3]:
