@@ -316,7 +316,7 @@ def what_if_config(config, options, family: int, base: Dump | None, label: str,
     if nat is None:
         from masqctl.netfilter.dump import Table
         nat = dump.tables["nat"] = Table("nat")
-    nat.ensure(chain).set_lines([(None, r.text) for r in fam.rules])
+    nat.replace(chain, [(None, r.text) for r in fam.rules])   # whole, even in a dump cut short
     nat.declare(chain, None)
     post = nat.ensure("POSTROUTING")
     has_jump = False

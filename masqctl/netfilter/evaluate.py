@@ -64,8 +64,11 @@ class Evaluator:
         self._truncated = False
         if self.nat is None:
             tables = ", ".join(sorted(self.dump.tables)) or "none"
-            self.notes.append(f"the input has no nat table (tables: {tables}); nothing can SNAT the packet "
-                              "in iptables")
+            cut = self.dump.uncommitted
+            self._no_nat = (f"the input ends before {cut}'s COMMIT (cut short), before any nat table: nothing is "
+                            "known about nat" if cut else
+                            f"the input has no nat table (tables: {tables}): nothing is known about nat — capture "
+                            "`iptables-save -t nat`")
         p = PathState.start(packet, 0 if self.mangle_marks else FULL_MASK)
         self._packet = packet
         self._matcher = Matcher(self.facts, self.mangle_marks, packet.proto)
@@ -208,13 +211,15 @@ class Evaluator:
     def _run(self, p: PathState, hook: str, work: list) -> tuple:
         table = self._table
         label = self._prefix + hook
-        if table is None:
-            return ("policy", None)
+        if table is None:    # no nat table: nothing shows what nat does (raw is walked only when present)
+            return ("unknown", None, self._no_nat)
         match_rule = self._matcher.match_rule
         while True:
             chain = table.chain(p.chain)
             if chain is None:
                 return ("unknown", None, f"chain {p.chain} is missing")
+            if chain.cut_at is not None and p.pos >= chain.cut_at:
+                return ("unknown", None, _cut_reason(table, chain, p.pos))
             if p.pos >= len(chain.lines):
                 if p.stack:
                     p.chain, p.pos, p.frame = p.stack.pop()
@@ -371,6 +376,17 @@ class Evaluator:
 def evaluate(dump: Dump, packet: Packet, facts: NodeFacts | None = None) -> Evaluation:
     """Convenience: one evaluation of ``packet`` against ``dump``."""
     return Evaluator(dump, facts).evaluate(packet)
+
+
+def _cut_reason(table: Table, chain, pos: int) -> str:
+    """Why a walk stops at rule ``pos`` of ``chain`` in a table the input left before its COMMIT."""
+    where = f"the input ends before {table.name}'s COMMIT (cut short)"
+    if pos < len(chain.lines):
+        return f"{where}: line {chain.lines[pos][0]}, its last rule line, may be cut mid-way ({chain.name} rule " \
+               f"{pos + 1} is not relied on)"
+    if pos:
+        return f"{where}: {chain.name} may have rules after the {pos} shown"
+    return f"{where}: {chain.name} may have rules after the cut, none of them shown"
 
 
 def _stopped(p: PathState, why: str) -> PathState:
