@@ -30,7 +30,7 @@ from masqctl.netfilter.dump import Dump, Rule, Table
 from masqctl.netfilter.facts import IPAddress, NodeFacts
 from masqctl.netfilter.matches import Matcher, prefilter
 from masqctl.netfilter.outcome import finish, outcome_of
-from masqctl.netfilter.values import FULL_MASK, mark_value, parse_to_destination
+from masqctl.netfilter.values import FULL_MASK, mark_value, nat_target_refusal, parse_to_destination
 from masqctl.netfilter.walk import Evaluation, Outcome, Packet, PathState, RandomBranch, Step, Unknown
 
 MAX_PATHS = 512
@@ -342,6 +342,12 @@ class Evaluator:
             step(f"{target} (continues)")
             p.pos += 1
             return None
+        if target in ("MASQUERADE", "SNAT", "DNAT", "REDIRECT"):
+            refused = nat_target_refusal(target, rule.target_options, any(m.module == "-p" for m in rule.matches),
+                                         p.dst.version)
+            if refused is not None:     # not a rule the kernel can hold: the dump was edited or damaged
+                return ("unknown", step(target), f"line {lineno}: {refused}, so this rule cannot be what the "
+                                                  "kernel runs (the dump was edited or damaged)")
         if target == "MASQUERADE":
             if hook not in ("POSTROUTING", "INPUT"):
                 return ("unknown", step("MASQUERADE"), f"MASQUERADE is not valid in {hook}")

@@ -70,8 +70,10 @@ def test_missing_evidence_is_unknown_never_no_rule(text, why):
 
 
 def test_a_cut_table_still_decides_on_chains_it_shows_whole():
-    # POSTROUTING's and A's rules are followed by B's: both are whole; the cut is in B
-    text = HEAD + ":A - [0:0]\n:B - [0:0]\n-A PREROUTING -j B\n-A POSTROUTING -j A\n-A A -j MASQUERADE\n-A B -j RETURN\n-A B -j RET"
+    # PREROUTING's, POSTROUTING's and A's rules are followed by B's: all whole; the cut is in B, whose
+    # first rule (a RETURN the walk reaches from PREROUTING) is shown in full
+    text = (HEAD + ":A - [0:0]\n:B - [0:0]\n-A PREROUTING -j B\n-A POSTROUTING -j A\n-A A -j MASQUERADE\n"
+            "-A B -j RETURN\n-A B -j RET")
     assert verdict(text)[0] is True
     dump = parse_dump(text)
     nat = dump.table("nat")
@@ -143,7 +145,8 @@ def test_what_if_on_a_cut_dump_replaces_the_agent_chain_whole_and_keeps_the_cut_
     ex = explain(Request("10.244.1.5", "203.0.113.9", iptables="-", iptables_text=cut_in_agent,
                          config_dir=str(cfg), local_addresses=["10.224.0.4/16@eth0"], node_ip="10.224.0.4"))
     assert ex.masqueraded() is True       # the agent's chain is the rendered one, every rule of it given
-    cut_in_declarations = HEAD + ":IP-MASQ-AGENT - [0:0]\n-A PREROUTING -d 192.0.2.80/32 -j RETURN\n-A OUTPUT -j RETURN\n"
+    cut_in_declarations = (HEAD + ":IP-MASQ-AGENT - [0:0]\n-A PREROUTING -d 192.0.2.80/32 -j RETURN\n"
+                           "-A OUTPUT -j RETURN\n")
     ex = explain(Request("10.244.1.5", "203.0.113.9", iptables="-", iptables_text=cut_in_declarations,
                          config_dir=str(cfg), local_addresses=["10.224.0.4/16@eth0"], node_ip="10.224.0.4"))
     assert ex.masqueraded() is None and "POSTROUTING" in ex.summary   # the jump appended after the cut
