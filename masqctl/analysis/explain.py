@@ -312,21 +312,24 @@ def what_if_config(config, options, family: int, base: Dump | None, label: str,
     dump = base
     if dump is None:
         dump = parse_dump(f"*nat\n:{chain} - [0:0]\nCOMMIT\n", label)
-    nat = dump.tables.get("nat")
-    if nat is None:
+    nats = dump.tables_named("nat")
+    if not nats:
         from masqctl.netfilter.dump import Table
-        nat = dump.tables["nat"] = Table("nat")
-    nat.replace(chain, [(None, r.text) for r in fam.rules])   # whole, even in a dump cut short
-    nat.declare(chain, None)
-    post = nat.ensure("POSTROUTING")
-    has_jump = False
-    for lineno, text in post.lines:
-        try:
-            has_jump = has_jump or is_masq_jump(split_args(text)[2:], chain)
-        except TokenizeError as exc:     # a broken quote the parser leaves to lazy tokenizing
-            raise dump_error(DumpError(str(exc), lineno, text), dump.source) from None
-    if not has_jump:
-        post.set_lines(post.lines + [(None, fam.jump.text)])
+        nats = [dump.tables.setdefault("nat", Table("nat"))]
+    # with several nat tables (dumps concatenated), the agent's chain is in those that show it
+    targets = [t for t in nats if chain in t.declared or t.lines_of.get(chain)] or nats[:1]
+    for nat in targets:
+        nat.replace(chain, [(None, r.text) for r in fam.rules])   # whole, even in a dump cut short
+        nat.declare(chain, None)
+        post = nat.ensure("POSTROUTING")
+        has_jump = False
+        for lineno, text in post.lines:
+            try:
+                has_jump = has_jump or is_masq_jump(split_args(text)[2:], chain)
+            except TokenizeError as exc:     # a broken quote the parser leaves to lazy tokenizing
+                raise dump_error(DumpError(str(exc), lineno, text), dump.source) from None
+        if not has_jump:
+            post.set_lines(post.lines + [(None, fam.jump.text)])
     provenance: dict = {}
     for i, r in enumerate(fam.rules, start=1):
         if r.cidr is not None:
@@ -441,11 +444,17 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         notes.append("iptables-save says table(s) " + ", ".join(dump.incompatible_tables) + " are incompatible "
                      "(nftables rules it cannot print): those rules are active but were not evaluated — "
                      "`nft list ruleset` shows them")
-    if dump.repeated_tables:
-        notes.append("the input has more than one " + ", ".join(f"*{t}" for t in dump.repeated_tables)
-                     + " table (two dumps concatenated, e.g. legacy and nft?): their rules were read as one "
-                     "table, but the kernel runs each separately and the first to NAT wins — explain each dump "
-                     "on its own")
+    nats = dump.tables_named("nat")
+    if len(nats) > 1:
+        lines = ", ".join(f"line {t.lineno}" if t.lineno else "the top" for t in nats)
+        same = "every order gives the same answer" if ev.agreed else "the answer depends on the order (see branches)"
+        notes.append(f"the input has {len(nats)} *nat tables ({lines}; two dumps concatenated, e.g. legacy and "
+                     "nft?): the kernel runs each on its own at every hook and the first to NAT the packet wins, "
+                     "in an order no dump shows — each table was walked on its own, in every order: " + same)
+    others = [t for t in dump.repeated_tables if t != "nat"]
+    if others:
+        notes.append("the input has more than one " + ", ".join(f"*{t}" for t in others)
+                     + " table (two dumps concatenated?): their rules were read as one table")
     if dump.uncommitted:
         notes.append(f"the input ends inside *{dump.uncommitted} with no COMMIT (cut short?): rules after the cut "
                      "are missing, and iptables-restore would refuse it — capture the whole `iptables-save`")
@@ -569,8 +578,7 @@ def summarize(ex: Explanation) -> str:
         return f"{flow} cannot be decided from the facts given: masqueraded on {k} of {n} paths (see branches)"
     o = ev.primary
     d = o.deciding
-    where = f"{d.chain} rule {d.index}" if d is not None and d.index is not None else (
-        f"the {d.chain} policy" if d is not None else "no rule")
+    where = _rule_ref(d)
     prov = ex.provenance.get((d.chain, d.index)) if d is not None else None
     via = ""
     if o.dnat is not None:
@@ -603,6 +611,14 @@ def summarize(ex: Explanation) -> str:
            f"{o.source_ip_seen}"
 
 
+def _rule_ref(d: Step | None) -> str:
+    """``CHAIN rule N`` (or the chain's policy), with the nat table when the input has several."""
+    if d is None:
+        return "no rule"
+    table = f" of nat table #{d.hook[4:].split(' ', 1)[0]}" if d.hook.startswith("nat#") else ""
+    return f"{d.chain} rule {d.index}{table}" if d.index is not None else f"the {d.chain} policy{table}"
+
+
 def _conditions(o: Outcome) -> str:
     conds = [c.removeprefix("assumed: ").removeprefix("assumed ") for c in o.conditions]
     return "if " + " and ".join(conds) if conds else "otherwise"
@@ -610,7 +626,7 @@ def _conditions(o: Outcome) -> str:
 
 def _short(o: Outcome) -> str:
     d = o.deciding
-    where = f" by {d.chain} rule {d.index}" if d is not None and d.index is not None else ""
+    where = f" by {_rule_ref(d)}" if d is not None and d.index is not None else ""
     if o.kind == "masquerade":
         return f"masqueraded to {o.source_ip_seen or 'the egress address'}{where}"
     if o.kind == "snat":

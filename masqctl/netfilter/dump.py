@@ -254,6 +254,7 @@ class Dump:
     repeated_tables: list[str] = field(default_factory=list)       # a *table header seen twice
     uncommitted: str | None = None         # the input left this table before its COMMIT: cut short (Table.cut)
     rule_lines: int = 0
+    sections: list[Table] = field(default_factory=list)   # every table as its header began it, in order
 
     @property
     def backend(self) -> str | None:
@@ -263,7 +264,16 @@ class Dump:
         return "nft" if "nf_tables" in self.generator or self.generator.startswith("xtables") else "legacy"
 
     def table(self, name: str) -> Table | None:
+        """Table ``name``; with a repeated header, the rules of every one in order."""
         return self.tables.get(name)
+
+    def tables_named(self, name: str) -> list[Table]:
+        """Each table ``name`` of the input on its own, in input order (more than one when its
+        header is repeated: two dumps concatenated, which the kernel runs separately)."""
+        if name in self.repeated_tables:
+            return [t for t in self.sections if t.name == name]
+        table = self.tables.get(name)
+        return [table] if table is not None else []
 
 
 def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") -> Dump:
@@ -321,7 +331,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 cur = table
                 if cur is None:
                     if headerless is None:
-                        headerless = dump.tables.setdefault(default_table, Table(default_table))
+                        headerless = _headerless(dump, default_table)
                     cur = headerless
                 lst = cur.rule_list(parts[1])
                 if '"' in line and line.count('"') % 2 and (line.count('"') - line.count('\\"')) % 2:
@@ -333,7 +343,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 cur = table
                 if cur is None:
                     if headerless is None:
-                        headerless = dump.tables.setdefault(default_table, Table(default_table))
+                        headerless = _headerless(dump, default_table)
                     cur = headerless
                 dump.list_format = True
                 if parts[0] == "-P":
@@ -369,9 +379,12 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             if table is not None:       # a header inside a table: its COMMIT is missing (cut short)
                 cut.append(table)
                 dump.uncommitted = dump.uncommitted or table.name
-            table = dump.tables.get(name)
-            if table is None:
-                table = dump.tables[name] = Table(name, lineno)
+            # every header starts a table of its own (two dumps concatenated: the kernel runs each
+            # nat table separately); ``tables`` keeps one per name, merged at the end
+            table = Table(name, lineno)
+            dump.sections.append(table)
+            if name not in dump.tables:
+                dump.tables[name] = table
             elif name not in dump.repeated_tables:
                 dump.repeated_tables.append(name)
             lines_of = table.lines_of
@@ -379,7 +392,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             continue
         if first == ":":
             if table is None and headerless is None:
-                headerless = dump.tables.setdefault(default_table, Table(default_table))
+                headerless = _headerless(dump, default_table)
             cur = table or headerless
             parts = line[1:].split()
             if not parts or len(parts) > 3:
@@ -401,6 +414,8 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
         dump.uncommitted = dump.uncommitted or table.name
     for t in cut:
         t.mark_cut()
+    for name in dump.repeated_tables:
+        dump.tables[name] = _merged(dump.tables_named(name))
     dump.rule_lines = sum(len(lst) for t in dump.tables.values() for lst in t.lines_of.values())
     if not dump.tables or not (dump.rule_lines or any(t.declared for t in dump.tables.values())):
         raise DumpError("no tables, chains or rules found", None, None, kind="empty")
@@ -414,6 +429,28 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
     if dump.family is None:
         dump.family = _guess_family(dump)
     return dump
+
+
+def _headerless(dump: Dump, name: str) -> Table:
+    """The table rules before any ``*table`` header go to (an excerpt or ``iptables -S``)."""
+    table = dump.tables.get(name)
+    if table is None:
+        table = dump.tables[name] = Table(name)
+        dump.sections.append(table)
+    return table
+
+
+def _merged(parts: list[Table]) -> Table:
+    """One table of the rules of every part, in order (what readers of ``Dump.tables`` see of a
+    table whose header is repeated)."""
+    merged = Table(parts[0].name, parts[0].lineno)
+    for t in parts:
+        for name, lst in t.lines_of.items():
+            merged.lines_of.setdefault(name, []).extend(lst)
+        merged.declared.update(t.declared)
+    if any(t.cut for t in parts):
+        merged.mark_cut()
+    return merged
 
 
 def _check_quotes(line: str, lineno: int, raw: str) -> None:

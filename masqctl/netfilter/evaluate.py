@@ -25,6 +25,7 @@ state, steps, outcomes) is in :mod:`~masqctl.netfilter.walk`, what each match me
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 from masqctl.netfilter.dump import Dump, Rule, Table
 from masqctl.netfilter.facts import IPAddress, NodeFacts
@@ -34,6 +35,7 @@ from masqctl.netfilter.values import FULL_MASK, mark_value, nat_target_refusal, 
 from masqctl.netfilter.walk import Evaluation, Outcome, Packet, PathState, RandomBranch, Step, Unknown
 
 MAX_PATHS = 512
+MAX_NAT_TABLES = 3       # dumps concatenated: every order of at most this many nat tables is walked
 MAX_DEPTH = 64
 MAX_STEPS = 2_000_000
 
@@ -50,7 +52,11 @@ class Evaluator:
     def __init__(self, dump: Dump, facts: NodeFacts | None = None):
         self.dump = dump
         self.facts = facts or NodeFacts()
-        self.nat: Table | None = dump.table("nat")
+        # each nat table on its own: two dumps concatenated hold two, and the kernel runs each
+        # separately at every hook, the first to NAT deciding (see _nat_hook)
+        self.nats: list[Table] = dump.tables_named("nat")[:MAX_NAT_TABLES + 1]
+        self.nat: Table | None = self.nats[0] if self.nats else None
+        self._order: dict[str, tuple[int, ...]] = {}
         self.notes: list[str] = []
         self.mangle_marks = self.facts.mangle_marks or _sets_marks(dump)
         raw = dump.table("raw")
@@ -69,22 +75,70 @@ class Evaluator:
                             "known about nat" if cut else
                             f"the input has no nat table (tables: {tables}): nothing is known about nat — capture "
                             "`iptables-save -t nat`")
-        p = PathState.start(packet, 0 if self.mangle_marks else FULL_MASK)
         self._packet = packet
         self._matcher = Matcher(self.facts, self.mangle_marks, packet.proto)
         outcomes: list[tuple[list, Outcome]] = []
         first_hook = "OUTPUT" if packet.from_host else "PREROUTING"
-        if packet.from_host:
-            local = self.facts.is_local(packet.dst)
-            if local:
-                p.out_iface = "lo"
-            elif local is False:
-                p.out_iface, p.masq_src = self._egress(packet.dst)
-        for path in self._raw(p, first_hook, outcomes):
-            for q, verdict in self._hook(path, first_hook):
-                self._after_first_hook(q, verdict, outcomes)
+        if len(self.nats) > MAX_NAT_TABLES:
+            p = PathState.start(packet, FULL_MASK)
+            outcomes.append(([], finish(p, "unknown", None, None, f"the input holds more than {MAX_NAT_TABLES} nat "
+                                        "tables (dumps concatenated): the kernel runs each, in an order a dump does "
+                                        "not show")))
+            return Evaluation(packet, [o for _, o in outcomes], self.notes, self._truncated)
+        orders: list = [None]
+        if len(self.nats) > 1:
+            # which table the kernel runs first at a hook is registration order, which no dump shows:
+            # every order at each hook is walked, and only an answer they all give stands
+            perms = list(itertools.permutations(range(len(self.nats))))
+            orders = [(a, b) for a in perms for b in perms]
+            self._paths_started += len(orders) - 1
+        for n, order in enumerate(orders):
+            p = PathState.start(packet, 0 if self.mangle_marks else FULL_MASK)
+            if order is not None:
+                self._order = {first_hook: order[0], "POSTROUTING": order[1]}
+                p.order.append(n)
+                p.assumed = True
+                p.conditions += [self._order_condition(first_hook, order[0]),
+                                 self._order_condition("POSTROUTING", order[1])]
+            if packet.from_host:
+                local = self.facts.is_local(packet.dst)
+                if local:
+                    p.out_iface = "lo"
+                elif local is False:
+                    p.out_iface, p.masq_src = self._egress(packet.dst)
+            for path in self._raw(p, first_hook, outcomes):
+                for q, verdict in self._nat_hook(path, first_hook):
+                    self._after_first_hook(q, verdict, outcomes)
         outcomes.sort(key=lambda item: item[0])
         return Evaluation(packet, [o for _, o in outcomes], self.notes, self._truncated)
+
+    def _order_condition(self, hook: str, order: tuple[int, ...]) -> str:
+        names = [f"#{i + 1} (line {self.nats[i].lineno})" if self.nats[i].lineno else f"#{i + 1}" for i in order]
+        return f"assumed the kernel runs nat table {' before '.join(names)} at {hook}"
+
+    def _nat_hook(self, p: PathState, hook: str) -> list[tuple[PathState, tuple]]:
+        """Walk nat ``hook``: with several nat tables, each in this path's order until one NATs
+        the packet (ACCEPT or the policy ends only its own table; DROP ends them all)."""
+        if len(self.nats) <= 1:
+            return self._hook(p, hook)
+        order = self._order[hook]
+        done: list = []
+        pending = [p]
+        try:
+            for k, i in enumerate(order):
+                self._table, self._prefix = self.nats[i], f"nat#{i + 1} "
+                later = []
+                for path in pending:
+                    for q, verdict in self._hook(path, hook):
+                        if verdict[0] in ("policy", "accept") and k + 1 < len(order):
+                            q.last_return = None
+                            later.append(q)
+                        else:
+                            done.append((q, verdict))
+                pending = later
+        finally:
+            self._table, self._prefix = self.nat, ""
+        return done
 
     # hooks ----------------------------------------------------------------------------------
     def _raw(self, p: PathState, hook: str, outcomes: list) -> list[PathState]:
@@ -155,7 +209,7 @@ class Evaluator:
                         f"{q.dst} is an address of this node: delivered locally, nat POSTROUTING is not "
                         "walked")))
                     continue
-            for r, v in self._hook(q, "POSTROUTING"):
+            for r, v in self._nat_hook(q, "POSTROUTING"):
                 outcomes.append((r.order, outcome_of(r, v)))
 
     def _route(self, p: PathState) -> list[PathState]:
