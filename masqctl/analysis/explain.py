@@ -577,6 +577,9 @@ def summarize(ex: Explanation) -> str:
             return f"{flow} cannot be decided from the facts given — " + "; ".join(parts)
         return f"{flow} cannot be decided from the facts given: masqueraded on {k} of {n} paths (see branches)"
     o = ev.primary
+    either = _either_way(ex, flow)
+    if either is not None:
+        return either
     d = o.deciding
     where = _rule_ref(d)
     prov = ex.provenance.get((d.chain, d.index)) if d is not None else None
@@ -611,6 +614,59 @@ def summarize(ex: Explanation) -> str:
            f"{o.source_ip_seen}"
 
 
+def _either_way(ex: Explanation, flow: str) -> str | None:
+    """The sentence when every path gives the same verdict but they get there differently (an
+    assumed fact, random branches): the verdict holds either way, and how each path decides."""
+    ev = ex.evaluation
+    stories: list[tuple] = []
+    parts: list[str] = []
+    for o in ev.outcomes:
+        d = o.deciding
+        story = (o.kind, d.hook if d else None, d.chain if d else None, d.index if d else None)
+        if story in stories:
+            continue
+        stories.append(story)
+        part = f"{_conditions(o)}, {_decided_by(ex, o)}"
+        if part not in parts:
+            parts.append(part)
+    if len(stories) < 2:
+        return None
+    o = ev.primary
+    if o.masqueraded:
+        verdict = f"is masqueraded to {o.source_ip_seen or 'the egress interface address'} either way"
+    else:
+        verdict = f"is not masqueraded either way (the destination sees {o.source_ip_seen})"
+    more = ""
+    if len(parts) > 3:
+        more = f"; and {len(parts) - 3} more paths (see branches)"
+    return f"{flow} {verdict}: " + "; ".join(parts[:3]) + more
+
+
+def _decided_by(ex: Explanation, o: Outcome) -> str:
+    """How one path decides, as a clause."""
+    d = o.deciding
+    where = _rule_ref(d)
+    if o.kind == "masquerade":
+        return f"{where} masquerades it"
+    if o.kind == "snat":
+        return f"{where} SNATs it to {_snat_to(o)}"
+    if o.kind == "local":
+        via = f" after DNAT by {_rule_ref(o.dnat)}" if o.dnat is not None else ""
+        return f"it is delivered locally{via} (nat POSTROUTING is not walked)"
+    if o.kind == "untracked":
+        return f"raw {where} untracks it"
+    if o.kind == "dropped":
+        return f"{where} drops it"
+    if d is not None and d.action.endswith("RETURN"):
+        prov = ex.provenance.get((d.chain, d.index))
+        cidr = prov.cidr if prov else _dest_of(d.text)
+        origin = f", set by {prov.describe()}" if prov and prov.file else ""
+        return f"{where} RETURNs{' for ' + cidr if cidr else ''}{origin}"
+    if d is not None and d.index is not None:
+        return f"{where} ACCEPTs it with no SNAT"
+    return "no nat rule applies (policy ACCEPT)"
+
+
 def _rule_ref(d: Step | None) -> str:
     """``CHAIN rule N`` (or the chain's policy), with the nat table when the input has several."""
     if d is None:
@@ -620,8 +676,24 @@ def _rule_ref(d: Step | None) -> str:
 
 
 def _conditions(o: Outcome) -> str:
-    conds = [c.removeprefix("assumed: ").removeprefix("assumed ") for c in o.conditions]
+    conds = [_condition(c) for c in o.conditions]
     return "if " + " and ".join(conds) if conds else "otherwise"
+
+
+def _condition(c: str) -> str:
+    """An assumption as a clause: ``assumed not: X is Y (hint)`` → ``X is not Y``."""
+    import re
+
+    negated = c.startswith("assumed not: ")
+    c = c.removeprefix("assumed not: ").removeprefix("assumed: ").removeprefix("assumed ")
+    c = re.sub(r" \([^()]*\bgive [^()]*\)$", "", c)        # the hint on how to know it
+    if negated:
+        if " is not " in c:
+            return c.replace(" is not ", " is ", 1)
+        if " is " in c and " and " not in c:
+            return c.replace(" is ", " is not ", 1)
+        return f"not ({c})"
+    return c
 
 
 def _short(o: Outcome) -> str:

@@ -303,8 +303,12 @@ class Evaluator:
                 alt = p.copy()
                 _take_branch(p, unknowns, randoms, True)
                 _take_branch(alt, unknowns, randoms, False)
-                alt.order.append(1)
-                p.order.append(0)
+                # the ordinary case first: when the fork is whether an address is the node's own,
+                # the path that takes it as remote leads (the sentence and deciding rule describe it)
+                local_first = (len(unknowns) == 1 and not randoms and unknowns[0].key is not None
+                               and unknowns[0].key[0] == "local" and unknowns[0].if_true)
+                alt.order.append(0 if local_first else 1)
+                p.order.append(1 if local_first else 0)
                 why = "; ".join([u.why for u in unknowns] + [r.why for r in randoms])
                 res = "unknown" if unknowns else "match"
                 alt_res = "unknown" if unknowns else "no-match"
