@@ -757,8 +757,8 @@ def _masq_why(ex: Explanation, o: Outcome) -> str:
     returns = [s for s in o.trace if s.chain == d.chain and s.result == "no-match" and s.text.rstrip().endswith(
         "-j RETURN") and " -d " in s.text]
     if returns:
-        cidrs = [c for c in (_dest_of(s.text) for s in returns) if c]
-        listed = ", ".join(cidrs[:6]) + (f" and {len(cidrs) - 6} more" if len(cidrs) > 6 else "")
+        cidrs = [c for c in (_dest_of(s.text) for s in returns[:6]) if c]    # the first few: a chain may hold 100k
+        listed = ", ".join(cidrs) + (f" and {len(returns) - 6} more" if len(returns) > 6 else "")
         if any((s.chain, s.index) in ex.provenance for s in returns) or "MASQ-AGENT" in d.chain.upper():
             return f"{o.destination} is outside every non-masquerade CIDR ({listed})"
         if len(returns) == 1:
