@@ -392,6 +392,9 @@ def explain(req: Request) -> Explanation:
     provenance: dict = {}
     if req.config_dir is not None or req.config is not None:
         from masqctl.engine import AgentOptions
+        if dump is not None and not dump.tables_named("nat"):
+            notes.append("the dump has no nat table: only the agent's rendered rules were evaluated; the node's "
+                         "other nat rules (kube-proxy, CNI) are not known")
         options = req.agent_options or AgentOptions()
         if req.config is not None:
             what = req.config_label or "the given config"

@@ -71,10 +71,15 @@ class Evaluator:
         if self.nat is None:
             tables = ", ".join(sorted(self.dump.tables)) or "none"
             cut = self.dump.uncommitted
-            self._no_nat = (f"the input ends before {cut}'s COMMIT (cut short), before any nat table: nothing is "
-                            "known about nat" if cut else
-                            f"the input has no nat table (tables: {tables}): nothing is known about nat — capture "
-                            "`iptables-save -t nat`")
+            if "nat" in self.dump.incompatible_tables:
+                self._no_nat = ("iptables-save could not print the nat table (\"Table `nat' is incompatible, use "
+                                "'nft' tool\"): its rules are active but unknown — `nft list table ip nat` shows them")
+            elif cut:
+                self._no_nat = (f"the input ends before {cut}'s COMMIT (cut short), before any nat table: nothing is "
+                                "known about nat")
+            else:
+                self._no_nat = (f"the input has no nat table (tables: {tables}): nothing is known about nat — capture "
+                                "`iptables-save -t nat`")
         self._packet = packet
         self._matcher = Matcher(self.facts, self.mangle_marks, packet.proto)
         outcomes: list[tuple[list, Outcome]] = []

@@ -62,6 +62,8 @@ def test_the_whole_table_decides():
     # no nat table at all: nothing is known about nat
     ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n", "no nat table"),
     ("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\n", "before any nat table"),
+    ("# Table `nat' is incompatible, use 'nft' tool.\n*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
+     "could not print the nat table"),
 ])
 def test_missing_evidence_is_unknown_never_no_rule(text, why):
     masq, reasons = verdict(text)
@@ -150,3 +152,13 @@ def test_what_if_on_a_cut_dump_replaces_the_agent_chain_whole_and_keeps_the_cut_
     ex = explain(Request("10.244.1.5", "203.0.113.9", iptables="-", iptables_text=cut_in_declarations,
                          config_dir=str(cfg), local_addresses=["10.224.0.4/16@eth0"], node_ip="10.224.0.4"))
     assert ex.masqueraded() is None and "POSTROUTING" in ex.summary   # the jump appended after the cut
+
+
+def test_what_if_on_a_dump_without_nat_says_the_node_rules_are_not_known(tmp_path):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "ip-masq-agent").write_text("nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n")
+    ex = explain(Request("10.244.1.5", "203.0.113.9", iptables="-", config_dir=str(cfg),
+                         iptables_text="*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", node_ip="10.224.0.4",
+                         local_addresses=["10.224.0.4/16@eth0"]))
+    assert any("no nat table" in n and "not known" in n for n in ex.notes)
