@@ -104,7 +104,7 @@ def _partial(dump) -> tuple[str | None, str | None]:
     nat = dump.table("nat")
     if dump.fragment:
         return FRAGMENT, _HIDDEN_FRAGMENT
-    if dump.uncommitted == "nat":
+    if nat.cut:
         return CUT, _HIDDEN_CUT
     if dump.list_format and not set(NAT_BUILTINS) <= set(nat.declared):
         listed = sorted(nat.declared)
@@ -144,50 +144,26 @@ def chain_of_dump(dump, chain: str) -> LiveView:
 
 
 def _cut_view(nat, chain: str, capture: str, hidden: str) -> LiveView:
-    """A nat table whose dump ends before its COMMIT.
-
-    iptables-save prints every chain declaration before the first rule, and the rules of one
-    chain together. So a chain whose rules are followed by another chain's rule is whole, and a
-    chain neither declared nor with rules is absent once a rule has been printed. The last rule
-    line before the cut may be cut mid-way: its content is not relied on, and its chain name
-    (perhaps cut too) counts as another chain only when it is not the start of the name asked."""
-    last_no, last_chain = 0, None
-    ends: dict[str, int] = {}
-    for name, lst in nat.lines_of.items():
-        if not lst:
-            continue
-        if lst[-1][0] > last_no:
-            last_no, last_chain = lst[-1][0], name
-    for name, lst in nat.lines_of.items():
-        kept = lst[:-1] if name == last_chain else lst
-        if kept:
-            ends[name] = kept[-1][0]
-    top = sorted(ends.items(), key=lambda kv: kv[1], reverse=True)[:2]
+    """A nat table whose dump ends before its COMMIT: what it shows whole is the table's own
+    record of the cut (``Table.mark_cut``: the rules of one chain are printed together, the
+    last rule line may be cut mid-way), the one the evaluator stops at too."""
+    last_chain = nat.cut_line[1] if nat.cut_line else None
 
     def shown(name: str) -> tuple[str, ...]:
-        lst = nat.lines_of.get(name) or []
-        return _texts(lst[:-1] if name == last_chain else lst)
-
-    def whole(name: str) -> bool:
-        end = ends.get(name)
-        if end is None:
-            return False
-        if any(other != name and at > end for other, at in top):
-            return True
-        return last_chain is not None and not name.startswith(last_chain)
+        return _texts(nat.shown(name))
 
     post = shown("POSTROUTING")
+    post_whole = nat.whole("POSTROUTING")
     lines = nat.lines_of.get(chain)
     if chain in nat.declared:
-        return LiveView(shown(chain), post, whole(chain), whole("POSTROUTING"), capture, hidden,
+        return LiveView(shown(chain), post, nat.whole(chain), post_whole, capture, hidden,
                         last_cut=chain == last_chain)
     if lines:
-        return LiveView(shown(chain) or None, post, whole(chain), whole("POSTROUTING"), capture, hidden,
+        return LiveView(shown(chain) or None, post, nat.whole(chain), post_whole, capture, hidden,
                         last_cut=chain == last_chain)
     # neither declared nor with rules: absent once a rule line shows the declarations are over
     absent = last_chain is not None and not chain.startswith(last_chain)
-    return LiveView(None, post, absent, whole("POSTROUTING"), capture, hidden)
-
+    return LiveView(None, post, absent, post_whole, capture, hidden)
 
 
 # --------------------------------------------------------------------------- what a walk relied on

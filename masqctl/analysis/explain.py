@@ -302,21 +302,24 @@ def what_if_config(config, options, family: int, base: Dump | None, label: str,
     dump = base
     if dump is None:
         dump = parse_dump(f"*nat\n:{chain} - [0:0]\nCOMMIT\n", label)
-    nat = dump.tables.get("nat")
-    if nat is None:
+    nats = dump.tables_named("nat")
+    if not nats:
         from masqctl.netfilter.dump import Table
-        nat = dump.tables["nat"] = Table("nat")
-    nat.ensure(chain).set_lines([(None, r.text) for r in fam.rules])
-    nat.declare(chain, None)
-    post = nat.ensure("POSTROUTING")
-    has_jump = False
-    for lineno, text in post.lines:
-        try:
-            has_jump = has_jump or is_masq_jump(split_args(text)[2:], chain)
-        except TokenizeError as exc:     # a broken quote the parser leaves to lazy tokenizing
-            raise dump_error(DumpError(str(exc), lineno, text), dump.source) from None
-    if not has_jump:
-        post.set_lines(post.lines + [(None, fam.jump.text)])
+        nats = [dump.tables.setdefault("nat", Table("nat"))]
+    # with several nat tables (dumps concatenated), the agent's chain is in those that show it
+    targets = [t for t in nats if chain in t.declared or t.lines_of.get(chain)] or nats[:1]
+    for nat in targets:
+        nat.replace(chain, [(None, r.text) for r in fam.rules])   # whole, even in a dump cut short
+        nat.declare(chain, None)
+        post = nat.ensure("POSTROUTING")
+        has_jump = False
+        for lineno, text in post.lines:
+            try:
+                has_jump = has_jump or is_masq_jump(split_args(text)[2:], chain)
+            except TokenizeError as exc:     # a broken quote the parser leaves to lazy tokenizing
+                raise dump_error(DumpError(str(exc), lineno, text), dump.source) from None
+        if not has_jump:
+            post.set_lines(post.lines + [(None, fam.jump.text)])
     provenance: dict = {}
     for i, r in enumerate(fam.rules, start=1):
         if r.cidr is not None:
@@ -379,6 +382,9 @@ def explain(req: Request) -> Explanation:
     provenance: dict = {}
     if req.config_dir is not None or req.config is not None:
         from masqctl.engine import AgentOptions
+        if dump is not None and not dump.tables_named("nat"):
+            notes.append("the dump has no nat table: only the agent's rendered rules were evaluated; the node's "
+                         "other nat rules (kube-proxy, CNI) are not known")
         options = req.agent_options or AgentOptions()
         if req.config is not None:
             what = req.config_label or "the given config"
@@ -431,11 +437,17 @@ def _input_notes(dump: Dump, req: Request, facts: NodeFacts, ev: Evaluation) -> 
         notes.append("iptables-save says table(s) " + ", ".join(dump.incompatible_tables) + " are incompatible "
                      "(nftables rules it cannot print): those rules are active but were not evaluated — "
                      "`nft list ruleset` shows them")
-    if dump.repeated_tables:
-        notes.append("the input has more than one " + ", ".join(f"*{t}" for t in dump.repeated_tables)
-                     + " table (two dumps concatenated, e.g. legacy and nft?): their rules were read as one "
-                     "table, but the kernel runs each separately and the first to NAT wins — explain each dump "
-                     "on its own")
+    nats = dump.tables_named("nat")
+    if len(nats) > 1:
+        lines = ", ".join(f"line {t.lineno}" if t.lineno else "the top" for t in nats)
+        same = "every order gives the same answer" if ev.agreed else "the answer depends on the order (see branches)"
+        notes.append(f"the input has {len(nats)} *nat tables ({lines}; two dumps concatenated, e.g. legacy and "
+                     "nft?): the kernel runs each on its own at every hook and the first to NAT the packet wins, "
+                     "in an order no dump shows — each table was walked on its own, in every order: " + same)
+    others = [t for t in dump.repeated_tables if t != "nat"]
+    if others:
+        notes.append("the input has more than one " + ", ".join(f"*{t}" for t in others)
+                     + " table (two dumps concatenated?): their rules were read as one table")
     if dump.uncommitted:
         notes.append(f"the input ends inside *{dump.uncommitted} with no COMMIT (cut short?): rules after the cut "
                      "are missing, and iptables-restore would refuse it — capture the whole `iptables-save`")
@@ -558,9 +570,11 @@ def summarize(ex: Explanation) -> str:
             return f"{flow} cannot be decided from the facts given — " + "; ".join(parts)
         return f"{flow} cannot be decided from the facts given: masqueraded on {k} of {n} paths (see branches)"
     o = ev.primary
+    either = _either_way(ex, flow)
+    if either is not None:
+        return either
     d = o.deciding
-    where = f"{d.chain} rule {d.index}" if d is not None and d.index is not None else (
-        f"the {d.chain} policy" if d is not None else "no rule")
+    where = _rule_ref(d)
     prov = ex.provenance.get((d.chain, d.index)) if d is not None else None
     via = ""
     if o.dnat is not None:
@@ -593,14 +607,91 @@ def summarize(ex: Explanation) -> str:
            f"{o.source_ip_seen}"
 
 
+def _either_way(ex: Explanation, flow: str) -> str | None:
+    """The sentence when every path gives the same verdict but they get there differently (an
+    assumed fact, random branches): the verdict holds either way, and how each path decides."""
+    ev = ex.evaluation
+    stories: list[tuple] = []
+    parts: list[str] = []
+    for o in ev.outcomes:
+        d = o.deciding
+        story = (o.kind, d.hook if d else None, d.chain if d else None, d.index if d else None)
+        if story in stories:
+            continue
+        stories.append(story)
+        part = f"{_conditions(o)}, {_decided_by(ex, o)}"
+        if part not in parts:
+            parts.append(part)
+    if len(stories) < 2:
+        return None
+    o = ev.primary
+    if o.masqueraded:
+        verdict = f"is masqueraded to {o.source_ip_seen or 'the egress interface address'} either way"
+    else:
+        verdict = f"is not masqueraded either way (the destination sees {o.source_ip_seen})"
+    more = ""
+    if len(parts) > 3:
+        more = f"; and {len(parts) - 3} more paths (see branches)"
+    return f"{flow} {verdict}: " + "; ".join(parts[:3]) + more
+
+
+def _decided_by(ex: Explanation, o: Outcome) -> str:
+    """How one path decides, as a clause."""
+    d = o.deciding
+    where = _rule_ref(d)
+    if o.kind == "masquerade":
+        return f"{where} masquerades it"
+    if o.kind == "snat":
+        return f"{where} SNATs it to {_snat_to(o)}"
+    if o.kind == "local":
+        via = f" after DNAT by {_rule_ref(o.dnat)}" if o.dnat is not None else ""
+        return f"it is delivered locally{via} (nat POSTROUTING is not walked)"
+    if o.kind == "untracked":
+        return f"raw {where} untracks it"
+    if o.kind == "dropped":
+        return f"{where} drops it"
+    if d is not None and d.action.endswith("RETURN"):
+        prov = ex.provenance.get((d.chain, d.index))
+        cidr = prov.cidr if prov else _dest_of(d.text)
+        origin = f", set by {prov.describe()}" if prov and prov.file else ""
+        return f"{where} RETURNs{' for ' + cidr if cidr else ''}{origin}"
+    if d is not None and d.index is not None:
+        return f"{where} ACCEPTs it with no SNAT"
+    return "no nat rule applies (policy ACCEPT)"
+
+
+def _rule_ref(d: Step | None) -> str:
+    """``CHAIN rule N`` (or the chain's policy), with the nat table when the input has several."""
+    if d is None:
+        return "no rule"
+    table = f" of nat table #{d.hook[4:].split(' ', 1)[0]}" if d.hook.startswith("nat#") else ""
+    return f"{d.chain} rule {d.index}{table}" if d.index is not None else f"the {d.chain} policy{table}"
+
+
 def _conditions(o: Outcome) -> str:
-    conds = [c.removeprefix("assumed: ").removeprefix("assumed ") for c in o.conditions]
+    conds = [_condition(c) for c in o.conditions]
     return "if " + " and ".join(conds) if conds else "otherwise"
+
+
+def _condition(c: str) -> str:
+    """An assumption as a clause: ``assumed not: X is Y (hint)`` → ``X is not Y``."""
+    import re
+
+    negated = c.startswith("assumed not: ")
+    c = c.removeprefix("assumed not: ").removeprefix("assumed: ").removeprefix("assumed ")
+    c = re.sub(r" \([^()]*\bgive [^()]*\)$", "", c)        # the hint on how to know it
+    if negated:
+        if " is not " in c:
+            return c.replace(" is not ", " is ", 1)
+        if " is " in c and " and " not in c:
+            return c.replace(" is ", " is not ", 1)
+        return f"not ({c})"
+    return c
 
 
 def _short(o: Outcome) -> str:
     d = o.deciding
-    where = f" by {d.chain} rule {d.index}" if d is not None and d.index is not None else ""
+    where = f" by {_rule_ref(d)}" if d is not None and d.index is not None else ""
     if o.kind == "masquerade":
         return f"masqueraded to {o.source_ip_seen or 'the egress address'}{where}"
     if o.kind == "snat":
@@ -659,8 +750,8 @@ def _masq_why(ex: Explanation, o: Outcome) -> str:
     returns = [s for s in o.trace if s.chain == d.chain and s.result == "no-match" and s.text.rstrip().endswith(
         "-j RETURN") and " -d " in s.text]
     if returns:
-        cidrs = [c for c in (_dest_of(s.text) for s in returns) if c]
-        listed = ", ".join(cidrs[:6]) + (f" and {len(cidrs) - 6} more" if len(cidrs) > 6 else "")
+        cidrs = [c for c in (_dest_of(s.text) for s in returns[:6]) if c]    # the first few: a chain may hold 100k
+        listed = ", ".join(cidrs) + (f" and {len(returns) - 6} more" if len(returns) > 6 else "")
         if any((s.chain, s.index) in ex.provenance for s in returns) or "MASQ-AGENT" in d.chain.upper():
             return f"{o.destination} is outside every non-masquerade CIDR ({listed})"
         if len(returns) == 1:

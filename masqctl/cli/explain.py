@@ -239,7 +239,7 @@ def _fill(tree, o, result, verbose: int, escape) -> None:
             flush()
             if s.hook == "POSTROUTING" and hooks:
                 tree.add(f"[cyan]routing[/]: {escape(o.destination)} leaves via {escape(o.egress or 'an unknown interface')}")
-            hooks[s.hook] = tree.add(f"[bold cyan]{'' if s.hook.startswith('raw ') else 'nat '}{s.hook}[/]")
+            hooks[s.hook] = tree.add(f"[bold cyan]{'' if s.hook.startswith(('raw ', 'nat#')) else 'nat '}{s.hook}[/]")
             stack = [(s.hook, hooks[s.hook])]
         while len(stack) > 1 and stack[-1][0] != s.chain:
             if any(c == s.chain for c, _ in stack):

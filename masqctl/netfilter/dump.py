@@ -86,8 +86,7 @@ class Rule:
 class Chain:
     """A chain: policy (built-ins) and rule lines, tokenized on first use of ``rules``."""
 
-    __slots__ = ("name", "table", "policy", "declared", "lines", "_rules")
-
+    __slots__ = ("name", "table", "policy", "declared", "lines", "_rules", "cut_at")
 
     def __init__(self, name: str, table: str, policy: str | None = None, declared: bool = False):
         self.name = name
@@ -96,6 +95,7 @@ class Chain:
         self.declared = declared
         self.lines: list[tuple[int, str]] = []   # (lineno, rule text without counters)
         self._rules: list[Rule] | None = None
+        self.cut_at: int | None = None           # in a table cut short: the rules shown in full (see Table)
 
     @property
     def builtin(self) -> bool:
@@ -126,13 +126,22 @@ class Chain:
 
 class Table:
     """A table: rule lines per chain name, chain declarations, and :class:`Chain` objects
-    made on demand (a kube-proxy node has tens of thousands of chains; a walk needs a few)."""
+    made on demand (a kube-proxy node has tens of thousands of chains; a walk needs a few).
 
-    def __init__(self, name: str):
+    A table the input leaves before its ``COMMIT`` (the end of the input, or another table's
+    header) is *cut*: ``cut_line`` is its last rule line (``(lineno, chain)``), which may be
+    cut mid-way, and ``cut_at`` maps every chain not shown whole to the number of its rules
+    that are (see :meth:`mark_cut`)."""
+
+    def __init__(self, name: str, lineno: int | None = None):
         self.name = name
+        self.lineno = lineno                       # the line of its *table header
         self.lines_of: dict[str, list] = {}       # chain name -> [(lineno, text)]
         self.declared: dict[str, str | None] = {}  # chain name -> policy (None for "-")
         self._chains: dict[str, Chain] = {}
+        self.cut = False
+        self.cut_line: tuple[int, str] | None = None
+        self.cut_at: dict[str, int] = {}
 
     def names(self) -> list[str]:
         """Every chain name: built-ins, declared chains, chains that have rules."""
@@ -155,7 +164,58 @@ class Table:
             policy = self.declared.get(name) or ("ACCEPT" if builtin else None)
             chain = self._chains[name] = Chain(name, self.name, policy, name in self.declared)
             chain.lines = self.lines_of.setdefault(name, [])
+            chain.cut_at = self.cut_at.get(name)
         return chain
+
+    def replace(self, name: str, lines: list) -> Chain:
+        """Chain ``name`` with exactly ``lines`` (every rule given: whole even in a cut table)."""
+        chain = self.ensure(name)
+        chain.set_lines(lines)
+        self.cut_at.pop(name, None)
+        chain.cut_at = None
+        return chain
+
+    def mark_cut(self) -> None:
+        """Record that the input left this table before its COMMIT, and what it still shows whole.
+
+        iptables-save prints every chain declaration before the first rule, and the rules of one
+        chain together. So a chain whose rules are followed by another chain's rule is whole; any
+        other chain (declared or built-in, with or without rules shown) may have more rules after
+        the cut. The last rule line may be cut mid-way: it is not counted as shown, and its chain
+        name (perhaps cut too) counts as another chain only when it is not the start of a name."""
+        self.cut = True
+        last_no, last_chain = 0, None
+        for name, lst in self.lines_of.items():
+            if lst and lst[-1][0] is not None and lst[-1][0] > last_no:
+                last_no, last_chain = lst[-1][0], name
+        self.cut_line = (last_no, last_chain) if last_chain is not None else None
+        ends: dict[str, int] = {}
+        for name, lst in self.lines_of.items():
+            kept = lst[:-1] if name == last_chain else lst
+            if kept:
+                ends[name] = kept[-1][0]
+        top = max(ends.items(), key=lambda kv: kv[1], default=(None, 0))
+        self.cut_at = {}
+        for name in self.names():
+            end = ends.get(name)
+            whole = end is not None and (
+                (top[0] != name and top[1] > end)
+                or (last_chain is not None and not name.startswith(last_chain)))
+            if not whole:
+                lst = self.lines_of.get(name) or []
+                self.cut_at[name] = len(lst) - 1 if name == last_chain else len(lst)
+        for name, chain in self._chains.items():
+            chain.cut_at = self.cut_at.get(name)
+
+    def shown(self, name: str) -> list:
+        """The rule lines of chain ``name`` that the input shows in full."""
+        lst = self.lines_of.get(name) or []
+        at = self.cut_at.get(name)
+        return lst if at is None else lst[:at]
+
+    def whole(self, name: str) -> bool:
+        """Every rule of chain ``name`` is shown (always, in a table that has its COMMIT)."""
+        return name not in self.cut_at
 
     def rule_list(self, name: str) -> list:
         """The (shared) list of rule lines of chain ``name``, created if needed."""
@@ -192,8 +252,9 @@ class Dump:
     undeclared_chains: list[str] = field(default_factory=list)
     incompatible_tables: list[str] = field(default_factory=list)   # "# Table `nat' is incompatible"
     repeated_tables: list[str] = field(default_factory=list)       # a *table header seen twice
-    uncommitted: str | None = None         # the input ended inside this table (no COMMIT): cut short?
+    uncommitted: str | None = None         # the input left this table before its COMMIT: cut short (Table.cut)
     rule_lines: int = 0
+    sections: list[Table] = field(default_factory=list)   # every table as its header began it, in order
 
     @property
     def backend(self) -> str | None:
@@ -203,7 +264,16 @@ class Dump:
         return "nft" if "nf_tables" in self.generator or self.generator.startswith("xtables") else "legacy"
 
     def table(self, name: str) -> Table | None:
+        """Table ``name``; with a repeated header, the rules of every one in order."""
         return self.tables.get(name)
+
+    def tables_named(self, name: str) -> list[Table]:
+        """Each table ``name`` of the input on its own, in input order (more than one when its
+        header is repeated: two dumps concatenated, which the kernel runs separately)."""
+        if name in self.repeated_tables:
+            return [t for t in self.sections if t.name == name]
+        table = self.tables.get(name)
+        return [table] if table is not None else []
 
 
 def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") -> Dump:
@@ -214,6 +284,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
     declared_any = False
     lineno = 0
     lines_of = declared_of = None   # the current table's dicts (hot paths)
+    cut: list[Table] = []           # tables the input leaves before their COMMIT
     for lineno, raw in enumerate(text.removeprefix("\ufeff").splitlines(), start=1):
         if raw.startswith("-A ") and table is not None:
             # the hot path: a rule of a dump with *table headers (file it under its chain)
@@ -260,7 +331,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 cur = table
                 if cur is None:
                     if headerless is None:
-                        headerless = dump.tables.setdefault(default_table, Table(default_table))
+                        headerless = _headerless(dump, default_table)
                     cur = headerless
                 lst = cur.rule_list(parts[1])
                 if '"' in line and line.count('"') % 2 and (line.count('"') - line.count('\\"')) % 2:
@@ -272,7 +343,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                 cur = table
                 if cur is None:
                     if headerless is None:
-                        headerless = dump.tables.setdefault(default_table, Table(default_table))
+                        headerless = _headerless(dump, default_table)
                     cur = headerless
                 dump.list_format = True
                 if parts[0] == "-P":
@@ -305,9 +376,15 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             name = line[1:].strip()
             if not name or " " in name:
                 raise DumpError("malformed table header", lineno, raw)
-            table = dump.tables.get(name)
-            if table is None:
-                table = dump.tables[name] = Table(name)
+            if table is not None:       # a header inside a table: its COMMIT is missing (cut short)
+                cut.append(table)
+                dump.uncommitted = dump.uncommitted or table.name
+            # every header starts a table of its own (two dumps concatenated: the kernel runs each
+            # nat table separately); ``tables`` keeps one per name, merged at the end
+            table = Table(name, lineno)
+            dump.sections.append(table)
+            if name not in dump.tables:
+                dump.tables[name] = table
             elif name not in dump.repeated_tables:
                 dump.repeated_tables.append(name)
             lines_of = table.lines_of
@@ -315,7 +392,7 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
             continue
         if first == ":":
             if table is None and headerless is None:
-                headerless = dump.tables.setdefault(default_table, Table(default_table))
+                headerless = _headerless(dump, default_table)
             cur = table or headerless
             parts = line[1:].split()
             if not parts or len(parts) > 3:
@@ -333,7 +410,12 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
                             kind="list-format")
         raise DumpError("unexpected line", lineno, raw)
     if table is not None:
-        dump.uncommitted = table.name
+        cut.append(table)
+        dump.uncommitted = dump.uncommitted or table.name
+    for t in cut:
+        t.mark_cut()
+    for name in dump.repeated_tables:
+        dump.tables[name] = _merged(dump.tables_named(name))
     dump.rule_lines = sum(len(lst) for t in dump.tables.values() for lst in t.lines_of.values())
     if not dump.tables or not (dump.rule_lines or any(t.declared for t in dump.tables.values())):
         raise DumpError("no tables, chains or rules found", None, None, kind="empty")
@@ -347,6 +429,28 @@ def parse_dump(text: str, source: str = "<dump>", default_table: str = "nat") ->
     if dump.family is None:
         dump.family = _guess_family(dump)
     return dump
+
+
+def _headerless(dump: Dump, name: str) -> Table:
+    """The table rules before any ``*table`` header go to (an excerpt or ``iptables -S``)."""
+    table = dump.tables.get(name)
+    if table is None:
+        table = dump.tables[name] = Table(name)
+        dump.sections.append(table)
+    return table
+
+
+def _merged(parts: list[Table]) -> Table:
+    """One table of the rules of every part, in order (what readers of ``Dump.tables`` see of a
+    table whose header is repeated)."""
+    merged = Table(parts[0].name, parts[0].lineno)
+    for t in parts:
+        for name, lst in t.lines_of.items():
+            merged.lines_of.setdefault(name, []).extend(lst)
+        merged.declared.update(t.declared)
+    if any(t.cut for t in parts):
+        merged.mark_cut()
+    return merged
 
 
 def _check_quotes(line: str, lineno: int, raw: str) -> None:

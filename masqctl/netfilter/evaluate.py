@@ -25,15 +25,17 @@ state, steps, outcomes) is in :mod:`~masqctl.netfilter.walk`, what each match me
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 from masqctl.netfilter.dump import Dump, Rule, Table
 from masqctl.netfilter.facts import IPAddress, NodeFacts
 from masqctl.netfilter.matches import Matcher, prefilter
 from masqctl.netfilter.outcome import finish, outcome_of
-from masqctl.netfilter.values import FULL_MASK, mark_value, parse_to_destination
+from masqctl.netfilter.values import FULL_MASK, mark_value, nat_target_refusal, parse_to_destination
 from masqctl.netfilter.walk import Evaluation, Outcome, Packet, PathState, RandomBranch, Step, Unknown
 
 MAX_PATHS = 512
+MAX_NAT_TABLES = 3       # dumps concatenated: every order of at most this many nat tables is walked
 MAX_DEPTH = 64
 MAX_STEPS = 2_000_000
 
@@ -50,7 +52,11 @@ class Evaluator:
     def __init__(self, dump: Dump, facts: NodeFacts | None = None):
         self.dump = dump
         self.facts = facts or NodeFacts()
-        self.nat: Table | None = dump.table("nat")
+        # each nat table on its own: two dumps concatenated hold two, and the kernel runs each
+        # separately at every hook, the first to NAT deciding (see _nat_hook)
+        self.nats: list[Table] = dump.tables_named("nat")[:MAX_NAT_TABLES + 1]
+        self.nat: Table | None = self.nats[0] if self.nats else None
+        self._order: dict[str, tuple[int, ...]] = {}
         self.notes: list[str] = []
         self.mangle_marks = self.facts.mangle_marks or _sets_marks(dump)
         raw = dump.table("raw")
@@ -64,24 +70,80 @@ class Evaluator:
         self._truncated = False
         if self.nat is None:
             tables = ", ".join(sorted(self.dump.tables)) or "none"
-            self.notes.append(f"the input has no nat table (tables: {tables}); nothing can SNAT the packet "
-                              "in iptables")
-        p = PathState.start(packet, 0 if self.mangle_marks else FULL_MASK)
+            cut = self.dump.uncommitted
+            if "nat" in self.dump.incompatible_tables:
+                self._no_nat = ("iptables-save could not print the nat table (\"Table `nat' is incompatible, use "
+                                "'nft' tool\"): its rules are active but unknown — `nft list table ip nat` shows them")
+            elif cut:
+                self._no_nat = (f"the input ends before {cut}'s COMMIT (cut short), before any nat table: nothing is "
+                                "known about nat")
+            else:
+                self._no_nat = (f"the input has no nat table (tables: {tables}): nothing is known about nat — capture "
+                                "`iptables-save -t nat`")
         self._packet = packet
         self._matcher = Matcher(self.facts, self.mangle_marks, packet.proto)
         outcomes: list[tuple[list, Outcome]] = []
         first_hook = "OUTPUT" if packet.from_host else "PREROUTING"
-        if packet.from_host:
-            local = self.facts.is_local(packet.dst)
-            if local:
-                p.out_iface = "lo"
-            elif local is False:
-                p.out_iface, p.masq_src = self._egress(packet.dst)
-        for path in self._raw(p, first_hook, outcomes):
-            for q, verdict in self._hook(path, first_hook):
-                self._after_first_hook(q, verdict, outcomes)
+        if len(self.nats) > MAX_NAT_TABLES:
+            p = PathState.start(packet, FULL_MASK)
+            outcomes.append(([], finish(p, "unknown", None, None, f"the input holds more than {MAX_NAT_TABLES} nat "
+                                        "tables (dumps concatenated): the kernel runs each, in an order a dump does "
+                                        "not show")))
+            return Evaluation(packet, [o for _, o in outcomes], self.notes, self._truncated)
+        orders: list = [None]
+        if len(self.nats) > 1:
+            # which table the kernel runs first at a hook is registration order, which no dump shows:
+            # every order at each hook is walked, and only an answer they all give stands
+            perms = list(itertools.permutations(range(len(self.nats))))
+            orders = [(a, b) for a in perms for b in perms]
+            self._paths_started += len(orders) - 1
+        for n, order in enumerate(orders):
+            p = PathState.start(packet, 0 if self.mangle_marks else FULL_MASK)
+            if order is not None:
+                self._order = {first_hook: order[0], "POSTROUTING": order[1]}
+                p.order.append(n)
+                p.assumed = True
+                p.conditions += [self._order_condition(first_hook, order[0]),
+                                 self._order_condition("POSTROUTING", order[1])]
+            if packet.from_host:
+                local = self.facts.is_local(packet.dst)
+                if local:
+                    p.out_iface = "lo"
+                elif local is False:
+                    p.out_iface, p.masq_src = self._egress(packet.dst)
+            for path in self._raw(p, first_hook, outcomes):
+                for q, verdict in self._nat_hook(path, first_hook):
+                    self._after_first_hook(q, verdict, outcomes)
         outcomes.sort(key=lambda item: item[0])
         return Evaluation(packet, [o for _, o in outcomes], self.notes, self._truncated)
+
+    def _order_condition(self, hook: str, order: tuple[int, ...]) -> str:
+        names = [f"#{i + 1} (line {self.nats[i].lineno})" if self.nats[i].lineno else f"#{i + 1}" for i in order]
+        return f"assumed the kernel runs nat table {' before '.join(names)} at {hook}"
+
+    def _nat_hook(self, p: PathState, hook: str) -> list[tuple[PathState, tuple]]:
+        """Walk nat ``hook``: with several nat tables, each in this path's order until one NATs
+        the packet (ACCEPT or the policy ends only its own table; DROP ends them all)."""
+        if len(self.nats) <= 1:
+            return self._hook(p, hook)
+        order = self._order[hook]
+        done: list = []
+        pending = [p]
+        try:
+            for k, i in enumerate(order):
+                self._table, self._prefix = self.nats[i], f"nat#{i + 1} "
+                later = []
+                for path in pending:
+                    for q, verdict in self._hook(path, hook):
+                        if verdict[0] in ("policy", "accept") and k + 1 < len(order):
+                            q.last_return = None
+                            later.append(q)
+                        else:
+                            done.append((q, verdict))
+                pending = later
+        finally:
+            self._table, self._prefix = self.nat, ""
+        return done
 
     # hooks ----------------------------------------------------------------------------------
     def _raw(self, p: PathState, hook: str, outcomes: list) -> list[PathState]:
@@ -152,7 +214,7 @@ class Evaluator:
                         f"{q.dst} is an address of this node: delivered locally, nat POSTROUTING is not "
                         "walked")))
                     continue
-            for r, v in self._hook(q, "POSTROUTING"):
+            for r, v in self._nat_hook(q, "POSTROUTING"):
                 outcomes.append((r.order, outcome_of(r, v)))
 
     def _route(self, p: PathState) -> list[PathState]:
@@ -208,13 +270,15 @@ class Evaluator:
     def _run(self, p: PathState, hook: str, work: list) -> tuple:
         table = self._table
         label = self._prefix + hook
-        if table is None:
-            return ("policy", None)
+        if table is None:    # no nat table: nothing shows what nat does (raw is walked only when present)
+            return ("unknown", None, self._no_nat)
         match_rule = self._matcher.match_rule
         while True:
             chain = table.chain(p.chain)
             if chain is None:
                 return ("unknown", None, f"chain {p.chain} is missing")
+            if chain.cut_at is not None and p.pos >= chain.cut_at:
+                return ("unknown", None, _cut_reason(table, chain, p.pos))
             if p.pos >= len(chain.lines):
                 if p.stack:
                     p.chain, p.pos, p.frame = p.stack.pop()
@@ -244,8 +308,12 @@ class Evaluator:
                 alt = p.copy()
                 _take_branch(p, unknowns, randoms, True)
                 _take_branch(alt, unknowns, randoms, False)
-                alt.order.append(1)
-                p.order.append(0)
+                # the ordinary case first: when the fork is whether an address is the node's own,
+                # the path that takes it as remote leads (the sentence and deciding rule describe it)
+                local_first = (len(unknowns) == 1 and not randoms and unknowns[0].key is not None
+                               and unknowns[0].key[0] == "local" and unknowns[0].if_true)
+                alt.order.append(0 if local_first else 1)
+                p.order.append(1 if local_first else 0)
                 why = "; ".join([u.why for u in unknowns] + [r.why for r in randoms])
                 res = "unknown" if unknowns else "match"
                 alt_res = "unknown" if unknowns else "no-match"
@@ -337,6 +405,12 @@ class Evaluator:
             step(f"{target} (continues)")
             p.pos += 1
             return None
+        if target in ("MASQUERADE", "SNAT", "DNAT", "REDIRECT"):
+            refused = nat_target_refusal(target, rule.target_options, any(m.module == "-p" for m in rule.matches),
+                                         p.dst.version)
+            if refused is not None:     # not a rule the kernel can hold: the dump was edited or damaged
+                return ("unknown", step(target), f"line {lineno}: {refused}, so this rule cannot be what the "
+                                                  "kernel runs (the dump was edited or damaged)")
         if target == "MASQUERADE":
             if hook not in ("POSTROUTING", "INPUT"):
                 return ("unknown", step("MASQUERADE"), f"MASQUERADE is not valid in {hook}")
@@ -371,6 +445,17 @@ class Evaluator:
 def evaluate(dump: Dump, packet: Packet, facts: NodeFacts | None = None) -> Evaluation:
     """Convenience: one evaluation of ``packet`` against ``dump``."""
     return Evaluator(dump, facts).evaluate(packet)
+
+
+def _cut_reason(table: Table, chain, pos: int) -> str:
+    """Why a walk stops at rule ``pos`` of ``chain`` in a table the input left before its COMMIT."""
+    where = f"the input ends before {table.name}'s COMMIT (cut short)"
+    if pos < len(chain.lines):
+        return f"{where}: line {chain.lines[pos][0]}, its last rule line, may be cut mid-way ({chain.name} rule " \
+               f"{pos + 1} is not relied on)"
+    if pos:
+        return f"{where}: {chain.name} may have rules after the {pos} shown"
+    return f"{where}: {chain.name} may have rules after the cut, none of them shown"
 
 
 def _stopped(p: PathState, why: str) -> PathState:

@@ -135,3 +135,63 @@ def to_source_address(text: str) -> IPAddress | None:
         return addr
     except ValueError:
         return None
+
+
+# What iptables-restore accepts for the nat targets (iptables 1.8.9, both backends): the options
+# each one knows, the option it cannot do without. A port in a target needs "-p" on the rule.
+_NAT_TARGETS = {
+    "SNAT": ({"--to-source", "--random", "--random-fully", "--persistent"}, "--to-source"),
+    "DNAT": ({"--to-destination", "--random", "--persistent"}, "--to-destination"),
+    "MASQUERADE": ({"--to-ports", "--random", "--random-fully"}, None),
+    "REDIRECT": ({"--to-ports", "--random"}, None),
+}
+
+
+def nat_target_refusal(target: str | None, options: dict, has_protocol: bool, version: int) -> str | None:
+    """Why ``iptables-restore`` refuses a SNAT/DNAT/MASQUERADE/REDIRECT rule with these target
+    ``options`` (option -> values); None when it accepts it (or the target is not one of these).
+    No ``iptables-save`` prints such a rule, so a dump holding it was edited or damaged."""
+    known = _NAT_TARGETS.get(target or "")
+    if known is None:
+        return None
+    allowed, required = known
+    for opt in options:
+        if opt not in allowed:
+            return f'{target} has no option {opt} (iptables-restore: unknown option "{opt}")'
+    if required is not None and required not in options:
+        return f'{target} without {required} (iptables-restore: option "{required}" must be specified)'
+    if required is not None:
+        value = (options[required] or ("",))[0]
+        host, ports = _split_nat_address(value, version)
+        try:
+            for part in host.split("-", 1) if host else [""]:
+                if ipaddress.ip_address(part).version != version:
+                    raise ValueError
+        except ValueError:
+            return f'{target} {required} {value!r} cannot be read as an IPv{version} address or range ' \
+                   f'(iptables-restore: Bad IP address "{host}")'
+    else:
+        ports = (options.get("--to-ports") or (None,))[0]
+    if ports is not None:
+        if not has_protocol:
+            return f"{target} with a port but no -p on the rule (iptables-restore: Need TCP, UDP, SCTP or DCCP " \
+                   "with port specification)"
+        bounds = ports.split("-", 1)
+        if not all(b.isdigit() and int(b) <= 65535 for b in bounds):
+            return f"{target} port {ports!r} is not a port or port range (iptables-restore: Port not valid)"
+        if required is None and len(bounds) == 2 and int(bounds[0]) > int(bounds[1]):
+            return f"{target} port range {ports!r} runs backwards (iptables-restore: Port range funky)"
+    return None
+
+
+def _split_nat_address(value: str, version: int) -> tuple[str, str | None]:
+    """``a[-b][:ports]`` (IPv4) or ``[a][-[b]][:ports]`` / ``a[-b]`` (IPv6) → (address part, ports)."""
+    if version == 6:
+        if value.startswith("["):
+            host, _, rest = value.partition("]:")
+            if rest or value.endswith("]"):
+                return host.replace("[", "").replace("]", ""), rest or None
+            return value, None
+        return value, None
+    host, sep, ports = value.partition(":")
+    return host, ports if sep else None

@@ -295,6 +295,36 @@ def test_legacy_tables_present_is_reported(tmp_path):
         assert ex.to_dict()["input"]["legacy_tables_present"] is True
 
 
+
+@requires_netns
+def test_a_legacy_and_an_nft_dump_concatenated_are_walked_as_two_tables(tmp_path):
+    with Topology() as t:
+        setup_topology(t, ["203.0.113.9", "203.0.113.20"])
+        t.node.run("iptables-legacy-restore", "-w", input="*nat\n-A POSTROUTING -s 10.244.0.0/16 -j MASQUERADE\n"
+                                                              "COMMIT\n")
+        t.node.run("iptables-restore", "-w", input="*nat\n-A POSTROUTING -d 203.0.113.9/32 -j ACCEPT\n"
+                                                   "-A POSTROUTING -d 203.0.113.20/32 -j SNAT --to-source 192.0.2.7\n"
+                                                   "COMMIT\n")
+        p, q = next(_ports), next(_ports)
+        seen = send_batch(t, [Flow(POD, "203.0.113.9", p, p), Flow(POD, "203.0.113.20", q, q)])
+        assert seen[p] == ("dst", Topology.NODE_UPLINK)   # nft's ACCEPT ends only its own table
+        dump = tmp_path / "both.txt"
+        dump.write_text(t.node.run("iptables-legacy-save", "-t", "nat").stdout
+                        + t.node.run("iptables-nft-save", "-t", "nat").stdout)
+
+        def ask(dst):
+            return explain(Request(src=POD, dst=dst, proto="udp", iptables=str(dump),
+                                   local_addresses=["192.168.100.1/24@eth0", "10.244.1.1/24@vpod"],
+                                   node_ip=Topology.NODE_UPLINK))
+
+        ex = ask(f"203.0.113.9:{p}")
+        assert ex.evaluation.masqueraded is True and ex.evaluation.source_ip_seen == seen[p][1]
+        # both tables NAT the second flow, each its own way: the kernel's order decides, no dump shows it
+        ex = ask(f"203.0.113.20:{q}")
+        assert ex.evaluation.masqueraded is None
+        assert seen[q][1] in {o.source_ip_seen for o in ex.evaluation.outcomes}
+
+
 # --- IPv6 --------------------------------------------------------------------------------------------
 
 @requires_netns

@@ -100,12 +100,12 @@ CASES = [
     ("RETURN in a built-in chain applies the policy",
      nat("-A POSTROUTING -d 203.0.113.0/24 -j RETURN", "-A POSTROUTING -j MASQUERADE"), {}, False, "10.244.1.5",
      ("POSTROUTING", 1)),
-    ("SNAT picks its --to-source",
-     nat("-A POSTROUTING -j SNAT --to-source 192.0.2.10:1024-2048"), {}, True, "192.0.2.10",
+    ("SNAT picks its --to-source",       # a port needs -p (iptables-restore refuses it without)
+     nat("-A POSTROUTING -p tcp -j SNAT --to-source 192.0.2.10:1024-2048"), {}, True, "192.0.2.10",
      ("POSTROUTING", 1)),
     # the kernel picks one address of a range per connection (test_kernel_agreement: not the first)
     ("SNAT to a range: masqueraded, the address is not known",
-     nat("-A POSTROUTING -j SNAT --to-source 192.0.2.10-192.0.2.20:1024-2048"), {}, True, None,
+     nat("-A POSTROUTING -p tcp -j SNAT --to-source 192.0.2.10-192.0.2.20:1024-2048"), {}, True, None,
      ("POSTROUTING", 1)),
     ("negated destination", nat("-A POSTROUTING ! -d 10.0.0.0/8 -j MASQUERADE"), {}, True, NODE, ("POSTROUTING", 1)),
     ("dotted mask", nat("-A POSTROUTING -d 203.0.0.0/255.255.0.0 -j RETURN", "-A POSTROUTING -j MASQUERADE"), {},
@@ -218,8 +218,9 @@ def test_random_branches_are_enumerated_with_their_endpoints():
 
 
 def test_random_branches_that_agree_give_a_verdict():
-    ev = run(nat("-A POSTROUTING -m statistic --mode random --probability 0.5 -j MASQUERADE --to-ports 1000-2000",
-                 "-A POSTROUTING -j MASQUERADE --to-ports 3000-4000"))
+    ev = run(nat("-A POSTROUTING -p tcp -m statistic --mode random --probability 0.5 -j MASQUERADE "
+                 "--to-ports 1000-2000",
+                 "-A POSTROUTING -p tcp -j MASQUERADE --to-ports 3000-4000"))
     assert ev.agreed and ev.masqueraded is True and len(ev.outcomes) == 2
 
 
@@ -288,7 +289,7 @@ def test_tproxy_in_mangle_sets_a_mark_too():
     (["-A PREROUTING -j DNAT --to-destination garbage"], "cannot be read"),
     # the kernel hashes the tuple to pick one: the first of the range (here the node itself) is no answer
     (["-A PREROUTING -j DNAT --to-destination 10.224.0.4-10.224.0.9", "-A POSTROUTING -j MASQUERADE"], "range"),
-    (["-A PREROUTING -j DNAT --to-destination 192.0.2.1:80-90"], "range"),
+    (["-A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.1:80-90"], "range"),   # a port needs -p
 ])
 def test_undecidable_rule_sets_end_unknown_never_crash(rules, reason):
     text = nat(*rules, chains="LOOP") if "LOOP" in rules[0] else nat(*rules).replace(":MISSING-CHAIN - [0:0]\n", "")
