@@ -209,8 +209,8 @@ _K_SCALAR, _K_OPEN, _K_MAP, _K_SEQ, _K_LIT, _K_BLANK = range(6)
 _BLANK = (0, 0, _K_BLANK, None, None)
 _NOT_PLAIN_START = frozenset("-?:,[]{}#&*!|>'\"%@` ")
 # what libyaml reads as text on a line (no control characters, line breaks or byte-order marks)
-_YAML_TEXT = re.compile("[\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
-_YAML_TEXT_TAB = re.compile("[\t\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+_YAML_TEXT = re.compile("[\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
+_YAML_TEXT_TAB = re.compile("[\t\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*")
 _ESCAPES = {"0": "\x00", "a": "\x07", "b": "\x08", "t": "\t", "n": "\n", "v": "\x0b", "f": "\x0c",
             "r": "\r", "e": "\x1b", " ": " ", '"': '"', "\\": "\\", "N": "\x85", "_": "\xa0",
             "L": "\u2028", "P": "\u2029"}
