@@ -11,6 +11,10 @@ event stream, without recursion, so that:
   as JSON.
 
 Errors are ``InputError`` E321 naming the file (and the line where the parser knows it).
+
+The regular block style kubectl writes is read line by line first (``_load_block``, several
+times faster on a large ``pods.yaml``); whatever it is not sure of, and every error, is left to
+the events reader, so the values and the errors are the events reader's.
 """
 
 from __future__ import annotations
