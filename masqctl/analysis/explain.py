@@ -405,6 +405,12 @@ def explain(req: Request) -> Explanation:
             notes.append(f"what-if: chain {options.masq_chain} of the dump replaced by the rules rendered "
                          f"from {what} ({options.flavor})")
     facts = build_facts(req, _load_ipsets(req.ipset))
+    if req.iptables is None and req.iptables_text is None and not facts.knows_locals(dst.version):
+        # a what-if on the agent's rules alone asks what the agent does with traffic that leaves the
+        # node: the destination is taken as remote, and the answer says so
+        facts.remote_assumed = True
+        notes.append(f"what-if: {dst} is taken as a remote address (not one of the node's own, which would be "
+                     "delivered locally without nat POSTROUTING); give --local-address or --ip-addr to decide it")
     packet = Packet(src, dst, proto, dport, sport, req.from_host)
     evaluator = Evaluator(dump, facts)
     try:

@@ -332,6 +332,10 @@ def rest_on_capture(ex: Explanation, label: str) -> None:
             o = replace(o, kind="unknown", masqueraded=None, source_ip_seen=None, reason=f"{label}: {why}")
         outcomes.append(o)
     if not gaps:
+        if any(o.kind == "unknown" for o in outcomes) and ex.evaluation.masqueraded is None:
+            # the evaluator itself stopped at the capture's end (a cut it sees): say what inspect says
+            ex.notes.append(f"{label} is incomplete ({nat_limit(dump)}), so the verdict is not known (inspect "
+                            "reports the same capture as incomplete) — capture the whole `iptables-save` of the node")
         return
     ex.evaluation = replace(ex.evaluation, outcomes=outcomes)
     ex.notes.append(f"{label} is incomplete, so the verdict is not known (inspect reports the same capture as "

@@ -174,11 +174,12 @@ class NodeFacts:
     ipsets: dict[str, IpSet] | None = None     # None: no ipset contents given
     bridged: bool | None = None                # bridged frame with br_netfilter (physdev)
     mangle_marks: bool = False                 # the dump's mangle/raw tables set marks
+    remote_assumed: bool = False               # no address is the node's own but 127/8 (a what-if's stated assumption)
 
     def knows_locals(self, version: int) -> bool:
         """Whether the node's addresses of IP ``version`` were given (one family says nothing
         about the other)."""
-        return any(a.ip.version == version for a in self.addresses) or (
+        return self.remote_assumed or any(a.ip.version == version for a in self.addresses) or (
             self.node_ip is not None and self.node_ip.version == version)
 
     def is_local(self, ip: IPAddress) -> bool | None:

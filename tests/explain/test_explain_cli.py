@@ -136,8 +136,8 @@ def test_what_if_names_the_config_file_and_line(tmp_path):
 
 
 def test_what_if_without_node_facts_answers_for_a_remote_destination(tmp_path):
-    # With no node addresses, whether DST is the node's own stays open; both paths are
-    # evaluated, but the answer, sentence and deciding rule describe the ordinary (remote) one.
+    # A what-if on the agent's rules alone answers for traffic that leaves the node: with no node
+    # addresses, DST is taken as remote (one path), and a note says so.
     cfg = tmp_path / "cfg"
     cfg.mkdir()
     (cfg / "ip-masq-agent").write_text("nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n")
@@ -145,11 +145,11 @@ def test_what_if_without_node_facts_answers_for_a_remote_destination(tmp_path):
     assert doc["masqueraded"] is False
     assert doc["deciding_rule"]["origin"]["file"] == "ip-masq-agent"
     assert "set by ip-masq-agent line 2" in doc["summary"]
-    assert any("not an address of this node" in n for n in doc["notes"])
+    assert any("10.240.0.5 is taken as a remote address" in n for n in doc["notes"])
     doc = as_json("10.224.0.30", "203.0.113.5", "--config-dir", str(cfg))
-    assert doc["masqueraded"] is None        # remote: masqueraded; local: not — the paths disagree
-    assert [b["masqueraded"] for b in doc["branches"]] == [True, False]
-    assert "not an address of this node" in doc["branches"][0]["conditions"][0]
+    assert doc["masqueraded"] is True and doc["deciding_rule"]["chain"] == "IP-MASQ-AGENT"
+    assert not doc.get("branches")                 # one path: the remote one
+    assert any("203.0.113.5 is taken as a remote address" in n for n in doc["notes"])
 
 
 def test_what_if_link_local_and_ipv6(tmp_path):
