@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from bundles import NODES, VNET, base, iptables_save, peering, vnet
+from clusterkit.akscal import NODES, VNET, base, iptables_save, peering, vnet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCHEMA = json.load(open(os.path.join(ROOT, "docs", "inspect.schema.json")))
