@@ -129,7 +129,8 @@ def pod(name: str, *, node: str | None, namespace: str = "default", ip: str | No
 
     Layouts: ``served`` leaves out ``nodeName``/``hostNetwork``/``hostIP`` that are not set and gives
     a running state only to a Running pod; ``bundle`` adds ``metadata.uid`` and ``hostIP`` (null
-    unless given); ``brief`` has no ``started``; ``minimal`` has no conditions or container status."""
+    unless given); ``brief`` has neither ``started`` nor ``hostIP``; ``minimal`` has no conditions or
+    container status."""
     _check(layout)
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels or {})}
     if layout == "bundle":
