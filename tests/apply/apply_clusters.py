@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import copy
 
-from kubeapi import objects as o
+from clusterkit import objects
+from clusterkit import served as o
 
 SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
 SPOKE_VNET_ID = f"{SUB}/resourceGroups/spoke-rg/providers/Microsoft.Network/virtualNetworks/spoke1-vnet"
@@ -21,33 +22,25 @@ NODES = ("aks-nodepool1-00000000", "aks-nodepool1-00000001", "aks-nodepool1-0000
 
 
 def aks(plugin: str) -> dict:
-    profile = {"networkPlugin": plugin, "serviceCidr": "10.0.0.0/16", "serviceCidrs": ["10.0.0.0/16"],
-               "dnsServiceIp": "10.0.0.10", "outboundType": "loadBalancer"}
-    if plugin == "kubenet":
-        profile["podCidr"] = "10.244.0.0/16"
-        profile["podCidrs"] = ["10.244.0.0/16"]
-    return {"id": f"{SUB}/resourceGroups/spoke-rg/providers/Microsoft.ContainerService/managedClusters/spoke1",
-            "name": "spoke1", "resourceGroup": "spoke-rg", "location": "westeurope",
-            "nodeResourceGroup": "MC_spoke-rg_spoke1_westeurope", "kubernetesVersion": "1.31.2",
-            "networkProfile": profile,
-            "agentPoolProfiles": [{"name": "nodepool1", "osType": "Linux", "mode": "System", "count": 3,
-                                   "vnetSubnetId": f"{SPOKE_VNET_ID}/subnets/aks-subnet"}]}
+    kubenet = ("podCidr", "podCidrs") if plugin == "kubenet" else ()
+    return objects.aks("spoke1", id=f"{SUB}/resourceGroups/spoke-rg/providers/Microsoft.ContainerService/managedClusters/spoke1",
+                       resource_group="spoke-rg", node_resource_group="MC_spoke-rg_spoke1_westeurope", plugin=plugin,
+                       pod_cidr="10.244.0.0/16" if kubenet else None,
+                       network_keys=("networkPlugin", "serviceCidr", "serviceCidrs", "dnsServiceIp", "outboundType",
+                                     *kubenet),
+                       pools=[objects.agent_pool(vnet_subnet_id=f"{SPOKE_VNET_ID}/subnets/aks-subnet",
+                                                 keys=("name", "osType", "mode", "count", "vnetSubnetId"))])
 
 
 def spoke_vnet(peer_state: str = "Connected") -> dict:
-    return {"id": SPOKE_VNET_ID, "name": "spoke1-vnet", "resourceGroup": "spoke-rg", "location": "westeurope",
-            "addressSpace": {"addressPrefixes": ["10.40.0.0/15"]},
-            "subnets": [{"name": "aks-subnet", "id": f"{SPOKE_VNET_ID}/subnets/aks-subnet",
-                         "addressPrefix": "10.40.0.0/17"}],
-            "virtualNetworkPeerings": [
-                {"name": "spoke1-to-hub", "peeringState": peer_state, "peeringSyncLevel": "FullyInSync",
-                 "remoteVirtualNetwork": {"id": HUB_VNET_ID},
-                 "remoteAddressSpace": {"addressPrefixes": ["10.10.0.0/15"]},
-                 "remoteVirtualNetworkAddressSpace": {"addressPrefixes": ["10.10.0.0/15"]},
-                 "allowForwardedTraffic": True, "useRemoteGateways": False},
-                {"name": "spoke1-to-old", "peeringState": "Disconnected", "peeringSyncLevel": "FullyInSync",
-                 "remoteVirtualNetwork": {"id": ONPREM_VNET_ID},
-                 "remoteAddressSpace": {"addressPrefixes": ["172.20.0.0/16"]}}]}
+    hub = objects.peering("spoke1-to-hub", HUB_VNET_ID, ["10.10.0.0/15"], state=peer_state, forwarded=True,
+                          keys=objects.PEERING_KEYS[:7] + ("useRemoteGateways",))
+    old = objects.peering("spoke1-to-old", ONPREM_VNET_ID, ["172.20.0.0/16"], state="Disconnected",
+                          keys=objects.PEERING_KEYS[:5])
+    return objects.vnet("spoke1-vnet", SPOKE_VNET_ID, resource_group="spoke-rg", location="westeurope",
+                        prefixes=["10.40.0.0/15"], subnets=[objects.subnet(SPOKE_VNET_ID, "aks-subnet", "10.40.0.0/17")],
+                        peerings=[hub, old], keys=("id", "name", "resourceGroup", "location", "addressSpace", "subnets",
+                                                   "virtualNetworkPeerings"))
 
 
 def kube_objects(plugin: str = "azure", *, user_config: str | None = None, extra_configmaps=(),

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kubeapi import KubeAPI, Programs, objects
+from clusterkit import served
+from kubeapi import KubeAPI, Programs
 from masqctl.analysis.explain_cluster import ClusterRequest
 from masqctl.analysis.inspect import inspect
 from masqctl.cluster.gather import gather
@@ -40,7 +41,7 @@ def nat_dump() -> str:
 
 
 def live_cluster(api):
-    nodes = objects.small_cluster(api, 3, user_config="nonMasqueradeCIDRs:\n  - 10.42.0.0/16\n")
+    nodes = served.small_cluster(api, 3, user_config="nonMasqueradeCIDRs:\n  - 10.42.0.0/16\n")
     handlers = {n: Programs({"iptables-save": nat_dump(), "ip6tables-save": "",
                              "ip": "1: lo    inet 127.0.0.1/8 scope host lo\n"}) for n in nodes}
     for n, h in handlers.items():
@@ -55,7 +56,7 @@ def test_live_explain_resolves_the_source_first_then_captures_only_its_node(tmp_
         kc = api.write_kubeconfig(tmp_path / "kubeconfig")
         options = GatherOptions(kubeconfig=str(kc), context="test", azure=False)
         result = explain_on_cluster(options, ClusterRequest(src="default/web-1-0", dst="10.42.7.7:443"), said.append)
-    assert result.node == nodes[1]                       # web-1-0 runs on nodes[1] (objects.small_cluster)
+    assert result.node == nodes[1]                       # web-1-0 runs on nodes[1] (served.small_cluster)
     assert handlers[nodes[1]].calls and not handlers[nodes[0]].calls and not handlers[nodes[2]].calls
     assert said == ["explain: listing pods to find the source's node", f"explain: gathering (nodes: {nodes[1]})"]
     assert result.to_dict()["masqueraded"] is False

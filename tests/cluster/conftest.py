@@ -1,6 +1,6 @@
 """Fixtures of the offline gathering tests (build, bundles, redaction, collect, examples).
 
-Helpers live in ``bundlekit`` beside this file."""
+Documents and bundles come from ``clusterkit`` (tests/clusterkit)."""
 
 import os
 import sys

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from bundlekit import SUB, configmap, daemonset, node, pod
+from clusterkit.offline import SUB, configmap, daemonset, node, pod
 
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.dumpheader import detect_backend

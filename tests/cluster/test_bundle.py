@@ -9,7 +9,7 @@ import os
 import tarfile
 
 import pytest
-from bundlekit import SUB, configmap, daemonset, kube_list, node, pod
+from clusterkit.offline import SUB, configmap, daemonset, kube_list, node, pod
 
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.bundle import read_bundle, write_bundle, write_tarball
@@ -429,7 +429,7 @@ def test_a_folder_bundle_file_over_the_file_cap(tmp_path):
      "  ip-masq-agent: |\n    nonMasqueradeCIDRs: [10.0.0.0/8]\n", "W105", 2, "Kubernetes ConfigMap manifest"),
 ])
 def test_inspect_names_config_the_agent_ignores_in_a_configmap(tmp_path, user_value, code, line, phrase):
-    from bundlekit import run_cli
+    from clusterkit.bundle import run_cli
 
     b = tmp_path / "b"
     b.mkdir()

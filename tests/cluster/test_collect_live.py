@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from bundlekit import run_cli
-from kubeapi import ExecResult, KubeAPI, objects
+from clusterkit.bundle import run_cli
+from clusterkit import served
+from kubeapi import ExecResult, KubeAPI
 from kubekit import AKS_NAT, agent_programs
 
 from masqctl.cluster.build import build_snapshot
@@ -18,7 +19,7 @@ N0, N1 = (f"aks-nodepool1-{i:08d}" for i in range(2))
 def test_collect_writes_what_the_cluster_holds(tmp_path):
     out = tmp_path / "bundle"
     with KubeAPI() as api:
-        objects.small_cluster(api, 2)
+        served.small_cluster(api, 2)
         api.on_exec(agent_programs(), node=N0)
         api.on_exec(lambda req: ExecResult(stderr="error: unable to upgrade connection\n", exit_code=1), node=N1)
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
@@ -41,7 +42,7 @@ def test_collect_refuses_a_full_output_folder_before_reading_the_cluster(tmp_pat
     out.mkdir()
     (out / "x").write_text("x")
     with KubeAPI() as api:
-        objects.small_cluster(api, 1)
+        served.small_cluster(api, 1)
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         r = run_cli("collect", "--kubeconfig", str(kubeconfig), "--no-azure", "-o", str(out))
         assert api.count("GET", r".") == 0

@@ -8,7 +8,7 @@ import os
 import tarfile
 
 import pytest
-from bundlekit import run_cli
+from clusterkit.bundle import run_cli
 from test_bundle import BOMB, live_raw
 
 from masqctl.cluster.build import build_snapshot

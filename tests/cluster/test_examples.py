@@ -11,7 +11,7 @@ import re
 
 import examplegen
 import pytest
-from bundlekit import EXAMPLES, ROOT
+from clusterkit.bundle import EXAMPLES, ROOT
 from netns import NetNS, requires_netns
 
 from masqctl.cluster.build import build_snapshot

@@ -9,7 +9,8 @@ import socket
 import pytest
 from kubekit import agent_programs
 
-from kubeapi import KubeAPI, objects, write_kubeconfig, write_serviceaccount
+from clusterkit import served
+from kubeapi import KubeAPI, write_kubeconfig, write_serviceaccount
 from masqctl.cluster.live.kube import gather_kube
 from masqctl.cluster.live.kubeconfig import load_client_config
 from masqctl.cluster.options import GatherOptions
@@ -19,7 +20,7 @@ from masqctl.errors import GatherError, InputError, UsageError
 @pytest.fixture
 def api():
     with KubeAPI() as server:
-        objects.small_cluster(server, 1, workloads_per_node=0)
+        served.small_cluster(server, 1, workloads_per_node=0)
         server.on_exec(agent_programs())
         yield server
 
@@ -94,7 +95,7 @@ def test_a_context_whose_user_is_missing(tmp_path):
 
 def test_in_cluster_service_account_over_tls(tmp_path):
     with KubeAPI(tls=True) as api:
-        objects.small_cluster(api, 1, workloads_per_node=0)
+        served.small_cluster(api, 1, workloads_per_node=0)
         api.on_exec(agent_programs())
         sa = tmp_path / "sa"
         write_serviceaccount(sa, token=api.token, ca_pem=api.ca_pem)

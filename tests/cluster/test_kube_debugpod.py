@@ -14,7 +14,8 @@ import time
 import pytest
 from kubekit import AKS_NAT, IP_ADDR, agent_programs, gather
 
-from kubeapi import HANG, ExecResult, KubeAPI, Programs, objects
+from clusterkit import served
+from kubeapi import HANG, ExecResult, KubeAPI, Programs
 from masqctl.cluster.options import NodeSelection
 
 N0, N1 = "aks-nodepool1-00000000", "aks-nodepool1-00000001"
@@ -25,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def api():
     """Two nodes; only N0 has an agent pod. On N1 the host (through chroot) has the full tools."""
     with KubeAPI() as server:
-        objects.small_cluster(server, 2, workloads_per_node=0, agent_nodes=(N0,))
+        served.small_cluster(server, 2, workloads_per_node=0, agent_nodes=(N0,))
         server.on_exec(agent_programs(), node=N0)
         yield server
 
@@ -148,7 +149,7 @@ CHILD = textwrap.dedent("""
 def test_an_interrupted_run_deletes_every_debug_pod_it_created(api, tmp_path, sig):
     """A real masqctl process is stopped while its debug pods hang in their capture."""
     for i in range(2, 5):                     # three more nodes without agent pods
-        api.add(objects.node(f"aks-nodepool1-{i:08d}", ip=f"10.224.0.{4 + i}"))
+        api.add(served.node(f"aks-nodepool1-{i:08d}", ip=f"10.224.0.{4 + i}"))
     api.on_exec(agent_programs(**{"iptables-save": HANG}), node=N0)
     api.on_exec(host_programs(**{"iptables-save": HANG}))
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")

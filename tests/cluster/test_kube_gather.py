@@ -9,7 +9,8 @@ import pytest
 from kubekit import AKS_NAT, IP_ADDR, agent_programs, gather, netns_exec
 from netns import Topology, requires_netns
 
-from kubeapi import HANG, APIError, ExecResult, KubeAPI, Programs, forbidden_message, objects
+from clusterkit import served
+from kubeapi import HANG, APIError, ExecResult, KubeAPI, Programs, forbidden_message
 from masqctl.cluster.model import MissingKey
 from masqctl.cluster.options import NodeSelection
 from masqctl.errors import GatherError, UsageError
@@ -18,20 +19,20 @@ N0, N1, N2 = (f"aks-nodepool1-{i:08d}" for i in range(3))
 
 
 def agent_name(node: str) -> str:
-    return objects.agent_pod(node, "x")["metadata"]["name"]
+    return served.agent_pod(node, "x")["metadata"]["name"]
 
 
 @pytest.fixture
 def api():
     with KubeAPI() as server:
-        objects.small_cluster(server, 3, windows=("akswin000000",))
+        served.small_cluster(server, 3, windows=("akswin000000",))
         server.on_exec(agent_programs())
         yield server
 
 
 def test_happy_path_reads_objects_and_captures_every_linux_node(api, tmp_path):
-    api.add(objects.configmap("ip-masq-agent", {"config": "nonMasqueradeCIDRs: []\n"}, namespace="default"))
-    api.add(objects.configmap("unrelated", {"a": "b"}, namespace="default"))
+    api.add(served.configmap("ip-masq-agent", {"config": "nonMasqueradeCIDRs: []\n"}, namespace="default"))
+    api.add(served.configmap("unrelated", {"a": "b"}, namespace="default"))
     seen = []
     raw = gather(api, tmp_path, progress=lambda what, done, total: seen.append((what, done, total)))
 
@@ -184,11 +185,11 @@ def test_optional_reads_that_are_forbidden_are_recorded_not_fatal(api, tmp_path)
 
 def test_workload_pods_are_paginated(tmp_path):
     with KubeAPI() as api:
-        objects.small_cluster(api, 2, workloads_per_node=0)
+        served.small_cluster(api, 2, workloads_per_node=0)
         for i in range(1203):
-            api.add(objects.pod(f"w{i:05d}", node="aks-nodepool1-00000000", namespace=f"ns{i % 3}",
+            api.add(served.pod(f"w{i:05d}", node="aks-nodepool1-00000000", namespace=f"ns{i % 3}",
                                 ip=f"10.100.{i // 250}.{i % 250 + 1}"))
-        api.add(objects.pod("done", node="aks-nodepool1-00000000", phase="Succeeded", ip=None))
+        api.add(served.pod("done", node="aks-nodepool1-00000000", phase="Succeeded", ip=None))
         api.on_exec(agent_programs())
         raw = gather(api, tmp_path, capture=False)
         assert sum(1 for p in raw.pods if p["metadata"]["name"].startswith("w")) == 1203
@@ -204,11 +205,11 @@ def test_workload_pods_are_paginated(tmp_path):
 
 def test_nodes_by_name_selector_and_sample(tmp_path):
     with KubeAPI() as api:
-        objects.small_cluster(api, 2, workloads_per_node=0, windows=("akswin000000",))
+        served.small_cluster(api, 2, workloads_per_node=0, windows=("akswin000000",))
         for i in range(4):
             name = f"aks-user-{i}"
-            api.add(objects.node(name, ip=f"10.224.1.{i + 4}", pool="user", labels={"team": "a" if i < 2 else "b"}))
-            api.add(objects.agent_pod(name, f"10.224.1.{i + 4}"))
+            api.add(served.node(name, ip=f"10.224.1.{i + 4}", pool="user", labels={"team": "a" if i < 2 else "b"}))
+            api.add(served.agent_pod(name, f"10.224.1.{i + 4}"))
         api.on_exec(agent_programs())
         raw = gather(api, tmp_path, nodes=NodeSelection(names=("aks-user-3", "aks-user-1", "aks-user-3")))
         assert sorted(raw.captures) == ["aks-user-1", "aks-user-3"]
@@ -233,8 +234,8 @@ def test_nodes_by_name_selector_and_sample(tmp_path):
 
 def test_nodes_without_a_usable_agent_pod_say_why_and_how_to_fix(tmp_path):
     with KubeAPI() as api:
-        names = objects.small_cluster(api, 3, workloads_per_node=0, agent_nodes=(N0,))
-        api.add(objects.agent_pod(N1, "10.224.0.5", phase="Running", ready=False,
+        names = served.small_cluster(api, 3, workloads_per_node=0, agent_nodes=(N0,))
+        api.add(served.agent_pod(N1, "10.224.0.5", phase="Running", ready=False,
                                   waiting="CrashLoopBackOff", restarts=12))
         api.on_exec(agent_programs())
         raw = gather(api, tmp_path)

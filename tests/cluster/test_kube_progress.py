@@ -6,7 +6,8 @@ import io
 
 from kubekit import agent_programs, gather
 
-from kubeapi import KubeAPI, objects
+from clusterkit import served
+from kubeapi import KubeAPI
 from masqctl.cli.progress import progress_callback, stderr_progress
 
 
@@ -33,7 +34,7 @@ def test_rich_bar_on_a_terminal_during_a_real_gathering(tmp_path):
     out = io.StringIO()
     cb = progress_callback(stream=out, terminal=True)
     with KubeAPI() as api:
-        objects.small_cluster(api, 4, workloads_per_node=0)
+        served.small_cluster(api, 4, workloads_per_node=0)
         api.on_exec(agent_programs())
         raw = gather(api, tmp_path, progress=cb)
     assert len(raw.captures) == 4

@@ -12,7 +12,8 @@ import pytest
 import yaml
 from kubekit import agent_programs, gather
 
-from kubeapi import APIError, KubeAPI, Programs, forbidden_message, objects
+from clusterkit import served
+from kubeapi import APIError, KubeAPI, Programs, forbidden_message
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODELS = {"Role": "V1Role", "ClusterRole": "V1ClusterRole", "RoleBinding": "V1RoleBinding",
@@ -101,8 +102,8 @@ def enforce(api: KubeAPI, docs, roles: set[str]) -> None:
 @pytest.fixture
 def api():
     with KubeAPI() as server:
-        objects.small_cluster(server, 2, agent_nodes=(N0,))
-        server.add(objects.configmap("ip-masq-agent", {"config": "nonMasqueradeCIDRs: []\n"}, namespace="default"))
+        served.small_cluster(server, 2, agent_nodes=(N0,))
+        server.add(served.configmap("ip-masq-agent", {"config": "nonMasqueradeCIDRs: []\n"}, namespace="default"))
         server.on_exec(agent_programs(), node=N0)
         server.on_exec(Programs({"iptables-save": "*nat\nCOMMIT\n", "ip6tables-save": "", "ip": ""}, chroot=True),
                        node=N1)

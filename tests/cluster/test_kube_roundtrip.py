@@ -9,7 +9,8 @@ import pytest
 
 from kubekit import AKS_NAT, IP_ADDR, agent_programs, gather
 
-from kubeapi import APIError, ExecResult, KubeAPI, Programs, forbidden_message, objects
+from clusterkit import served
+from kubeapi import APIError, ExecResult, KubeAPI, Programs, forbidden_message
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.bundle import read_bundle, write_bundle
 
@@ -19,9 +20,9 @@ N0, N1, N2 = (f"aks-nodepool1-{i:08d}" for i in range(3))
 @pytest.mark.parametrize("workloads", [True, False])
 def test_live_gathering_round_trips_through_a_bundle(tmp_path, workloads):
     with KubeAPI() as api:
-        objects.small_cluster(api, 3, windows=("akswin000000",), agent_nodes=(N0, N1),
+        served.small_cluster(api, 3, windows=("akswin000000",), agent_nodes=(N0, N1),
                               user_config="nonMasqueradeCIDRs:\n  - 10.0.0.0/8\nmasqLinkLocal: true\n")
-        api.add(objects.configmap("ip-masq-agent", {"config": "nonMasqueradeCIDRs: []\n"}, namespace="default"))
+        api.add(served.configmap("ip-masq-agent", {"config": "nonMasqueradeCIDRs: []\n"}, namespace="default"))
         api.on_exec(agent_programs(ip=IP_ADDR), node=N0)
         api.on_exec(lambda req: ExecResult(stderr="error: unable to upgrade connection\n", exit_code=1), node=N1)
         api.on_exec(Programs({"iptables-save": AKS_NAT, "ip6tables-save": "", "ip": IP_ADDR}, chroot=True), node=N2)

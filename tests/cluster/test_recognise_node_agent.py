@@ -7,7 +7,7 @@ import os
 
 import pytest
 import yaml
-from bundlekit import daemonset
+from clusterkit.offline import daemonset
 
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.model import ConfigMapProjection, KeyToPath

@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from bundlekit import SUB
+from clusterkit.offline import SUB
 from test_bundle import NFT_DUMP, live_raw
 
 from masqctl.cluster.build import build_snapshot

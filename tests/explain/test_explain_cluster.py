@@ -1,6 +1,6 @@
 """`masqctl explain` on a cluster bundle: SRC as pod name or IP, the node's capture, ConfigMap
 provenance, what DST is, whether the reply comes back, IMDS/wireserver, what-if without a capture,
-and clear errors. Bundles are written as native documents (cluster_bundles.py)."""
+and clear errors. Bundles are written as native documents (clusterkit.seed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import jsonschema
 import pytest
-from cluster_bundles import KUBENET_NODES, SPOKE_NODES, kubenet, spoke
+from clusterkit.seed import KUBENET_NODES, SPOKE_NODES, kubenet, spoke
 from test_explain_cli import SCHEMA
 from errordoc import no_result
 

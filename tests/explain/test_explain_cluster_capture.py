@@ -11,7 +11,8 @@ import shutil
 import subprocess
 import sys
 
-from cluster_bundles import JUMP, SPOKE_NODES, nat_table, spoke
+from clusterkit.objects import JUMP_RULE as JUMP
+from clusterkit.seed import SPOKE_NODES, nat_table, spoke
 
 from masqctl.analysis.dumpfacts import CUT, FRAGMENT, walk_gap
 from masqctl.netfilter.dump import parse_dump

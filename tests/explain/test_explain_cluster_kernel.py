@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 
-from cluster_bundles import _cm, _ds, _list, _node, _pod, _write
+from clusterkit.seed import configmap, daemonset, list_yaml, node, pod, write_files
 from explain_kernel import Flow, send_batch, setup_topology
 from netns import Topology, requires_netns
 
@@ -29,13 +29,14 @@ def test_explain_on_a_bundle_agrees_with_the_kernel(tmp_path):
     root = tmp_path / "bundle"
     reconciled = "MasqLinkLocal: true\nNonMasqueradeCIDRs:\n- 10.244.0.0/16\n- 10.40.0.0/15\n"
     user = "nonMasqueradeCIDRs:\n  - 10.42.0.0/16  # hub\n  - 198.51.100.0/25\n"
-    _write(root, {
-        "configmaps.yaml": _list([_cm("azure-ip-masq-agent-config-reconciled", "ip-masq-agent-reconciled", reconciled),
-                                  _cm("azure-ip-masq-agent-config", "ip-masq-agent", user)]),
-        "daemonsets.yaml": _list([_ds()]),
-        "nodes.yaml": _list([_node(NODE, Topology.NODE_UPLINK, {"kubernetes.azure.com/agentpool": "pool1"},
-                                   "10.244.1.0/24")]),
-        "pods.yaml": _list([_pod("shop", "probe", NODE, Topology.POD_IP)]),
+    write_files(root, {
+        "configmaps.yaml": list_yaml([
+            configmap("azure-ip-masq-agent-config-reconciled", "ip-masq-agent-reconciled", reconciled),
+            configmap("azure-ip-masq-agent-config", "ip-masq-agent", user)]),
+        "daemonsets.yaml": list_yaml([daemonset()]),
+        "nodes.yaml": list_yaml([node(NODE, Topology.NODE_UPLINK, {"kubernetes.azure.com/agentpool": "pool1"},
+                                      "10.244.1.0/24")]),
+        "pods.yaml": list_yaml([pod("shop", "probe", NODE, Topology.POD_IP)]),
     })
     rules = primary_agent(gather(GatherOptions(bundle=str(root)))).rules().ipv4
     dests = ["10.42.1.1", "203.0.113.9", "198.51.100.7", "198.51.100.200", "169.254.169.254", "10.40.9.9",
@@ -44,8 +45,8 @@ def test_explain_on_a_bundle_agrees_with_the_kernel(tmp_path):
         setup_topology(t, dests)
         t.node.iptables_restore(rules.payload(), noflush=False)
         t.node.iptables_restore(f"*nat\n{rules.jump.text}\nCOMMIT\n")
-        _write(root, {f"nodes/{NODE}/iptables-save.txt": t.node.run("iptables-save").stdout,
-                      f"nodes/{NODE}/ip-addr.txt": t.node.run("ip", "-o", "addr").stdout})
+        write_files(root, {f"nodes/{NODE}/iptables-save.txt": t.node.run("iptables-save").stdout,
+                           f"nodes/{NODE}/ip-addr.txt": t.node.run("ip", "-o", "addr").stdout})
         flows = [Flow(Topology.POD_IP, d, p, p) for d, p in zip(dests + [Topology.DST_IP], _ports)]
         flows += [Flow(Topology.POD_IP, d, p, p, proto="tcp") for d, p in zip(("10.42.1.1", "203.0.113.9"), _ports)]
         seen = send_batch(t, flows)

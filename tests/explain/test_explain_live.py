@@ -15,18 +15,18 @@ import pytest
 kubeapi = pytest.importorskip("kubeapi")
 pytest.importorskip("masqctl.cluster.live.kube", reason="live gathering (masqctl.cluster.live.kube) is not in this tree yet")
 
-from cluster_bundles import nat_table  # noqa: E402
-from kubeapi import KubeAPI, Programs, objects  # noqa: E402
+from clusterkit import objects, served  # noqa: E402
+from clusterkit.seed import nat_table  # noqa: E402
+from kubeapi import KubeAPI, Programs  # noqa: E402
 
 
 def ip_addr(ip: str) -> str:
-    return (f"1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever\n"
-            f"2: eth0    inet {ip}/16 brd 10.224.255.255 scope global eth0\\       valid_lft forever\n")
+    return objects.ip_addr(ip, 16, brd="10.224.255.255", metric=None, valid="forever")
 
 
 def test_live_explain_captures_only_the_source_pods_node(tmp_path):
     with KubeAPI() as api:
-        nodes = objects.small_cluster(api, 3, user_config="nonMasqueradeCIDRs:\n  - 10.42.0.0/16\n")
+        nodes = served.small_cluster(api, 3, user_config="nonMasqueradeCIDRs:\n  - 10.42.0.0/16\n")
         handlers = {}
         for i, n in enumerate(nodes):
             ip = f"10.224.0.{4 + i}"
@@ -34,7 +34,7 @@ def test_live_explain_captures_only_the_source_pods_node(tmp_path):
             handlers[n] = Programs({"iptables-save": nat_table(cidrs), "ip6tables-save": "", "ip": ip_addr(ip)})
             api.on_exec(handlers[n], node=n)
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
-        # web-1-0 runs on nodes[1] with IP 10.100.1.10 (objects.small_cluster)
+        # web-1-0 runs on nodes[1] with IP 10.100.1.10 (served.small_cluster)
         r = subprocess.run([sys.executable, "-m", "masqctl.cli.main", "explain", "default/web-1-0", "10.42.7.7:443",
                             "--kubeconfig", str(kubeconfig), "--context", "test", "--no-azure", "-o", "json"],
                            capture_output=True, text=True, timeout=120)

@@ -15,7 +15,7 @@ import tarfile
 import tempfile
 from contextlib import contextmanager
 
-from cluster.bundlekit import configmap, daemonset, kube_list, node, pod
+from clusterkit.offline import configmap, daemonset, kube_list, node, pod
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 

@@ -10,7 +10,7 @@ import re
 import tempfile
 
 import yaml
-from cluster.bundlekit import configmap, daemonset
+from clusterkit.offline import configmap, daemonset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -5,7 +5,7 @@ And grouping: 300 identical nodes are one group (behaviour, not time)."""
 from __future__ import annotations
 
 import pytest
-from bundles import BASE_CIDRS, NODES, base, iptables_save
+from clusterkit.akscal import BASE_CIDRS, NODES, base, iptables_save
 from netns import NetNS, requires_netns
 
 from masqctl.analysis.agentconfig import primary_agent
@@ -19,7 +19,7 @@ CIDRS = ("10.224.0.0/16", "10.0.0.0/16", "10.224.0.0/12", "192.168.0.0/16")
 
 
 def snapshot_of(tmp_path, cidrs=CIDRS, link_local=True):
-    from bundles import reconciled_text
+    from clusterkit.akscal import reconciled_text
 
     b = base()
     b.set_reconciled(reconciled_text(cidrs, link_local=link_local))
@@ -129,7 +129,7 @@ def test_300_identical_nodes_are_one_group(tmp_path):
 def test_inspect_groups_many_nodes_in_one_finding(tmp_path):
     b = base()
     for i in range(3, 40):
-        from bundles import agent_pod, node as node_doc
+        from clusterkit.akscal import agent_pod, node as node_doc
 
         name = f"aks-nodepool1-36628055-vmss{i:06d}"
         b.nodes.append(node_doc(min(i, 200), name))

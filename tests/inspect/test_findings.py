@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from bundles import (BASE_CIDRS, NODES, VNET, agent_pod, aks, base, daemonset, iptables_save, kubenet, peering,
+from clusterkit.akscal import (BASE_CIDRS, NODES, VNET, agent_pod, aks, base, daemonset, iptables_save, kubenet, peering,
                      reconciled_text, vnet)
 
 from masqctl.analysis.inspect import inspect

@@ -5,7 +5,7 @@ bundle loader)."""
 from __future__ import annotations
 
 import pytest
-from bundles import BASE_CIDRS, NODES, base, daemonset, iptables_save
+from clusterkit.akscal import BASE_CIDRS, NODES, base, daemonset, iptables_save
 
 from masqctl.agent.flags import foreign_chain_owner
 from masqctl.analysis.inspect import inspect

@@ -10,7 +10,7 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from bundles import NODES, VNET, base, iptables_save, peering, vnet
+from clusterkit.akscal import NODES, VNET, base, iptables_save, peering, vnet
 from errordoc import no_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -15,7 +15,7 @@ import sys
 import jsonschema
 import pytest
 import yaml
-from bundles import NODES, agent_pod, base
+from clusterkit.akscal import NODES, agent_pod, base
 
 from masqctl.analysis.agentconfig import primary_agent
 from masqctl.analysis.inspect import inspect

@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import jsonschema
-from bundles import NODES, base, iptables_save
+from clusterkit.akscal import NODES, base, iptables_save
 
 from masqctl.analysis.explain_cluster import ClusterRequest, explain_snapshot
 from masqctl.analysis.inspect import inspect

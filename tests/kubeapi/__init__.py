@@ -1,9 +1,10 @@
 """A local Kubernetes API server for tests (real HTTP, real WebSocket exec), plus helpers.
 
-    from kubeapi import KubeAPI, ExecResult, Programs, HANG, objects
+    from clusterkit import served                      # the objects (tests/clusterkit/served.py)
+    from kubeapi import KubeAPI, ExecResult, Programs, HANG
 
     with KubeAPI(latency=0.01) as api:                 # HTTP on 127.0.0.1; KubeAPI(tls=True) for HTTPS
-        nodes = objects.small_cluster(api, 3)          # AKS-like nodes, agent DaemonSet/pods, ConfigMaps
+        nodes = served.small_cluster(api, 3)           # AKS-like nodes, agent DaemonSet/pods, ConfigMaps
         api.on_exec(Programs({"iptables-save": text}), node=nodes[0])
         api.deny("create", "pods/exec", namespace="kube-system")   # RBAC-shaped 403
         api.fault(r"/api/v1/nodes$", hang=True)                      # hang until api.release()/stop()
@@ -14,7 +15,8 @@
         api.pod_startup = "pending"                                  # created pods stay Pending
         api.log, api.count("GET", r"/pods"), api.deleted             # what happened
 
-See ``server.py`` for the details of every knob.
+See ``server.py`` for the details of every knob. ``kubeapi.objects`` is kept for import
+compatibility (it re-exports ``clusterkit.served``).
 """
 
 from kubeapi import objects

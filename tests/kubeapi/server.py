@@ -24,7 +24,8 @@ happens to created pods), ``deleted`` (every object deleted), ``token`` (bearer 
 
 Quick start::
 
-    from kubeapi import KubeAPI, ExecResult, node, pod
+    from clusterkit.served import node, pod
+    from kubeapi import KubeAPI, ExecResult
 
     with KubeAPI(latency=0.05) as api:
         api.add(node("n1"))

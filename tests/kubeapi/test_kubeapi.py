@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from kubeapi import HANG, ExecResult, KubeAPI, Programs, objects
+from clusterkit import served
+from kubeapi import HANG, ExecResult, KubeAPI, Programs
 
 
 def client_for(api: KubeAPI, tmp_path, **kw):
@@ -22,7 +23,7 @@ def client_for(api: KubeAPI, tmp_path, **kw):
 @pytest.fixture
 def api():
     with KubeAPI() as server:
-        objects.small_cluster(server, 3)
+        served.small_cluster(server, 3)
         yield server
 
 
@@ -35,7 +36,7 @@ def test_list_get_selectors_and_pagination(api, tmp_path):
     assert v1.read_node(names[1]).status.addresses[0].address == "10.224.0.5"
     on_first = v1.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={names[0]}").items
     assert sorted(p.metadata.name for p in on_first) == sorted(
-        ["web-0-0", "web-0-1", objects.agent_pod(names[0], "x")["metadata"]["name"]])
+        ["web-0-0", "web-0-1", served.agent_pod(names[0], "x")["metadata"]["name"]])
     agents = v1.list_namespaced_pod("kube-system", label_selector="k8s-app in (azure-ip-masq-agent),tier=node")
     assert len(agents.items) == 3
     assert v1.list_namespaced_pod("kube-system", label_selector="k8s-app!=azure-ip-masq-agent").items == []
@@ -125,7 +126,7 @@ def test_exec_runs_a_real_shell_over_fake_programs(api, tmp_path):
     node = "aks-nodepool1-00000000"
     progs = Programs({"iptables-save": "*nat\nCOMMIT\n", "ip": ExecResult(stderr="ip: boom\n", exit_code=3)})
     api.on_exec(progs, node=node)
-    pod = objects.agent_pod(node, "x")["metadata"]["name"]
+    pod = served.agent_pod(node, "x")["metadata"]["name"]
     out, err, status = _exec(ac, pod, ["sh", "-c", "iptables-save; echo rc=$?; ip -o addr; echo rc=$?; "
                                                    "ip6tables-save; echo rc=$?"])
     assert out.startswith("*nat\nCOMMIT\nrc=0\nrc=3\nrc=127\n")
@@ -142,7 +143,7 @@ def test_exec_hang_and_rbac_denial(api, tmp_path):
     from kubernetes import client
 
     ac = client_for(api, tmp_path)
-    pod = objects.agent_pod("aks-nodepool1-00000001", "x")["metadata"]["name"]
+    pod = served.agent_pod("aks-nodepool1-00000001", "x")["metadata"]["name"]
     api.on_exec(Programs({"iptables-save": HANG}), pod=pod)
     t0 = time.monotonic()
     out, err, status = _exec(ac, pod, ["iptables-save"], timeout=0.5)
@@ -188,24 +189,24 @@ def test_tls_with_a_throwaway_ca(tmp_path):
     from kubernetes import client
 
     with KubeAPI(tls=True) as api:
-        api.add(objects.node("n1"))
+        api.add(served.node("n1"))
         assert api.url.startswith("https://")
         v1 = client.CoreV1Api(client_for(api, tmp_path))
         assert [n.metadata.name for n in v1.list_node().items] == ["n1"]
-        api.add(objects.agent_pod("n1", "10.224.0.4"))
+        api.add(served.agent_pod("n1", "10.224.0.4"))
         api.on_exec(Programs({"iptables-save": "*nat\nCOMMIT\n"}))
-        out, _, status = _exec(v1.api_client, objects.agent_pod("n1", "x")["metadata"]["name"], ["iptables-save"])
+        out, _, status = _exec(v1.api_client, served.agent_pod("n1", "x")["metadata"]["name"], ["iptables-save"])
         assert out == "*nat\nCOMMIT\n" and status["status"] == "Success"
 
 
 @pytest.mark.parametrize("build, model", [
-    (lambda: objects.node("n1"), "V1Node"),
-    (lambda: objects.node("w1", os="windows"), "V1Node"),
-    (lambda: objects.agent_pod("n1", "10.224.0.4", restarts=3, waiting="CrashLoopBackOff",
+    (lambda: served.node("n1"), "V1Node"),
+    (lambda: served.node("w1", os="windows"), "V1Node"),
+    (lambda: served.agent_pod("n1", "10.224.0.4", restarts=3, waiting="CrashLoopBackOff",
                                last_terminated={"exitCode": 255, "reason": "Error"}), "V1Pod"),
-    (lambda: objects.pod("web", node="n1"), "V1Pod"),
-    (lambda: objects.agent_daemonset(), "V1DaemonSet"),
-    (lambda: objects.reconciled_configmap(), "V1ConfigMap"),
+    (lambda: served.pod("web", node="n1"), "V1Pod"),
+    (lambda: served.agent_daemonset(), "V1DaemonSet"),
+    (lambda: served.reconciled_configmap(), "V1ConfigMap"),
 ])
 def test_builders_make_objects_the_client_models_accept(build, model):
     import kubernetes.client

@@ -14,7 +14,8 @@ import re
 import pytest
 import qakit
 
-from kubeapi import KubeAPI, Programs, objects
+from clusterkit import served
+from kubeapi import KubeAPI, Programs
 from masqctl.analysis.inspect import nodes_in_scope
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.live.kube import gather_kube
@@ -299,11 +300,11 @@ def test_a_selector_needs_node_labels(tmp_path):
 
 
 def _cluster(api: KubeAPI) -> None:
-    objects.small_cluster(api, 3, workloads_per_node=0, windows=("akswin000000",))
+    served.small_cluster(api, 3, workloads_per_node=0, windows=("akswin000000",))
     for i in range(4):
         name = f"aks-user-{i}"
-        api.add(objects.node(name, ip=f"10.224.1.{i + 4}", pool="user", labels={"team": "a" if i < 2 else "b"}))
-        api.add(objects.agent_pod(name, f"10.224.1.{i + 4}"))
+        api.add(served.node(name, ip=f"10.224.1.{i + 4}", pool="user", labels={"team": "a" if i < 2 else "b"}))
+        api.add(served.agent_pod(name, f"10.224.1.{i + 4}"))
     api.on_exec(Programs({"iptables-save": "*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", "ip6tables-save": ""}))
 
 

@@ -11,7 +11,8 @@ import os
 import pytest
 import qakit
 
-from kubeapi import KubeAPI, Programs, objects
+from clusterkit import served
+from kubeapi import KubeAPI, Programs
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.bundle import read_bundle
 from masqctl.cluster.live.kube import gather_kube
@@ -155,13 +156,13 @@ def test_live_objects_go_through_the_same_checks(tmp_path):
     """Live gathering reads valid objects as before; an object the API server could not have
     stored (the test server stores without admission) is E322 naming the live source."""
     with KubeAPI() as api:
-        objects.small_cluster(api, 2, workloads_per_node=1)
+        served.small_cluster(api, 2, workloads_per_node=1)
         api.on_exec(Programs({"iptables-save": "*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n", "ip6tables-save": ""}))
         kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
         options = GatherOptions(kubeconfig=kubeconfig, azure=False, nodes=NodeSelection(sample=1))
         snap = build_snapshot(gather_kube(options, environ={"HOME": str(tmp_path)}))
         assert all(n.internal_ip for n in snap.nodes) and all(p.pod_ips for p in snap.workloads)
-        api.add(objects.pod("broken", node="aks-nodepool1-00000000", namespace="default", ip="not-an-ip",
+        api.add(served.pod("broken", node="aks-nodepool1-00000000", namespace="default", ip="not-an-ip",
                             host_ip="10.224.0.4", labels={"app": "x"}, owner=("ReplicaSet", "x")))
         raw = gather_kube(options, environ={"HOME": str(tmp_path)})
     with pytest.raises(InputError) as e:
