@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from masqctl.errors import InputError, UsageError
 from masqctl.netfilter.dump import DumpError, Dump, parse_dump
 from masqctl.netfilter.evaluate import Evaluation, Evaluator, Outcome, Packet, Step
+from masqctl.netfilter.values import split_endpoint
 from masqctl.netfilter.facts import Address, FactError, NodeFacts, parse_address_fact, parse_ip_addr, \
     parse_ipset_save
 from masqctl.textinput import read_text
@@ -169,21 +170,10 @@ def parse_endpoint(text: str, name: str) -> tuple[ipaddress.IPv4Address | ipaddr
     """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address. A port outside 1-65535, or an
     address no packet is routed to or from (unspecified, limited broadcast, multicast), is E210
     with the reason, never a verdict."""
-    value = text.strip()
-    port = None
     try:
-        if value.startswith("["):
-            host, _, rest = value[1:].partition("]")
-            if rest:
-                if not rest.startswith(":"):
-                    raise ValueError
-                port = _port(rest[1:], text, name)
-            addr = ipaddress.ip_address(host)
-        elif value.count(":") == 1:
-            host, _, p = value.partition(":")
-            addr, port = ipaddress.ip_address(host), _port(p, text, name)
-        else:
-            addr = ipaddress.ip_address(value)
+        host, port_text = split_endpoint(text)
+        addr = ipaddress.ip_address(host)
+        port = _port(port_text, text, name) if port_text is not None else None
     except ValueError:
         raise UsageError(f"{text!r} is not an IP address (IP, IP:PORT or [IPv6]:PORT)", input=name,
                          code="E210", hint="explain takes addresses, not names or CIDRs") from None

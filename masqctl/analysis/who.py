@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, WorkloadPod
 from masqctl.errors import UsageError
 from masqctl.netfilter.conntrack import Entry, Table, parse_table
+from masqctl.netfilter.values import split_endpoint
 
 PROTOS = ("tcp", "udp", "sctp", "icmp")
 
@@ -43,19 +44,8 @@ class Endpoint:
 
 def parse_address(text: str, name: str) -> Endpoint:
     """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address (E260 naming ``name``)."""
-    value = text.strip()
-    port_text = None
     try:
-        if value.startswith("["):
-            host, _, rest = value[1:].partition("]")
-            if rest:
-                if not rest.startswith(":"):
-                    raise ValueError
-                port_text = rest[1:]
-        elif value.count(":") == 1:
-            host, _, port_text = value.partition(":")
-        else:
-            host = value
+        host, port_text = split_endpoint(text)
         addr = ipaddress.ip_address(host)
     except ValueError:
         raise UsageError(f"{text!r} is not an IP address (IP, IP:PORT or [IPv6]:PORT)", input=name,

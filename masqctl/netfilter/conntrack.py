@@ -118,6 +118,35 @@ def _address(text: str, family: int | None) -> tuple[int, str]:
     return hit
 
 
+def _check_flag(word: str) -> None:
+    """A ``[FLAG]`` other than the ones read (``[ASSURED]``, ``[UNREPLIED]``) must still look like one."""
+    if len(word) < 3 or word[-1] != "]" or not word[1:-1].replace("_", "").isalnum():
+        raise _Bad(f"{word!r} is not a [FLAG]")
+
+
+def _pair(word: str) -> tuple[str, str]:
+    key, eq, value = word.partition("=")
+    if not eq or not key:
+        raise _Bad(f"{word!r} is neither key=value nor a [FLAG]")
+    return key, value
+
+
+def _after_tuples(word: str, key: str, value: str, mark, zone):
+    """One ``key=value`` after both tuples (``mark=``, ``zone=``, ``use=``, …): checked, and the
+    entry's ``(mark, zone)`` with it taken in."""
+    if key == "src":
+        raise _Bad("a third src= (an entry has two tuples)")
+    if key == "mark":
+        return _number(value, "mark", (1 << 32) - 1), zone
+    if key == "zone":
+        return mark, _number(value, "zone", 65535)
+    if key in _NUMERIC_ATTRS:
+        _number(value, key, 1 << 64)
+    elif not key.replace("-", "").replace("_", "").isalnum():
+        raise _Bad(f"{word!r} is not key=value")
+    return mark, zone
+
+
 def _number(text: str, what: str, high: int) -> int:
     if not text.isdigit() or not text.isascii() or len(text) > 20:
         raise _Bad(f"{what} {text!r} is not a number")
@@ -224,28 +253,17 @@ def parse_line(line: str, lineno: int = 0) -> Entry | None:
                 assured = True
             elif w == "[UNREPLIED]":
                 unreplied = True
-            elif len(w) < 3 or w[-1] != "]" or not w[1:-1].replace("_", "").isalnum():
-                raise _Bad(f"{w!r} is not a [FLAG]")
+            else:
+                _check_flag(w)
             continue
-        key, eq, value = w.partition("=")
-        if not eq or not key:
-            raise _Bad(f"{w!r} is neither key=value nor a [FLAG]")
+        key, value = _pair(w)
         if key == "src" and phase < 2:
             phase += 1
             current = orig if phase == 1 else reply
         elif phase == 0:
             raise _Bad(f"{w!r} before the original tuple (src=)")
         if phase == 3:
-            if key == "src":
-                raise _Bad("a third src= (an entry has two tuples)")
-            if key == "mark":
-                mark = _number(value, "mark", (1 << 32) - 1)
-            elif key == "zone":
-                zone = _number(value, "zone", 65535)
-            elif key in _NUMERIC_ATTRS:
-                _number(value, key, 1 << 64)
-            elif not key.replace("-", "").replace("_", "").isalnum():
-                raise _Bad(f"{w!r} is not key=value")
+            mark, zone = _after_tuples(w, key, value, mark, zone)
             continue
         if key in current:
             raise _Bad(f"{key}= twice in the {'original' if phase == 1 else 'reply'} tuple")
@@ -286,22 +304,11 @@ def _tail(tail: tuple) -> tuple[bool, int, int | None]:
             if w[0] == "[":
                 if w == "[ASSURED]":
                     assured = True
-                elif len(w) < 3 or w[-1] != "]" or not w[1:-1].replace("_", "").isalnum():
-                    raise _Bad(f"{w!r} is not a [FLAG]")
+                else:
+                    _check_flag(w)
                 continue
-            key, eq, value = w.partition("=")
-            if not eq or not key:
-                raise _Bad(f"{w!r} is neither key=value nor a [FLAG]")
-            if key == "src":
-                raise _Bad("a third src= (an entry has two tuples)")
-            if key == "mark":
-                mark = _number(value, "mark", (1 << 32) - 1)
-            elif key == "zone":
-                zone = _number(value, "zone", 65535)
-            elif key in _NUMERIC_ATTRS:
-                _number(value, key, 1 << 64)
-            elif not key.replace("-", "").replace("_", "").isalnum():
-                raise _Bad(f"{w!r} is not key=value")
+            key, value = _pair(w)
+            mark, zone = _after_tuples(w, key, value, mark, zone)
         hit = (assured, zone, mark)
         if len(_tail_cache) > 100_000:
             _tail_cache.clear()

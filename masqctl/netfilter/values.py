@@ -195,3 +195,19 @@ def _split_nat_address(value: str, version: int) -> tuple[str, str | None]:
         return value, None
     host, sep, ports = value.partition(":")
     return host, ports if sep else None
+
+
+def split_endpoint(text: str) -> tuple[str, str | None]:
+    """``IP``, ``IP:PORT``, ``[IPv6]:PORT`` or a bare IPv6 address, as ``(host, port text or None)``
+    (the one spelling of an address with a port in masqctl). Raises ``ValueError`` when the text
+    has none of these shapes; the host and port are not checked here."""
+    value = text.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ValueError(text)
+        return host, (rest[1:] if rest else None)
+    if value.count(":") == 1:
+        host, _, port = value.partition(":")
+        return host, port
+    return value, None
