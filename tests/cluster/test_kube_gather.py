@@ -217,8 +217,9 @@ def test_nodes_by_name_selector_and_sample(tmp_path):
         assert sorted(raw.captures) == ["aks-user-2", "aks-user-3"]
         # the selector goes to the server (the full node list is read in parallel, so order varies)
         assert "team in (b),agentpool=user" in [r.param("labelSelector") for r in api.requests("GET", r"^/api/v1/nodes$")]
-        raw = gather(api, tmp_path, nodes=NodeSelection(selector="kubernetes.io/os=windows"))
-        assert raw.captures == {}
+        with pytest.raises(UsageError) as none:     # matches only a Windows node: no Linux node selected
+            gather(api, tmp_path, nodes=NodeSelection(selector="kubernetes.io/os=windows"))
+        assert none.value.code == "E209" and none.value.input == "--nodes kubernetes.io/os=windows"
         raw = gather(api, tmp_path, nodes=NodeSelection(sample=2))   # one per pool first
         assert sorted(raw.captures) == ["aks-nodepool1-00000000", "aks-user-0"]
         raw = gather(api, tmp_path, nodes=NodeSelection(sample=50))

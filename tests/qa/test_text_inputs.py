@@ -26,14 +26,23 @@ def run(*args: str, stdin=None, input: bytes | None = None, timeout: float = 60)
     return subprocess.run([*CMD, *args], capture_output=True, stdin=stdin, input=input, timeout=timeout)
 
 
+# A fresh interpreter starts masqctl and reports its peak RSS: a child forked straight from this test
+# process would count the test process's own pages (large late in a full run) in its ru_maxrss.
+_MEASURE = ("import os, subprocess, sys\n"
+            "p = subprocess.Popen(sys.argv[1:])\n"
+            "_, status, usage = os.wait4(p.pid, 0)\n"
+            "sys.stderr.write(f'\\nMAXRSS {usage.ru_maxrss}\\n')\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n")
+
+
 def run_measured(args: list[str], stdin) -> tuple[int, bytes, float, int]:
     """Exit status, stderr, seconds and peak RSS (KiB) of one masqctl run."""
     start = time.monotonic()
-    proc = subprocess.Popen([*CMD, *args], stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err, time.monotonic() - start, usage.ru_maxrss
+    proc = subprocess.Popen([sys.executable, "-c", _MEASURE, *CMD, *args], stdin=stdin, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, err = proc.communicate()
+    head, _, tail = err.rpartition(b"\nMAXRSS ")
+    return proc.returncode, head, time.monotonic() - start, int(tail.split()[0])
 
 
 def one_error(r, code: str, *words: str) -> str:
