@@ -10,12 +10,11 @@ import io
 import json
 import os
 import re
-import signal
 import tarfile
 import tempfile
-from contextlib import contextmanager
 
 from clusterkit.offline import configmap, daemonset, kube_list, node, pod
+from timelimit import time_limit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -37,20 +36,6 @@ KUBE = {
     "nodes.yaml": kube_list([node("n1", "10.224.0.4", "10.244.0.0/24")]),
 }
 DUMP = "*nat\n:POSTROUTING ACCEPT [0:0]\n:IP-MASQ-AGENT - [0:0]\n-A IP-MASQ-AGENT -j MASQUERADE\nCOMMIT\n"
-
-
-@contextmanager
-def time_limit(seconds: int):
-    """Fail instead of hanging (a FIFO opened for reading blocks for ever)."""
-    def expired(signum, frame):
-        raise AssertionError(f"reading the bundle took more than {seconds} s (a hang?)")
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # --------------------------------------------------------------------------- contents and names
@@ -132,7 +117,7 @@ def make_outside(root: str) -> str:
 def check_result(path: str):
     """Read and build ``path``: the snapshot, or the coded error (None when it succeeded)."""
     try:
-        with time_limit(20):
+        with time_limit(20, "reading the bundle"):
             raw = read_bundle(path)
             snapshot = build_snapshot(raw)
     except MasqctlError as exc:

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import time
-from contextlib import contextmanager
 
+from timelimit import time_limit
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -24,20 +23,6 @@ LABEL = "nodes/n1/iptables-save.txt"
 EXAMPLES = int(os.environ.get("MASQCTL_FUZZ_EXAMPLES", "120"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-
-
-@contextmanager
-def time_limit(seconds: int):
-    """Fail instead of hanging (a walk that never ends)."""
-    def expired(signum, frame):
-        raise AssertionError(f"explain took more than {seconds} s (a hang?)")
-    old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 # --------------------------------------------------------------------------- dumps, whole and damaged
@@ -122,7 +107,7 @@ def check(text: str, flow, facts, from_host: bool = False, seconds: int = 20, re
     src, dst = flow
     req = Request(src, dst, iptables="-", iptables_text=text, iptables_label=LABEL, from_host=from_host, **facts)
     try:
-        with time_limit(seconds):
+        with time_limit(seconds, "explain"):
             ex = explain(req)
     except MasqctlError as exc:
         assert re.fullmatch(r"E\d{3}", exc.code or ""), exc

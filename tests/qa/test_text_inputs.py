@@ -45,6 +45,17 @@ def run_measured(args: list[str], stdin) -> tuple[int, bytes, float, int]:
     return proc.returncode, head, time.monotonic() - start, int(tail.split()[0])
 
 
+def measured_from_endless(writer_cmd: list[str]) -> tuple[int, bytes, float, int]:
+    """``run_measured`` of ``explain --iptables -`` with stdin fed by ``writer_cmd``, which never ends."""
+    writer = subprocess.Popen(writer_cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        return run_measured([*ARGS, "--iptables", "-"], writer.stdout)
+    finally:
+        writer.stdout.close()
+        writer.kill()
+        writer.wait()
+
+
 def one_error(r, code: str, *words: str) -> str:
     err = r.stderr.decode() if isinstance(r.stderr, bytes) else r.stderr
     assert r.returncode == 2, err
@@ -80,16 +91,9 @@ def test_a_folder_is_refused(tmp_path):
 
 
 def test_endless_text_on_stdin_stops_at_the_cap_with_bounded_memory():
-    writer = subprocess.Popen([sys.executable, "-c",
-                               "import sys\nline = b'# ' + b'x' * 1000 + b'\\n'\nblock = line * 1024\n"
-                               "try:\n    while True: sys.stdout.buffer.write(block)\nexcept BrokenPipeError:\n"
-                               "    pass\n"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    try:
-        rc, err, seconds, rss_kib = run_measured([*ARGS, "--iptables", "-"], writer.stdout)
-    finally:
-        writer.stdout.close()
-        writer.kill()
-        writer.wait()
+    rc, err, seconds, rss_kib = measured_from_endless([sys.executable, "-c",
+        "import sys\nline = b'# ' + b'x' * 1000 + b'\\n'\nblock = line * 1024\n"
+        "try:\n    while True: sys.stdout.buffer.write(block)\nexcept BrokenPipeError:\n    pass\n"])
     text = err.decode()
     assert rc == 2 and "E319" in text and "stdin" in text and "256 MiB" in text and "Traceback" not in text, text
     assert seconds < 30, seconds
@@ -97,13 +101,7 @@ def test_endless_text_on_stdin_stops_at_the_cap_with_bounded_memory():
 
 
 def test_endless_nul_bytes_on_stdin_stop_at_the_first_chunk():
-    writer = subprocess.Popen(["cat", "/dev/zero"], stdout=subprocess.PIPE)
-    try:
-        rc, err, seconds, rss_kib = run_measured([*ARGS, "--iptables", "-"], writer.stdout)
-    finally:
-        writer.stdout.close()
-        writer.kill()
-        writer.wait()
+    rc, err, seconds, rss_kib = measured_from_endless(["cat", "/dev/zero"])
     assert rc == 2 and b"E311" in err and b"binary" in err, err
     assert seconds < 15 and rss_kib < 200 * 1024, (seconds, rss_kib)
 
