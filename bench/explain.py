@@ -22,23 +22,9 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 from kube_proxy_table import generate
-
-
-def best(cmds: list[list[str]], repeat: int) -> list[float]:
-    """The best time of each command over ``repeat`` rounds; each round runs every command once,
-    so a burst of load on the machine hits all of them alike."""
-    times: list[list[float]] = [[] for _ in cmds]
-    for _ in range(repeat):
-        for cmd, ts in zip(cmds, times):
-            t0 = time.perf_counter()
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            ts.append(time.perf_counter() - t0)
-            if r.returncode != 0:
-                raise SystemExit(f"{' '.join(cmd[:4])} … failed ({r.returncode}): {r.stderr.strip()[:500]}")
-    return [min(ts) for ts in times]
+from timing import best
 
 
 def main() -> int:

@@ -26,7 +26,7 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
+from timing import best
 
 NODE_IP = "10.40.0.4"
 HUB = "10.42.1.10"
@@ -83,19 +83,6 @@ def generate(entries: int, seed: int = 17) -> tuple[str, int]:
                          f"dst=20.50.2.9 srckey=0x0 dstkey=0x0 src=20.50.2.9 dst={NODE_IP} srckey=0x0 dstkey=0x0 "
                          "mark=0 zone=0 use=2")
     return "\n".join(lines) + "\n", target_port
-
-
-def best(cmds: list[list[str]], repeat: int, ok=(0,)) -> list[float]:
-    """The best time of each command over ``repeat`` rounds (each round runs every command once)."""
-    times: list[list[float]] = [[] for _ in cmds]
-    for _ in range(repeat):
-        for cmd, ts in zip(cmds, times):
-            t0 = time.perf_counter()
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            ts.append(time.perf_counter() - t0)
-            if r.returncode not in ok:
-                raise SystemExit(f"{' '.join(cmd[:5])} … failed ({r.returncode}): {r.stderr.strip()[:500]}")
-    return [min(ts) for ts in times]
 
 
 def main() -> int:
