@@ -125,8 +125,10 @@ def configmap(doc: Doc, default_namespace: str) -> ConfigMap:
 
 
 def relates_to_masq(cm: ConfigMap) -> bool:
-    """A ConfigMap whose name says masq, or which has a data key starting with ip-masq."""
-    return "masq" in cm.name.lower() or any(k.lower().startswith("ip-masq") for k in cm.data)
+    """A ConfigMap whose name says masq, or which has a data key starting with ip-masq, or Cilium's
+    ``cilium-config`` (whether Cilium's BPF masquerade is on, its native routing CIDR)."""
+    return ("masq" in cm.name.lower() or cm.name == "cilium-config"
+            or any(k.lower().startswith("ip-masq") for k in cm.data))
 
 
 # --------------------------------------------------------------------------- DaemonSets

@@ -1,11 +1,191 @@
-"""Cilium's BPF masquerade (AKS Azure CNI powered by Cilium with eBPF host routing): the
-``azure-ip-masq-merger`` sidecar merges the same two ConfigMaps for Cilium, whose BPF programs
-masquerade; the agent's iptables rules are bypassed. Not modelled yet: a verdict from the node's
-iptables is what the merged list says, not proof of what BPF does."""
+"""Cilium's BPF masquerade (AKS Azure CNI powered by Cilium with eBPF host routing).
+
+The ``azure-ip-masq-merger`` sidecar merges the two ConfigMaps into the one file Cilium's
+ip-masq-agent loads into its ``cilium_ipmasq_v4`` map (pod subnet: the AKS-owned
+``azure-dns-imds-ip-masq-agent-config`` instead, the user ConfigMap is not read); the BPF
+program on the node's device decides, and the agent's iptables rules are bypassed.
+
+``bpf_decision`` follows the order of ``snat_v4_needs_masquerade()`` in cilium/cilium
+``bpf/lib/nat.h`` (the copy read has the egress-gateway check before the exclusion CIDR on
+purpose, and the remote-node branch; ``enable_remote_node_masquerade`` from the datapath test
+``bpf/tests/…nat4_remote_node_masquerade_enabled``): each step is reported like a rule of a
+trace, with the deciding map entry's provenance (map entry ← merged file ← ConfigMap line).
+A fact the snapshot does not give (an egress-gateway policy where that feature is on, whether
+the destination is a remote node) makes the verdict ``None`` with the reason, never a guess.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from dataclasses import dataclass, field
+
 from masqctl.analysis.dataplanes.base import Dataplane
+from masqctl.analysis.explain import Explanation, Request, explain
+
+NAT_H = "cilium/cilium bpf/lib/nat.h snat_v4_needs_masquerade()"
+
+
+@dataclass(frozen=True)
+class BpfStep:
+    """One check of the BPF decision, as a line of a trace."""
+
+    check: str                  # what is asked
+    answer: bool | None         # the answer (None: unknown)
+    result: str                 # "continue" | "masquerade" | "not masqueraded" | "unknown"
+    detail: str = ""
+    source: str = ""            # the nat.h statement it rests on
+
+    def to_dict(self) -> dict:
+        return {"check": self.check, "answer": self.answer, "result": self.result, "detail": self.detail,
+                "source": self.source}
+
+
+@dataclass
+class BpfDecision:
+    masqueraded: bool | None
+    source_seen: str | None
+    steps: list[BpfStep] = field(default_factory=list)
+    reason: str = ""
+    deciding: BpfStep | None = None
+
+    def to_dict(self) -> dict:
+        return {"masqueraded": self.masqueraded, "source_seen": self.source_seen, "reason": self.reason,
+                "steps": [s.to_dict() for s in self.steps]}
+
+
+@dataclass(frozen=True)
+class BpfContext:
+    """The Cilium facts of one node a decision needs (None: unknown)."""
+
+    node_ip: str | None
+    src_local_endpoint: bool | None       # SRC is a pod (endpoint) of this node
+    src_host_endpoint: bool = False       # SRC is the host endpoint (host traffic)
+    native_routing_cidr: str | None = None    # IPV4_SNAT_EXCLUSION_DST_CIDR (else the node's pod CIDR)
+    local_pod_cidr: str | None = None
+    routing_mode: str | None = None           # native | tunnel
+    remote_node_masquerade: bool | None = False
+    dst_remote_node: bool | None = None
+    egress_gateway: bool | None = False       # an egress-gateway policy selects the packet
+    ip_masq_agent: bool | None = True
+    lookup: object | None = None               # ip -> MapEntry | None (the LPM lookup)
+    chain_of: object | None = None             # prefix -> provenance text
+    bypassed_chains: tuple[str, ...] = ()
+
+
+def _in(ip: str, cidr: str | None) -> bool:
+    if not cidr:
+        return False
+    a, n = ipaddress.ip_address(ip), ipaddress.ip_network(cidr, strict=False)
+    return a.version == n.version and a in n
+
+
+def bpf_decision(src: str, dst: str, ctx: BpfContext) -> BpfDecision:
+    """Cilium's masquerade decision for a new IPv4 connection SRC → DST leaving this node."""
+    steps: list[BpfStep] = []
+
+    def end(masq: bool | None, seen: str | None, step: BpfStep, reason: str) -> BpfDecision:
+        steps.append(step)
+        return BpfDecision(masq, seen, steps, reason, step)
+
+    # 1. host traffic that already carries the masquerade address
+    if ctx.node_ip is not None and src == ctx.node_ip:
+        return end(False, src, BpfStep("source is the node's masquerade address", True, "not masqueraded",
+                                       "host traffic keeps its address (the port is reserved in the NAT table)",
+                                       "if (tuple->saddr == CONFIG(nat_ipv4_masquerade).be32)"),
+                   "the source is the node IP itself")
+    steps.append(BpfStep("source is the node's masquerade address", False, "continue", "",
+                         "if (tuple->saddr == CONFIG(nat_ipv4_masquerade).be32)"))
+    # 2. a reply of a local endpoint: a new connection is not one
+    steps.append(BpfStep("reply of a connection opened from outside", False, "continue",
+                         "a new connection from SRC", "if (ct_is_reply4(get_ct_map4(tuple), tuple))"))
+    # 3. egress gateway, before the exclusion CIDR on purpose
+    if ctx.egress_gateway is None:
+        return end(None, None, BpfStep("an egress-gateway policy selects the packet", None, "unknown",
+                                       "egress gateway is enabled and its policies are not in the snapshot",
+                                       "if (egress_gw_snat_needed_hook(tuple->saddr, tuple->daddr, …))"),
+                   "whether an egress-gateway policy applies is unknown")
+    if ctx.egress_gateway:
+        return end(True, None, BpfStep("an egress-gateway policy selects the packet", True, "masquerade",
+                                       "SNAT to the policy's egress IP",
+                                       "if (egress_gw_snat_needed_hook(tuple->saddr, tuple->daddr, …))"),
+                   "an egress-gateway policy")
+    steps.append(BpfStep("an egress-gateway policy selects the packet", False, "continue", "",
+                         "if (egress_gw_snat_needed_hook(tuple->saddr, tuple->daddr, …))"))
+    # 4. the SNAT exclusion CIDR: native routing CIDR, else the local pod CIDR
+    exclusion = ctx.native_routing_cidr or ctx.local_pod_cidr
+    what = "ipv4-native-routing-cidr" if ctx.native_routing_cidr else "the node's pod CIDR"
+    if exclusion is None:
+        steps.append(BpfStep("destination in the SNAT exclusion CIDR", None, "continue",
+                             "no ipv4-native-routing-cidr or pod CIDR known; taken as not in it",
+                             "if (ipv4_is_in_subnet(tuple->daddr, IPV4_SNAT_EXCLUSION_DST_CIDR, …))"))
+    elif _in(dst, exclusion):
+        return end(False, src, BpfStep(f"destination in the SNAT exclusion CIDR ({what} {exclusion})", True,
+                                       "not masqueraded", "", "if (ipv4_is_in_subnet(tuple->daddr, "
+                                       "IPV4_SNAT_EXCLUSION_DST_CIDR, …)) return NAT_PUNT_TO_STACK"),
+                   f"{dst} is in {what} {exclusion}")
+    else:
+        steps.append(BpfStep(f"destination in the SNAT exclusion CIDR ({what} {exclusion})", False, "continue", "",
+                             "if (ipv4_is_in_subnet(tuple->daddr, IPV4_SNAT_EXCLUSION_DST_CIDR, …))"))
+    # 5. the host endpoint
+    if ctx.src_host_endpoint:
+        return end(False, src, BpfStep("source is the host endpoint", True, "not masqueraded", "",
+                                       "if (local_ep && (local_ep->flags & ENDPOINT_F_HOST))"),
+                   "host traffic is not masqueraded")
+    steps.append(BpfStep("source is the host endpoint", False, "continue", "",
+                         "if (local_ep && (local_ep->flags & ENDPOINT_F_HOST))"))
+    # 6. the ip-masq-agent map
+    if ctx.ip_masq_agent:
+        if ctx.lookup is None:
+            return end(None, None, BpfStep("destination in the ip-masq-agent map", None, "unknown",
+                                           "the map Cilium loaded is not known",
+                                           "if (map_lookup_elem(&cilium_ipmasq_v4, &pfx))"),
+                       "the ip-masq-agent map is not known")
+        entry = ctx.lookup(dst)
+        if entry is not None:
+            chain = ctx.chain_of(entry.prefix) if ctx.chain_of else f"map entry {entry.prefix}"
+            return end(False, src, BpfStep("destination in the ip-masq-agent map", True, "not masqueraded", chain,
+                                           "if (map_lookup_elem(&cilium_ipmasq_v4, &pfx)) return NAT_PUNT_TO_STACK"),
+                       f"{dst} is in {entry.prefix} of the ip-masq-agent map")
+        steps.append(BpfStep("destination in the ip-masq-agent map", False, "continue", "no entry holds it",
+                             "if (map_lookup_elem(&cilium_ipmasq_v4, &pfx))"))
+    # 7. remote nodes
+    if ctx.dst_remote_node is None:
+        return end(None, None, BpfStep("destination is a remote node", None, "unknown",
+                                       "the cluster's node addresses are not known",
+                                       "if (remote_ep && identity_is_remote_node(remote_ep->sec_identity))"),
+                   "whether the destination is a remote node is unknown")
+    if ctx.dst_remote_node:
+        if ctx.remote_node_masquerade:
+            return end(True, ctx.node_ip, BpfStep("destination is a remote node", True, "masquerade",
+                                                  "enable-remote-node-masquerade is true",
+                                                  "CONFIG(enable_remote_node_masquerade)"),
+                       "traffic to a remote node, with enable-remote-node-masquerade")
+        if ctx.routing_mode == "native":
+            return end(False, src, BpfStep("destination is a remote node", True, "not masqueraded",
+                                           "native routing", "if (!is_defined(TUNNEL_MODE)) return NAT_PUNT_TO_STACK"),
+                       "traffic to a remote node in native routing")
+        if ctx.routing_mode is None:
+            return end(None, None, BpfStep("destination is a remote node", True, "unknown",
+                                           "routing mode (native or tunnel) unknown", "if (!is_defined(TUNNEL_MODE))"),
+                       "the routing mode is unknown")
+        steps.append(BpfStep("destination is a remote node", True, "continue",
+                             "tunnel mode: pod-to-remote-node traffic leaves unencapsulated and is masqueraded",
+                             "if (remote_ep->flag_skip_tunnel) return NAT_PUNT_TO_STACK"))
+    else:
+        steps.append(BpfStep("destination is a remote node", False, "continue", "",
+                             "if (remote_ep && identity_is_remote_node(remote_ep->sec_identity))"))
+    # 8. a local endpoint
+    if ctx.src_local_endpoint is None:
+        return end(None, None, BpfStep("source is a local endpoint", None, "unknown",
+                                       "whether SRC is a pod of this node is unknown", "if (local_ep)"),
+                   "whether the source is a local endpoint is unknown")
+    if ctx.src_local_endpoint:
+        return end(True, ctx.node_ip, BpfStep("source is a local endpoint", True, "masquerade",
+                                              f"SNAT to the node IP {ctx.node_ip or '(unknown)'}",
+                                              "if (local_ep) { target->addr = CONFIG(nat_ipv4_masquerade)"),
+                   "a pod of this node to a destination no exemption holds")
+    return end(False, src, BpfStep("source is a local endpoint", False, "not masqueraded", "",
+                                   "return NAT_PUNT_TO_STACK"), "the source is not an endpoint of this node")
 
 
 class CiliumBpf(Dataplane):
@@ -16,3 +196,49 @@ class CiliumBpf(Dataplane):
     remedy = ("Cilium's BPF masquerade applies the same two ConfigMaps (merged by the azure-ip-masq-merger sidecar), "
               "with BPF semantics; check what it uses with\n"
               "kubectl -n kube-system exec ds/cilium -- cilium bpf ipmasq list")
+
+    def verdict(self, request: Request) -> Explanation:
+        base = explain(request)
+        ctx = getattr(request, "cilium", None)
+        if ctx is None:
+            return base
+        return apply_decision(base, request, ctx)
+
+    def caveat(self, mode) -> str | None:
+        return super().caveat(mode)
+
+
+def apply_decision(base: Explanation, request: Request, ctx: BpfContext) -> Explanation:
+    """``base`` (the walk of the node's iptables) with Cilium's decision in its place: the verdict,
+    the source seen and the summary are the BPF path's; the iptables rules are reported as bypassed."""
+    from dataclasses import replace as _replace
+
+    ev = base.evaluation
+    src = str(base.packet.src)
+    dst = str(ev.primary.destination or base.packet.dst)
+    if ipaddress.ip_address(dst).version != 4:
+        base.notes.append("IPv6: Cilium's IPv6 BPF masquerade is not modelled; the walk of the iptables rules is "
+                          "shown, which the BPF path may bypass")
+        return base
+    decision = bpf_decision(src, dst, ctx)
+    kind = "masquerade" if decision.masqueraded else ("unknown" if decision.masqueraded is None else "accept")
+    outcome = _replace(ev.primary, kind=kind, masqueraded=decision.masqueraded,
+                       source_ip_seen=decision.source_seen, deciding=None, trace=[], conditions=[],
+                       probability=None, reason=decision.reason)
+    ev.outcomes = [outcome]
+    verdict = {True: "masqueraded", False: "not masqueraded", None: "unknown (null)"}[decision.masqueraded]
+    seen = f", seen as {decision.source_seen}" if decision.source_seen else ""
+    base.summary = f"{verdict} by Cilium's BPF masquerade{seen}: {decision.reason}"
+    if decision.deciding is not None and decision.deciding.detail:
+        base.summary += f" ({decision.deciding.detail})"
+    trace = [f"BPF {i + 1}. {s.check}: {'yes' if s.answer else 'no' if s.answer is False else 'unknown'} -> "
+             f"{s.result}" + (f" — {s.detail}" if s.detail else "") + f"  [{NAT_H}: {s.source}]"
+             for i, s in enumerate(decision.steps)]
+    bypassed = ("the node's iptables nat rules (IP-MASQ-AGENT and POSTROUTING MASQUERADE rules) are bypassed by "
+                "the BPF path on the node's device: reported, not evaluated")
+    base.notes = trace + [bypassed] + base.notes
+    base.input["cilium_bpf"] = decision.to_dict()
+    return base
+
+
+__all__ = ["BpfContext", "BpfDecision", "BpfStep", "CiliumBpf", "apply_decision", "bpf_decision"]
