@@ -18,7 +18,11 @@ import os
 AZURE_V2 = "azure-v2"   # Azure/ip-masq-agent-v2
 UPSTREAM = "upstream"   # kubernetes-sigs/ip-masq-agent
 TKE = "tke"             # Tencent's fork of the upstream agent
-FLAVORS = (AZURE_V2, UPSTREAM, TKE)
+CILIUM = "cilium"              # Cilium's ip-masq-agent (pkg/ipmasq) reading the folder itself
+AZURE_CILIUM = "azure-cilium"  # AKS: the azure-ip-masq-merger sidecar, then Cilium's ip-masq-agent
+FLAVORS = (AZURE_V2, UPSTREAM, TKE, CILIUM, AZURE_CILIUM)
+PREFIX_FLAVORS = (AZURE_V2, AZURE_CILIUM)       # read every ip-masq* file of the folder
+CILIUM_FLAVORS = (CILIUM, AZURE_CILIUM)         # load a BPF map, write no iptables rules
 
 DEFAULT_CONFIG_DIR = "/etc/config/"  # where the agents' DaemonSets mount the ConfigMap
 DEFAULT_CHAIN = "IP-MASQ-AGENT"      # the nat chain the agents write by default
@@ -60,7 +64,7 @@ def read_folder(path: str, flavor: str) -> tuple[str | None, tuple[tuple[str, by
 def _read(path: str, flavor: str, want_unread: bool):
     gen = generation(path)
     base = os.path.join(path, gen) if gen else path
-    if flavor == AZURE_V2:
+    if flavor in PREFIX_FLAVORS:
         listing = os.listdir(base)
         names = sorted(n for n in listing if n.startswith(V2_PREFIX))
     else:

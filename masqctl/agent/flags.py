@@ -17,6 +17,7 @@ from masqctl.agent.health import DEFAULT_BIND, parse_bind
 from masqctl.agent.iptables import BACKENDS
 from masqctl.configfolder import (
     AZURE_V2,
+    CILIUM_FLAVORS,
     DEFAULT_CHAIN,
     DEFAULT_CONFIG_DIR,
     DEFAULT_RESYNC_SECONDS,
@@ -135,6 +136,10 @@ def check_start(values: dict) -> tuple[str, tuple[str, int] | None]:
     if values["dry_run"] and not values["once"]:
         raise UsageError("--dry-run needs --once (a dry run prints one sync and exits)",
                          input="--dry-run", code="E204")
+    if values["flavor"] in CILIUM_FLAVORS and not (values["once"] and values["dry_run"]):
+        raise UsageError(f"--flavor {values['flavor']} models Cilium's BPF ip-masq-agent, which writes no iptables "
+                         "rules: use it with --once --dry-run (prints the CIDRs Cilium would load into its map)",
+                         input="--flavor", code="E231")
     return check_agent_values(values)
 
 

@@ -13,6 +13,7 @@ import sys
 
 import masqctl
 from masqctl.agent.flags import (
+    CILIUM_FLAVORS,
     PROGRAM,
     check_start,
     flag_set,
@@ -45,6 +46,11 @@ def dry_run(values: dict) -> int:
     config = load_config_dir(values["config_dir"], options)
     for w in config.warnings:
         print(f"warning: {w.describe()}", file=sys.stderr)
+    if values["flavor"] in CILIUM_FLAVORS:
+        # the CIDRs Cilium loads into its ip-masq-agent map, one a line, as cilium-dbg bpf ipmasq list
+        # prints them (its order is Go's random map order; sorted here)
+        sys.stdout.write("".join(f"{c.cidr}\n" for c in config.non_masquerade_cidrs))
+        return EXIT_OK
     if values["v"] >= 2:
         print(f"using config: {agent_config_json(config)}", file=sys.stderr)
     sys.stdout.write(dry_run_text(render(config, options)))

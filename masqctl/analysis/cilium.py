@@ -238,8 +238,8 @@ def effective_map(snapshot: ClusterSnapshot, facts: CiliumFacts | None = None) -
     if facts.merger is not None:
         files, pnotes = _project(snapshot, facts.merger, "/etc/config")
         notes += pnotes
-        sources = [ConfigSource(f, t.encode()) for f, _, t in files]
-        texts = {f: t for f, _, t in files}
+        sources = [ConfigSource(f, t.encode()) for f, _, _, t in files]
+        texts = {f: t for f, _, _, t in files}
         refs = tuple((f, r, k) for f, r, k, _ in files)
         try:
             merged = merge(sources)
@@ -255,7 +255,7 @@ def effective_map(snapshot: ClusterSnapshot, facts: CiliumFacts | None = None) -
         files, pnotes = _project(snapshot, facts.direct, "/etc/config")
         notes += pnotes
         refs = tuple((f, r, k) for f, r, k, _ in files)
-        texts = {f: t for f, _, t in files}
+        texts = {f: t for f, _, _, t in files}
         data = texts.get("ip-masq-agent")
         try:
             loaded = load(None if data is None else data.encode(), ipv4=v4, ipv6=v6)
@@ -266,3 +266,34 @@ def effective_map(snapshot: ClusterSnapshot, facts: CiliumFacts | None = None) -
 
 
 __all__ = ["CiliumFacts", "EffectiveMap", "cilium_facts", "effective_map", "parse_bool"]
+
+
+def bpf_context(snapshot: ClusterSnapshot, node: str, src_ip: str, src_kind: str, src_node: str | None,
+                dst_ip: str):
+    """The facts ``bpf_decision`` needs for SRC → DST leaving ``node`` (None where unknown)."""
+    from masqctl.analysis.dataplanes.cilium_bpf import BpfContext
+
+    facts = cilium_facts(snapshot)
+    eff = effective_map(snapshot, facts)
+    n = snapshot.node(node)
+    node_ip = n.internal_ip if n is not None else None
+    local = None
+    if src_kind == "pod":
+        local = src_node == node if src_node is not None else None
+    elif src_kind in ("host", "address"):
+        local = False if snapshot.workloads else None
+    node_ips = {a for x in snapshot.nodes for t, a in x.addresses if t == "InternalIP"} | {
+        x.internal_ip for x in snapshot.nodes if x.internal_ip}
+    remote = None
+    if snapshot.nodes:
+        remote = dst_ip in node_ips and dst_ip != node_ip
+    egw = parse_bool(snapshot.configmap(CILIUM_CONFIG).data.get("enable-ipv4-egress-gateway")) \
+        if facts.config_ref else None
+    lookup = eff.loaded.lookup if eff is not None and eff.loaded is not None else None
+    return BpfContext(node_ip=node_ip, src_local_endpoint=local, src_host_endpoint=src_kind == "host",
+                      native_routing_cidr=facts.native_routing_cidr,
+                      local_pod_cidr=n.pod_cidrs[0] if n is not None and n.pod_cidrs else None,
+                      routing_mode=facts.routing_mode, remote_node_masquerade=facts.remote_node_masquerade,
+                      dst_remote_node=remote, egress_gateway=None if egw else False,
+                      ip_masq_agent=facts.ip_masq_agent is not False, lookup=lookup,
+                      chain_of=eff.chain_of if eff is not None and eff.loaded is not None else None)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from masqctl.analysis.dataplanes import dataplane_of
 from masqctl.analysis.agentconfig import primary_agent
+from masqctl.analysis.cilium import bpf_context
 from masqctl.analysis.dumpfacts import nat_limit, walk_gap
 from masqctl.analysis.explain import Explanation, Request, parse_endpoint, summarize
 from masqctl.analysis.mode import MasqMode, detect_mode
@@ -425,6 +426,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
                      "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
                      "are not included)")
+    if mode.snat_by == "cilium-bpf" and fam == 4:
+        req.cilium = bpf_context(snapshot, node_name, source.ip, source.kind, source.node, dest.ip)
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
     if dump_text:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 
+from masqctl.analysis.cilium import cilium_facts
 from masqctl.analysis.dumpfacts import (AGENT_CHAIN, CALICO_CHAIN, SWIFT_CHAIN, dump_signs)
 from masqctl.analysis.nodedumps import NodeDumps
 from masqctl.cluster.model import AgentPool, ClusterSnapshot, MissingKey, NetworkProfile
@@ -94,6 +95,8 @@ class MasqMode:
     @property
     def user_config_matters(self) -> bool | None:
         """Whether the user ConfigMap azure-ip-masq-agent-config changes masquerading."""
+        if self.snat_by == CILIUM_BPF and self.name == POD_SUBNET:
+            return False            # Cilium reads the AKS-owned azure-dns-imds-ip-masq-agent-config only
         if self.snat_by in (AGENT, CILIUM_BPF) and self.name != POD_SUBNET:
             return True
         if self.snat_by in (SWIFT, CNI):
@@ -554,6 +557,46 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None, dumps=None) 
             notes.append("an ip-masq agent runs beside a BYO CNI: it may masquerade, and so may the CNI")
     elif name == CALICO and any(s.agent_jump for s in signs):
         agent_decides = None
+    name, snat_by, agent_decides, routable = _cilium(snapshot, name, snat_by, agent_decides, routable,
+                                                     evidence, notes)
     return MasqMode(name=name, snat_by=snat_by, agent_decides=agent_decides, pod_ips_routable_outside=routable,
                     evidence=tuple(dict.fromkeys(evidence)), missing=tuple(dict.fromkeys(missing)),
                     notes=tuple(dict.fromkeys(notes)), decided_by=decided_by, node=node)
+
+
+def _cilium(snapshot: ClusterSnapshot, name: str, snat_by: str, agent_decides, routable, evidence: list,
+            notes: list):
+    """What ``cilium-config`` and the cilium DaemonSet say: Cilium's BPF masquerade on (it decides,
+    the agent's iptables rules are bypassed) or off (AKS Cilium without eBPF host routing sets
+    ``enable-ipv4-masquerade: "false"``: the iptables agent decides, as on any overlay)."""
+    cf = cilium_facts(snapshot)
+    if not cf.present:
+        return name, snat_by, agent_decides, routable
+    ev = cf.evidence()
+    notes += [n for n in cf.notes if n not in notes]
+    on = cf.bpf_decides
+    if on is True:
+        evidence += ev
+        notes[:] = [n for n in notes if "Cilium with node subnet" not in n]
+        if name == POD_SUBNET or cf.source == "dns-imds":
+            notes.append("Cilium's BPF masquerade with a pod subnet: it masquerades only Azure DNS and IMDS, from the "
+                         "AKS-owned azure-dns-imds-ip-masq-agent-config; the user ConfigMap is not read")
+            return POD_SUBNET, CILIUM_BPF, False, True
+        if name in (CILIUM_OVERLAY, CILIUM_EBPF, UNKNOWN, OVERLAY):
+            return CILIUM_EBPF, CILIUM_BPF, False, False
+        if name == NODE_SUBNET:
+            return name, CILIUM_BPF, False, routable
+        notes.append(f"cilium-config turns Cilium's BPF masquerade on, which mode {name} does not say")
+        return name, snat_by, None, routable
+    if on is False and name in (CILIUM_EBPF, CILIUM_OVERLAY, NODE_SUBNET, UNKNOWN):
+        evidence += ev
+        notes[:] = [n for n in notes if "Cilium with node subnet" not in n]
+        notes.append(f"{cf.config_ref}: Cilium's own masquerade is off (enable-ipv4-masquerade or "
+                     "enable-bpf-masquerade false): the iptables agent decides")
+        if name == CILIUM_EBPF:
+            notes.append("conflict: eBPF host routing is indicated, but cilium-config has Cilium's masquerade off; "
+                         "taken as the iptables agent (cilium-config is what cilium-agent runs)")
+            name = CILIUM_OVERLAY
+        return name, AGENT if name != UNKNOWN or snat_by == AGENT else snat_by, True if name != UNKNOWN else \
+            agent_decides, routable
+    return name, snat_by, agent_decides, routable

@@ -33,6 +33,8 @@ from masqctl.cluster.model import MissingKey, NodeCapture
 from masqctl.cluster.raw import (
     AKS_FILE,
     CONFIGMAPS_FILE,
+    CILIUM_IPMASQ_FILE,
+    CILIUM_STATUS_FILE,
     CONNTRACK_FILE,
     DAEMONSETS_FILE,
     IP6TABLES_FILE,
@@ -78,9 +80,10 @@ KUBE_FILES = {   # RawCluster attribute → (file, kind of the items, MissingKey
     "nodes": (NODES_FILE, "Node", MissingKey.NODES),
 }
 CAPTURE_FILES = {IPTABLES_FILE: "iptables_save", IP6TABLES_FILE: "ip6tables_save", IP_ADDR_FILE: "ip_addr",
-                 CONNTRACK_FILE: "conntrack"}
+                 CONNTRACK_FILE: "conntrack", CILIUM_IPMASQ_FILE: "cilium_ipmasq",
+                 CILIUM_STATUS_FILE: "cilium_status"}
 CAPTURE_PIECES = {IPTABLES_FILE: "iptables-save", IP6TABLES_FILE: "ip6tables-save", IP_ADDR_FILE: "ip-addr",
-                  CONNTRACK_FILE: "conntrack"}
+                  CONNTRACK_FILE: "conntrack", CILIUM_IPMASQ_FILE: "cilium-ipmasq", CILIUM_STATUS_FILE: "cilium-status"}
 _VNET_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
 
@@ -441,7 +444,8 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
         t = texts.get(node, {})
         out[node] = NodeCapture(node=node, iptables_save=t.get("iptables_save"),
                                 ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
-                                conntrack=t.get("conntrack"),
+                                conntrack=t.get("conntrack"), cilium_ipmasq=t.get("cilium_ipmasq"),
+                                cilium_status=t.get("cilium_status"),
                                 backend=m.get("backend"), captured_at=m.get("captured_at"),
                                 via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}))
     return out
@@ -499,7 +503,8 @@ def manifest_of(raw: RawCluster, *, redacted: bool, files: list[str]) -> dict:
     collected["vnets"] = sorted(raw.vnets)
     collected["captures"] = sorted(n for n, c in raw.captures.items()
                                    if c.iptables_save is not None or c.ip6tables_save is not None or c.ip_addr is not None
-                                   or c.conntrack is not None)
+                                   or c.conntrack is not None or c.cilium_ipmasq is not None
+                                   or c.cilium_status is not None)
     captures = {}
     failed = {}
     for node, cap in sorted(raw.captures.items()):

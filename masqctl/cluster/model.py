@@ -172,6 +172,8 @@ class NodeCapture:
     ip6tables_save: str | None = None
     ip_addr: str | None = None
     conntrack: str | None = None
+    cilium_ipmasq: str | None = None     # `cilium-dbg bpf ipmasq list` in the node's cilium agent pod
+    cilium_status: str | None = None     # `cilium-dbg status`
     backend: str | None = None
     captured_at: str | None = None    # RFC 3339 UTC
     via: str | None = None

@@ -26,6 +26,8 @@ IPTABLES_FILE = "iptables-save.txt"
 IP6TABLES_FILE = "ip6tables-save.txt"
 IP_ADDR_FILE = "ip-addr.txt"
 CONNTRACK_FILE = "conntrack.txt"   # optional: /proc/net/nf_conntrack or conntrack -L
+CILIUM_IPMASQ_FILE = "cilium-ipmasq.txt"   # optional: cilium-dbg bpf ipmasq list
+CILIUM_STATUS_FILE = "cilium-status.txt"   # optional: cilium-dbg status
 MANIFEST_FILE = "manifest.json"
 
 

@@ -213,3 +213,44 @@ def load(data: bytes | None, *, file: str = CONFIG_FILE, ipv4: bool = True, ipv6
 
 __all__ = ["CONFIG_FILE", "CONFIG_PATH", "DEFAULT_NON_MASQ", "CiliumMap", "MapEntry", "PrefixProblem", "load",
            "go_prefix_string", "parse_prefix"]
+
+
+def effective_config(sources, options):
+    """``EffectiveConfig`` of the ``cilium`` / ``azure-cilium`` flavours: the CIDRs Cilium loads into
+    its ip-masq-agent map (link-local and defaults included, as the map holds them), each with the
+    config lines it came from (for ``azure-cilium``, the merger's input files). ``options.enable_ipv6``
+    says whether IPv6 masquerade (and so the IPv6 map) is on; IPv4 masquerade is on."""
+    from masqctl.engine.merger import merge
+    from masqctl.engine.model import (AZURE_CILIUM, CidrEntry, EffectiveConfig, FileReport, Setting)
+
+    files: tuple = ()
+    warnings: list = []
+    merged = None
+    if options.flavor == AZURE_CILIUM:
+        merged = merge(sources)
+        warnings += merged.warnings
+        text = merged.text()
+        data = None if text is None else text.encode()
+        loaded = load(data, file=f"{CONFIG_FILE} (merged)", ipv4=True, ipv6=options.enable_ipv6)
+        files = tuple(FileReport(name, "yaml", ()) for name in merged.files)
+    else:
+        src = next((s for s in sources if s.name == CONFIG_FILE), None)
+        loaded = load(src.data if src is not None else None, ipv4=True, ipv6=options.enable_ipv6)
+        if src is not None:
+            files = (FileReport(src.name, "yaml", ()),)
+    entries = []
+    for e in loaded.entries:
+        origins = e.origins
+        if merged is not None and e.why == "config":
+            written = e.written[0] if e.written else e.prefix
+            cidr = next((c for c in merged.non_masquerade_cidrs if c.cidr == written), None)
+            origins = cidr.origins if cidr is not None else origins
+        entries.append(CidrEntry(e.prefix, e.family, tuple(origins)))
+    if merged is not None:
+        ll, ll6 = merged.masq_link_local, merged.masq_link_local_ipv6
+    else:
+        note = (Origin("default", note="not set (false)"),)
+        ll = Setting(loaded.masq_link_local, note)
+        ll6 = Setting(loaded.masq_link_local_ipv6, note)
+    return EffectiveConfig(options.flavor, tuple(entries), ll, ll6, files, loaded.defaults_used,
+                           warnings=tuple(warnings) + loaded.warnings)

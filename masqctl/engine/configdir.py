@@ -23,7 +23,7 @@ from masqctl.configfolder import UPSTREAM_FILE, V2_PREFIX, Swapped, generation, 
 from masqctl.engine.cidr import CidrProblem, family, parse_cidr
 from masqctl.engine.decode import decode_document
 from masqctl.engine.fields import FieldValue, apply_document
-from masqctl.engine.model import (AZURE_V2, DEFAULT_CIDR_LIMIT, FLAVORS, RESERVED_RANGES, RFC1918,
+from masqctl.engine.model import (AZURE_V2, CILIUM_FLAVORS, DEFAULT_CIDR_LIMIT, FLAVORS, PREFIX_FLAVORS, RESERVED_RANGES, RFC1918,
                                   AgentOptions, CidrEntry, ConfigWarning, EffectiveConfig,
                                   FileReport, Origin, Setting)
 from masqctl.errors import ConfigError, UsageError
@@ -115,7 +115,7 @@ def _peek(path: str) -> bytes:
 
 
 def _unread_warning(path: str, name: str, flavor: str, config: EffectiveConfig) -> ConfigWarning:
-    if flavor == AZURE_V2:
+    if flavor in PREFIX_FLAVORS:
         rule = f"the {flavor} agent reads only files whose names start with {V2_PREFIX!r}"
     else:
         rule = f"the {flavor} agent reads only the file {UPSTREAM_FILE!r}"
@@ -144,6 +144,9 @@ def default_cidrs(options: AgentOptions) -> tuple[str, ...]:
 def effective_config(sources: list[ConfigSource], options: AgentOptions) -> EffectiveConfig:
     """Decode, validate and merge ``sources`` (already in the agent's reading order)."""
     _check_flavor(options.flavor)
+    if options.flavor in CILIUM_FLAVORS:
+        from masqctl.engine.cilium import effective_config as cilium_config   # the BPF engines
+        return cilium_config(sources, options)
     if options.flavor == AZURE_V2:
         return _merge_v2(sources, options)
     return _over_defaults(sources[0] if sources else None, options)

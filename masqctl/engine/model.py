@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 
 # defined in the stdlib-only leaf that the node-agent's lean daemon reads too (one definition)
 from masqctl.configfolder import (  # noqa: F401
+    AZURE_CILIUM,
     AZURE_V2,
+    CILIUM,
+    CILIUM_FLAVORS,
+    PREFIX_FLAVORS,
     DEFAULT_CHAIN,
     DEFAULT_CONFIG_DIR,
     DEFAULT_RESYNC_SECONDS,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from masqctl.engine.model import (AZURE_V2, LINK_LOCAL_V4, LINK_LOCAL_V6, TKE, AgentOptions,
+from masqctl.engine.model import (AZURE_V2, CILIUM_FLAVORS, LINK_LOCAL_V4, LINK_LOCAL_V6, TKE, AgentOptions,
                                   CidrEntry, EffectiveConfig)
 from masqctl.netfilter.tokens import join_args, split_args
 
@@ -113,7 +113,9 @@ def render_family(config: EffectiveConfig, options: AgentOptions, family: int) -
                 rules.append(Rule(chain, _line(chain, SRC_COMMENT, "-s", entry.cidr, "-j", "RETURN"),
                                   "src-return", entry))
     link_local_masqueraded = (config.masq_link_local if family == 4 else config.masq_link_local_ipv6).value
-    if not link_local_masqueraded:
+    # the Cilium flavours' list is the BPF map itself (link-local included when it is exempt): the rules
+    # rendered for them are that map's meaning as iptables, for a what-if walk only
+    if not link_local_masqueraded and config.flavor not in CILIUM_FLAVORS:
         cidr = LINK_LOCAL_V4 if family == 4 else LINK_LOCAL_V6
         rules.append(Rule(chain, _line(chain, NON_MASQ_COMMENT, "-d", cidr, "-j", "RETURN"), "link-local"))
     for entry in config.non_masquerade_cidrs:
@@ -121,9 +123,9 @@ def render_family(config: EffectiveConfig, options: AgentOptions, family: int) -
             rules.append(Rule(chain, _line(chain, NON_MASQ_COMMENT, "-d", entry.cidr, "-j", "RETURN"),
                               "return", entry))
     masq = [MASQ_COMMENT, "-j", "MASQUERADE"]
-    if config.flavor != AZURE_V2 and options.random_fully:
+    if config.flavor not in (AZURE_V2, *CILIUM_FLAVORS) and options.random_fully:
         masq.append("--random-fully")
-    if config.flavor != AZURE_V2 and options.to_ports:
+    if config.flavor not in (AZURE_V2, *CILIUM_FLAVORS) and options.to_ports:
         total = sum(p.size for p in options.to_ports)
         for proto in TO_PORTS_PROTOCOLS:
             remaining = total

@@ -39,6 +39,10 @@ CATALOGUE = {
     "MQ015": "the iptables agent does not decide masquerading in this mode",
     "MQ016": "the user ConfigMap blocks migration to CNI overlay",
     "MQ017": "iptables backends mixed (legacy tables beside nft)",
+    "MQ021": "the user ConfigMap has no effect in pod-subnet mode",
+    "MQ022": "the azure-ip-masq-merger or Cilium refuses the config",
+    "MQ023": "Cilium reads the config differently from the iptables agent",
+    "MQ024": "node drift: Cilium's loaded ip-masq-agent map differs from the effective config",
 }
 CODES = tuple(CATALOGUE)
 
