@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from masqctl.agent.flags import ON_INVALID, check_start, is_question, options_from
 from masqctl.cluster.model import AgentDaemonSet, ClusterSnapshot, ConfigMount, MissingKey
 from masqctl.cluster.recognise import KIND_NODE_AGENT, node_agent_flags
-from masqctl.configfolder import DEFAULT_CONFIG_DIR, FLAVORS, UPSTREAM_FILE, V2_PREFIX
+from masqctl.configfolder import (CILIUM_FLAVORS, DEFAULT_CONFIG_DIR, FLAVORS, PREFIX_FLAVORS, UPSTREAM_FILE,
+                                  V2_PREFIX)
 from masqctl.engine import (AZURE_V2, DEFAULT_CHAIN, AgentOptions, ConfigSource, EffectiveConfig,
                             Origin, RuleSet, check_chain_name, effective_config, parse_to_ports, render)
 from masqctl.errors import ConfigError, MasqctlError, UsageError
@@ -105,8 +106,8 @@ class AgentConfigView:
 
     def rules(self) -> RuleSet | None:
         """The rules the agent writes for this config (``masqctl.engine.render``)."""
-        if self.config is None or self.options is None:
-            return None
+        if self.config is None or self.options is None or self.options.flavor in CILIUM_FLAVORS:
+            return None          # Cilium loads a BPF map: no iptables rules
         return render(self.config, self.options)
 
     def invalid_config_consequence(self) -> str | None:
@@ -185,6 +186,10 @@ def agent_options(ds: AgentDaemonSet) -> tuple[AgentOptions | None, MasqctlError
     if ds.kind == KIND_NODE_AGENT:
         return node_agent_setup(ds)[:4]
     argv, notes = _argv(ds)
+    if ds.flavor in CILIUM_FLAVORS:
+        # the merger's flags (-input, -output, -resync-interval, klog's) and cilium-agent's change no
+        # verdict here; Cilium's own settings come from cilium-config (masqctl.analysis.cilium)
+        return AgentOptions(flavor=ds.flavor), None, argv, notes
     if ds.flavor is None:
         notes.append(f"the agent ({ds.image or ds.container}) is not one masqctl can model; its config is not "
                      "computed")
@@ -277,7 +282,7 @@ def _norm(path: str) -> str:
 
 def reads(flavor: str | None, name: str) -> bool:
     """Does an agent of ``flavor`` read a file of this name in its config folder?"""
-    if flavor == AZURE_V2:
+    if flavor in PREFIX_FLAVORS:
         return name.startswith(V2_PREFIX)
     return name == UPSTREAM_FILE
 

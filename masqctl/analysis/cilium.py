@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 
 from masqctl.cluster.model import AgentDaemonSet, ClusterSnapshot, MissingKey
 from masqctl.engine import ConfigSource, Origin
-from masqctl.engine.cilium import CiliumMap, load
+from masqctl.engine.cilium import CiliumMap, MapEntry, load
+from masqctl.engine.ciliumdbg import parse_ipmasq_list
 from masqctl.engine.merger import MERGED_FILE, MERGER, MergedConfig, merge
 from masqctl.errors import ConfigError
 
@@ -265,14 +266,32 @@ def effective_map(snapshot: ClusterSnapshot, facts: CiliumFacts | None = None) -
     return None
 
 
-__all__ = ["CiliumFacts", "EffectiveMap", "cilium_facts", "effective_map", "parse_bool"]
+
+
+@dataclass(frozen=True)
+class BpfContext:
+    """The Cilium facts of one node a decision needs (None: unknown)."""
+
+    node_ip: str | None
+    src_local_endpoint: bool | None       # SRC is a pod (endpoint) of this node
+    src_host_endpoint: bool = False       # SRC is the host endpoint (host traffic)
+    native_routing_cidr: str | None = None    # IPV4_SNAT_EXCLUSION_DST_CIDR (else the node's pod CIDR)
+    local_pod_cidr: str | None = None
+    routing_mode: str | None = None           # native | tunnel
+    remote_node_masquerade: bool | None = False
+    dst_remote_node: bool | None = None
+    egress_gateway: bool | None = False       # an egress-gateway policy selects the packet
+    ip_masq_agent: bool | None = True
+    lookup: object | None = None               # ip -> MapEntry | None (the LPM lookup)
+    chain_of: object | None = None             # prefix -> provenance text
+    effective_lookup: object | None = None     # the effective config's lookup, when ``lookup`` is a node's loaded map
+    map_source: str = "the effective config"   # what ``lookup`` is
+    bypassed_chains: tuple[str, ...] = ()
 
 
 def bpf_context(snapshot: ClusterSnapshot, node: str, src_ip: str, src_kind: str, src_node: str | None,
                 dst_ip: str):
     """The facts ``bpf_decision`` needs for SRC → DST leaving ``node`` (None where unknown)."""
-    from masqctl.analysis.dataplanes.cilium_bpf import BpfContext
-
     facts = cilium_facts(snapshot)
     eff = effective_map(snapshot, facts)
     n = snapshot.node(node)
@@ -290,10 +309,43 @@ def bpf_context(snapshot: ClusterSnapshot, node: str, src_ip: str, src_kind: str
     egw = parse_bool(snapshot.configmap(CILIUM_CONFIG).data.get("enable-ipv4-egress-gateway")) \
         if facts.config_ref else None
     lookup = eff.loaded.lookup if eff is not None and eff.loaded is not None else None
+    chain_of = eff.chain_of if eff is not None and eff.loaded is not None else None
+    effective_lookup, map_source = None, "the effective config"
+    cap = snapshot.captures.get(node)
+    if cap is not None and cap.cilium_ipmasq is not None:
+        # what BPF really looks up: the map loaded on the node (cilium-dbg bpf ipmasq list)
+        loaded = parse_ipmasq_list(cap.cilium_ipmasq, f"nodes/{node}/cilium-ipmasq.txt")
+        effective = set(eff.loaded.prefixes()) if eff is not None and eff.loaded is not None else None
+        lookup = _lookup_in(loaded)
+        effective_lookup = eff.loaded.lookup if eff is not None and eff.loaded is not None else None
+        map_source = f"the map loaded on node {node}"
+
+        def chain_of(prefix: str, _eff=eff, _effective=effective) -> str:
+            where = f"loaded on node {node} (nodes/{node}/cilium-ipmasq.txt)"
+            if _effective is not None and prefix in _effective:
+                return _eff.chain_of(prefix) + f"; {where}"
+            return (f"map entry {prefix} {where}, which the effective config does not hold: a stale map "
+                    "(Cilium keeps its last map when it refuses a file; MQ024)")
     return BpfContext(node_ip=node_ip, src_local_endpoint=local, src_host_endpoint=src_kind == "host",
                       native_routing_cidr=facts.native_routing_cidr,
                       local_pod_cidr=n.pod_cidrs[0] if n is not None and n.pod_cidrs else None,
                       routing_mode=facts.routing_mode, remote_node_masquerade=facts.remote_node_masquerade,
                       dst_remote_node=remote, egress_gateway=None if egw else False,
                       ip_masq_agent=facts.ip_masq_agent is not False, lookup=lookup,
-                      chain_of=eff.chain_of if eff is not None and eff.loaded is not None else None)
+                      chain_of=chain_of, effective_lookup=effective_lookup, map_source=map_source)
+
+
+def _lookup_in(prefixes):
+    """The LPM lookup over a loaded map's prefixes: ip -> MapEntry | None."""
+    nets = [ipaddress.ip_network(p) for p in prefixes]
+
+    def lookup(ip: str):
+        addr = ipaddress.ip_address(ip)
+        best = max((n for n in nets if n.version == addr.version and addr in n), key=lambda n: n.prefixlen,
+                   default=None)
+        return None if best is None else MapEntry(str(best), best.version, "loaded")
+    return lookup
+
+
+__all__ = ["BpfContext", "CiliumFacts", "EffectiveMap", "bpf_context", "cilium_facts", "effective_map",
+           "parse_bool"]

@@ -8,6 +8,8 @@ Recognition is by image first (the repository path, tag ignored), then by shape:
 | ``ccr.ccs.tencentyun.com/…`` with ip-masq in the name, or ``…/tke-ip-masq-agent`` | ``tke`` | ``tke`` |
 | ``…/ip-masq-agent`` (kubernetes-sigs: registry.k8s.io/networking/ip-masq-agent, ``-amd64`` builds, mcr.microsoft.com/oss/kubernetes/ip-masq-agent:v2.5.0.x) | ``ip-masq-agent`` | ``upstream`` |
 | ``…/masqctl-node-agent`` (deploy/Dockerfile), or any image whose command and args run ``masqctl node-agent`` or ``python -m masqctl.agent`` | ``masqctl-node-agent`` | its ``--flavor`` flag (default ``azure-v2``) |
+| ``…/azure-ip-masq-merger`` (AKS Azure CNI powered by Cilium, eBPF host routing: merges both ConfigMaps for Cilium) | ``azure-ip-masq-merger`` | ``azure-cilium`` |
+| ``…/cilium`` or ``…/cilium-distroless`` whose volumes project an ``ip-masq`` ConfigMap (pod subnet: the AKS-owned DNS/IMDS config) | ``cilium-agent`` | ``cilium`` |
 | anything else, when the container's name contains ``ip-masq`` or its volumes project a ConfigMap with ``ip-masq`` in its name or key | ``unknown`` | ``None`` |
 
 The invocation of masqctl's node-agent wins over the image (it runs in any image). Its flavour
@@ -29,11 +31,13 @@ KIND_AZURE = "azure-ip-masq-agent"
 KIND_UPSTREAM = "ip-masq-agent"
 KIND_TKE = "tke"
 KIND_NODE_AGENT = "masqctl-node-agent"
+KIND_MERGER = "azure-ip-masq-merger"   # AKS Cilium eBPF: merges the ConfigMaps for Cilium's ip-masq-agent
+KIND_CILIUM = "cilium-agent"           # cilium-agent reading an ip-masq ConfigMap as its /etc/config itself
 KIND_UNKNOWN = "unknown"
 
 # KIND_NODE_AGENT: the node-agent's default; flavor_of() reads its --flavor flag.
 FLAVOR_OF_KIND = {KIND_AZURE: "azure-v2", KIND_UPSTREAM: "upstream", KIND_TKE: "tke", KIND_NODE_AGENT: "azure-v2",
-                  KIND_UNKNOWN: None}
+                  KIND_MERGER: "azure-cilium", KIND_CILIUM: "cilium", KIND_UNKNOWN: None}
 
 NODE_AGENT_MODULE = "masqctl.agent"
 CLI_MODULE = "masqctl.cli.main"          # the ``masqctl`` script's module; it hands node-agent to masqctl.agent
@@ -60,6 +64,8 @@ def kind_of_image(image: str) -> str | None:
     registry = repo.split("/", 1)[0] if "/" in repo else ""
     if name.startswith(KIND_NODE_AGENT):
         return KIND_NODE_AGENT
+    if name.startswith(KIND_MERGER):
+        return KIND_MERGER
     if name.startswith(("azure-ip-masq-agent", "ip-masq-agent-v2")):
         return KIND_AZURE
     if name.startswith("tke-ip-masq-agent") or (registry.endswith("tencentyun.com") and "ip-masq" in name):
@@ -185,6 +191,10 @@ def recognise(container_name: str, image: str, projected: list[tuple[str, tuple[
     kind = kind_of_image(image)
     if kind is not None:
         return kind
+    repo = image_repository(image).rsplit("/", 1)[-1]
+    if repo in ("cilium", "cilium-distroless") and any(
+            "ip-masq" in name.lower() or any("ip-masq" in k.lower() for k in keys or ()) for name, keys in projected):
+        return KIND_CILIUM
     if "ip-masq" in container_name.lower():
         return KIND_UNKNOWN
     for name, keys in projected:

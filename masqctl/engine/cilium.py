@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 
 from masqctl.engine.decode import decode_document
 from masqctl.engine.fields import apply_document
-from masqctl.engine.model import AZURE_V2, ConfigWarning, Origin
+from masqctl.engine.merger import merge
+from masqctl.engine.model import (AZURE_CILIUM, AZURE_V2, CidrEntry, ConfigWarning, EffectiveConfig, FileReport,
+                                  Origin, Setting)
 from masqctl.errors import ConfigError
 
 CONFIG_PATH = "/etc/config/ip-masq-agent"
@@ -220,9 +222,6 @@ def effective_config(sources, options):
     its ip-masq-agent map (link-local and defaults included, as the map holds them), each with the
     config lines it came from (for ``azure-cilium``, the merger's input files). ``options.enable_ipv6``
     says whether IPv6 masquerade (and so the IPv6 map) is on; IPv4 masquerade is on."""
-    from masqctl.engine.merger import merge
-    from masqctl.engine.model import (AZURE_CILIUM, CidrEntry, EffectiveConfig, FileReport, Setting)
-
     files: tuple = ()
     warnings: list = []
     merged = None

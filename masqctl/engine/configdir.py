@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from masqctl.configfolder import UPSTREAM_FILE, V2_PREFIX, Swapped, generation, read_folder
 from masqctl.engine.cidr import CidrProblem, family, parse_cidr
+from masqctl.engine.cilium import effective_config as cilium_config
 from masqctl.engine.decode import decode_document
 from masqctl.engine.fields import FieldValue, apply_document
 from masqctl.engine.model import (AZURE_V2, CILIUM_FLAVORS, DEFAULT_CIDR_LIMIT, FLAVORS, PREFIX_FLAVORS, RESERVED_RANGES, RFC1918,
@@ -145,7 +146,6 @@ def effective_config(sources: list[ConfigSource], options: AgentOptions) -> Effe
     """Decode, validate and merge ``sources`` (already in the agent's reading order)."""
     _check_flavor(options.flavor)
     if options.flavor in CILIUM_FLAVORS:
-        from masqctl.engine.cilium import effective_config as cilium_config   # the BPF engines
         return cilium_config(sources, options)
     if options.flavor == AZURE_V2:
         return _merge_v2(sources, options)

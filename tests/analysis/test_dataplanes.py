@@ -45,7 +45,7 @@ def test_the_iptables_agents_verdict_is_the_walk_of_the_nodes_rules():
 
 
 @pytest.mark.parametrize("name, snat_by, words", [
-    (m.CILIUM_EBPF, m.CILIUM_BPF, "not proof of what BPF does"),
+    (m.CILIUM_EBPF, m.CILIUM_BPF, "the agent's iptables rules are bypassed"),
     (m.POD_SUBNET, m.SWIFT, "only SWIFT-POSTROUTING SNATs Azure DNS"),
     (m.CALICO, m.CNI, "the CNI decides masquerading"),
 ])

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from clusterkit.akscal import (BASE_CIDRS, NODES, VNET, agent_pod, aks, base, daemonset, iptables_save, kubenet, peering,
+from clusterkit.akscal import (BASE_CIDRS, NODES, VNET, agent_pod, aks, base, configmap, daemonset, iptables_save,
+                     kubenet, peering,
                      reconciled_text, vnet)
 
 from masqctl.analysis.inspect import inspect
@@ -103,8 +104,76 @@ def _mq017(b):
     b.capture_all(iptables_save(BASE_CIDRS, legacy_warning=True))
 
 
+CILIUM_DS = {
+    "apiVersion": "apps/v1", "kind": "DaemonSet",
+    "metadata": {"name": "cilium", "namespace": "kube-system"},
+    "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}}, "template": {"spec": {
+        "hostNetwork": True,
+        "containers": [
+            {"name": "cilium-agent", "image": "mcr.microsoft.com/containernetworking/cilium/cilium-distroless:v1.18.4",
+             "volumeMounts": [{"mountPath": "/etc/config", "name": "azure-ip-masq-dir"}]},
+            {"name": "azure-ip-masq-merger", "image": "mcr.microsoft.com/containernetworking/azure-ip-masq-merger:v0.0.1",
+             "command": ["./azure-ip-masq-merger", "-v", "2"],
+             "volumeMounts": [{"mountPath": "/etc/config/", "name": "cfg"},
+                              {"mountPath": "/etc/merged-config/", "name": "azure-ip-masq-dir"}]}],
+        "volumes": [{"name": "azure-ip-masq-dir", "emptyDir": {}},
+                    {"name": "cfg", "projected": {"sources": [
+                        {"configMap": {"name": "azure-ip-masq-agent-config", "optional": True,
+                                       "items": [{"key": "ip-masq-agent", "path": "ip-masq-agent"}]}},
+                        {"configMap": {"name": "azure-ip-masq-agent-config-reconciled", "optional": True,
+                                       "items": [{"key": "ip-masq-agent-reconciled",
+                                                  "path": "ip-masq-agent-reconciled"}]}}]}}]}}},
+    "status": {"desiredNumberScheduled": 3, "numberReady": 3}}
+
+
+def cilium_ebpf():
+    """akscal as Azure CNI overlay powered by Cilium with eBPF host routing: the merger feeds Cilium."""
+    b = base()
+    b.aks["networkProfile"].update({"networkPluginMode": "overlay", "networkDataplane": "cilium",
+                                    "podCidr": "192.168.0.0/16",
+                                    "advancedNetworking": {"performance": {"accelerationMode": "BpfVeth"}}})
+    b.configmaps.append(configmap("cilium-config", {
+        "enable-bpf-masquerade": "true", "enable-ip-masq-agent": "true", "enable-ipv4-masquerade": "true",
+        "enable-ipv6-masquerade": "false", "enable-remote-node-masquerade": "true",
+        "ipv4-native-routing-cidr": "192.168.0.0/16", "routing-mode": "native"}, labels={"app": "cilium"}))
+    b.set_reconciled("MasqLinkLocal: true\nNonMasqueradeCIDRs:\n- 192.168.0.0/16\n")
+    b.daemonsets = [CILIUM_DS]
+    b.pods = []
+    return b
+
+
+def _mq021(b):
+    _mq015(b)
+    b.add_user("nonMasqueradeCIDRs:\n  - 10.40.0.0/16\n")
+
+
+def _mq022(b):
+    b.configmap("cilium-config")["data"]["enable-ip-masq-agent"] = "false"
+    b.add_user("masqLinkLocal: true\n")
+
+
+def _mq002_merger(b):
+    b.add_user("nonMasqueradeCIDRs:\n  - 10.50.0.1/16\n")
+
+
+def _mq023(b):
+    b.set_reconciled("MasqLinkLocal: true\n")
+
+
+def _mq024(b):
+    for n in NODES:
+        b.captures[n]["cilium-ipmasq.txt"] = "IP PREFIX/ADDRESS   \n192.168.0.0/16      \n"
+    b.captures[NODES[2]]["cilium-ipmasq.txt"] = "IP PREFIX/ADDRESS   \n10.0.0.0/8      \n"
+
+
 CASES = [
     ("healthy", base, None, set()),
+    ("cilium eBPF healthy", cilium_ebpf, None, {"MQ015"}),
+    ("MQ021 pod subnet with a user ConfigMap", base, _mq021, {"MQ015", "MQ016", "MQ021"}),
+    ("MQ002 the merger refuses host bits", cilium_ebpf, _mq002_merger, {"MQ002", "MQ015"}),
+    ("MQ022 Cilium's ip-masq-agent off", cilium_ebpf, _mq022, {"MQ015", "MQ022"}),
+    ("MQ023 Cilium with an empty list", cilium_ebpf, _mq023, {"MQ015", "MQ023"}),
+    ("MQ024 a stale Cilium map", cilium_ebpf, _mq024, {"MQ015", "MQ024"}),
     ("MQ001 upstream name and key", base, _mq001, {"MQ001"}),
     ("MQ002 null list item", base, _mq002, {"MQ002"}),
     ("MQ003 crash loop on one node", base, _mq003, {"MQ003"}),

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from dataclasses import replace as _replace
 
+from masqctl.analysis.cilium import BpfContext
 from masqctl.analysis.dataplanes.base import Dataplane
 from masqctl.analysis.explain import Explanation, Request, explain
 
@@ -51,25 +53,6 @@ class BpfDecision:
     def to_dict(self) -> dict:
         return {"masqueraded": self.masqueraded, "source_seen": self.source_seen, "reason": self.reason,
                 "steps": [s.to_dict() for s in self.steps]}
-
-
-@dataclass(frozen=True)
-class BpfContext:
-    """The Cilium facts of one node a decision needs (None: unknown)."""
-
-    node_ip: str | None
-    src_local_endpoint: bool | None       # SRC is a pod (endpoint) of this node
-    src_host_endpoint: bool = False       # SRC is the host endpoint (host traffic)
-    native_routing_cidr: str | None = None    # IPV4_SNAT_EXCLUSION_DST_CIDR (else the node's pod CIDR)
-    local_pod_cidr: str | None = None
-    routing_mode: str | None = None           # native | tunnel
-    remote_node_masquerade: bool | None = False
-    dst_remote_node: bool | None = None
-    egress_gateway: bool | None = False       # an egress-gateway policy selects the packet
-    ip_masq_agent: bool | None = True
-    lookup: object | None = None               # ip -> MapEntry | None (the LPM lookup)
-    chain_of: object | None = None             # prefix -> provenance text
-    bypassed_chains: tuple[str, ...] = ()
 
 
 def _in(ip: str, cidr: str | None) -> bool:
@@ -190,9 +173,10 @@ def bpf_decision(src: str, dst: str, ctx: BpfContext) -> BpfDecision:
 
 class CiliumBpf(Dataplane):
     snat_by = "cilium-bpf"
-    note = ("mode {mode}: Cilium's BPF masquerade decides, fed by the same ConfigMaps through azure-ip-masq-merger; "
-            "the agent's iptables rules evaluated here are bypassed, so the answer is what the merged "
-            "non-masquerade list says, not proof of what BPF does")
+    note = ("mode {mode}: Cilium's BPF masquerade decides (its decision order in bpf/lib/nat.h is followed below), "
+            "fed by the ConfigMaps through azure-ip-masq-merger (pod subnet: by the AKS-owned "
+            "azure-dns-imds-ip-masq-agent-config); the agent's iptables rules are bypassed. The ip-masq-agent map "
+            "is the node's loaded one where cilium-ipmasq.txt was captured, else the one computed from the ConfigMaps")
     remedy = ("Cilium's BPF masquerade applies the same two ConfigMaps (merged by the azure-ip-masq-merger sidecar), "
               "with BPF semantics; check what it uses with\n"
               "kubectl -n kube-system exec ds/cilium -- cilium bpf ipmasq list")
@@ -211,8 +195,6 @@ class CiliumBpf(Dataplane):
 def apply_decision(base: Explanation, request: Request, ctx: BpfContext) -> Explanation:
     """``base`` (the walk of the node's iptables) with Cilium's decision in its place: the verdict,
     the source seen and the summary are the BPF path's; the iptables rules are reported as bypassed."""
-    from dataclasses import replace as _replace
-
     ev = base.evaluation
     src = str(base.packet.src)
     dst = str(ev.primary.destination or base.packet.dst)
@@ -220,6 +202,7 @@ def apply_decision(base: Explanation, request: Request, ctx: BpfContext) -> Expl
         base.notes.append("IPv6: Cilium's IPv6 BPF masquerade is not modelled; the walk of the iptables rules is "
                           "shown, which the BPF path may bypass")
         return base
+    walked = ev.primary.deciding
     decision = bpf_decision(src, dst, ctx)
     kind = "masquerade" if decision.masqueraded else ("unknown" if decision.masqueraded is None else "accept")
     outcome = _replace(ev.primary, kind=kind, masqueraded=decision.masqueraded,
@@ -234,9 +217,19 @@ def apply_decision(base: Explanation, request: Request, ctx: BpfContext) -> Expl
     trace = [f"BPF {i + 1}. {s.check}: {'yes' if s.answer else 'no' if s.answer is False else 'unknown'} -> "
              f"{s.result}" + (f" — {s.detail}" if s.detail else "") + f"  [{NAT_H}: {s.source}]"
              for i, s in enumerate(decision.steps)]
-    bypassed = ("the node's iptables nat rules (IP-MASQ-AGENT and POSTROUTING MASQUERADE rules) are bypassed by "
-                "the BPF path on the node's device: reported, not evaluated")
-    base.notes = trace + [bypassed] + base.notes
+    bypassed = ("bypassed, not evaluated: the node's iptables nat POSTROUTING rules (the agent's IP-MASQ-AGENT chain "
+                "and any MASQUERADE rule) — Cilium's BPF program on the node's device decides before them")
+    if walked is not None:
+        at = f"{walked.chain} rule {walked.index}" if walked.index else f"{walked.chain}'s policy"
+        bypassed += f"; the iptables walk would have ended at {at}: {walked.text} ({walked.action})"
+    extra = []
+    if ctx.effective_lookup is not None and ctx.lookup is not None:
+        loaded, want = ctx.lookup(dst), ctx.effective_lookup(dst)
+        if (loaded is None) != (want is None) or (loaded and want and loaded.prefix != want.prefix):
+            extra.append(f"the node's loaded ip-masq-agent map and the effective config disagree for {dst}: loaded "
+                         f"{loaded.prefix if loaded else 'no entry'}, effective {want.prefix if want else 'no entry'} "
+                         "(a stale map: MQ024); the verdict follows the loaded map, which BPF uses")
+    base.notes = trace + extra + [bypassed] + base.notes
     base.input["cilium_bpf"] = decision.to_dict()
     return base
 

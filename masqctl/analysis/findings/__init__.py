@@ -40,7 +40,7 @@ CATALOGUE = {
     "MQ016": "the user ConfigMap blocks migration to CNI overlay",
     "MQ017": "iptables backends mixed (legacy tables beside nft)",
     "MQ021": "the user ConfigMap has no effect in pod-subnet mode",
-    "MQ022": "the azure-ip-masq-merger or Cilium refuses the config",
+    "MQ022": "Cilium's BPF masquerade does not use the ip-masq-agent config",
     "MQ023": "Cilium reads the config differently from the iptables agent",
     "MQ024": "node drift: Cilium's loaded ip-masq-agent map differs from the effective config",
 }

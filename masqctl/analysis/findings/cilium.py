@@ -53,8 +53,21 @@ def mq021(ctx: Context, facts) -> None:
 
 
 def mq022(ctx: Context, eff) -> None:
-    if eff is None or eff.error is None:
+    if eff is None:
         return
+    facts = eff.facts
+    if facts.ip_masq_agent is False and facts.bpf_decides:
+        user = ctx.snapshot.configmap(USER_CONFIGMAP)
+        ctx.add("MQ022", WARNING if user is not None else INFO,
+                f"{facts.config_ref} has enable-ip-masq-agent: \"false\" with Cilium's BPF masquerade on: Cilium has "
+                "no ip-masq-agent map, so no ConfigMap changes masquerading; every pod packet to a destination "
+                "outside the native routing CIDR" + (f" {facts.native_routing_cidr}" if facts.native_routing_cidr
+                                                     else "") + " (and not to a remote node) is masqueraded.",
+                evidence=facts.evidence(), fix="On AKS, cilium-config is managed: open a support case; elsewhere set "
+                "enable-ip-masq-agent: \"true\" in cilium-config and restart the cilium DaemonSet.")
+        return
+    if eff.error is None or any(v.error is not None for v in ctx.views):
+        return       # an agent view reports the refusal itself (MQ002)
     err = eff.error
     who = "the azure-ip-masq-merger" if eff.facts.source == "merger" and eff.merged is None else "Cilium's ip-masq-agent"
     where = next((f"ConfigMap {r} key {k}" for f, r, k in eff.files if f == err.file), err.file or "the config")
@@ -74,8 +87,9 @@ def mq023(ctx: Context, eff) -> None:
                 f"the merged config Cilium reads has an empty nonMasqueradeCIDRs list ({files} set no CIDR). Unlike "
                 "the iptables agent's defaults, Cilium uses its 11 default ranges only when its file is absent or "
                 "0 bytes: with an empty list it exempts only "
-                + ", ".join(loaded.prefixes()) + (f" and the native routing CIDR {eff.facts.native_routing_cidr}"
-                                                  if eff.facts.native_routing_cidr else "")
+                + " and ".join(([", ".join(loaded.prefixes())] if loaded.prefixes() else [])
+                               + ([f"the native routing CIDR {eff.facts.native_routing_cidr}"]
+                                  if eff.facts.native_routing_cidr else []) or ["link-local"])
                 + ", so traffic to every other private range is masqueraded.",
                 evidence=[f"merged ip-masq-agent: {eff.merged.text().strip()!r}"],
                 fix="List the ranges that must keep pod IPs in nonMasqueradeCIDRs of the user ConfigMap, or delete "

@@ -9,6 +9,7 @@ from masqctl.analysis.agentconfig import (AKS_USER_CONFIGMAP, AKS_USER_KEY, Agen
 from masqctl.analysis.findings import ERROR, INFO, WARNING, Context
 from masqctl.cluster.model import MissingKey
 from masqctl.engine import AZURE_V2, ConfigSource, effective_config
+from masqctl.engine.model import CILIUM_FLAVORS
 from masqctl.errors import ConfigError
 
 V2_LIMIT = 64
@@ -144,7 +145,7 @@ def _user_target(view: AgentConfigView) -> tuple[str, str, str]:
 def mq002(ctx: Context, view: AgentConfigView) -> None:
     ds = view.daemonset
     v2 = ds.flavor == AZURE_V2
-    consequence = view.invalid_config_consequence() or (
+    consequence = "" if ds.flavor in CILIUM_FLAVORS else view.invalid_config_consequence() or (
                    "The azure-v2 agent exits on it, so its pods crash-loop on every node; rules already in the "
                    "kernel stay as they were and new nodes get none." if v2 else
                    "The agent logs the error and keeps its previous config (a restarted or new pod starts from "
@@ -162,7 +163,7 @@ def mq002(ctx: Context, view: AgentConfigView) -> None:
     if err is None:
         return
     fix = _fix_for_error(view, err)
-    ctx.add("MQ002", ERROR, f"{err.one_line()}. {consequence}",
+    ctx.add("MQ002", ERROR, f"{err.one_line()}." + (f" {consequence}" if consequence else ""),
             evidence=[f"{f.describe()} → {view.config_dir.rstrip('/')}/{f.path}" for f in view.files
                       if f.read and f.present]
             + [f"flavour {ds.flavor} ({ds.image})"],
@@ -177,7 +178,7 @@ def _fix_for_error(view: AgentConfigView, err: ConfigError) -> str:
     if f is not None:
         ns, name = f.configmap.split("/", 1)
         edit = f"kubectl -n {ns} edit configmap {name}   # key {f.key}" + (f", line {err.line}" if err.line else "")
-    if err.code == "E105" and isinstance(err.value, str):
+    if err.code in ("E105", "E331") and isinstance(err.value, str):
         right = str(ipaddress.ip_network(err.value, strict=False))
         return f"Write the network address: {err.value} → {right} in {where}.\n{edit}"
     if err.code == "E107":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from masqctl.analysis.cilium import cilium_facts
 from masqctl.analysis.findings import ERROR, WARNING, Context
 from masqctl.analysis.findings.config import user_cidrs, user_configmap_yaml
 
@@ -73,6 +74,11 @@ def mq007(ctx: Context) -> None:
     mode = ctx.mode
     view = ctx.view
     nets = _nets(view.config.cidrs())
+    if mode.snat_by == "cilium-bpf":
+        # Cilium exempts its native routing CIDR before the ip-masq-agent map (bpf/lib/nat.h)
+        native = cilium_facts(ctx.snapshot).native_routing_cidr
+        if native:
+            nets = nets + _nets([native])
     if mode.name == "unknown":
         ctx.skip("MQ007", "the network mode is unknown, so the ranges the list must cover are not known: "
                  + "; ".join(mode.missing[:1] or ("no evidence",)))
