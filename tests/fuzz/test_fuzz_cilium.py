@@ -70,3 +70,33 @@ def test_parse_prefix_any_text(text):
         parse_prefix(text)
     except ValueError:
         pass
+
+
+LINE = st.one_of(CIDRISH, st.sampled_from(["IP PREFIX/ADDRESS   ", "No entries found.", "", "   "]), st.text(max_size=30))
+
+
+@FUZZ
+@given(st.one_of(st.lists(LINE, max_size=8).map("\n".join), st.text(max_size=200)))
+def test_ipmasq_list_any_text(text):
+    from masqctl.engine.ciliumdbg import parse_ipmasq_list
+    from masqctl.errors import InputError
+
+    with time_limit(20, "ipmasq list"):
+        try:
+            prefixes = parse_ipmasq_list(text, "nodes/n/cilium-ipmasq.txt")
+        except InputError as exc:
+            assert exc.code == "E333" and "cilium-ipmasq.txt" in exc.input
+            return
+        assert len(set(prefixes)) == len(prefixes)
+        for p in prefixes:     # each is in the form cilium-dbg prints, and reads back as itself
+            assert parse_ipmasq_list(p + "\n") == (p,)
+
+
+@FUZZ
+@given(st.text(max_size=300))
+def test_status_any_text(text):
+    from masqctl.engine.ciliumdbg import parse_status
+
+    with time_limit(20, "cilium status"):
+        m = parse_status(text)
+        assert m is None or m.line >= 1
