@@ -30,7 +30,17 @@ def explain(
         "--config-dir", metavar="DIR", help="What-if: evaluate the rules the agent would install for this "
         "config folder (with --iptables: in place of the dump's agent chain).", rich_help_panel="Rules")] = None,
     flavor: Annotated[str, typer.Option("--flavor", help="Agent flavour for --config-dir: azure-v2, upstream, "
-                                        "tke.", rich_help_panel="Rules")] = "azure-v2",
+                                        "tke, cilium (Cilium's ip-masq-agent), azure-cilium (the AKS merger, then "
+                                        "Cilium).", rich_help_panel="Rules")] = "azure-v2",
+    native_routing_cidr: Annotated[Optional[str], typer.Option(
+        "--native-routing-cidr", metavar="CIDR", help="What-if (cilium flavours): Cilium's ipv4-native-routing-cidr "
+        "(exempt before the map).", rich_help_panel="Rules")] = None,
+    remote_node_masquerade: Annotated[bool, typer.Option(
+        "--remote-node-masquerade", help="What-if (cilium flavours): enable-remote-node-masquerade.",
+        rich_help_panel="Rules")] = False,
+    routing_mode: Annotated[Optional[str], typer.Option(
+        "--routing-mode", metavar="native|tunnel", help="What-if (cilium flavours): Cilium's routing mode "
+        "(default native).", rich_help_panel="Rules")] = None,
     enable_ipv6: Annotated[bool, typer.Option("--enable-ipv6", help="What-if: the agent runs with "
                                               "--enable-ipv6.", rich_help_panel="Rules")] = False,
     nomasq_all_reserved_ranges: Annotated[bool, typer.Option(
@@ -133,7 +143,15 @@ def explain(
                   agent_options=agent_options, local_addresses=list(local_address or []), ip_addr=ip_addr,
                   node_ip=node_ip, out_interface=out_interface, in_interface=in_interface, ipset=ipset,
                   bridged=bridged)
-    result = run_explain(req)
+    cilium = (native_routing_cidr, remote_node_masquerade or None, routing_mode)
+    if agent_options is not None and agent_options.flavor in ("cilium", "azure-cilium"):
+        from masqctl.analysis.dataplanes.cilium_bpf import what_if
+        result = what_if(req, *cilium)
+    elif any(v is not None for v in cilium):
+        raise UsageError("--native-routing-cidr, --remote-node-masquerade and --routing-mode describe Cilium: use "
+                         "them with --config-dir and --flavor cilium or azure-cilium", input="--flavor", code="E232")
+    else:
+        result = run_explain(req)
     if output != Output.table:
         emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         return

@@ -23,6 +23,7 @@ from dataclasses import replace as _replace
 from masqctl.analysis.cilium import BpfContext
 from masqctl.analysis.dataplanes.base import Dataplane
 from masqctl.analysis.explain import Explanation, Request, explain
+from masqctl.engine.cilium import MapEntry
 
 NAT_H = "cilium/cilium bpf/lib/nat.h snat_v4_needs_masquerade()"
 
@@ -234,4 +235,50 @@ def apply_decision(base: Explanation, request: Request, ctx: BpfContext) -> Expl
     return base
 
 
-__all__ = ["BpfContext", "BpfDecision", "BpfStep", "CiliumBpf", "apply_decision", "bpf_decision"]
+def what_if(request: Request, native_routing_cidr: str | None = None, remote_node_masquerade: bool | None = None,
+            routing_mode: str | None = None) -> Explanation:
+    """``explain --config-dir DIR --flavor cilium|azure-cilium``: Cilium's decision for the map that
+    folder gives, with the Cilium facts no bundle gives taken from flags (SRC is a pod of the node,
+    DST not a node of the cluster, no egress gateway: each said in the notes)."""
+    from masqctl.engine import load_config_dir
+    from masqctl.errors import UsageError
+
+    if routing_mode is not None and routing_mode not in ("native", "tunnel"):
+        raise UsageError(f"--routing-mode {routing_mode!r}: use native or tunnel", input="--routing-mode",
+                         code="E233")
+    if native_routing_cidr is not None:
+        try:
+            native_routing_cidr = str(ipaddress.ip_network(native_routing_cidr, strict=False))
+        except ValueError:
+            raise UsageError(f"{native_routing_cidr!r} is not a CIDR (such as 192.168.0.0/16)",
+                             input="--native-routing-cidr", code="E234") from None
+    config = load_config_dir(request.config_dir, request.agent_options)
+    nets = [ipaddress.ip_network(c) for c in config.cidrs()]
+
+    def lookup(ip: str):
+        a = ipaddress.ip_address(ip)
+        best = max((n for n in nets if n.version == a.version and a in n), key=lambda n: n.prefixlen, default=None)
+        return None if best is None else MapEntry(str(best), best.version, "config")
+
+    def chain_of(prefix: str) -> str:
+        entry = next((c for c in config.non_masquerade_cidrs if c.cidr == prefix), None)
+        where = " <- ".join(o.describe() for o in entry.origins) if entry is not None else ""
+        return f"map entry {prefix}" + (f" <- {where}" if where else "")
+
+    ctx = BpfContext(node_ip=request.node_ip, src_local_endpoint=not request.from_host,
+                     src_host_endpoint=request.from_host, native_routing_cidr=native_routing_cidr,
+                     routing_mode=routing_mode or "native", remote_node_masquerade=bool(remote_node_masquerade),
+                     dst_remote_node=False, egress_gateway=False, lookup=lookup, chain_of=chain_of,
+                     map_source=f"the map {request.agent_options.flavor} loads from {request.config_dir}")
+    request.cilium = ctx
+    ex = CiliumBpf().verdict(request)
+    ex.notes = [n for n in ex.notes if not n.startswith("bypassed, not evaluated")]   # no node here
+    ex.notes.append("WHAT-IF (Cilium): assumed SRC is a pod of this node" + (" (--from-host: the host)" if
+                    request.from_host else "") + ", DST is not a node of the cluster and no egress-gateway policy "
+                    "applies; routing " + (routing_mode or "native") + (f", native routing CIDR {native_routing_cidr}"
+                    if native_routing_cidr else ", no native routing CIDR")
+                    + (", remote-node masquerade on" if remote_node_masquerade else ""))
+    return ex
+
+
+__all__ = ["BpfContext", "what_if", "BpfDecision", "BpfStep", "CiliumBpf", "apply_decision", "bpf_decision"]
