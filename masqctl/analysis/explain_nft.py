@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from masqctl.errors import InputError
 from masqctl.netfilter.dump import Dump
-from masqctl.netfilter.nft import NftError, Ruleset, parse_ruleset
+from masqctl.netfilter.nftread import NftError, Ruleset, parse_ruleset
 from masqctl.netfilter.walk import Evaluation
 from masqctl.textinput import read_text
 

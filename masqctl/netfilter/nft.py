@@ -1,6 +1,6 @@
 """An nftables ruleset as plain values: ``nft -j list ruleset`` (primary) and ``nft list ruleset``.
 
-:func:`parse_ruleset` takes either form and gives a :class:`Ruleset`: tables in listing order
+:func:`~masqctl.netfilter.nftread.parse_ruleset` takes either form and gives a :class:`Ruleset`: tables in listing order
 (which is creation order), each with its chains (base chains carry type, hook, priority and
 policy), rules and named sets and maps. Rules keep their statements in the JSON form of
 libnftables (``{"match": …}``, ``{"jump": …}``, ``{"masquerade": …}``); the text form is
@@ -215,17 +215,6 @@ def _norm_str(s: str, where: str):
 
 
 # --- JSON --------------------------------------------------------------------------------------------
-
-def parse_ruleset(text: str, source: str) -> Ruleset:
-    """``nft -j list ruleset`` output or ``nft list ruleset`` text (decided by the first character)."""
-    stripped = text.lstrip()
-    if not stripped:
-        raise NftError("the ruleset is empty (no tables)", None, "empty")
-    if stripped[0] in "{[":
-        return parse_json(text, source)
-    from masqctl.netfilter.nfttext import parse_text   # the text reader only for text input
-    return parse_text(text, source)
-
 
 def parse_json(text: str, source: str) -> Ruleset:
     try:

@@ -18,7 +18,7 @@ import pytest
 from masqctl.analysis.explain import Request, explain
 from masqctl.errors import InputError
 from masqctl.netfilter.facts import Address, NodeFacts
-from masqctl.netfilter.nft import NftError, parse_ruleset
+from masqctl.netfilter.nftread import NftError, parse_ruleset
 from masqctl.netfilter.nfteval import NftEvaluator
 from masqctl.netfilter.walk import Packet
 
