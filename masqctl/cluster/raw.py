@@ -26,6 +26,8 @@ IPTABLES_FILE = "iptables-save.txt"
 IP6TABLES_FILE = "ip6tables-save.txt"
 IP_ADDR_FILE = "ip-addr.txt"
 CONNTRACK_FILE = "conntrack.txt"   # optional: /proc/net/nf_conntrack or conntrack -L
+NFT_FILE = "nft-ruleset.json"      # optional: nft -j list ruleset
+NFT_TEXT_FILE = "nft-ruleset.txt"  # optional: nft list ruleset (read when there is no JSON form)
 MANIFEST_FILE = "manifest.json"
 
 
