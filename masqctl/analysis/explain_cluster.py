@@ -425,6 +425,12 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
                      "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
                      "are not included)")
+    nft_text = (capture.nft_ruleset or capture.nft_ruleset_text) if capture is not None else None
+    if nft_text:        # native nftables tables: walked with the iptables rules, in hook/priority order
+        form = "json" if capture.nft_ruleset else "txt"
+        req.nft, req.nft_text = f"nodes/{node_name}/nft-ruleset.{form}", nft_text
+        req.nft_label = f"node {node_name}'s nft ruleset ({capture.via or 'capture'})"
+        rules_from += f", with the nftables ruleset captured on node {node_name}"
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
     if dump_text:
