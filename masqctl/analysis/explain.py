@@ -58,6 +58,9 @@ class Request:
     config_label: str | None = None      # e.g. "the effective config of kube-system/azure-ip-masq-agent"
     source_of: object | None = None      # Origin -> str: where a config line lives (a ConfigMap key)
     cilium: object | None = None         # dataplanes.cilium_bpf.BpfContext: Cilium's BPF masquerade decides
+    nft: str | None = None               # path to `nft -j list ruleset` (or `nft list ruleset`) output, "-" stdin
+    nft_text: str | None = None          # its text (stdin, or a bundle's file with nft_label)
+    nft_label: str | None = None
 
 
 @dataclass
@@ -338,9 +341,10 @@ def explain(req: Request) -> Explanation:
     if src.version != dst.version:
         raise UsageError(f"SRC {src} and DST {dst} are of different IP families", input="SRC/DST",
                          code="E211")
-    if req.iptables is None and req.config_dir is None and req.config is None:
-        raise UsageError("give the rules: --iptables FILE (an iptables-save dump) and/or --config-dir DIR "
-                         "(what the agent would install)", input="explain", code="E213")
+    if req.iptables is None and req.config_dir is None and req.config is None and req.nft is None:
+        raise UsageError("give the rules: --iptables FILE (an iptables-save dump), --nft FILE (an nftables "
+                         "ruleset) and/or --config-dir DIR (what the agent would install)", input="explain",
+                         code="E213")
     proto = (req.proto or "tcp").lower()
     if proto not in PROTOCOLS:
         raise UsageError(f"protocol {req.proto!r}; use one of {', '.join(PROTOCOLS)}", input="--proto",
@@ -395,20 +399,34 @@ def explain(req: Request) -> Explanation:
         else:
             notes.append(f"what-if: chain {options.masq_chain} of the dump replaced by the rules rendered "
                          f"from {what} ({options.flavor})")
+    ruleset = None
+    if req.nft is not None:
+        from masqctl.analysis.explain_nft import load_ruleset   # nftables only when given
+        ruleset = load_ruleset(req)
+        source_desc["nft"] = ruleset.source
+        if dump is None:
+            dump = Dump(ruleset.source)
     facts = build_facts(req, _load_ipsets(req.ipset))
-    if req.iptables is None and req.iptables_text is None and not facts.knows_locals(dst.version):
+    if req.iptables is None and req.iptables_text is None and req.nft is None and not facts.knows_locals(dst.version):
         # a what-if on the agent's rules alone asks what the agent does with traffic that leaves the
         # node: the destination is taken as remote, and the answer says so
         facts.remote_assumed = True
         notes.append(f"what-if: {dst} is taken as a remote address (not one of the node's own, which would be "
                      "delivered locally without nat POSTROUTING); give --local-address or --ip-addr to decide it")
     packet = Packet(src, dst, proto, dport, sport, req.from_host)
-    evaluator = Evaluator(dump, facts)
+    if ruleset is not None:
+        from masqctl.netfilter.nfteval import NftEvaluator
+        evaluator = NftEvaluator(ruleset, dump if dump.tables else None, facts)
+    else:
+        evaluator = Evaluator(dump, facts)
     try:
         evaluation = evaluator.evaluate(packet)
     except DumpError as exc:   # a rule tokenized lazily on the packet's path
         raise dump_error(exc, dump.source) from None
     notes = _input_notes(dump, req, facts, evaluation) + notes + evaluation.notes + _flow_notes(evaluation, facts)
+    if ruleset is not None:
+        from masqctl.analysis.explain_nft import ruleset_notes
+        notes = ruleset_notes(ruleset, dump, evaluation) + notes
     if "mangle" not in dump.tables and not evaluator.mangle_marks and any(
             " -m mark " in s.text for o in evaluation.outcomes for s in o.trace):
         notes.append("mark matches were decided with the packet mark unset before nat, but the input has no "
@@ -591,7 +609,7 @@ def summarize(ex: Explanation) -> str:
         return f"{flow} is not masqueraded: raw {where} untracks it, so the nat table never sees it; the " \
                f"destination sees {o.source_ip_seen}"
     # accept: RETURN to policy, ACCEPT, or nothing matched
-    if d is not None and d.action.endswith("RETURN"):
+    if d is not None and d.action.upper().endswith("RETURN"):
         cidr = prov.cidr if prov else _dest_of(d.text)
         what = f" for {cidr}" if cidr else ""
         origin = f", set by {prov.describe()}" if prov and prov.file else ""
@@ -647,7 +665,7 @@ def _decided_by(ex: Explanation, o: Outcome) -> str:
         return f"raw {where} untracks it"
     if o.kind == "dropped":
         return f"{where} drops it"
-    if d is not None and d.action.endswith("RETURN"):
+    if d is not None and d.action.upper().endswith("RETURN"):
         prov = ex.provenance.get((d.chain, d.index))
         cidr = prov.cidr if prov else _dest_of(d.text)
         origin = f", set by {prov.describe()}" if prov and prov.file else ""
@@ -718,7 +736,7 @@ def _flow_dst(p: Packet) -> str:
 
 
 def _what(step: Step | None) -> str:
-    if step is None:
+    if step is None or ": table " in step.hook:     # an nftables rule: not iptables text
         return ""
     from masqctl.netfilter.dump import parse_rule
     rule = parse_rule(step.chain, step.index or 0, step.lineno or 0, step.text)

@@ -428,6 +428,12 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
                      "are not included)")
     if mode.snat_by == "cilium-bpf" and fam == 4:
         req.cilium = bpf_context(snapshot, node_name, source.ip, source.kind, source.node, dest.ip)
+    nft_text = (capture.nft_ruleset or capture.nft_ruleset_text) if capture is not None else None
+    if nft_text:        # native nftables tables: walked with the iptables rules, in hook/priority order
+        form = "json" if capture.nft_ruleset else "txt"
+        req.nft, req.nft_text = f"nodes/{node_name}/nft-ruleset.{form}", nft_text
+        req.nft_label = f"node {node_name}'s nft ruleset ({capture.via or 'capture'})"
+        rules_from += f", with the nftables ruleset captured on node {node_name}"
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
     if dump_text:

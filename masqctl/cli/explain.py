@@ -26,6 +26,9 @@ def explain(
     iptables: Annotated[Optional[str], typer.Option(
         "--iptables", metavar="FILE", help="iptables-save (or ip6tables-save) output of the node; - for stdin.",
         rich_help_panel="Rules")] = None,
+    nft: Annotated[Optional[str], typer.Option(
+        "--nft", metavar="FILE", help="`nft -j list ruleset` (or `nft list ruleset`) output of the node; - for "
+        "stdin. With --iptables both are walked, in hook and priority order.", rich_help_panel="Rules")] = None,
     config_dir: Annotated[Optional[str], typer.Option(
         "--config-dir", metavar="DIR", help="What-if: evaluate the rules the agent would install for this "
         "config folder (with --iptables: in place of the dump's agent chain).", rich_help_panel="Rules")] = None,
@@ -97,7 +100,7 @@ def explain(
       masqctl explain shop/client-7d9f 10.42.1.1:443 --context aks-spoke1 -g spoke-rg --cluster spoke1
     """
     if gathering.on_cluster:
-        files = [name for name, value in (("--iptables", iptables), ("--config-dir", config_dir),
+        files = [name for name, value in (("--iptables", iptables), ("--nft", nft), ("--config-dir", config_dir),
                                           ("--ip-addr", ip_addr)) if value is not None]
         if files:
             raise UsageError(f"{'/'.join(files)} evaluate files without a cluster; on a cluster (--bundle, "
@@ -136,13 +139,18 @@ def explain(
                                      nomasq_all_reserved_ranges=nomasq_all_reserved_ranges,
                                      masq_chain=check_chain_name(masq_chain),
                                      to_ports=parse_to_ports(to_ports))
+    if iptables == "-" and nft == "-":
+        raise UsageError("--iptables - and --nft - both read stdin: give one of them as a file", input="--nft",
+                         code="E235", hint="e.g. --nft <(nft -j list ruleset) --iptables -")
     stdin_text = read_text("-", what="iptables-save", binary_hint="give the text output of the command") \
         if iptables == "-" else None
+    nft_stdin = read_text("-", what="nft ruleset", binary_hint="give the text output of `nft -j list ruleset`") \
+        if nft == "-" else None
     req = Request(src=src, dst=dst, proto=proto, dport=dport, sport=sport, from_host=from_host,
                   iptables=iptables, iptables_text=stdin_text, config_dir=config_dir,
                   agent_options=agent_options, local_addresses=list(local_address or []), ip_addr=ip_addr,
                   node_ip=node_ip, out_interface=out_interface, in_interface=in_interface, ipset=ipset,
-                  bridged=bridged)
+                  bridged=bridged, nft=nft, nft_text=nft_stdin)
     cilium = (native_routing_cidr, remote_node_masquerade or None, routing_mode)
     if agent_options is not None and agent_options.flavor in ("cilium", "azure-cilium"):
         from masqctl.analysis.dataplanes.cilium_bpf import what_if
@@ -255,9 +263,12 @@ def _fill(tree, o, result, verbose: int, escape) -> None:
     for s in o.trace:
         if s.hook not in hooks:
             flush()
-            if s.hook == "POSTROUTING" and hooks:
+            if (s.hook == "POSTROUTING" or s.hook.startswith(("postrouting: ", "iptables nat POSTROUTING"))) \
+                    and not any(h == "POSTROUTING" or h.startswith(("postrouting: ", "iptables nat POSTROUTING"))
+                                for h in hooks) and hooks:
                 tree.add(f"[cyan]routing[/]: {escape(o.destination)} leaves via {escape(o.egress or 'an unknown interface')}")
-            hooks[s.hook] = tree.add(f"[bold cyan]{'' if s.hook.startswith(('raw ', 'nat#')) else 'nat '}{s.hook}[/]")
+            plain = s.hook.startswith(('raw ', 'nat#', 'iptables ')) or ": table " in s.hook
+            hooks[s.hook] = tree.add(f"[bold cyan]{'' if plain else 'nat '}{escape(s.hook)}[/]")
             stack = [(s.hook, hooks[s.hook])]
         while len(stack) > 1 and stack[-1][0] != s.chain:
             if any(c == s.chain for c, _ in stack):

@@ -42,6 +42,8 @@ from masqctl.cluster.raw import (
     IPTABLES_FILE,
     MANIFEST_FILE,
     NODES_DIR,
+    NFT_FILE,
+    NFT_TEXT_FILE,
     NODES_FILE,
     PODS_FILE,
     VNETS_DIR,
@@ -81,9 +83,10 @@ KUBE_FILES = {   # RawCluster attribute → (file, kind of the items, MissingKey
 }
 CAPTURE_FILES = {IPTABLES_FILE: "iptables_save", IP6TABLES_FILE: "ip6tables_save", IP_ADDR_FILE: "ip_addr",
                  CONNTRACK_FILE: "conntrack", CILIUM_IPMASQ_FILE: "cilium_ipmasq",
-                 CILIUM_STATUS_FILE: "cilium_status"}
+                 CILIUM_STATUS_FILE: "cilium_status", NFT_FILE: "nft_ruleset", NFT_TEXT_FILE: "nft_ruleset_text"}
 CAPTURE_PIECES = {IPTABLES_FILE: "iptables-save", IP6TABLES_FILE: "ip6tables-save", IP_ADDR_FILE: "ip-addr",
-                  CONNTRACK_FILE: "conntrack", CILIUM_IPMASQ_FILE: "cilium-ipmasq", CILIUM_STATUS_FILE: "cilium-status"}
+                  CONNTRACK_FILE: "conntrack", CILIUM_IPMASQ_FILE: "cilium-ipmasq", CILIUM_STATUS_FILE: "cilium-status",
+                  NFT_FILE: "nft", NFT_TEXT_FILE: "nft"}
 _VNET_STEM = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 _NODE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$")
 
@@ -420,6 +423,7 @@ def _manifest(data: bytes | None) -> dict:
             for key in ("via", "backend", "captured_at"):
                 c.str(key)
             c.str_map("errors")
+            c.str_map("absent")
     return value
 
 
@@ -445,9 +449,11 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
         out[node] = NodeCapture(node=node, iptables_save=t.get("iptables_save"),
                                 ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
                                 conntrack=t.get("conntrack"), cilium_ipmasq=t.get("cilium_ipmasq"),
-                                cilium_status=t.get("cilium_status"),
+                                cilium_status=t.get("cilium_status"), nft_ruleset=t.get("nft_ruleset"),
+                                nft_ruleset_text=t.get("nft_ruleset_text"),
                                 backend=m.get("backend"), captured_at=m.get("captured_at"),
-                                via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}))
+                                via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}),
+                                absent=dict(m.get("absent") or {}))
     return out
 
 
@@ -504,12 +510,15 @@ def manifest_of(raw: RawCluster, *, redacted: bool, files: list[str]) -> dict:
     collected["captures"] = sorted(n for n, c in raw.captures.items()
                                    if c.iptables_save is not None or c.ip6tables_save is not None or c.ip_addr is not None
                                    or c.conntrack is not None or c.cilium_ipmasq is not None
-                                   or c.cilium_status is not None)
+                                   or c.cilium_status is not None or c.nft_ruleset is not None
+                                   or c.nft_ruleset_text is not None)
     captures = {}
     failed = {}
     for node, cap in sorted(raw.captures.items()):
         captures[node] = {"via": cap.via, "backend": cap.backend, "captured_at": cap.captured_at,
                           "errors": dict(cap.errors)}
+        if cap.absent:
+            captures[node]["absent"] = dict(cap.absent)
         if cap.errors:
             failed[node] = dict(cap.errors)
     manifest = dict(raw.manifest) if isinstance(raw.manifest, dict) else {}

@@ -162,7 +162,8 @@ class NodeCapture:
     ``errors`` maps the piece (``iptables-save``, ``ip6tables-save``, ``ip-addr``, ``conntrack``,
     or ``node`` for the whole capture) to the reason. ``conntrack`` is the node's connection
     tracking table as text (``/proc/net/nf_conntrack`` or ``conntrack -L``), read only when asked
-    for (``collect --conntrack``, a bundle's ``conntrack.txt``). ``backend`` is ``nft``, ``legacy``,
+    for (``collect --conntrack``, a bundle's ``conntrack.txt``). ``nft_ruleset`` (piece ``nft``) is the
+    node's nftables ruleset, native tables included, which ``iptables-save`` does not show. ``backend`` is ``nft``, ``legacy``,
     ``mixed`` (tables in both) or ``None`` when unknown. ``via`` is how it was captured:
     ``agent-pod/<name>``, ``debug-pod/<name>`` or ``bundle``.
     """
@@ -174,10 +175,13 @@ class NodeCapture:
     conntrack: str | None = None
     cilium_ipmasq: str | None = None     # `cilium-dbg bpf ipmasq list` in the node's cilium agent pod
     cilium_status: str | None = None     # `cilium-dbg status`
+    nft_ruleset: str | None = None        # `nft -j list ruleset` (nodes/<node>/nft-ruleset.json)
+    nft_ruleset_text: str | None = None   # `nft list ruleset` (nft-ruleset.txt), used when there is no JSON
     backend: str | None = None
     captured_at: str | None = None    # RFC 3339 UTC
     via: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
+    absent: dict[str, str] = field(default_factory=dict)   # piece -> why: a tool the node lacks (not a failure)
 
 
 # --------------------------------------------------------------------------- Azure

@@ -28,6 +28,8 @@ IP_ADDR_FILE = "ip-addr.txt"
 CONNTRACK_FILE = "conntrack.txt"   # optional: /proc/net/nf_conntrack or conntrack -L
 CILIUM_IPMASQ_FILE = "cilium-ipmasq.txt"   # optional: cilium-dbg bpf ipmasq list
 CILIUM_STATUS_FILE = "cilium-status.txt"   # optional: cilium-dbg status
+NFT_FILE = "nft-ruleset.json"      # optional: nft -j list ruleset
+NFT_TEXT_FILE = "nft-ruleset.txt"  # optional: nft list ruleset (read when there is no JSON form)
 MANIFEST_FILE = "manifest.json"
 
 

@@ -133,7 +133,8 @@ class Redactor:
                 self.add("subnet", labels.get("kubernetes.azure.com/network-subnet"))
                 self.add("subnet", labels.get("kubernetes.azure.com/podnetwork-subnet"))
         for cap in raw.captures.values():
-            for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr, cap.conntrack):
+            for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr, cap.conntrack, cap.nft_ruleset,
+                         cap.nft_ruleset_text):
                 if text:
                     self.learn_text(text)
 
@@ -241,7 +242,10 @@ def redact_raw(raw: RawCluster, redactor: Redactor | None = None) -> RawCluster:
             ip6tables_save=r.text(cap.ip6tables_save) if cap.ip6tables_save else cap.ip6tables_save,
             ip_addr=r.text(cap.ip_addr) if cap.ip_addr else cap.ip_addr,
             conntrack=r.text(cap.conntrack) if cap.conntrack else cap.conntrack,
+            nft_ruleset=r.text(cap.nft_ruleset) if cap.nft_ruleset else cap.nft_ruleset,
+            nft_ruleset_text=r.text(cap.nft_ruleset_text) if cap.nft_ruleset_text else cap.nft_ruleset_text,
             errors={k: r.text(v) for k, v in cap.errors.items()},
+            absent={k: r.text(v) for k, v in cap.absent.items()},
             via=r.text(cap.via) if cap.via else cap.via,
         )
     if isinstance(out.manifest, dict):

@@ -13,6 +13,8 @@ and marks as the kernel compares them), ``walk`` (the data of a walk: packet, st
 Comparing rules: ``canonical`` (rules by meaning, not text) and ``chaindiff`` (a live agent chain
 and its jump against the intended rules).
 
-A second source of node evidence (conntrack tables, nft rulesets) is a module here: text in,
+A second source of node evidence is a module here (`conntrack`; nftables rulesets: `nft` the model
+and its JSON reader, `nfttext` the text form, `nftread` either, `nftshow` rules as text, `nfteval` the walk
+of their nat chains): text in,
 plain values out. Imports: the standard library and ``masqctl.errors`` only.
 """

@@ -1,7 +1,9 @@
 """What masqctl runs on a node to capture its tables, and how it reads the answer.
 
 One exec per node when the container has a shell: ``CAPTURE_SCRIPT`` runs ``iptables-save``,
-``ip6tables-save`` and ``ip -o addr`` (with ``--conntrack`` also the connection-tracking table) and, where both binaries exist, counts the rules in the
+``ip6tables-save``, ``ip -o addr`` and ``nft -j list ruleset`` (native nftables tables, which
+``iptables-save`` does not show; a node or image without ``nft`` is recorded as absent, not as a
+failure) (with ``--conntrack`` also the connection-tracking table) and, where both binaries exist, counts the rules in the
 legacy and nft backends, printing each piece between marker lines on stdout and stderr with its
 exit status. Without a shell (a distroless image), each command is one exec of its own.
 
@@ -28,6 +30,7 @@ count() { n=0; while IFS= read -r l; do case $l in -A*) n=$((n+1));; esac; done;
 run iptables-save iptables-save
 run ip6tables-save ip6tables-save
 run ip-addr ip -o addr
+run nft nft -j list ruleset
 if command -v iptables-legacy-save >/dev/null 2>&1 && command -v iptables-nft-save >/dev/null 2>&1; then
   sec legacy-rules; iptables-legacy-save 2>/dev/null | count; fin legacy-rules 0
   sec nft-rules; iptables-nft-save 2>/dev/null | count; fin nft-rules 0
@@ -52,6 +55,7 @@ SEPARATE_COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("iptables-save", ("iptables-save",)),
     ("ip6tables-save", ("ip6tables-save",)),
     ("ip-addr", ("ip", "-o", "addr")),
+    ("nft", ("nft", "-j", "list", "ruleset")),
 )
 
 PIECES = ("iptables-save", "ip6tables-save", "ip-addr")

@@ -548,9 +548,25 @@ def _build_capture(node: str, at: str, via: str, sections: dict[str, cap.Piece],
         table, problem = _conntrack_piece(sections.get("conntrack"))
         if problem:
             errors["conntrack"] = problem
+    nft_json, absent = _nft_piece(sections.get("nft"), errors)
     return NodeCapture(node=node, iptables_save=texts["iptables-save"], ip6tables_save=texts["ip6tables-save"],
                        ip_addr=texts["ip-addr"], conntrack=table, backend=backend, captured_at=at, via=via,
-                       errors=errors)
+                       errors=errors, nft_ruleset=nft_json, absent=absent)
+
+
+def _nft_piece(p: cap.Piece | None, errors: dict[str, str]) -> tuple[str | None, dict[str, str]]:
+    """The ruleset's JSON, and what is absent: no ``nft`` on the node is recorded, not a failure."""
+    if p is None or p.rc is None:
+        return None, {}
+    if p.rc == 0 and p.stdout.strip():
+        return p.stdout + ("\n" if not p.stdout.endswith("\n") else ""), {}
+    detail = cap.first_line(p.stderr)
+    if cap.missing_binary(p) or "not found" in detail and p.rc in (126, 127):
+        return None, {"nft": "nft is not in reach on this node (not in the container image, or not installed): "
+                             "native nftables tables were not captured — run `nft -j list ruleset` on the node and "
+                             "add it as nodes/<node>/nft-ruleset.json if kube-proxy or the CNI uses nftables"}
+    errors["nft"] = f"nft -j list ruleset failed (exit {p.rc}): {detail or 'no message'}"
+    return None, {}
 
 
 def _conntrack_piece(p: cap.Piece | None) -> tuple[str | None, str | None]:
