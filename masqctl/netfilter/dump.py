@@ -617,10 +617,9 @@ def _body(text: str, start: int, end: int, lineno: int) -> _Body | None:
         ndecl = len(decls)
         if not all(map(str.startswith, decls, repeat(":"))):
             return None
-        parts = [d[1:].split() for d in decls]
-        if min(map(len, parts)) < 1 or max(map(len, parts)) > 3:
+        declared = _declarations(text[start:rules - 1], decls)
+        if declared is None:
             return None
-        declared = {p[0]: (p[1] if len(p) >= 2 and p[1] != "-" else None) for p in parts}
         lineno += ndecl
     if rules == end:
         return _Body(declared, lineno, [], [], ndecl)
@@ -633,6 +632,29 @@ def _body(text: str, start: int, end: int, lineno: int) -> _Body | None:
     if "" in names:                                         # "-A  CHAIN" or "-A " alone
         return None
     return _Body(declared, lineno, items, names, ndecl + len(items))
+
+
+_NO_POLICY = {"-": None}
+
+
+def _declarations(block: str, decls: list[str]) -> dict | None:
+    """The chain declarations ``decls`` (the lines of ``block``, each starting with ``:``) as
+    name -> policy, as the line-by-line reader files them; None for a malformed one."""
+    words = block.split()
+    n = len(decls)
+    names = words[0::3]
+    if (len(words) == 3 * n and sum(map(str.startswith, words, repeat(":"))) == n
+            and all(map(str.startswith, names, repeat(":")))):
+        # three words on every line, as iptables-save prints ":NAME POLICY [p:b]": the n words
+        # starting with ':' are the n lines' first words, and they are three words apart
+        if min(map(len, names)) < 2:
+            return None                        # ": NAME": read line by line
+        policies = words[1::3]
+        return dict(zip([w[1:] for w in names], map(_NO_POLICY.get, policies, policies)))
+    parts = [d[1:].split() for d in decls]
+    if min(map(len, parts)) < 1 or max(map(len, parts)) > 3:
+        return None
+    return {p[0]: (p[1] if len(p) >= 2 and p[1] != "-" else None) for p in parts}
 
 
 def _headerless(dump: Dump, name: str) -> Table:
