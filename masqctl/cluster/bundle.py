@@ -11,7 +11,9 @@ Layout (docs/bundles.md)::
 Every file is optional; what is absent is recorded in ``RawCluster.missing``. Reading is
 defensive: a tarball member that escapes the bundle, a link or device, a bundle over the
 size cap (in total, or one bundle file over its own cap), a file that is not text, not
-YAML/JSON or of the wrong shape is an ``InputError`` naming the file (and the field). Only the
+YAML/JSON or of the wrong shape is an ``InputError`` naming the file (and the field); but a
+node's capture file that is not text, is a folder or cannot be read is only that node's capture
+piece lost, with the reason in ``NodeCapture.errors`` (the other nodes are read). Only the
 bundle's own files are ever read: any other file or tarball member (an attachment, a core dump)
 is skipped unread. Writing is all-or-nothing: the bundle is written into a
 temporary sibling folder that is renamed into place at the end.
@@ -100,6 +102,13 @@ class _Files:
     def __init__(self, label: str):
         self.label = label
         self.data: dict[str, bytes] = {}
+        self.unreadable: dict[str, str] = {}   # a node capture that cannot be read -> why
+
+
+def _capture_file(rel: str) -> bool:
+    """``nodes/<node>/<capture file>``: one node's capture, whose failure is that node's alone."""
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == NODES_DIR and parts[2] in CAPTURE_FILES
 
 
 def _relevant(rel: str) -> bool:
@@ -138,6 +147,8 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
                 continue
             if depth < 2:
                 keep.append(d)
+            elif _capture_file(rel):
+                files.unreadable[rel] = "is a folder, not a file"
         dirnames[:] = keep
         for f in filenames:
             rel = f"{rel_dir}/{f}" if rel_dir else f
@@ -147,6 +158,9 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
             try:
                 st = os.lstat(full)
             except OSError as exc:
+                if _capture_file(rel):
+                    files.unreadable[rel] = f"cannot be read: {exc.strerror}"
+                    continue
                 raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
             if stat.S_ISLNK(st.st_mode):
                 raise InputError("is a symbolic link; a bundle holds plain files only", input=f"{path}: {rel}",
@@ -164,6 +178,9 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
                 with open(full, "rb") as fh:
                     data = fh.read(max_file_bytes + 1)   # a file that grows meanwhile is cut here
             except OSError as exc:
+                if _capture_file(rel):
+                    files.unreadable[rel] = f"cannot be read: {exc.strerror}"
+                    continue
                 raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
             if len(data) > max_file_bytes:
                 raise _file_too_big(path, rel, len(data), max_file_bytes, grew=True)
@@ -342,7 +359,7 @@ def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
     else:
         raise InputError("does not exist", input=path, code=E_OPEN,
                          hint="give a bundle folder written by masqctl collect (or assembled by hand), or a .tar.gz of one")
-    if not files.data:
+    if not files.data and not files.unreadable:
         raise InputError("holds none of the bundle's files (configmaps.yaml, daemonsets.yaml, pods.yaml, "
                          "nodes.yaml, aks.json, vnets/, nodes/)", input=path, code=E_EMPTY,
                          hint="see docs/bundles.md for the layout")
@@ -423,7 +440,8 @@ def _manifest(data: bytes | None) -> dict:
 def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
     meta = manifest.get("captures") or {}
     texts: dict[str, dict[str, str]] = {}
-    for rel in list(files.data):
+    unreadable: dict[str, dict[str, str]] = {}     # node -> capture piece -> why it says nothing
+    for rel in [*files.data, *files.unreadable]:
         parts = rel.split("/")
         if len(parts) != 3 or parts[0] != NODES_DIR:
             continue
@@ -431,19 +449,29 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
         if not safe_node_name(node):
             raise InputError("is not a node name (letters, digits, -, ., _; starting and ending with a letter "
                              "or digit)", input=f"{NODES_DIR}/{node}/", code=E_NODE_NAME)
-        # each file's bytes are dropped once decoded: a fleet's dumps are not held twice
-        texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = _text(rel, files.data.pop(rel))
+        piece = CAPTURE_PIECES[parts[2]]
+        if rel in files.unreadable:
+            unreadable.setdefault(node, {})[piece] = f"{rel} {files.unreadable[rel]} ({E_OPEN})"
+            continue
+        # each file's bytes are dropped once decoded: a fleet's dumps are not held twice. A capture
+        # that is not text makes that node's piece unknown, with the reason; the other nodes are read
+        try:
+            texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = _text(rel, files.data.pop(rel))
+        except InputError as exc:
+            unreadable.setdefault(node, {})[piece] = f"{rel} is unreadable: {exc.message} ({exc.code})"
     out: dict[str, NodeCapture] = {}
-    for node in sorted(set(texts) | set(meta)):
+    for node in sorted(set(texts) | set(meta) | set(unreadable)):
         if not safe_node_name(node):
             raise InputError("is not a node name", input=f"{MANIFEST_FILE} captures.{node}", code=E_NODE_NAME)
         m = meta.get(node) or {}
         t = texts.get(node, {})
+        errors = dict(m.get("errors") or {})
+        errors.update(unreadable.get(node, {}))
         out[node] = NodeCapture(node=node, iptables_save=t.get("iptables_save"),
                                 ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
                                 conntrack=t.get("conntrack"),
                                 backend=m.get("backend"), captured_at=m.get("captured_at"),
-                                via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}))
+                                via=m.get("via") or "bundle", errors=errors)
     return out
 
 
