@@ -177,6 +177,11 @@ class NodeCapture:
     via: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
+    def holds(self, name: str) -> bool:
+        """Whether text field ``name`` (``iptables_save``…) holds text, i.e. ``bool(getattr(self, name))``,
+        answered without reading it where it is still in a bundle's file."""
+        return bool(getattr(self, name))
+
 
 # --------------------------------------------------------------------------- Azure
 
