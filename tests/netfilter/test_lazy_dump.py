@@ -7,7 +7,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import random
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +19,7 @@ from masqctl.netfilter.facts import NodeFacts, parse_address_fact
 from timelimit import time_limit
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "dumps")
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+BENCH = os.path.join(os.path.dirname(__file__), "..", "..", "bench")
 
 
 def fixture(name: str) -> str:
@@ -166,9 +165,14 @@ def test_generated_dumps_read_alike(lines, end):
 
 
 def test_big_kube_proxy_table_reads_alike():
-    from kube_proxy_table import generate
+    import importlib.util
 
-    text = generate(300, 3)
+    # by path: bench/ holds an inspect.py, which must not shadow the standard library's
+    spec = importlib.util.spec_from_file_location("masqctl_bench_kube_proxy_table",
+                                                  os.path.join(BENCH, "kube_proxy_table.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    text = module.generate(300, 3)
     lazy = parse_dump(text)
     nat = lazy.table("nat")
     assert nat._body is not None            # taken whole, nothing filed yet
