@@ -382,15 +382,15 @@ def node_drift(snapshot: ClusterSnapshot, node: str, rules: RuleSet | None, no_r
         return NodeDrift(node, (unknown_state(4, no_rules or "the effective config is not known"),))
     for fam in fams:
         piece = "iptables-save" if fam.family == 4 else "ip6tables-save"
-        text = None if capture is None else (capture.iptables_save if fam.family == 4 else capture.ip6tables_save)
-        if not text:
+        attr = "iptables_save" if fam.family == 4 else "ip6tables_save"
+        if capture is None or not capture.holds(attr):
             out.append(unknown_state(fam.family, capture_gap(snapshot, node, capture, piece), fam.chain))
             continue
         try:
             if dumps is not None:
                 view = dumps.live_chain(node, fam.family, fam.chain)
             else:
-                view = live_chain(text, fam.chain, f"nodes/{node}/{piece}.txt")
+                view = live_chain(getattr(capture, attr), fam.chain, f"nodes/{node}/{piece}.txt")
         except DumpError as exc:
             out.append(unknown_state(fam.family, unreadable_reason(node, piece, exc), fam.chain))
             continue

@@ -165,7 +165,7 @@ def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
     if cap.ip_addr:
         signs.bridge_cbr0 = any(line.split()[1:2] == ["cbr0"] for line in cap.ip_addr.splitlines()
                                 if len(line.split()) > 1)
-    if not cap.iptables_save:
+    if not cap.holds("iptables_save"):
         return signs
     try:
         if dumps is not None:

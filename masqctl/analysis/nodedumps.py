@@ -155,23 +155,21 @@ class NodeDumps:
 
     def live_chain(self, node: str, family: int, chain: str):
         """``dumpfacts.chain_of_dump`` of the node's dump (a ``LiveView``). Raises ``DumpError``."""
-        text = self.text(node, family)
         if not self.share:
-            return chain_of_dump(parse_dump(text, _source(node, family)), chain)
-        facts = self._get(node, family)
+            return chain_of_dump(parse_dump(self.text(node, family), _source(node, family)), chain)
+        facts = self._get(node, family)       # the capture's text is read only when its facts are not known
         if chain in facts.chains:
             return facts.chains[chain]
-        return chain_of_dump(self._parse(text, _source(node, family)), chain)
+        return chain_of_dump(self._parse(self.text(node, family), _source(node, family)), chain)
 
     def shadowing(self, node: str, chain: str) -> tuple[list[str], str | None]:
         """``dumpfacts.shadowing_of_dump`` of the node's IPv4 dump. Raises ``DumpError``."""
-        text = self.text(node, 4)
         if not self.share:
-            return shadowing_of_dump(parse_dump(text, _source(node, 4)), chain)
+            return shadowing_of_dump(parse_dump(self.text(node, 4), _source(node, 4)), chain)
         facts = self._get(node, 4)
         if chain in facts.shadowing:
             return list(facts.shadowing[chain]), facts.limit
-        return shadowing_of_dump(self._parse(text, _source(node, 4)), chain)
+        return shadowing_of_dump(self._parse(self.text(node, 4), _source(node, 4)), chain)
 
     def dump_gap(self, node: str) -> str | None:
         """``dumpfacts.dump_gap`` of the node's IPv4 dump. Raises ``DumpError``."""

@@ -35,7 +35,7 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
 
     codes = check_codes(only.split(",")) if only is not None else None     # before minutes of gathering
     report = inspect_cluster(gathering.options(), only=set(codes) if codes is not None else None,
-                             progress=_progress(verbose, output))
+                             progress=_progress(verbose, output, quiet))
     if output == Output.table and quiet:
         make_console().print(_verdict_markup(report))
     elif output == Output.table:
@@ -45,10 +45,10 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
     raise typer.Exit(report.exit_code)
 
 
-def _progress(verbose: int, output: Output):
+def _progress(verbose: int, output: Output, quiet: bool = False):
     from masqctl.cli.progress import progress_callback
 
-    return progress_callback(verbose=verbose)
+    return progress_callback(verbose=verbose, quiet=quiet or output != Output.table)
 
 
 # --------------------------------------------------------------------------- human output

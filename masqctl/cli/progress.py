@@ -3,11 +3,12 @@
 Domain code reports ``progress(what, done, total)`` (``masqctl.cluster.options.Progress``);
 this module draws it:
 
-* stderr is a terminal: a rich progress bar per phase (``reading cluster objects``,
-  ``capturing nodes``, …), removed when every phase is complete, so the report that follows
-  starts on a clean screen;
-* stderr is not a terminal (CI logs, ``2>file``): nothing by default; with ``-v`` one plain
-  line per phase each time another 10 % is done (``capturing nodes: 50/500 (10%)``).
+* stderr is a terminal: a rich progress bar per phase of more than a few steps (``capturing
+  nodes`` of more than ``FEW`` nodes, …), removed when every phase is complete, so the report
+  that follows starts on a clean screen;
+* stderr is not a terminal (CI logs, ``2>file``), or ``-q`` / ``-o json|yaml`` (``quiet``): no
+  bar; with ``-v`` one plain line per phase each time another 10 % is done (``capturing nodes:
+  50/500 (10%)``).
 
 stdout is never written, so ``-o json`` output stays one clean document.
 """
@@ -23,14 +24,18 @@ from masqctl.cli.output import console as make_console
 Callback = Callable[[str, int, int], None]
 
 
+FEW = 3      # a phase of at most this many steps (a capture of 3 nodes) draws no bar
+
+
 def progress_callback(*, verbose: int = 0, stream: IO[str] | None = None,
-                      terminal: bool | None = None) -> Callback | None:
+                      terminal: bool | None = None, quiet: bool = False) -> Callback | None:
     """The callback to hand to gathering, or None when nothing is to be shown.
 
-    ``terminal`` overrides the ``isatty`` check of ``stream`` (default: stderr)."""
+    ``terminal`` overrides the ``isatty`` check of ``stream`` (default: stderr); ``quiet`` (``-q``,
+    ``-o json``/``yaml``) turns the bar off (``-v``'s plain lines stay)."""
     stream = stream or sys.stderr
     is_tty = terminal if terminal is not None else bool(getattr(stream, "isatty", lambda: False)())
-    if is_tty:
+    if is_tty and not quiet:
         return _RichBar(stream)
     if verbose >= 1:
         return _PlainLines(stream)
@@ -80,6 +85,8 @@ class _RichBar:
         atexit.register(self.stop)
 
     def __call__(self, what: str, done: int, total: int) -> None:
+        if total <= FEW and what not in self.tasks:
+            return                      # over before a bar would be read
         if self.progress is None:
             self._start()
         if what not in self.tasks:

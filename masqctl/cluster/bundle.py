@@ -11,7 +11,9 @@ Layout (docs/bundles.md)::
 Every file is optional; what is absent is recorded in ``RawCluster.missing``. Reading is
 defensive: a tarball member that escapes the bundle, a link or device, a bundle over the
 size cap (in total, or one bundle file over its own cap), a file that is not text, not
-YAML/JSON or of the wrong shape is an ``InputError`` naming the file (and the field). Only the
+YAML/JSON or of the wrong shape is an ``InputError`` naming the file (and the field); but a
+node's capture file that is not text, is a folder or cannot be read is only that node's capture
+piece lost, with the reason in ``NodeCapture.errors`` (the other nodes are read). Only the
 bundle's own files are ever read: any other file or tarball member (an attachment, a core dump)
 is skipped unread. Writing is all-or-nothing: the bundle is written into a
 temporary sibling folder that is renamed into place at the end.
@@ -27,8 +29,10 @@ import stat
 import tarfile
 import tempfile
 import zlib
+from collections import OrderedDict
 from typing import Any
 
+from masqctl.cluster.dumpheader import detect_backend
 from masqctl.cluster.model import MissingKey, NodeCapture
 from masqctl.cluster.raw import (
     AKS_FILE,
@@ -51,11 +55,12 @@ from masqctl.cluster.raw import (
 )
 from masqctl.cluster.shape import Doc, type_name
 from masqctl.cluster.yamlio import (
+    BUNDLE_TEXT,
     decode_text,
     dump_json,
     dump_yaml,
-    load_documents,
     load_json,
+    load_text_documents,
 )
 from masqctl.errors import InputError, UsageError
 
@@ -106,6 +111,97 @@ class _Files:
     def __init__(self, label: str):
         self.label = label
         self.data: dict[str, bytes] = {}
+        self.unreadable: dict[str, str] = {}   # a node capture that cannot be read -> why
+        self.on_disk: dict[str, str] = {}      # a folder's node captures, read when asked for -> full path
+        self.max_file_bytes = DEFAULT_MAX_FILE_BYTES
+
+
+class _Texts:
+    """The node captures of a bundle folder, read from their files when asked for. The last few
+    read are kept (readers ask for one capture several times in a row); no others, so a fleet's
+    captures are never in memory all at once."""
+
+    KEEP = 4
+
+    def __init__(self, max_file_bytes: int):
+        self.max_file_bytes = max_file_bytes
+        self._recent: OrderedDict[str, str] = OrderedDict()
+
+    def read(self, full: str, rel: str) -> str:
+        text = self._recent.get(full)
+        if text is not None:
+            self._recent.move_to_end(full)
+            return text
+        try:
+            with open(full, "rb") as fh:
+                data = fh.read(self.max_file_bytes + 1)
+        except OSError as exc:
+            raise InputError(f"cannot be read: {exc.strerror}", input=rel, code=E_OPEN) from None
+        if len(data) > self.max_file_bytes:
+            raise _file_too_big(os.path.dirname(full), rel, len(data), self.max_file_bytes, grew=True)
+        text = _text(rel, data)
+        self._recent[full] = text
+        while len(self._recent) > self.KEEP:
+            self._recent.popitem(last=False)
+        return text
+
+
+_KEEP_READ = 1 << 16     # a capture this small (ip -o addr, an empty one) is kept once read
+
+
+class _OnDisk:
+    """A capture text still in its file."""
+
+    __slots__ = ("texts", "full", "rel")
+
+    def __init__(self, texts: _Texts, full: str, rel: str):
+        self.texts, self.full, self.rel = texts, full, rel
+
+    def read(self) -> str:
+        return self.texts.read(self.full, self.rel)
+
+
+def _text_field(name: str) -> property:
+    def get(self):
+        value = self.__dict__[name]
+        return value.read() if isinstance(value, _OnDisk) else value
+
+    def put(self, value) -> None:
+        self.__dict__[name] = value
+
+    return property(get, put, doc=f"``NodeCapture.{name}``, read from the bundle's file when asked for")
+
+
+class BundleCapture(NodeCapture):
+    """A ``NodeCapture`` of a bundle folder whose texts stay in their files until asked for (each
+    is read and checked once when the bundle is read). It is equal to the ``NodeCapture`` with the
+    same values."""
+
+    iptables_save = _text_field("iptables_save")
+    ip6tables_save = _text_field("ip6tables_save")
+    ip_addr = _text_field("ip_addr")
+    conntrack = _text_field("conntrack")
+    cilium_ipmasq = _text_field("cilium_ipmasq")
+    cilium_status = _text_field("cilium_status")
+    nft_ruleset = _text_field("nft_ruleset")
+    nft_ruleset_text = _text_field("nft_ruleset_text")
+
+    def __eq__(self, other):
+        if not isinstance(other, NodeCapture):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in NodeCapture.__dataclass_fields__)
+
+    __hash__ = NodeCapture.__hash__
+
+    def holds(self, name: str) -> bool:
+        value = self.__dict__.get(name)
+        return True if isinstance(value, _OnDisk) else bool(getattr(self, name))   # kept on disk: not empty
+
+
+def _capture_file(rel: str) -> bool:
+    """``nodes/<node>/<capture file>``: one node's capture, whose failure is that node's alone."""
+    parts = rel.split("/")
+    return len(parts) == 3 and parts[0] == NODES_DIR and parts[2] in CAPTURE_FILES
 
 
 def _relevant(rel: str) -> bool:
@@ -128,6 +224,7 @@ def _file_too_big(label: str, rel: str, size: int, max_file_bytes: int, *, grew:
 
 def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
     files = _Files(path)
+    files.max_file_bytes = max_file_bytes
     total = 0
     for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
         rel_dir = os.path.relpath(dirpath, path)
@@ -144,6 +241,8 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
                 continue
             if depth < 2:
                 keep.append(d)
+            elif _capture_file(rel):
+                files.unreadable[rel] = "is a folder, not a file"
         dirnames[:] = keep
         for f in filenames:
             rel = f"{rel_dir}/{f}" if rel_dir else f
@@ -153,6 +252,9 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
             try:
                 st = os.lstat(full)
             except OSError as exc:
+                if _capture_file(rel):
+                    files.unreadable[rel] = f"cannot be read: {exc.strerror}"
+                    continue
                 raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
             if stat.S_ISLNK(st.st_mode):
                 raise InputError("is a symbolic link; a bundle holds plain files only", input=f"{path}: {rel}",
@@ -166,10 +268,16 @@ def _read_folder(path: str, max_bytes: int, max_file_bytes: int) -> _Files:
             if total > max_bytes:
                 raise InputError(f"the bundle's files exceed the size cap of {max_bytes} bytes (at {rel})",
                                  input=path, code=E_SIZE)
+            if _capture_file(rel):
+                files.on_disk[rel] = full    # read (and checked) one at a time, when captures are read
+                continue
             try:
                 with open(full, "rb") as fh:
                     data = fh.read(max_file_bytes + 1)   # a file that grows meanwhile is cut here
             except OSError as exc:
+                if _capture_file(rel):
+                    files.unreadable[rel] = f"cannot be read: {exc.strerror}"
+                    continue
                 raise InputError(f"cannot be read: {exc.strerror}", input=f"{path}: {rel}", code=E_OPEN) from None
             if len(data) > max_file_bytes:
                 raise _file_too_big(path, rel, len(data), max_file_bytes, grew=True)
@@ -264,13 +372,13 @@ def _member_data(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
     return fh.read(member.size) if fh is not None else b""
 
 
-def _kube_list(name: str, data: bytes, kind: str) -> list | None:
+def _kube_list(name: str, text: str, kind: str) -> list | None:
     """The items of a ``kind: List`` (or ``<Kind>List``, or a single object, or several
     YAML documents of either). None when the file holds no document at all (empty, blanks or
     comments only): that is what a failed ``kubectl get … > file`` leaves, not an empty list,
     which kubectl writes as ``items: []``."""
     items: list = []
-    documents = load_documents(name, data)
+    documents = load_text_documents(name, text)
     if all(doc is None for doc in documents):
         return None
     for n, doc in enumerate(documents):
@@ -348,7 +456,7 @@ def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
     else:
         raise InputError("does not exist", input=path, code=E_OPEN,
                          hint="give a bundle folder written by masqctl collect (or assembled by hand), or a .tar.gz of one")
-    if not files.data:
+    if not files.data and not files.unreadable and not files.on_disk:
         raise InputError("holds none of the bundle's files (configmaps.yaml, daemonsets.yaml, pods.yaml, "
                          "nodes.yaml, aks.json, vnets/, nodes/)", input=path, code=E_EMPTY,
                          hint="see docs/bundles.md for the layout")
@@ -360,11 +468,14 @@ def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
         raw.namespace = manifest["namespace"]
 
     for attr, (file, kind, key) in KUBE_FILES.items():
-        data = files.data.get(file)
+        data = files.data.pop(file, None)
         if data is None:
             raw.missing[key] = reasons.get(key) or f"{file} is not in the bundle"
             continue
-        objects = _kube_list(file, data, kind)
+        text = decode_text(file, data)
+        del data                 # the bytes go before the text is parsed: a large pods.yaml is not held twice
+        objects = _kube_list(file, text, kind)
+        del text
         if objects is None:
             raw.missing[key] = reasons.get(key) or f"{file} is empty"
             continue
@@ -429,8 +540,11 @@ def _manifest(data: bytes | None) -> dict:
 
 def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
     meta = manifest.get("captures") or {}
-    texts: dict[str, dict[str, str]] = {}
-    for rel in list(files.data):
+    texts: dict[str, dict[str, object]] = {}
+    unreadable: dict[str, dict[str, str]] = {}     # node -> capture piece -> why it says nothing
+    backends: dict[str, str] = {}                  # node -> the backend its iptables-save header says
+    disk = _Texts(files.max_file_bytes)
+    for rel in [*files.data, *files.unreadable, *files.on_disk]:
         parts = rel.split("/")
         if len(parts) != 3 or parts[0] != NODES_DIR:
             continue
@@ -438,22 +552,46 @@ def _captures(files: _Files, manifest: dict) -> dict[str, NodeCapture]:
         if not safe_node_name(node):
             raise InputError("is not a node name (letters, digits, -, ., _; starting and ending with a letter "
                              "or digit)", input=f"{NODES_DIR}/{node}/", code=E_NODE_NAME)
-        # each file's bytes are dropped once decoded: a fleet's dumps are not held twice
-        texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = _text(rel, files.data.pop(rel))
+        piece = CAPTURE_PIECES[parts[2]]
+        if rel in files.unreadable:
+            unreadable.setdefault(node, {})[piece] = f"{rel} {files.unreadable[rel]} ({E_OPEN})"
+            continue
+        # each file's bytes are dropped once decoded: a fleet's dumps are not held twice. A capture
+        # that is not text makes that node's piece unknown, with the reason; the other nodes are read
+        try:
+            if rel in files.on_disk:
+                # checked now, kept in its file: read again when a reader asks for it
+                text = disk.read(files.on_disk[rel], rel)
+                value = _OnDisk(disk, files.on_disk[rel], rel) if len(text) > _KEEP_READ else text
+            else:
+                text = value = _text(rel, files.data.pop(rel))
+        except InputError as exc:
+            if exc.code not in (E_OPEN, BUNDLE_TEXT.binary):
+                raise                                   # a file grown past its cap meanwhile
+            unreadable.setdefault(node, {})[piece] = f"{rel} is unreadable: {exc.message} ({exc.code})"
+            continue
+        texts.setdefault(node, {})[CAPTURE_FILES[parts[2]]] = value
+        if piece == "iptables-save" and text:
+            # what building the snapshot would read from the header anyway (it is read here once)
+            backend = detect_backend(text)
+            if backend is not None:
+                backends[node] = backend
     out: dict[str, NodeCapture] = {}
-    for node in sorted(set(texts) | set(meta)):
+    for node in sorted(set(texts) | set(meta) | set(unreadable)):
         if not safe_node_name(node):
             raise InputError("is not a node name", input=f"{MANIFEST_FILE} captures.{node}", code=E_NODE_NAME)
         m = meta.get(node) or {}
         t = texts.get(node, {})
-        out[node] = NodeCapture(node=node, iptables_save=t.get("iptables_save"),
-                                ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
-                                conntrack=t.get("conntrack"), cilium_ipmasq=t.get("cilium_ipmasq"),
-                                cilium_status=t.get("cilium_status"), nft_ruleset=t.get("nft_ruleset"),
-                                nft_ruleset_text=t.get("nft_ruleset_text"),
-                                backend=m.get("backend"), captured_at=m.get("captured_at"),
-                                via=m.get("via") or "bundle", errors=dict(m.get("errors") or {}),
-                                absent=dict(m.get("absent") or {}))
+        errors = dict(m.get("errors") or {})
+        errors.update(unreadable.get(node, {}))
+        make = BundleCapture if any(isinstance(v, _OnDisk) for v in t.values()) else NodeCapture
+        out[node] = make(node=node, iptables_save=t.get("iptables_save"),
+                         ip6tables_save=t.get("ip6tables_save"), ip_addr=t.get("ip_addr"),
+                         conntrack=t.get("conntrack"), cilium_ipmasq=t.get("cilium_ipmasq"),
+                         cilium_status=t.get("cilium_status"), nft_ruleset=t.get("nft_ruleset"),
+                         nft_ruleset_text=t.get("nft_ruleset_text"),
+                         backend=m.get("backend") or backends.get(node), captured_at=m.get("captured_at"),
+                         via=m.get("via") or "bundle", errors=errors, absent=dict(m.get("absent") or {}))
     return out
 
 

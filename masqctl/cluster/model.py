@@ -183,6 +183,11 @@ class NodeCapture:
     errors: dict[str, str] = field(default_factory=dict)
     absent: dict[str, str] = field(default_factory=dict)   # piece -> why: a tool the node lacks (not a failure)
 
+    def holds(self, name: str) -> bool:
+        """Whether text field ``name`` (``iptables_save``…) holds text, i.e. ``bool(getattr(self, name))``,
+        answered without reading it where it is still in a bundle's file."""
+        return bool(getattr(self, name))
+
 
 # --------------------------------------------------------------------------- Azure
 

@@ -613,7 +613,11 @@ def _depth_ok(value: Any) -> bool:
 
 def load_documents(name: str, data: bytes) -> list[Any]:
     """A YAML or JSON file as its documents. JSON (what ``-o json`` prints) is read as JSON."""
-    text = decode_text(name, data)
+    return load_text_documents(name, decode_text(name, data))
+
+
+def load_text_documents(name: str, text: str) -> list[Any]:
+    """:func:`load_documents` of a file's text (decoded by ``decode_text``)."""
     stripped = text.lstrip()
     if not stripped:
         return []

@@ -41,3 +41,14 @@ def test_rich_bar_on_a_terminal_during_a_real_gathering(tmp_path):
     text = out.getvalue()
     assert "capturing nodes" in text and "4/4" in text
     assert cb.progress is None                           # stopped once every phase was complete
+
+
+def test_no_bar_for_a_few_nodes_or_when_quiet():
+    out = io.StringIO()
+    cb = progress_callback(stream=out, terminal=True)
+    for done in range(4):
+        cb("capturing nodes", done, 3)          # three nodes: over before a bar is read
+    assert out.getvalue() == "" and cb.progress is None
+    assert progress_callback(stream=io.StringIO(), terminal=True, quiet=True) is None   # -q, -o json
+    assert progress_callback(verbose=1, stream=io.StringIO(), terminal=True, quiet=True) is not None
+

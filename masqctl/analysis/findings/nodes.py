@@ -15,7 +15,7 @@ def check(ctx: Context) -> None:
     mq003(ctx)
     drift_findings(ctx)
     captures = ctx.snapshot.captures
-    captured = [n for n in ctx.nodes if (c := captures.get(n)) is not None and c.iptables_save]
+    captured = [n for n in ctx.nodes if (c := captures.get(n)) is not None and c.holds("iptables_save")]
     missing = [n for n in ctx.nodes if n not in captured]
     empty = [n for n in missing if (c := captures.get(n)) is not None and c.iptables_save == ""]
     if not captured and not empty:
