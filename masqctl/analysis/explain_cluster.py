@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from masqctl.analysis.dataplanes import dataplane_of
 from masqctl.analysis.agentconfig import primary_agent
 from masqctl.analysis.dumpfacts import nat_limit, walk_gap
+from masqctl.analysis.findings import agent_unknown
 from masqctl.analysis.explain import Explanation, Request, parse_endpoint, summarize
 from masqctl.analysis.mode import MasqMode, detect_mode
 from masqctl.analysis.network import IMDS, WIRESERVER, NetworkMap, Place, network_map
@@ -228,8 +229,9 @@ def _dest_cidr(text: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
-    """Where the deciding rule comes from, as the operator finds it."""
+def _provenance(ex: Explanation, view, node: str, what_if: bool, unknown: str | None = None) -> dict | None:
+    """Where the deciding rule comes from, as the operator finds it. ``unknown``: why the agent
+    cannot be told (its DaemonSet was not gathered)."""
     ev = ex.evaluation
     if not ev.agreed:
         return None
@@ -257,8 +259,12 @@ def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
     cfg = view.config if view is not None else None
     if step.action.endswith("MASQUERADE") or "MASQUERADE" in step.action:
         listed = ", ".join(cfg.cidrs(ev.packet.dst.version)) if cfg is not None else None
-        text = (f"the agent's catch-all MASQUERADE: {ev.primary.destination} is in none of the effective "
-                f"non-masquerade CIDRs" + (f" ({listed})" if listed else ""))
+        if cfg is None and unknown:
+            text = (f"the catch-all MASQUERADE of node {node}'s {step.chain}: {ev.primary.destination} matches none "
+                    f"of its RETURN rules; the agent is unknown ({unknown}), so its effective config is not known")
+        else:
+            text = (f"the agent's catch-all MASQUERADE: {ev.primary.destination} is in none of the effective "
+                    f"non-masquerade CIDRs" + (f" ({listed})" if listed else ""))
         return {"kind": "masquerade", "chain": step.chain, "cidr": None, "sources": [], "text": text}
     cidr, negated = _dest_cidr(step.text)
     if cidr is None or negated:
@@ -267,7 +273,9 @@ def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
     net = ipaddress.ip_network(cidr, strict=False)
     if view is None:
         return {"kind": "cidr", "chain": step.chain, "cidr": cidr, "sources": [],
-                "text": f"CIDR {cidr} is in node {node}'s chain; no agent DaemonSet in the snapshot says where from"}
+                "text": f"CIDR {cidr} is in node {node}'s chain; " + (
+                    f"where from is not known: the agent is unknown ({unknown})" if unknown else
+                    "no agent DaemonSet in the snapshot says where from")}
     if cfg is None:
         why = view.error.one_line() if view.error is not None else "the agent's config cannot be computed"
         return {"kind": "cidr", "chain": step.chain, "cidr": cidr, "sources": [],
@@ -430,7 +438,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     if dump_text:
         rest_on_capture(base, f"node {node_name}'s {piece}")
     ev = base.evaluation
-    prov = _provenance(base, view, node_name, what_if)
+    unknown = agent_unknown(snapshot) if view is None else None
+    prov = _provenance(base, view, node_name, what_if, unknown)
 
     # what the destination is (after DNAT, when the paths agree on it)
     checked = dest.ip
@@ -458,7 +467,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         where = (f"ConfigMap {snapshot.namespace}/azure-ip-masq-agent-config key ip-masq-agent"
                  if view is None or view.daemonset.kind == "azure-ip-masq-agent" else f"{view.daemonset.ref}'s config")
         notes.append(f"pod IPs are routable in {target.short} ({mode.name}): to let it see the pod IP instead of the "
-                     f"node IP, add {target.cidr} to nonMasqueradeCIDRs in {where}")
+                     f"node IP, add {target.cidr} to nonMasqueradeCIDRs in {where}"
+                     + (f" (if the agent is AKS's azure-ip-masq-agent: it is unknown, {unknown})" if unknown else ""))
     if source.how:
         notes.insert(0, f"SRC {creq.src}: {source.how}")
     if dest.pod is not None:

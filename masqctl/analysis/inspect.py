@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis.agentconfig import AgentConfigView, agent_configs
 from masqctl.analysis.drift import DriftReport, drift_report
 from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, Context, Finding, NotChecked,
-                                       config, engine, nodes, ordered, routing)
+                                       agent_unknown, config, engine, nodes, ordered, routing)
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
 from masqctl.analysis.nodedumps import AGENT_CHAIN, NodeDumps
@@ -56,6 +56,7 @@ class InspectReport:
     unlisted_captures: tuple[str, ...] = ()     # captured nodes the Node objects do not list
     uncaptured_nodes: tuple[str, ...] = ()      # listed Linux nodes without a capture (beside those)
     mismatch: tuple[str, ...] = ()              # what the two lists mean, one sentence each
+    agent_unknown: str | None = None            # why the agent cannot be told (DaemonSets not gathered)
 
     @property
     def exit_code(self) -> int:
@@ -73,7 +74,8 @@ class InspectReport:
         tail = f"; {undecided} check(s) could not be decided" if undecided else ""
         nodes = len(self.nodes_in_scope)
         if not problems:
-            return f"no problems found ({nodes} node(s) in scope){tail}"
+            unknown = f", but the agent is unknown: {self.agent_unknown}" if self.agent_unknown else ""
+            return f"no problems found ({nodes} node(s) in scope){unknown}{tail}"
         first = problems[0]
         line = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: {first.title} ({first.code})"
         if first.command:
@@ -102,6 +104,7 @@ class InspectReport:
             "cluster": self.cluster,
             "collected_at": self.collected_at,
             "agent": view.to_dict() if view is not None else None,
+            "agent_unknown": self.agent_unknown,
             "other_agents": [v.to_dict() for v in self.agents if v is not view],
             "mode": self.mode.to_dict(),
             "config": config,
@@ -243,7 +246,8 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
     return InspectReport(snapshot.source, snapshot.cluster_name, snapshot.collected_at, view, tuple(views), mode,
                          tuple(rows), drift, tuple(findings), tuple(_merge_skips(not_checked)), tuple(scope),
                          tuple(dict.fromkeys(notes)), only_codes, tuple(net.missing),
-                         snapshot.unlisted_captures(), snapshot.uncaptured_nodes(), tuple(mismatch))
+                         snapshot.unlisted_captures(), snapshot.uncaptured_nodes(), tuple(mismatch),
+                         agent_unknown(snapshot) if view is None else None)
 
 
 def _merge_skips(items: list[NotChecked]) -> list[NotChecked]:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis import recommend
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
+from masqctl.analysis.findings import agent_unknown
 from masqctl.analysis.inspect import inspect
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
@@ -268,9 +269,13 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
 
     check_request(request)
     view = primary_agent(snapshot)
+    if view is None and agent_unknown(snapshot):
+        raise ApplyError(f"the agent is unknown: {agent_unknown(snapshot)}, so which ConfigMap it reads, and whether "
+                         "it would accept a change, cannot be told", input=snapshot.source, code="E709",
+                         hint="add the agent's DaemonSets (kubectl -n kube-system get daemonsets -o yaml > "
+                              "daemonsets.yaml in the bundle), or plan against the live cluster")
     if view is None:
-        raise ApplyError("no masquerade agent DaemonSet is in the snapshot, so no ConfigMap decides masquerading"
-                         + (f" ({snapshot.missing['daemonsets']})" if "daemonsets" in snapshot.missing else ""),
+        raise ApplyError("no masquerade agent DaemonSet is in the snapshot, so no ConfigMap decides masquerading",
                          input=snapshot.source, code="E709",
                          hint="check the namespace (-n) and that the cluster runs azure-ip-masq-agent")
     if view.options is None:

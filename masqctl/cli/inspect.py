@@ -82,7 +82,9 @@ def render_human(report, verbose: int = 0, console=None) -> None:
     # agent & mode
     console.rule("[bold]Agent and mode[/]", align="left")
     view = report.agent
-    if view is None:
+    if view is None and report.agent_unknown:
+        console.print(f"Agent      [yellow]unknown[/]: {escape(report.agent_unknown)}")
+    elif view is None:
         console.print("No masquerade agent DaemonSet found.")
     else:
         ds = view.daemonset
@@ -108,6 +110,10 @@ def render_human(report, verbose: int = 0, console=None) -> None:
 
     # effective config
     console.rule("[bold]Effective config[/]", align="left")
+    if view is None:
+        console.print("[yellow]unknown[/]: " + escape(report.agent_unknown or "no agent DaemonSet was found")
+                      + (": the ConfigMaps alone do not say which of them the agent reads" if report.agent_unknown
+                         else ""))
     if view is not None:
         if view.config is None:
             console.print("[bold red]not computed[/]: " + escape(view.error.one_line() if view.error else
@@ -141,7 +147,9 @@ def render_human(report, verbose: int = 0, console=None) -> None:
     # nodes
     console.rule("[bold]Nodes[/]", align="left")
     if report.drift is None or not report.drift.groups:
-        console.print("No nodes to compare." if report.drift is not None else "No agent: nothing to compare.")
+        console.print("No nodes to compare." if report.drift is not None else
+                      f"Not compared: the agent is unknown: {escape(report.agent_unknown)}" if report.agent_unknown else
+                      "No agent: nothing to compare.")
     else:
         for group in report.drift.groups:
             style = _STATE_STYLE.get(group.state, "")

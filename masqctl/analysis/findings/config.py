@@ -25,8 +25,7 @@ def check(ctx: Context) -> None:
         return
     mq001(ctx)
     if not ctx.views:
-        reason = ("no agent DaemonSet was found" if MissingKey.DAEMONSETS not in snap.missing else
-                  f"DaemonSets were not gathered: {snap.missing[MissingKey.DAEMONSETS]}")
+        reason = ctx.no_agent()
         for code in ("MQ002", "MQ010", "MQ011", "MQ012", "MQ013", "MQ014"):
             ctx.skip(code, reason)
         return
@@ -91,8 +90,8 @@ def mq001(ctx: Context) -> None:
             if (cm.ref, key) in read or not _looks_like_masq_config(text):
                 continue
             if not ctx.views:
-                ctx.skip("MQ001", f"ConfigMap {cm.ref} key {key} looks like masquerade config, but no agent "
-                         "DaemonSet was found to tell whether it is read")
+                ctx.skip("MQ001", f"ConfigMap {cm.ref} key {key} looks like masquerade config, but whether an "
+                         f"agent reads it cannot be told: {ctx.no_agent()}")
                 continue
             why = []
             if (cm.ref, key) in projected:

@@ -46,7 +46,7 @@ def _selected(node_labels: dict, selector: dict) -> bool:
 def mq003(ctx: Context) -> None:
     snap = ctx.snapshot
     if MissingKey.DAEMONSETS in snap.missing:
-        ctx.skip("MQ003", f"DaemonSets were not gathered: {snap.missing[MissingKey.DAEMONSETS]}")
+        ctx.skip("MQ003", ctx.no_agent())
         return
     if not ctx.views:
         decides = getattr(ctx.mode, "agent_decides", None)
@@ -139,7 +139,7 @@ def drift_findings(ctx: Context) -> None:
         chain_collision(ctx, view, foreign_chain_owner(view.chain))
         return
     if report is None or view is None:
-        reason = "no agent DaemonSet is modelled" if view is None else "no rules to compare"
+        reason = ctx.no_agent() if view is None else "no rules to compare"
         ctx.skip("MQ004", reason)
         ctx.skip("MQ005", reason)
         return

@@ -49,7 +49,7 @@ def internet_part(cidr: str) -> list:
 def check(ctx: Context) -> None:
     view = ctx.view
     if view is None or view.config is None:
-        reason = ("no agent DaemonSet is modelled" if view is None else
+        reason = (ctx.no_agent() if view is None else
                   "the effective config is not known (" + (view.error.one_line() if view.error else
                                                            "; ".join(view.notes) or "not computed") + ")")
         for code in ("MQ007", "MQ008", "MQ009"):
