@@ -435,6 +435,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
                      "are not included)")
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
+    if what_if:   # the WHAT-IF note says it, and --iptables is no option on a cluster
+        base.notes = [n for n in base.notes if not n.startswith("what-if: rules rendered from ")]
     if dump_text:
         rest_on_capture(base, f"node {node_name}'s {piece}")
     ev = base.evaluation
@@ -464,10 +466,12 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
             and any(p.kind in ("peered-vnet", "vnet", "node-subnet", "pod-subnet") for p in places)
             and source.kind == "pod"):
         target = next(p for p in places if p.kind in ("peered-vnet", "vnet", "node-subnet", "pod-subnet"))
+        aks = view is None or view.daemonset.kind == "azure-ip-masq-agent"
         where = (f"ConfigMap {snapshot.namespace}/azure-ip-masq-agent-config key ip-masq-agent"
-                 if view is None or view.daemonset.kind == "azure-ip-masq-agent" else f"{view.daemonset.ref}'s config")
+                 if aks else f"{view.daemonset.ref}'s config")
         notes.append(f"pod IPs are routable in {target.short} ({mode.name}): to let it see the pod IP instead of the "
                      f"node IP, add {target.cidr} to nonMasqueradeCIDRs in {where}"
+                     + (f" (`masqctl apply --goal preserve-source-ip --to {target.cidr}` plans it)" if aks else "")
                      + (f" (if the agent is AKS's azure-ip-masq-agent: it is unknown, {unknown})" if unknown else ""))
     if source.how:
         notes.insert(0, f"SRC {creq.src}: {source.how}")
