@@ -33,7 +33,7 @@ def apply(gathering: g.GatherFlags,
           goal: Annotated[Optional[str], typer.Option(
               "--goal", metavar="preserve-source-ip|fix|reset",
               help="preserve-source-ip: pods keep their IP toward peered VNets (only where pod IPs are routable); "
-                   "fix: resolve what inspect reports as fixable; reset: delete the user ConfigMap.",
+                   "fix: what inspect's remedies name --goal fix for; reset: delete the user ConfigMap.",
               rich_help_panel=PANEL_CHANGE)] = None,
           to: Annotated[Optional[list[str]], typer.Option(
               "--to", metavar="CIDR|VNET", help="With --goal preserve-source-ip: only toward these (repeatable). "
