@@ -181,6 +181,30 @@ class Plan:
     def new_yaml(self) -> str | None:
         return to_yaml(self.new_object) if self.new_object is not None else None
 
+    def current_object(self) -> dict | None:
+        """The user ConfigMap as it is now, with the fields the plan writes (None: absent)."""
+        cur = self.current
+        if cur is None:
+            return None
+        return configmap_object(cur.namespace, cur.name, data=cur.data, labels=cur.labels,
+                                annotations=cur.annotations)
+
+    def diff(self) -> str | None:
+        """The change as ``kubectl diff`` shows it: a unified diff of the ConfigMap manifest, live
+        before planned, each side named ``live/``/``planned/`` + ``v1.ConfigMap.NAMESPACE.NAME`` (an
+        absent object is an empty file, as ``diff -N``). None when nothing changes."""
+        import difflib
+
+        if self.nothing_to_do:
+            return None
+        before = to_yaml(self.current_object()) if self.current is not None else ""
+        after = self.new_yaml() if self.new_object is not None else ""
+        name = f"v1.ConfigMap.{self.namespace}.{self.name}"
+        lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                     fromfile=f"live/{name}", tofile=f"planned/{name}")
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        return text or None
+
     def to_dict(self) -> dict:
         def config(view: AgentConfigView) -> dict | None:
             if view.config is None:
@@ -206,6 +230,7 @@ class Plan:
             "changes": list(self.changes),
             "new_configmap": self.new_object,
             "new_configmap_yaml": self.new_yaml(),
+            "diff": self.diff(),
             "effective_before": config(self.before),
             "effective_after": config(self.after),
             "error_before": self.before.error.one_line() if self.before.error is not None else None,

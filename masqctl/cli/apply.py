@@ -55,6 +55,9 @@ def apply(gathering: g.GatherFlags,
               rich_help_panel=PANEL_WRITE)] = False,
           yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.",
                                             rich_help_panel=PANEL_WRITE)] = False,
+          diff: Annotated[bool, typer.Option(
+              "--diff", help="Print only the change, as kubectl diff does (a unified diff of the ConfigMap "
+              "manifest, live → planned), and write nothing.", rich_help_panel=PANEL_WRITE)] = False,
           backup_dir: Annotated[Optional[str], typer.Option(
               "--backup-dir", metavar="DIR", help="Where the current ConfigMap is saved before writing "
               "(default: $XDG_STATE_HOME/masqctl/backups or ~/.local/state/masqctl/backups).",
@@ -85,6 +88,8 @@ def apply(gathering: g.GatherFlags,
       masqctl apply --goal preserve-source-ip --bundle examples/hub-spoke
 
       masqctl apply --add 10.50.0.0/16 --context aks-prod -g rg-prod --cluster aks-prod --yes
+
+      masqctl apply --goal reset --bundle examples/aks-pod-subnet --diff
     """
     from masqctl.analysis.plan import ApplyRequest, Replacement, check_introduced, check_request, check_unsafe
 
@@ -95,6 +100,10 @@ def apply(gathering: g.GatherFlags,
         raise UsageError("must be positive", input=f"--poll-interval {poll_interval:g}", code="E256")
     if dry_run and yes:
         raise UsageError("--dry-run writes nothing; --yes writes: give one", input="--dry-run --yes", code="E254")
+    if diff and (yes or output != Output.table):
+        raise UsageError("--diff prints the change and writes nothing" + (
+            "; --yes writes: give one" if yes else f"; it is text, not -o {output.value} (-o json carries it "
+            "as \"diff\")"), input="--diff --yes" if yes else f"--diff -o {output.value}", code="E258")
     if bundle is not None and yes:
         raise UsageError("a bundle is a copy of a cluster: apply can only plan on it (writing needs a live cluster: "
                          "--kubeconfig/--context)", input=f"--bundle {bundle} --yes", code="E254")
@@ -131,7 +140,9 @@ def apply(gathering: g.GatherFlags,
     as_json = output == Output.json
     doc = {"schema": PLAN_SCHEMA, **plan.to_dict()}
     writing = yes or (not dry_run and bundle is None and sys.stdout.isatty())
-    if output == Output.yaml:
+    if diff:
+        _print_diff(plan)
+    elif output == Output.yaml:
         _print_manifest(plan)
     elif not as_json:
         print_plan(plan, verbose)
@@ -144,8 +155,8 @@ def apply(gathering: g.GatherFlags,
             doc["error"] = {"code": exc.code, "message": exc.one_line(), "hint": exc.hint}
             _print_json(doc)
         raise
-    if plan.nothing_to_do or not writing:
-        if not as_json and not plan.nothing_to_do:
+    if plan.nothing_to_do or not writing or diff:
+        if not as_json and not plan.nothing_to_do and not diff:
             why = ("a bundle can only be planned" if bundle is not None else
                    "--dry-run" if dry_run else "stdout is not a terminal")
             _err(f"nothing written ({why}); re-run with --yes against the live cluster to write")
@@ -238,6 +249,16 @@ def _print_manifest(plan) -> None:
              f"`kubectl -n {plan.namespace} delete configmap {plan.name}` does the same by hand")
 
 
+def _print_diff(plan) -> None:
+    """``--diff``: stdout is the unified diff alone (``git apply``/``patch`` read it, as kubectl
+    diff's); what else the plan says goes to stderr."""
+    text = plan.diff()
+    if text is None:
+        _err(f"nothing to do: ConfigMap {plan.ref} stays as it is (no difference)")
+        return
+    sys.stdout.write(text)
+
+
 def _progress():
     """A stderr progress callback ``(what, done, total)`` that accepts every call."""
     from masqctl.cli.progress import stderr_progress
@@ -271,7 +292,10 @@ def print_plan(plan, verbose: int = 0) -> None:
         out(f"  [dim]note:[/] {n}", markup=True)
     if plan.nothing_to_do and not plan.warnings and not plan.refused:
         return
-    if plan.new_object is not None:
+    if plan.new_object is not None and plan.current is not None:
+        out("\n[bold]Change[/] (as kubectl diff shows it; `--diff` prints only this):", markup=True)
+        console.print(plan.diff() or "  (no change of the manifest)\n", markup=False, highlight=False, end="")
+    elif plan.new_object is not None:
         out("\n[bold]New ConfigMap:[/]", markup=True)
         console.print(plan.new_yaml(), markup=False, highlight=False, end="")
     elif plan.action == "delete":
