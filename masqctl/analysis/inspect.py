@@ -38,6 +38,34 @@ class CidrRow:
 
 
 @dataclass(frozen=True)
+class NodeRow:
+    """One node in scope as ``inspect -o wide`` lists it: what the snapshot says about it."""
+
+    name: str
+    pool: str | None
+    internal_ip: str | None
+    ready: bool | None
+    backend: str | None           # nft | legacy | mixed | None (unknown)
+    via: str | None               # how it was captured (agent-pod/NAME, debug-pod/NAME, bundle)
+    captured_at: str | None
+
+
+def node_rows(snapshot: ClusterSnapshot, scope) -> tuple[NodeRow, ...]:
+    from masqctl.cluster.selection import POOL_LABELS
+
+    rows = []
+    for name in scope:
+        node = snapshot.node(name)
+        cap = snapshot.captures.get(name)
+        labels = node.labels if node is not None else {}
+        pool = next((labels[k] for k in POOL_LABELS if labels.get(k)), None)
+        rows.append(NodeRow(name, pool, node.internal_ip if node is not None else None,
+                            node.ready if node is not None else None, cap.backend if cap is not None else None,
+                            cap.via if cap is not None else None, cap.captured_at if cap is not None else None))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
 class InspectReport:
     source: str
     cluster: str | None
@@ -57,6 +85,7 @@ class InspectReport:
     uncaptured_nodes: tuple[str, ...] = ()      # listed Linux nodes without a capture (beside those)
     mismatch: tuple[str, ...] = ()              # what the two lists mean, one sentence each
     agent_unknown: str | None = None            # why the agent cannot be told (DaemonSets not gathered)
+    node_rows: tuple["NodeRow", ...] = ()       # the nodes in scope, one row each (inspect -o wide)
 
     @property
     def exit_code(self) -> int:
@@ -247,7 +276,7 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
                          tuple(rows), drift, tuple(findings), tuple(_merge_skips(not_checked)), tuple(scope),
                          tuple(dict.fromkeys(notes)), only_codes, tuple(net.missing),
                          snapshot.unlisted_captures(), snapshot.uncaptured_nodes(), tuple(mismatch),
-                         agent_unknown(snapshot) if view is None else None)
+                         agent_unknown(snapshot) if view is None else None, node_rows(snapshot, scope))
 
 
 def _merge_skips(items: list[NotChecked]) -> list[NotChecked]:

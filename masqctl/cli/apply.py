@@ -100,7 +100,7 @@ def apply(gathering: g.GatherFlags,
         raise UsageError("must be positive", input=f"--poll-interval {poll_interval:g}", code="E256")
     if dry_run and yes:
         raise UsageError("--dry-run writes nothing; --yes writes: give one", input="--dry-run --yes", code="E254")
-    if diff and (yes or output != Output.table):
+    if diff and (yes or not output.human):
         raise UsageError("--diff prints the change and writes nothing" + (
             "; --yes writes: give one" if yes else f"; it is text, not -o {output.value} (-o json carries it "
             "as \"diff\")"), input="--diff --yes" if yes else f"--diff -o {output.value}", code="E258")
@@ -145,7 +145,7 @@ def apply(gathering: g.GatherFlags,
     elif output == Output.yaml:
         _print_manifest(plan)
     elif not as_json:
-        print_plan(plan, verbose)
+        print_plan(plan, verbose, wide=output == Output.wide)
     try:
         check_unsafe(plan, allow_unsafe)     # dry runs too: a plan with an error-level range exits 1
         check_introduced(plan, force, allow_unsafe)   # and one that brings an error-severity finding
@@ -270,7 +270,9 @@ def _mark(value: bool | None) -> str:
     return {True: "masqueraded", False: "pod IP kept", None: "unknown"}[value]
 
 
-def print_plan(plan, verbose: int = 0) -> None:
+def print_plan(plan, verbose: int = 0, wide: bool = False) -> None:
+    """The plan for a person; ``wide`` (``-o wide``): the representative flows as one table row each
+    (flow, destination, before, after, the rules deciding before and after)."""
 
     console = make_console(soft_wrap=True)
     out = console.print
@@ -334,7 +336,25 @@ def print_plan(plan, verbose: int = 0) -> None:
                                                                                                      "@@"))]
             for ln in diff or ["  (unchanged)"]:
                 out("  " + ln, markup=False)
-    if plan.flows:
+    if plan.flows and wide:
+        from rich.markup import escape
+        from rich.table import Table
+
+        from masqctl.cli.output import print_wide
+
+        out("")
+        out("[bold]Representative flows (from a pod)[/]", markup=True)
+        prefix = f"ConfigMap {plan.namespace}/"
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for name in ("FLOW", "DST", "BEFORE", "AFTER", "DECIDED BY (BEFORE)", "DECIDED BY (AFTER)"):
+            table.add_column(name, no_wrap=True)
+        for f in plan.flows:
+            table.add_row(escape(f.label), escape(f.dst), _mark(f.before),
+                          ("[bold]" + _mark(f.after) + "[/]") if f.changed else _mark(f.after),
+                          escape((f.before_rule or "-").replace(prefix, "ConfigMap ")),
+                          escape((f.after_rule or "-").replace(prefix, "ConfigMap ")))
+        print_wide(console, table)
+    elif plan.flows:
         # one block per flow rather than a table: addresses and names are never cut or broken mid-word,
         # at 80 columns as at 200 (each line wraps at words)
         from rich.markup import escape

@@ -101,7 +101,7 @@ def explain(
                               from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
                               out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)
         result = explain_on_cluster(opts, creq, _log if verbose else None)
-        if output != Output.table:
+        if not output.human:
             emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         else:
             render_cluster(result, verbose)
@@ -134,7 +134,7 @@ def explain(
                   node_ip=node_ip, out_interface=out_interface, in_interface=in_interface, ipset=ipset,
                   bridged=bridged)
     result = run_explain(req)
-    if output != Output.table:
+    if not output.human:
         emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         return
     render_human(result, verbose)

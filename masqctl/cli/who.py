@@ -68,7 +68,7 @@ def who(
         raise UsageError("no table to search: give --bundle DIR (with nodes/<node>/conntrack.txt), "
                          "--conntrack FILE, or a cluster (--context/--kubeconfig)", input="OBSERVED", code="E262",
                          hint="masqctl collect --conntrack -o DIR makes a bundle with the tables")
-    if output != Output.table:
+    if not output.human:
         emit(result.to_dict(), output)
     else:
         render_human(result, verbose)
