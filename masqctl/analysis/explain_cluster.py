@@ -53,6 +53,10 @@ class ClusterRequest:
     in_interface: str | None = None
     ipset: str | None = None
     bridged: bool | None = None
+    # a planned change (``explain --add CIDR`` / ``--with-change FILE``): an ``analysis.plan.ApplyRequest``;
+    # the node's rules are evaluated with the agent's chain as the planned config renders it
+    change: object | None = None
+    change_target: tuple[str, str] | None = None    # (namespace, name) a ConfigMap manifest given names
 
 
 @dataclass
@@ -85,6 +89,7 @@ class ClusterExplanation:
     provenance: dict | None
     notes: list[str]
     snapshot_source: str
+    change: dict | None = None             # the planned change evaluated (``--add``/``--with-change``)
 
     @property
     def summary(self) -> str:
@@ -104,6 +109,7 @@ class ClusterExplanation:
             "reply": {"comes_back": comes_back, "to": self.base.evaluation.source_ip_seen, "reason": reason},
             "provenance": self.provenance,
             "snapshot": self.snapshot_source,
+            "change": self.change,
         })
         return doc
 
@@ -167,10 +173,46 @@ def _node_of_ip(snapshot: ClusterSnapshot, ip) -> Node | None:
     return None
 
 
+def node_by_name(snapshot: ClusterSnapshot, text: str, name: str, family: int | None) -> Endpoint | None:
+    """``NODE`` or ``NODE:PORT``: a node of ``nodes.yaml`` (the Node objects) by name, as its
+    InternalIP (of ``family`` when given); None when no node has that name."""
+    t = text.strip()
+    host, port = t, None
+    if ":" in t and t.rsplit(":", 1)[1].isdigit() and snapshot.node(t) is None:
+        host, port_text = t.rsplit(":", 1)
+        port = int(port_text)
+        if not 0 < port < 65536:
+            raise UsageError(f"{text!r}: port {port} is outside 1-65535", input=name, code="E210")
+    node = snapshot.node(host) if host and _ip_or_none(host) is None else None
+    if node is None:
+        return None
+    ips = [ip for t_, ip in node.addresses if t_ == "InternalIP"] or ([node.internal_ip] if node.internal_ip else [])
+    ip = _pick_ip(tuple(ips), family)
+    if ip is None:
+        fam = f"IPv{family} " if family else ""
+        raise UsageError(f"node {host} has no {fam}InternalIP in the snapshot (addresses: "
+                         f"{', '.join(a for _, a in node.addresses) or 'none'})", input=name, code="E718",
+                         hint="give the node's address instead")
+    if (node.os or "linux").lower() != "linux" and name == "SRC":
+        raise UsageError(f"node {host} runs {node.os}, where no ip-masq agent runs; masqctl models Linux nodes",
+                         input=name, code="E222")
+    return Endpoint(ip, port, "host" if name == "SRC" else "address", node.name, None,
+                    f"node {node.name} (InternalIP {ip})" + (": traffic from the node itself" if name == "SRC" else ""))
+
+
+def _named(snapshot: ClusterSnapshot, text: str) -> bool:
+    """SRC/DST names something (``namespace/pod`` or a node) rather than an address."""
+    return _looks_like_pod(text) or node_by_name(snapshot, text, "SRC", None) is not None
+
+
 def resolve_source(snapshot: ClusterSnapshot, text: str, family: int | None, node: str | None) -> Endpoint:
-    """SRC: ``namespace/pod``, a pod IP (its pod and node), or a node address (from the host)."""
+    """SRC: ``namespace/pod``, a pod IP (its pod and node), a node address or a node's name (from
+    the host)."""
     if _looks_like_pod(text):
         return resolve_pod(snapshot, text, "SRC", family)
+    by_name = node_by_name(snapshot, text, "SRC", family)
+    if by_name is not None:
+        return by_name
     addr, port = parse_endpoint(text, "SRC")
     running = [p for p in snapshot.workloads if not p.host_network and any(_ip_or_none(i) == addr
                                                                            for i in p.pod_ips)]
@@ -206,6 +248,9 @@ def resolve_destination(snapshot: ClusterSnapshot, text: str, family: int | None
     if _looks_like_pod(text):
         ep = resolve_pod(snapshot, text, "DST", family)
         return ep
+    by_name = node_by_name(snapshot, text, "DST", family)
+    if by_name is not None:
+        return by_name
     addr, port = parse_endpoint(text, "DST")
     return Endpoint(str(addr), port, "address", None, None, "")
 
@@ -356,7 +401,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     # families: an address decides; names take the other side's family, IPv4 first
     fam = None
     for text in (creq.dst, creq.src):
-        if not _looks_like_pod(text):
+        if not _named(snapshot, text):
             fam = parse_endpoint(text, "DST" if text is creq.dst else "SRC")[0].version
             break
     if creq.node is not None and snapshot.node(creq.node) is None and creq.node not in snapshot.captures:
@@ -376,6 +421,9 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
                          input="SRC", code="E222")
     from_host = creq.from_host or source.kind == "host"
     view = primary_agent(snapshot) if snapshot.daemonsets else None
+    change = None
+    if creq.change is not None:
+        view, change = _planned_view(snapshot, creq)
     mode = detect_mode(snapshot, node_name)
     nmap = network_map(snapshot)
     notes: list[str] = []
@@ -404,6 +452,15 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         req.iptables_label = f"node {node_name}'s {piece} ({capture.via or 'capture'})"
         rules_from = f"the {piece} captured on node {node_name}" + (
             f" at {capture.captured_at}" if capture.captured_at else "")
+        if change is not None:
+            if view.config is None or view.options is None:
+                raise UsageError("the planned config cannot be computed: " + "; ".join(view.notes),
+                                 input=change["request"], code="E717")
+            req.config = view.config
+            req.agent_options = view.options
+            req.config_label = f"the planned config of {view.daemonset.ref}"
+            req.source_of = view.source_of
+            rules_from += f", its {view.chain} chain as the planned config renders it ({change['request']})"
     else:
         why = None
         if capture is not None:
@@ -429,7 +486,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         req.agent_options = view.options
         req.config_label = f"the effective config of {view.daemonset.ref}"
         req.source_of = view.source_of
-        rules_from = f"what-if: the rules {view.daemonset.ref} would write for its effective config"
+        rules_from = f"what-if: the rules {view.daemonset.ref} would write for its " + (
+            f"planned config ({change['request']})" if change is not None else "effective config")
         notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
                      "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
                      "are not included)")
@@ -475,7 +533,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
                      + (f" (if the agent is AKS's azure-ip-masq-agent: it is unknown, {unknown})" if unknown else ""))
     if source.how:
         notes.insert(0, f"SRC {creq.src}: {source.how}")
-    if dest.pod is not None:
+    if dest.pod is not None or dest.how:
         notes.insert(1, f"DST {creq.dst}: {dest.how}")
 
     # the sentence: the evaluator's, plus provenance, the destination and the reply
@@ -492,12 +550,37 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         if checked == IMDS and ok is False:
             verdict = "IMDS refuses it"
         parts.append(f"{verdict}: {why}")
+    if change is not None:
+        parts[0] = f"WITH THE CHANGE ({change['request']}): " + parts[0]
+        notes.append(f"planned change of ConfigMap {change['configmap']} ({change['action']}): "
+                     + ("; ".join(change["changes"]) or "nothing changes") + f"; the node's {view.chain} chain is "
+                     "evaluated as the planned config renders it (the rest as captured); nothing is written — "
+                     f"`{change['apply']}` plans and writes it")
     if what_if:
         parts[0] = "WHAT-IF (no capture of the node): " + parts[0]
     base.summary = " — ".join(parts)
     base.notes = notes + base.notes + [f"network: {m} missing" for m in nmap.missing[:3]]
     return ClusterExplanation(base, source, node_name, mode, what_if, rules_from, checked, places, reply, prov,
-                              notes, snapshot.source)
+                              notes, snapshot.source, change)
+
+
+def _planned_view(snapshot: ClusterSnapshot, creq: ClusterRequest):
+    """The agent's config view after the planned change, and what the change is (as ``apply``
+    plans it: the same validation, the same refusals)."""
+    from masqctl.analysis.plan import plan_apply    # loaded only for a planned change
+
+    plan = plan_apply(snapshot, creq.change)
+    if creq.change_target is not None and creq.change_target != (plan.namespace, plan.name):
+        ns, name = creq.change_target
+        raise UsageError(f"the manifest is ConfigMap {ns}/{name}, but the agent reads {plan.ref}",
+                         input=f"--with-change {creq.change.replacement.source}", code="E715",
+                         hint="give the manifest `masqctl apply … -o yaml` prints, or the agent config text")
+    change = creq.change
+    given = change.replacement.source if change.replacement is not None else (
+        change.from_file.name if change.from_file is not None else None)
+    asked = f"--with-change {given}" if given is not None else change.describe()
+    return plan.after, {"request": asked, "apply": f"masqctl apply {change.describe()}", "configmap": plan.ref,
+                        "action": plan.action, "changes": list(plan.changes), "notes": list(plan.notes)}
 
 
 def _place_phrase(places: list[Place]) -> str:

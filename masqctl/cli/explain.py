@@ -71,6 +71,12 @@ def explain(
     node: Annotated[Optional[str], typer.Option(
         "--node", metavar="NAME", help="On a cluster: evaluate on this node (default: the source pod's node).",
         rich_help_panel=g.PANEL_K8S)] = None,
+    add: Annotated[Optional[list[str]], typer.Option(
+        "--add", metavar="CIDR", help="On a cluster: evaluate with this CIDR added to the user ConfigMap, as "
+        "`masqctl apply --add` plans it (repeatable).", rich_help_panel=g.PANEL_K8S)] = None,
+    with_change: Annotated[Optional[str], typer.Option(
+        "--with-change", metavar="FILE", help="On a cluster: evaluate with the user config set to FILE (the "
+        "agent config, or the manifest `masqctl apply -o yaml` prints).", rich_help_panel=g.PANEL_K8S)] = None,
     gathering: g.GatherFlags = g.GatherFlags(),
     output: OutputOpt = Output.table, verbose: Verbose = 0,
 ) -> None:
@@ -96,10 +102,12 @@ def explain(
         from masqctl.analysis.explain_cluster import ClusterRequest
         from masqctl.ops.explain import explain_on_cluster
 
+        change, target = _change_request(add, with_change)
         opts = gathering.options()
         creq = ClusterRequest(src=src, dst=dst, proto=proto, dport=dport, sport=sport, node=node,
                               from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
-                              out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)
+                              out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged,
+                              change=change, change_target=target)
         result = explain_on_cluster(opts, creq, _log if verbose else None)
         if not output.human:
             emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
@@ -109,6 +117,11 @@ def explain(
     if node is not None:
         raise UsageError("--node names a node of a cluster: give --bundle DIR or --context", input="--node",
                          code="E227")
+    if add or with_change is not None:
+        flag = "--add" if add else "--with-change"
+        raise UsageError(f"{flag} plans a change of a cluster's user ConfigMap: give --bundle DIR or --context",
+                         input=flag, code="E716",
+                         hint="without a cluster, --config-dir DIR (with --iptables FILE) evaluates a config folder")
     for name, value in (("SRC", src), ("DST", dst)):
         if "/" in value and not value.strip().startswith("[") and not _is_cidr_like(value):
             raise UsageError(f"{value!r} looks like namespace/pod, which needs a cluster: give --bundle DIR or "
@@ -138,6 +151,56 @@ def explain(
         emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         return
     render_human(result, verbose)
+
+
+MAX_CHANGE = 1024 * 1024     # a ConfigMap holds at most 1 MiB
+
+
+def _change_request(add, with_change):
+    """The planned change of ``--add``/``--with-change`` as ``apply`` takes it (an ``ApplyRequest``),
+    and the (namespace, name) a ConfigMap manifest names; (None, None) without one."""
+    if not add and with_change is None:
+        return None, None
+    from masqctl.analysis.plan import ApplyRequest, FileInput, Replacement, check_request
+    from masqctl.textinput import Codes, read_bytes
+
+    if add and with_change is not None:
+        raise UsageError("--add and --with-change each say what the user config becomes: give one",
+                         input="--add --with-change", code="E717")
+    if add:
+        request = ApplyRequest(add=tuple(add))
+        check_request(request)
+        return request, None
+    codes = Codes(open="E715", binary="E715", size="E715", error=UsageError)
+    data = read_bytes(with_change, label=f"--with-change {with_change}", what="", max_bytes=MAX_CHANGE, codes=codes,
+                      stdin_ok=False, binary_hint="give the agent config as YAML or JSON text",
+                      size_hint="a ConfigMap holds at most 1 MiB")
+    manifest = _manifest(data)
+    if manifest is None:
+        return ApplyRequest(from_file=FileInput(with_change, data)), None
+    meta = manifest.get("metadata") or {}
+    data_map = manifest.get("data") or {}
+    if not isinstance(data_map, dict) or not all(isinstance(v, str) for v in data_map.values()):
+        raise UsageError("the ConfigMap's data is not a map of strings", input=f"--with-change {with_change}",
+                         code="E715")
+    replacement = Replacement(with_change, dict(data_map), dict(meta.get("labels") or {}),
+                              dict(meta.get("annotations") or {}))
+    return ApplyRequest(replacement=replacement), (str(meta.get("namespace") or "kube-system"),
+                                                   str(meta.get("name") or ""))
+
+
+def _manifest(data: bytes) -> dict | None:
+    """The v1 ConfigMap ``data`` holds, or None when it is not a Kubernetes manifest (then it is the
+    agent config itself, which ``apply`` validates as the agent does)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(doc, dict) and doc.get("kind") == "ConfigMap" and doc.get("apiVersion") == "v1":
+        return doc
+    return None
 
 
 def _is_cidr_like(text: str) -> bool:
@@ -232,6 +295,8 @@ def section_verdict(out: Out, result, verbose: int) -> None:
     base = _base(result)
     sentence = _sentence(result)
     style = {True: "bold red", False: "bold green", None: "bold yellow"}[base.evaluation.masqueraded]
+    if _cluster(result) and getattr(result, "change", None):
+        sentence = f"WITH THE CHANGE ({result.change['request']}): " + sentence
     if _cluster(result) and result.what_if:
         sentence = "WHAT-IF (no capture of the node): " + sentence
     out.section()
