@@ -87,9 +87,9 @@ def apply(gathering: g.GatherFlags,
 
       masqctl apply --goal preserve-source-ip --bundle examples/hub-spoke
 
-      masqctl apply --add 10.50.0.0/16 --context aks-prod -g rg-prod --cluster aks-prod --yes
+      masqctl apply --add 10.50.0.0/16 --bundle examples/aks-pod-subnet --diff
 
-      masqctl apply --goal reset --bundle examples/aks-pod-subnet --diff
+      masqctl apply --add 10.50.0.0/16 --context aks-prod -g rg-prod --cluster aks-prod --yes
     """
     from masqctl.analysis.plan import ApplyRequest, Replacement, check_introduced, check_request, check_unsafe
 

@@ -34,9 +34,11 @@ def collect(output_dir: OutputDir, redact: Redact = False, conntrack: Conntrack 
 
     Examples:
 
-      masqctl collect -o case-1234 --context aks-prod -g rg-prod --cluster aks-prod
+      masqctl collect -o shareable --bundle examples/hub-spoke --redact
 
-      masqctl collect -o shareable --bundle case-1234 --redact
+      masqctl collect -o kubenet-redacted --bundle examples/aks-kubenet --redact -v
+
+      masqctl collect -o case-1234 --context aks-prod -g rg-prod --cluster aks-prod
     """
     from masqctl.cluster.bundle import check_output_dir, now_rfc3339, write_bundle
     from masqctl.cluster.gather import gather_raw

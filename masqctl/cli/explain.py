@@ -84,11 +84,11 @@ def explain(
 
     Examples:
 
+      masqctl explain 10.40.0.9 10.42.1.10:443 --bundle examples/hub-spoke --add 10.42.0.0/15
+
+      masqctl explain 10.224.0.30 10.240.0.5 --config-dir examples/config-folders/aks-kubenet
+
       iptables-save > rules.txt; masqctl explain 10.224.0.30 10.240.0.5 --iptables rules.txt --node-ip 10.224.0.4 --local-address 10.224.0.4
-
-      masqctl explain 10.224.0.30 10.0.5.9 --config-dir ./configmap-folder -o json
-
-      masqctl explain shop/client-7d9f 10.42.1.1:443 --bundle ./bundle
 
       masqctl explain shop/client-7d9f 10.42.1.1:443 --context aks-spoke1 -g spoke-rg --cluster spoke1
     """

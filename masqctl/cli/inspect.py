@@ -26,6 +26,8 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
 
       masqctl inspect --bundle examples/hub-spoke
 
+      masqctl inspect --bundle examples/aks-kubenet -o wide
+
       masqctl inspect --context aks-prod -g rg-prod --cluster aks-prod -o json
 
       masqctl inspect --bundle ./bundle --only MQ004,MQ005 --nodes agentpool=system

@@ -39,7 +39,9 @@ def who(
 
     Examples:
 
-      masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --bundle ./bundle
+      masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --bundle examples/hub-spoke
+
+      masqctl who 10.40.0.4:51234 --conntrack examples/hub-spoke/nodes/aks-system-20931744-vmss000000/conntrack.txt
 
       masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --context aks-spoke1
 
