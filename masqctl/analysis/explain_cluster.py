@@ -181,11 +181,11 @@ def node_by_name(snapshot: ClusterSnapshot, text: str, name: str, family: int | 
     if ":" in t and t.rsplit(":", 1)[1].isdigit() and snapshot.node(t) is None:
         host, port_text = t.rsplit(":", 1)
         port = int(port_text)
-        if not 0 < port < 65536:
-            raise UsageError(f"{text!r}: port {port} is outside 1-65535", input=name, code="E210")
     node = snapshot.node(host) if host and _ip_or_none(host) is None else None
     if node is None:
         return None
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"{text!r}: port {port} is outside 1-65535", input=name, code="E210")
     ips = [ip for t_, ip in node.addresses if t_ == "InternalIP"] or ([node.internal_ip] if node.internal_ip else [])
     ip = _pick_ip(tuple(ips), family)
     if ip is None:
@@ -202,7 +202,9 @@ def node_by_name(snapshot: ClusterSnapshot, text: str, name: str, family: int | 
 
 def _named(snapshot: ClusterSnapshot, text: str) -> bool:
     """SRC/DST names something (``namespace/pod`` or a node) rather than an address."""
-    return _looks_like_pod(text) or node_by_name(snapshot, text, "SRC", None) is not None
+    t = text.strip()
+    host = t.rsplit(":", 1)[0] if ":" in t and t.rsplit(":", 1)[1].isdigit() and snapshot.node(t) is None else t
+    return _looks_like_pod(t) or (_ip_or_none(host) is None and snapshot.node(host) is not None)
 
 
 def resolve_source(snapshot: ClusterSnapshot, text: str, family: int | None, node: str | None) -> Endpoint:

@@ -258,9 +258,9 @@ class Out:
         self._start()
         self.console.print(renderable)
 
-    def field(self, label: str, text: str, *, style: str | None = None, verbatim: bool = False) -> None:
-        """``label`` then ``text`` (plain text, not markup); continuation lines are indented under
-        the text. ``verbatim``: a rule or command, folded only where it has no space to break at."""
+    def field(self, label: str, text: str, *, style: str | None = None) -> None:
+        """``label`` then ``text`` (plain text, not markup), wrapped at words with continuation
+        lines under the text; a word longer than the line (a long rule comment) is folded, never cut."""
         from rich.text import Text
 
         width = max(self.console.width - LABEL - 1, 20)
@@ -311,7 +311,7 @@ def section_rule(out: Out, result, verbose: int) -> None:
     step = ev.primary.deciding if ev.agreed else None
     out.section()
     if step is not None and step.index is not None:      # the sentence names it; here it is as written
-        out.field("rule", (f"line {step.lineno}: " if step.lineno else "") + step.text, verbatim=True)
+        out.field("rule", (f"line {step.lineno}: " if step.lineno else "") + step.text)
     provenance = _provenance_text(result, step)
     if provenance:
         out.field("from", provenance)
