@@ -25,6 +25,7 @@ from masqctl.analysis.dataplanes import dataplane_of
 from masqctl.analysis.agentconfig import primary_agent
 from masqctl.analysis.cilium import bpf_context
 from masqctl.analysis.dumpfacts import nat_limit, walk_gap
+from masqctl.analysis.findings import agent_unknown
 from masqctl.analysis.explain import Explanation, Request, parse_endpoint, summarize
 from masqctl.analysis.mode import MasqMode, detect_mode
 from masqctl.analysis.network import IMDS, WIRESERVER, NetworkMap, Place, network_map
@@ -53,6 +54,10 @@ class ClusterRequest:
     in_interface: str | None = None
     ipset: str | None = None
     bridged: bool | None = None
+    # a planned change (``explain --add CIDR`` / ``--with-change FILE``): an ``analysis.plan.ApplyRequest``;
+    # the node's rules are evaluated with the agent's chain as the planned config renders it
+    change: object | None = None
+    change_target: tuple[str, str] | None = None    # (namespace, name) a ConfigMap manifest given names
 
 
 @dataclass
@@ -85,6 +90,7 @@ class ClusterExplanation:
     provenance: dict | None
     notes: list[str]
     snapshot_source: str
+    change: dict | None = None             # the planned change evaluated (``--add``/``--with-change``)
 
     @property
     def summary(self) -> str:
@@ -104,6 +110,7 @@ class ClusterExplanation:
             "reply": {"comes_back": comes_back, "to": self.base.evaluation.source_ip_seen, "reason": reason},
             "provenance": self.provenance,
             "snapshot": self.snapshot_source,
+            "change": self.change,
         })
         return doc
 
@@ -167,10 +174,48 @@ def _node_of_ip(snapshot: ClusterSnapshot, ip) -> Node | None:
     return None
 
 
+def node_by_name(snapshot: ClusterSnapshot, text: str, name: str, family: int | None) -> Endpoint | None:
+    """``NODE`` or ``NODE:PORT``: a node of ``nodes.yaml`` (the Node objects) by name, as its
+    InternalIP (of ``family`` when given); None when no node has that name."""
+    t = text.strip()
+    host, port = t, None
+    if ":" in t and t.rsplit(":", 1)[1].isdigit() and snapshot.node(t) is None:
+        host, port_text = t.rsplit(":", 1)
+        port = int(port_text)
+    node = snapshot.node(host) if host and _ip_or_none(host) is None else None
+    if node is None:
+        return None
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"{text!r}: port {port} is outside 1-65535", input=name, code="E210")
+    ips = [ip for t_, ip in node.addresses if t_ == "InternalIP"] or ([node.internal_ip] if node.internal_ip else [])
+    ip = _pick_ip(tuple(ips), family)
+    if ip is None:
+        fam = f"IPv{family} " if family else ""
+        raise UsageError(f"node {host} has no {fam}InternalIP in the snapshot (addresses: "
+                         f"{', '.join(a for _, a in node.addresses) or 'none'})", input=name, code="E718",
+                         hint="give the node's address instead")
+    if (node.os or "linux").lower() != "linux" and name == "SRC":
+        raise UsageError(f"node {host} runs {node.os}, where no ip-masq agent runs; masqctl models Linux nodes",
+                         input=name, code="E222")
+    return Endpoint(ip, port, "host" if name == "SRC" else "address", node.name, None,
+                    f"node {node.name} (InternalIP {ip})" + (": traffic from the node itself" if name == "SRC" else ""))
+
+
+def _named(snapshot: ClusterSnapshot, text: str) -> bool:
+    """SRC/DST names something (``namespace/pod`` or a node) rather than an address."""
+    t = text.strip()
+    host = t.rsplit(":", 1)[0] if ":" in t and t.rsplit(":", 1)[1].isdigit() and snapshot.node(t) is None else t
+    return _looks_like_pod(t) or (_ip_or_none(host) is None and snapshot.node(host) is not None)
+
+
 def resolve_source(snapshot: ClusterSnapshot, text: str, family: int | None, node: str | None) -> Endpoint:
-    """SRC: ``namespace/pod``, a pod IP (its pod and node), or a node address (from the host)."""
+    """SRC: ``namespace/pod``, a pod IP (its pod and node), a node address or a node's name (from
+    the host)."""
     if _looks_like_pod(text):
         return resolve_pod(snapshot, text, "SRC", family)
+    by_name = node_by_name(snapshot, text, "SRC", family)
+    if by_name is not None:
+        return by_name
     addr, port = parse_endpoint(text, "SRC")
     running = [p for p in snapshot.workloads if not p.host_network and any(_ip_or_none(i) == addr
                                                                            for i in p.pod_ips)]
@@ -206,6 +251,9 @@ def resolve_destination(snapshot: ClusterSnapshot, text: str, family: int | None
     if _looks_like_pod(text):
         ep = resolve_pod(snapshot, text, "DST", family)
         return ep
+    by_name = node_by_name(snapshot, text, "DST", family)
+    if by_name is not None:
+        return by_name
     addr, port = parse_endpoint(text, "DST")
     return Endpoint(str(addr), port, "address", None, None, "")
 
@@ -229,8 +277,9 @@ def _dest_cidr(text: str) -> tuple[str | None, bool]:
     return None, False
 
 
-def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
-    """Where the deciding rule comes from, as the operator finds it."""
+def _provenance(ex: Explanation, view, node: str, what_if: bool, unknown: str | None = None) -> dict | None:
+    """Where the deciding rule comes from, as the operator finds it. ``unknown``: why the agent
+    cannot be told (its DaemonSet was not gathered)."""
     ev = ex.evaluation
     if not ev.agreed:
         return None
@@ -258,8 +307,12 @@ def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
     cfg = view.config if view is not None else None
     if step.action.endswith("MASQUERADE") or "MASQUERADE" in step.action:
         listed = ", ".join(cfg.cidrs(ev.packet.dst.version)) if cfg is not None else None
-        text = (f"the agent's catch-all MASQUERADE: {ev.primary.destination} is in none of the effective "
-                f"non-masquerade CIDRs" + (f" ({listed})" if listed else ""))
+        if cfg is None and unknown:
+            text = (f"the catch-all MASQUERADE of node {node}'s {step.chain}: {ev.primary.destination} matches none "
+                    f"of its RETURN rules; the agent is unknown ({unknown}), so its effective config is not known")
+        else:
+            text = (f"the agent's catch-all MASQUERADE: {ev.primary.destination} is in none of the effective "
+                    f"non-masquerade CIDRs" + (f" ({listed})" if listed else ""))
         return {"kind": "masquerade", "chain": step.chain, "cidr": None, "sources": [], "text": text}
     cidr, negated = _dest_cidr(step.text)
     if cidr is None or negated:
@@ -268,7 +321,9 @@ def _provenance(ex: Explanation, view, node: str, what_if: bool) -> dict | None:
     net = ipaddress.ip_network(cidr, strict=False)
     if view is None:
         return {"kind": "cidr", "chain": step.chain, "cidr": cidr, "sources": [],
-                "text": f"CIDR {cidr} is in node {node}'s chain; no agent DaemonSet in the snapshot says where from"}
+                "text": f"CIDR {cidr} is in node {node}'s chain; " + (
+                    f"where from is not known: the agent is unknown ({unknown})" if unknown else
+                    "no agent DaemonSet in the snapshot says where from")}
     if cfg is None:
         why = view.error.one_line() if view.error is not None else "the agent's config cannot be computed"
         return {"kind": "cidr", "chain": step.chain, "cidr": cidr, "sources": [],
@@ -349,7 +404,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     # families: an address decides; names take the other side's family, IPv4 first
     fam = None
     for text in (creq.dst, creq.src):
-        if not _looks_like_pod(text):
+        if not _named(snapshot, text):
             fam = parse_endpoint(text, "DST" if text is creq.dst else "SRC")[0].version
             break
     if creq.node is not None and snapshot.node(creq.node) is None and creq.node not in snapshot.captures:
@@ -369,6 +424,9 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
                          input="SRC", code="E222")
     from_host = creq.from_host or source.kind == "host"
     view = primary_agent(snapshot) if snapshot.daemonsets else None
+    change = None
+    if creq.change is not None:
+        view, change = _planned_view(snapshot, creq)
     mode = detect_mode(snapshot, node_name)
     nmap = network_map(snapshot)
     notes: list[str] = []
@@ -397,6 +455,15 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         req.iptables_label = f"node {node_name}'s {piece} ({capture.via or 'capture'})"
         rules_from = f"the {piece} captured on node {node_name}" + (
             f" at {capture.captured_at}" if capture.captured_at else "")
+        if change is not None:
+            if view.config is None or view.options is None:
+                raise UsageError("the planned config cannot be computed: " + "; ".join(view.notes),
+                                 input=change["request"], code="E717")
+            req.config = view.config
+            req.agent_options = view.options
+            req.config_label = f"the planned config of {view.daemonset.ref}"
+            req.source_of = view.source_of
+            rules_from += f", its {view.chain} chain as the planned config renders it ({change['request']})"
     else:
         why = None
         if capture is not None:
@@ -422,7 +489,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         req.agent_options = view.options
         req.config_label = f"the effective config of {view.daemonset.ref}"
         req.source_of = view.source_of
-        rules_from = f"what-if: the rules {view.daemonset.ref} would write for its effective config"
+        rules_from = f"what-if: the rules {view.daemonset.ref} would write for its " + (
+            f"planned config ({change['request']})" if change is not None else "effective config")
         notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
                      "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
                      "are not included)")
@@ -436,10 +504,13 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         rules_from += f", with the nftables ruleset captured on node {node_name}"
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
+    if what_if:   # the WHAT-IF note says it, and --iptables is no option on a cluster
+        base.notes = [n for n in base.notes if not n.startswith("what-if: rules rendered from ")]
     if dump_text:
         rest_on_capture(base, f"node {node_name}'s {piece}")
     ev = base.evaluation
-    prov = _provenance(base, view, node_name, what_if)
+    unknown = agent_unknown(snapshot) if view is None else None
+    prov = _provenance(base, view, node_name, what_if, unknown)
 
     # what the destination is (after DNAT, when the paths agree on it)
     checked = dest.ip
@@ -464,13 +535,16 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
             and any(p.kind in ("peered-vnet", "vnet", "node-subnet", "pod-subnet") for p in places)
             and source.kind == "pod"):
         target = next(p for p in places if p.kind in ("peered-vnet", "vnet", "node-subnet", "pod-subnet"))
+        aks = view is None or view.daemonset.kind == "azure-ip-masq-agent"
         where = (f"ConfigMap {snapshot.namespace}/azure-ip-masq-agent-config key ip-masq-agent"
-                 if view is None or view.daemonset.kind == "azure-ip-masq-agent" else f"{view.daemonset.ref}'s config")
+                 if aks else f"{view.daemonset.ref}'s config")
         notes.append(f"pod IPs are routable in {target.short} ({mode.name}): to let it see the pod IP instead of the "
-                     f"node IP, add {target.cidr} to nonMasqueradeCIDRs in {where}")
+                     f"node IP, add {target.cidr} to nonMasqueradeCIDRs in {where}"
+                     + (f" (`masqctl apply --goal preserve-source-ip --to {target.cidr}` plans it)" if aks else "")
+                     + (f" (if the agent is AKS's azure-ip-masq-agent: it is unknown, {unknown})" if unknown else ""))
     if source.how:
         notes.insert(0, f"SRC {creq.src}: {source.how}")
-    if dest.pod is not None:
+    if dest.pod is not None or dest.how:
         notes.insert(1, f"DST {creq.dst}: {dest.how}")
 
     # the sentence: the evaluator's, plus provenance, the destination and the reply
@@ -487,12 +561,37 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         if checked == IMDS and ok is False:
             verdict = "IMDS refuses it"
         parts.append(f"{verdict}: {why}")
+    if change is not None:
+        parts[0] = f"WITH THE CHANGE ({change['request']}): " + parts[0]
+        notes.append(f"planned change of ConfigMap {change['configmap']} ({change['action']}): "
+                     + ("; ".join(change["changes"]) or "nothing changes") + f"; the node's {view.chain} chain is "
+                     "evaluated as the planned config renders it (the rest as captured); nothing is written — "
+                     f"`{change['apply']}` plans and writes it")
     if what_if:
         parts[0] = "WHAT-IF (no capture of the node): " + parts[0]
     base.summary = " — ".join(parts)
     base.notes = notes + base.notes + [f"network: {m} missing" for m in nmap.missing[:3]]
     return ClusterExplanation(base, source, node_name, mode, what_if, rules_from, checked, places, reply, prov,
-                              notes, snapshot.source)
+                              notes, snapshot.source, change)
+
+
+def _planned_view(snapshot: ClusterSnapshot, creq: ClusterRequest):
+    """The agent's config view after the planned change, and what the change is (as ``apply``
+    plans it: the same validation, the same refusals)."""
+    from masqctl.analysis.plan import plan_apply    # loaded only for a planned change
+
+    plan = plan_apply(snapshot, creq.change)
+    if creq.change_target is not None and creq.change_target != (plan.namespace, plan.name):
+        ns, name = creq.change_target
+        raise UsageError(f"the manifest is ConfigMap {ns}/{name}, but the agent reads {plan.ref}",
+                         input=f"--with-change {creq.change.replacement.source}", code="E715",
+                         hint="give the manifest `masqctl apply … -o yaml` prints, or the agent config text")
+    change = creq.change
+    given = change.replacement.source if change.replacement is not None else (
+        change.from_file.name if change.from_file is not None else None)
+    asked = f"--with-change {given}" if given is not None else change.describe()
+    return plan.after, {"request": asked, "apply": f"masqctl apply {change.describe()}", "configmap": plan.ref,
+                        "action": plan.action, "changes": list(plan.changes), "notes": list(plan.notes)}
 
 
 def _place_phrase(places: list[Place]) -> str:

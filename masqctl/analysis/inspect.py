@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis.agentconfig import AgentConfigView, agent_configs
 from masqctl.analysis.drift import DriftReport, drift_report
 from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, Context, Finding, NotChecked,
-                                       config, engine, nodes, ordered, routing)
+                                       agent_unknown, config, engine, nodes, ordered, routing)
 from masqctl.analysis.findings import cilium as cilium_findings
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
@@ -39,6 +39,34 @@ class CidrRow:
 
 
 @dataclass(frozen=True)
+class NodeRow:
+    """One node in scope as ``inspect -o wide`` lists it: what the snapshot says about it."""
+
+    name: str
+    pool: str | None
+    internal_ip: str | None
+    ready: bool | None
+    backend: str | None           # nft | legacy | mixed | None (unknown)
+    via: str | None               # how it was captured (agent-pod/NAME, debug-pod/NAME, bundle)
+    captured_at: str | None
+
+
+def node_rows(snapshot: ClusterSnapshot, scope) -> tuple[NodeRow, ...]:
+    from masqctl.cluster.selection import POOL_LABELS
+
+    rows = []
+    for name in scope:
+        node = snapshot.node(name)
+        cap = snapshot.captures.get(name)
+        labels = node.labels if node is not None else {}
+        pool = next((labels[k] for k in POOL_LABELS if labels.get(k)), None)
+        rows.append(NodeRow(name, pool, node.internal_ip if node is not None else None,
+                            node.ready if node is not None else None, cap.backend if cap is not None else None,
+                            cap.via if cap is not None else None, cap.captured_at if cap is not None else None))
+    return tuple(rows)
+
+
+@dataclass(frozen=True)
 class InspectReport:
     source: str
     cluster: str | None
@@ -57,6 +85,8 @@ class InspectReport:
     unlisted_captures: tuple[str, ...] = ()     # captured nodes the Node objects do not list
     uncaptured_nodes: tuple[str, ...] = ()      # listed Linux nodes without a capture (beside those)
     mismatch: tuple[str, ...] = ()              # what the two lists mean, one sentence each
+    agent_unknown: str | None = None            # why the agent cannot be told (DaemonSets not gathered)
+    node_rows: tuple["NodeRow", ...] = ()       # the nodes in scope, one row each (inspect -o wide)
 
     @property
     def exit_code(self) -> int:
@@ -74,7 +104,8 @@ class InspectReport:
         tail = f"; {undecided} check(s) could not be decided" if undecided else ""
         nodes = len(self.nodes_in_scope)
         if not problems:
-            return f"no problems found ({nodes} node(s) in scope){tail}"
+            unknown = f", but the agent is unknown: {self.agent_unknown}" if self.agent_unknown else ""
+            return f"no problems found ({nodes} node(s) in scope){unknown}{tail}"
         first = problems[0]
         line = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}: {first.title} ({first.code})"
         if first.command:
@@ -103,6 +134,7 @@ class InspectReport:
             "cluster": self.cluster,
             "collected_at": self.collected_at,
             "agent": view.to_dict() if view is not None else None,
+            "agent_unknown": self.agent_unknown,
             "other_agents": [v.to_dict() for v in self.agents if v is not view],
             "mode": self.mode.to_dict(),
             "config": config,
@@ -244,7 +276,8 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
     return InspectReport(snapshot.source, snapshot.cluster_name, snapshot.collected_at, view, tuple(views), mode,
                          tuple(rows), drift, tuple(findings), tuple(_merge_skips(not_checked)), tuple(scope),
                          tuple(dict.fromkeys(notes)), only_codes, tuple(net.missing),
-                         snapshot.unlisted_captures(), snapshot.uncaptured_nodes(), tuple(mismatch))
+                         snapshot.unlisted_captures(), snapshot.uncaptured_nodes(), tuple(mismatch),
+                         agent_unknown(snapshot) if view is None else None, node_rows(snapshot, scope))
 
 
 def _merge_skips(items: list[NotChecked]) -> list[NotChecked]:

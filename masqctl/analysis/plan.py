@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis import recommend
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
+from masqctl.analysis.findings import agent_unknown
 from masqctl.analysis.inspect import inspect
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
@@ -180,6 +181,30 @@ class Plan:
     def new_yaml(self) -> str | None:
         return to_yaml(self.new_object) if self.new_object is not None else None
 
+    def current_object(self) -> dict | None:
+        """The user ConfigMap as it is now, with the fields the plan writes (None: absent)."""
+        cur = self.current
+        if cur is None:
+            return None
+        return configmap_object(cur.namespace, cur.name, data=cur.data, labels=cur.labels,
+                                annotations=cur.annotations)
+
+    def diff(self) -> str | None:
+        """The change as ``kubectl diff`` shows it: a unified diff of the ConfigMap manifest, live
+        before planned, each side named ``live/``/``planned/`` + ``v1.ConfigMap.NAMESPACE.NAME`` (an
+        absent object is an empty file, as ``diff -N``). None when nothing changes."""
+        import difflib
+
+        if self.nothing_to_do:
+            return None
+        before = to_yaml(self.current_object()) if self.current is not None else ""
+        after = self.new_yaml() if self.new_object is not None else ""
+        name = f"v1.ConfigMap.{self.namespace}.{self.name}"
+        lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                     fromfile=f"live/{name}", tofile=f"planned/{name}")
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        return text or None
+
     def to_dict(self) -> dict:
         def config(view: AgentConfigView) -> dict | None:
             if view.config is None:
@@ -205,6 +230,7 @@ class Plan:
             "changes": list(self.changes),
             "new_configmap": self.new_object,
             "new_configmap_yaml": self.new_yaml(),
+            "diff": self.diff(),
             "effective_before": config(self.before),
             "effective_after": config(self.after),
             "error_before": self.before.error.one_line() if self.before.error is not None else None,
@@ -268,9 +294,13 @@ def plan_apply(snapshot: ClusterSnapshot, request: ApplyRequest) -> Plan:
 
     check_request(request)
     view = primary_agent(snapshot)
+    if view is None and agent_unknown(snapshot):
+        raise ApplyError(f"the agent is unknown: {agent_unknown(snapshot)}, so which ConfigMap it reads, and whether "
+                         "it would accept a change, cannot be told", input=snapshot.source, code="E709",
+                         hint="add the agent's DaemonSets (kubectl -n kube-system get daemonsets -o yaml > "
+                              "daemonsets.yaml in the bundle), or plan against the live cluster")
     if view is None:
-        raise ApplyError("no masquerade agent DaemonSet is in the snapshot, so no ConfigMap decides masquerading"
-                         + (f" ({snapshot.missing['daemonsets']})" if "daemonsets" in snapshot.missing else ""),
+        raise ApplyError("no masquerade agent DaemonSet is in the snapshot, so no ConfigMap decides masquerading",
                          input=snapshot.source, code="E709",
                          hint="check the namespace (-n) and that the cluster runs azure-ip-masq-agent")
     if view.options is None:

@@ -11,8 +11,11 @@ from masqctl import __version__
 from masqctl.cli.output import console as make_console
 from masqctl.errors import EXIT_FAILED, EXIT_USAGE, ConfigError, MasqctlError, UsageError
 
+from masqctl.cli.helpscreen import CompactGroup  # noqa: E402 - the root's one-screen --help
+
 app = typer.Typer(
     name="masqctl",
+    cls=CompactGroup,
     help="Troubleshoot and fix IP masquerading (SNAT of pod traffic) on Kubernetes nodes, AKS first.",
     no_args_is_help=True,
     add_completion=True,        # --install-completion / --show-completion; `masqctl completion SHELL` prints it
@@ -65,8 +68,10 @@ def _command_name(argv: list[str]) -> str | None:
 def _register(name: str) -> None:
     import importlib
 
+    from masqctl.cli.helpscreen import CompactCommand
+
     module, _ = COMMANDS[name]
-    app.command(name)(getattr(importlib.import_module(module), name))
+    app.command(name, cls=CompactCommand)(getattr(importlib.import_module(module), name))
 
 
 def _listed(name: str, summary: str) -> None:
@@ -100,9 +105,18 @@ SHELLS = ("bash", "zsh", "fish")
 
 
 def _register_completion() -> None:
-    @app.command("completion")
+    from masqctl.cli.helpscreen import CompactCommand
+
+    @app.command("completion", cls=CompactCommand)
     def completion(shell: str = typer.Argument(..., metavar="bash|zsh|fish", help="The shell.")) -> None:
-        """Print the shell completion script: `source <(masqctl completion bash)`, or add it to ~/.bashrc."""
+        """Print the shell completion script for bash, zsh or fish.
+
+        Examples:
+
+          masqctl completion bash > ~/.masqctl-completion.bash
+
+          masqctl completion zsh
+        """
         if shell not in SHELLS:
             raise UsageError(f"unknown shell {shell!r}; use one of {', '.join(SHELLS)}", input="completion",
                              code="E229")
@@ -115,7 +129,7 @@ def _register_node_agent() -> None:
     @app.command("node-agent", add_help_option=False,
                  context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
     def node_agent(ctx: typer.Context) -> None:
-        """Run the agent's rule engine on a host (drop-in for ip-masq-agent-v2). See `masqctl node-agent --help`."""
+        """Run the rule engine on a host (a drop-in for ip-masq-agent-v2)."""
         from masqctl.agent.main import main as agent_main
 
         raise typer.Exit(agent_main(list(ctx.args)))
@@ -205,6 +219,10 @@ def run(argv: list[str], prog_name: str = "masqctl") -> int:
 
     output.reset()
     argv, debug = normalize(list(argv))
+    from masqctl.cli import helpscreen
+
+    helpscreen.FULL["on"] = "--help-all" in argv[:argv.index("--")] if "--" in argv else "--help-all" in argv
+    argv = ["--help" if a == "--help-all" and helpscreen.FULL["on"] else a for a in argv]
     structured = output_format(argv)
     app.registered_commands.clear()
     register_commands(argv)

@@ -33,7 +33,7 @@ def apply(gathering: g.GatherFlags,
           goal: Annotated[Optional[str], typer.Option(
               "--goal", metavar="preserve-source-ip|fix|reset",
               help="preserve-source-ip: pods keep their IP toward peered VNets (only where pod IPs are routable); "
-                   "fix: resolve what inspect reports as fixable; reset: delete the user ConfigMap.",
+                   "fix: what inspect's remedies name --goal fix for; reset: delete the user ConfigMap.",
               rich_help_panel=PANEL_CHANGE)] = None,
           to: Annotated[Optional[list[str]], typer.Option(
               "--to", metavar="CIDR|VNET", help="With --goal preserve-source-ip: only toward these (repeatable). "
@@ -55,6 +55,9 @@ def apply(gathering: g.GatherFlags,
               rich_help_panel=PANEL_WRITE)] = False,
           yes: Annotated[bool, typer.Option("--yes", "-y", help="Write without asking.",
                                             rich_help_panel=PANEL_WRITE)] = False,
+          diff: Annotated[bool, typer.Option(
+              "--diff", help="Print only the change, as kubectl diff does (a unified diff of the ConfigMap "
+              "manifest, live → planned), and write nothing.", rich_help_panel=PANEL_WRITE)] = False,
           backup_dir: Annotated[Optional[str], typer.Option(
               "--backup-dir", metavar="DIR", help="Where the current ConfigMap is saved before writing "
               "(default: $XDG_STATE_HOME/masqctl/backups or ~/.local/state/masqctl/backups).",
@@ -84,6 +87,8 @@ def apply(gathering: g.GatherFlags,
 
       masqctl apply --goal preserve-source-ip --bundle examples/hub-spoke
 
+      masqctl apply --add 10.50.0.0/16 --bundle examples/aks-pod-subnet --diff
+
       masqctl apply --add 10.50.0.0/16 --context aks-prod -g rg-prod --cluster aks-prod --yes
     """
     from masqctl.analysis.plan import ApplyRequest, Replacement, check_introduced, check_request, check_unsafe
@@ -95,6 +100,10 @@ def apply(gathering: g.GatherFlags,
         raise UsageError("must be positive", input=f"--poll-interval {poll_interval:g}", code="E256")
     if dry_run and yes:
         raise UsageError("--dry-run writes nothing; --yes writes: give one", input="--dry-run --yes", code="E254")
+    if diff and (yes or not output.human):
+        raise UsageError("--diff prints the change and writes nothing" + (
+            "; --yes writes: give one" if yes else f"; it is text, not -o {output.value} (-o json carries it "
+            "as \"diff\")"), input="--diff --yes" if yes else f"--diff -o {output.value}", code="E258")
     if bundle is not None and yes:
         raise UsageError("a bundle is a copy of a cluster: apply can only plan on it (writing needs a live cluster: "
                          "--kubeconfig/--context)", input=f"--bundle {bundle} --yes", code="E254")
@@ -131,10 +140,12 @@ def apply(gathering: g.GatherFlags,
     as_json = output == Output.json
     doc = {"schema": PLAN_SCHEMA, **plan.to_dict()}
     writing = yes or (not dry_run and bundle is None and sys.stdout.isatty())
-    if output == Output.yaml:
+    if diff:
+        _print_diff(plan)
+    elif output == Output.yaml:
         _print_manifest(plan)
     elif not as_json:
-        print_plan(plan, verbose)
+        print_plan(plan, verbose, wide=output == Output.wide)
     try:
         check_unsafe(plan, allow_unsafe)     # dry runs too: a plan with an error-level range exits 1
         check_introduced(plan, force, allow_unsafe)   # and one that brings an error-severity finding
@@ -144,8 +155,8 @@ def apply(gathering: g.GatherFlags,
             doc["error"] = {"code": exc.code, "message": exc.one_line(), "hint": exc.hint}
             _print_json(doc)
         raise
-    if plan.nothing_to_do or not writing:
-        if not as_json and not plan.nothing_to_do:
+    if plan.nothing_to_do or not writing or diff:
+        if not as_json and not plan.nothing_to_do and not diff:
             why = ("a bundle can only be planned" if bundle is not None else
                    "--dry-run" if dry_run else "stdout is not a terminal")
             _err(f"nothing written ({why}); re-run with --yes against the live cluster to write")
@@ -238,6 +249,16 @@ def _print_manifest(plan) -> None:
              f"`kubectl -n {plan.namespace} delete configmap {plan.name}` does the same by hand")
 
 
+def _print_diff(plan) -> None:
+    """``--diff``: stdout is the unified diff alone (``git apply``/``patch`` read it, as kubectl
+    diff's); what else the plan says goes to stderr."""
+    text = plan.diff()
+    if text is None:
+        _err(f"nothing to do: ConfigMap {plan.ref} stays as it is (no difference)")
+        return
+    sys.stdout.write(text)
+
+
 def _progress():
     """A stderr progress callback ``(what, done, total)`` that accepts every call."""
     from masqctl.cli.progress import stderr_progress
@@ -249,7 +270,9 @@ def _mark(value: bool | None) -> str:
     return {True: "masqueraded", False: "pod IP kept", None: "unknown"}[value]
 
 
-def print_plan(plan, verbose: int = 0) -> None:
+def print_plan(plan, verbose: int = 0, wide: bool = False) -> None:
+    """The plan for a person; ``wide`` (``-o wide``): the representative flows as one table row each
+    (flow, destination, before, after, the rules deciding before and after)."""
 
     console = make_console(soft_wrap=True)
     out = console.print
@@ -271,7 +294,10 @@ def print_plan(plan, verbose: int = 0) -> None:
         out(f"  [dim]note:[/] {n}", markup=True)
     if plan.nothing_to_do and not plan.warnings and not plan.refused:
         return
-    if plan.new_object is not None:
+    if plan.new_object is not None and plan.current is not None:
+        out("\n[bold]Change[/] (as kubectl diff shows it; `--diff` prints only this):", markup=True)
+        console.print(plan.diff() or "  (no change of the manifest)\n", markup=False, highlight=False, end="")
+    elif plan.new_object is not None:
         out("\n[bold]New ConfigMap:[/]", markup=True)
         console.print(plan.new_yaml(), markup=False, highlight=False, end="")
     elif plan.action == "delete":
@@ -310,7 +336,25 @@ def print_plan(plan, verbose: int = 0) -> None:
                                                                                                      "@@"))]
             for ln in diff or ["  (unchanged)"]:
                 out("  " + ln, markup=False)
-    if plan.flows:
+    if plan.flows and wide:
+        from rich.markup import escape
+        from rich.table import Table
+
+        from masqctl.cli.output import print_wide
+
+        out("")
+        out("[bold]Representative flows (from a pod)[/]", markup=True)
+        prefix = f"ConfigMap {plan.namespace}/"
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for name in ("FLOW", "DST", "BEFORE", "AFTER", "DECIDED BY (BEFORE)", "DECIDED BY (AFTER)"):
+            table.add_column(name, no_wrap=True)
+        for f in plan.flows:
+            table.add_row(escape(f.label), escape(f.dst), _mark(f.before),
+                          ("[bold]" + _mark(f.after) + "[/]") if f.changed else _mark(f.after),
+                          escape((f.before_rule or "-").replace(prefix, "ConfigMap ")),
+                          escape((f.after_rule or "-").replace(prefix, "ConfigMap ")))
+        print_wide(console, table)
+    elif plan.flows:
         # one block per flow rather than a table: addresses and names are never cut or broken mid-word,
         # at 80 columns as at 200 (each line wraps at words)
         from rich.markup import escape

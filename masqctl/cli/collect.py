@@ -15,7 +15,7 @@ OutputDir = Annotated[str, typer.Option(
     "-o", "--output-dir", metavar="DIR",
     help="Folder to write the bundle into (new or empty; written whole or not at all). Not an output format: "
     "a new folder named json, yaml or table must be written ./json.")]
-FORMAT_NAMES = ("json", "yaml", "table")     # what -o means on every other command
+FORMAT_NAMES = ("json", "yaml", "table", "wide")     # what -o means on every other command
 Redact = Annotated[bool, typer.Option(
     "--redact", help="Replace subscription/tenant IDs, resource groups, cluster and VNet names and API server "
     "hostnames with consistent placeholders (IPs and CIDRs are kept). See docs/bundles.md.")]
@@ -34,9 +34,11 @@ def collect(output_dir: OutputDir, redact: Redact = False, conntrack: Conntrack 
 
     Examples:
 
-      masqctl collect -o case-1234 --context aks-prod -g rg-prod --cluster aks-prod
+      masqctl collect -o shareable --bundle examples/hub-spoke --redact
 
-      masqctl collect -o shareable --bundle case-1234 --redact
+      masqctl collect -o kubenet-redacted --bundle examples/aks-kubenet --redact -v
+
+      masqctl collect -o case-1234 --context aks-prod -g rg-prod --cluster aks-prod
     """
     from masqctl.cluster.bundle import check_output_dir, now_rfc3339, write_bundle
     from masqctl.cluster.gather import gather_raw

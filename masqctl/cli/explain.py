@@ -84,6 +84,12 @@ def explain(
     node: Annotated[Optional[str], typer.Option(
         "--node", metavar="NAME", help="On a cluster: evaluate on this node (default: the source pod's node).",
         rich_help_panel=g.PANEL_K8S)] = None,
+    add: Annotated[Optional[list[str]], typer.Option(
+        "--add", metavar="CIDR", help="On a cluster: evaluate with this CIDR added to the user ConfigMap, as "
+        "`masqctl apply --add` plans it (repeatable).", rich_help_panel=g.PANEL_K8S)] = None,
+    with_change: Annotated[Optional[str], typer.Option(
+        "--with-change", metavar="FILE", help="On a cluster: evaluate with the user config set to FILE (the "
+        "agent config, or the manifest `masqctl apply -o yaml` prints).", rich_help_panel=g.PANEL_K8S)] = None,
     gathering: g.GatherFlags = g.GatherFlags(),
     output: OutputOpt = Output.table, verbose: Verbose = 0,
 ) -> None:
@@ -91,11 +97,11 @@ def explain(
 
     Examples:
 
+      masqctl explain 10.40.0.9 10.42.1.10:443 --bundle examples/hub-spoke --add 10.42.0.0/15
+
+      masqctl explain 10.224.0.30 10.240.0.5 --config-dir examples/config-folders/aks-kubenet
+
       iptables-save > rules.txt; masqctl explain 10.224.0.30 10.240.0.5 --iptables rules.txt --node-ip 10.224.0.4 --local-address 10.224.0.4
-
-      masqctl explain 10.224.0.30 10.0.5.9 --config-dir ./configmap-folder -o json
-
-      masqctl explain shop/client-7d9f 10.42.1.1:443 --bundle ./bundle
 
       masqctl explain shop/client-7d9f 10.42.1.1:443 --context aks-spoke1 -g spoke-rg --cluster spoke1
     """
@@ -109,12 +115,14 @@ def explain(
         from masqctl.analysis.explain_cluster import ClusterRequest
         from masqctl.ops.explain import explain_on_cluster
 
+        change, target = _change_request(add, with_change)
         opts = gathering.options()
         creq = ClusterRequest(src=src, dst=dst, proto=proto, dport=dport, sport=sport, node=node,
                               from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
-                              out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged)
+                              out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged,
+                              change=change, change_target=target)
         result = explain_on_cluster(opts, creq, _log if verbose else None)
-        if output != Output.table:
+        if not output.human:
             emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         else:
             render_cluster(result, verbose)
@@ -122,6 +130,11 @@ def explain(
     if node is not None:
         raise UsageError("--node names a node of a cluster: give --bundle DIR or --context", input="--node",
                          code="E227")
+    if add or with_change is not None:
+        flag = "--add" if add else "--with-change"
+        raise UsageError(f"{flag} plans a change of a cluster's user ConfigMap: give --bundle DIR or --context",
+                         input=flag, code="E716",
+                         hint="without a cluster, --config-dir DIR (with --iptables FILE) evaluates a config folder")
     for name, value in (("SRC", src), ("DST", dst)):
         if "/" in value and not value.strip().startswith("[") and not _is_cidr_like(value):
             raise UsageError(f"{value!r} looks like namespace/pod, which needs a cluster: give --bundle DIR or "
@@ -160,10 +173,60 @@ def explain(
                          "them with --config-dir and --flavor cilium or azure-cilium", input="--flavor", code="E232")
     else:
         result = run_explain(req)
-    if output != Output.table:
+    if not output.human:
         emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         return
     render_human(result, verbose)
+
+
+MAX_CHANGE = 1024 * 1024     # a ConfigMap holds at most 1 MiB
+
+
+def _change_request(add, with_change):
+    """The planned change of ``--add``/``--with-change`` as ``apply`` takes it (an ``ApplyRequest``),
+    and the (namespace, name) a ConfigMap manifest names; (None, None) without one."""
+    if not add and with_change is None:
+        return None, None
+    from masqctl.analysis.plan import ApplyRequest, FileInput, Replacement, check_request
+    from masqctl.textinput import Codes, read_bytes
+
+    if add and with_change is not None:
+        raise UsageError("--add and --with-change each say what the user config becomes: give one",
+                         input="--add --with-change", code="E717")
+    if add:
+        request = ApplyRequest(add=tuple(add))
+        check_request(request)
+        return request, None
+    codes = Codes(open="E715", binary="E715", size="E715", error=UsageError)
+    data = read_bytes(with_change, label=f"--with-change {with_change}", what="", max_bytes=MAX_CHANGE, codes=codes,
+                      stdin_ok=False, binary_hint="give the agent config as YAML or JSON text",
+                      size_hint="a ConfigMap holds at most 1 MiB")
+    manifest = _manifest(data)
+    if manifest is None:
+        return ApplyRequest(from_file=FileInput(with_change, data)), None
+    meta = manifest.get("metadata") or {}
+    data_map = manifest.get("data") or {}
+    if not isinstance(data_map, dict) or not all(isinstance(v, str) for v in data_map.values()):
+        raise UsageError("the ConfigMap's data is not a map of strings", input=f"--with-change {with_change}",
+                         code="E715")
+    replacement = Replacement(with_change, dict(data_map), dict(meta.get("labels") or {}),
+                              dict(meta.get("annotations") or {}))
+    return ApplyRequest(replacement=replacement), (str(meta.get("namespace") or "kube-system"),
+                                                   str(meta.get("name") or ""))
+
+
+def _manifest(data: bytes) -> dict | None:
+    """The v1 ConfigMap ``data`` holds, or None when it is not a Kubernetes manifest (then it is the
+    agent config itself, which ``apply`` validates as the agent does)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(data.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(doc, dict) and doc.get("kind") == "ConfigMap" and doc.get("apiVersion") == "v1":
+        return doc
+    return None
 
 
 def _is_cidr_like(text: str) -> bool:
@@ -181,68 +244,252 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def render_cluster(result, verbose: int = 0) -> None:
-    from rich.markup import escape
+# --------------------------------------------------------------------------- human output
+#
+# The human output says each thing once, the answer first: the verdict sentence, the deciding rule
+# with where it comes from, the source the destination sees, what the destination is, whether the
+# reply comes back, what was evaluated, the path through the chains, and the notes. Each section is
+# one function ``(out, result, verbose)`` that prints nothing when it has nothing to say; a new
+# section (another path renderer, another dataplane's trace) is one more function placed in
+# OFFLINE_SECTIONS or CLUSTER_SECTIONS. ``result`` is an ``analysis.explain.Explanation`` offline
+# and an ``analysis.explain_cluster.ClusterExplanation`` on a cluster (``_base`` gives the former).
 
-    console = make_console()
+LABEL = 12        # width of the label column of the fields
+
+
+class Out:
+    """Where the sections print: fields (a label and text wrapped at words under it), free lines,
+    and one blank line between sections that printed something."""
+
+    def __init__(self, console) -> None:
+        self.console = console
+        self._printed = False
+        self._gap = False
+
+    def section(self) -> None:
+        """The next print starts a new section (one blank line before it, none at the top)."""
+        self._gap = self._printed
+
+    def _start(self) -> None:
+        if self._gap:
+            self.console.print()
+            self._gap = False
+        self._printed = True
+
+    def line(self, markup: str = "", **kwargs) -> None:
+        self._start()
+        self.console.print(markup, **kwargs)
+
+    def render(self, renderable) -> None:
+        self._start()
+        self.console.print(renderable)
+
+    def field(self, label: str, text: str, *, style: str | None = None) -> None:
+        """``label`` then ``text`` (plain text, not markup), wrapped at words with continuation
+        lines under the text; a word longer than the line (a long rule comment) is folded, never cut."""
+        from rich.text import Text
+
+        width = max(self.console.width - LABEL - 1, 20)
+        lines = Text(text, style=style or "").wrap(self.console, width, overflow="fold")
+        for n, line in enumerate(lines):
+            line.rstrip()
+            head = Text(f"{label if n == 0 else '':<{LABEL}} ", style="bold")
+            self._start()
+            self.console.print(head + line, soft_wrap=True)
+
+
+def _base(result):
+    """The evaluator's explanation (offline it is the result itself)."""
+    return getattr(result, "base", result)
+
+
+def _cluster(result) -> bool:
+    return hasattr(result, "base")
+
+
+def _sentence(result) -> str:
+    """The evaluator's sentence: the verdict, the source seen and the deciding rule. (On a
+    cluster ``summary`` adds the destination and the reply, which have their own sections.)"""
+    from masqctl.analysis.explain import summarize
+
+    return summarize(result.base) if _cluster(result) else result.summary
+
+
+def section_verdict(out: Out, result, verbose: int) -> None:
+    """The answer in one sentence (on a cluster without a capture, labelled WHAT-IF). The fields
+    after it say only what it does not."""
+    base = _base(result)
+    sentence = _sentence(result)
+    style = {True: "bold red", False: "bold green", None: "bold yellow"}[base.evaluation.masqueraded]
+    if _cluster(result) and getattr(result, "change", None):
+        sentence = f"WITH THE CHANGE ({result.change['request']}): " + sentence
+    if _cluster(result) and result.what_if:
+        sentence = "WHAT-IF (no capture of the node): " + sentence
+    out.section()
+    out.line(_escape(sentence), style=style)
+
+
+def section_rule(out: Out, result, verbose: int) -> None:
+    """The deciding rule as written, and where it comes from (the ConfigMap, key and line of its
+    CIDR; another program's chain; drift)."""
+    base = _base(result)
+    ev = base.evaluation
+    step = ev.primary.deciding if ev.agreed else None
+    out.section()
+    if step is not None and step.index is not None:      # the sentence names it; here it is as written
+        out.field("rule", (f"line {step.lineno}: " if step.lineno else "") + step.text)
+    provenance = _provenance_text(result, step)
+    if provenance:
+        out.field("from", provenance)
+
+
+def _provenance_text(result, step) -> str | None:
+    """What the verdict sentence does not already say about where the deciding rule comes from."""
+    if _cluster(result):
+        prov = result.provenance
+        if prov is None or prov["kind"] in ("masquerade", "policy"):   # the sentence says it
+            return None if prov is None or "unknown" not in prov["text"] else prov["text"]
+        return prov["text"]
+    if step is None:
+        return None
+    prov = _base(result).provenance.get((step.chain, step.index))
+    if prov is None or not (prov.cidr or prov.kind == "link-local"):
+        return None
+    return f"CIDR {prov.cidr} comes from {prov.describe()}" if prov.cidr else prov.describe()
+
+
+def section_seen(out: Out, result, verbose: int) -> None:
+    """The source address the destination sees (and the destination after DNAT, when it changed)."""
+    ev = _base(result).evaluation
+    if not ev.agreed:
+        return
+    o = ev.primary
+    said = _sentence(result)
+    out.section()
+    if o.dnat is not None and not _says(said, f"DNAT to {o.destination}"):
+        out.field("DNAT", f"{ev.packet.dst} → {o.destination}" + (f":{o.dport}" if o.dport is not None else "")
+                  + f" by {o.dnat.chain} rule {o.dnat.index}")
+    if o.source_ip_seen is not None and not _says(said, o.source_ip_seen):
+        whose = {"masquerade": "the address MASQUERADE picks on the egress interface", "snat": "SNAT's address"}.get(
+            o.kind, "the source itself, not translated")
+        if o.kind in ("masquerade", "snat") and o.source_ip_seen == str(ev.packet.src):
+            whose = "the source already is that address"
+        out.field("seen as", f"{o.source_ip_seen} ({whose})")
+
+
+def _says(sentence: str, words: str) -> bool:
+    """``words`` stand in ``sentence`` as words (``10.0.0.1`` is not in ``10.0.0.10``)."""
+    import re
+
+    return re.search(r"(?<![\w.:])" + re.escape(words) + r"(?![\w:]|\.\w)", sentence) is not None
+
+
+def section_destination(out: Out, result, verbose: int) -> None:
+    """What the destination is on the network (VNet, peering and its state, service CIDR, pod, …)."""
+    places = result.destination_places
+    if not places:
+        return
+    out.section()
+    for n, p in enumerate(places):
+        out.field("destination" if n == 0 else "", f"{result.destination}: {p.label}" if n == 0 else p.label)
+        for note in p.notes:
+            out.field("", note, style="dim")
+
+
+def section_reply(out: Out, result, verbose: int) -> None:
+    """Whether the reply can come back to the source the destination sees."""
+    if result.reply is None:
+        return
+    ok, why = result.reply
+    word = {True: "comes back", False: "will not come back", None: "unknown"}[ok]
+    style = {True: "green", False: "bold red", None: "yellow"}[ok]
+    out.field("reply", f"{word}: {why}", style=style)
+
+
+def section_context(out: Out, result, verbose: int) -> None:
+    """What was evaluated: the node, where its rules come from, the network mode, the source."""
+    out.section()
+    out.field("node", result.node)
+    out.field("rules", _what_if_note(result) or result.rules_from,
+              style="bold yellow" if result.what_if else None)
+    mode = result.mode.describe()
+    if verbose and result.mode.evidence:
+        mode += " (evidence: " + "; ".join(result.mode.evidence) + ")"
+    out.field("mode", mode)
     src = result.source
-    console.print(f"[bold]node[/] {escape(result.node)} · [bold]rules[/] {escape(result.rules_from)}")
-    console.print(f"[bold]mode[/] {escape(result.mode.describe())}"
-                  + (f" [dim](evidence: {escape('; '.join(result.mode.evidence[:2]))})[/]" if result.mode.evidence
-                     else ""))
-    if src.pod is not None or src.kind == "host":
-        console.print(f"[bold]source[/] {escape(src.how)}")
-    if result.what_if:
-        console.print("[bold yellow]WHAT-IF[/]: no capture of this node — the rules below are rendered from the "
-                      "agent's effective config, not read from the node")
-    console.print()
-    render_human(result.base, verbose)
-    console.print()
-    console.print(f"[bold]destination[/] {escape(result.destination)}:")
-    for p in result.destination_places:
-        console.print(f"  {escape(p.label)}")
-        for n in p.notes:
-            console.print(f"    [dim]{escape(n)}[/]")
-    if result.provenance is not None:
-        console.print(f"[bold]provenance[/] {escape(result.provenance['text'])}")
-    if result.reply is not None:
-        ok, why = result.reply
-        word = {True: "[bold green]comes back[/]", False: "[bold red]will not come back[/]",
-                None: "[bold yellow]unknown[/]"}[ok]
-        console.print(f"[bold]reply[/] {word}: {escape(why)}")
+    if src.pod is not None or src.kind == "host" or src.how:
+        out.field("source", src.how)
 
 
-def render_human(result, verbose: int = 0) -> None:
-    from rich.markup import escape
+def _what_if_note(result) -> str | None:
+    if not getattr(result, "what_if", False):
+        return None
+    return next((n for n in result.notes if n.startswith("WHAT-IF: ")), None)
+
+
+def section_path(out: Out, result, verbose: int) -> None:
+    """The walk through the chains, one tree per path (several when facts are unknown or
+    kube-proxy picks an endpoint at random)."""
     from rich.tree import Tree
 
-    console = make_console()
-    ev = result.evaluation
-    doc_decision = ev.masqueraded
-    head = {True: "[bold red]masqueraded[/]", False: "[bold green]not masqueraded[/]",
-            None: "[bold yellow]undecided[/]"}[doc_decision]
+    base = _base(result)
+    ev = base.evaluation
     outcomes = ev.outcomes
-    for n, o in enumerate(outcomes if verbose or len(outcomes) <= 8 else outcomes[:8], start=1):
-        label = f"{escape(str(ev.packet.src))} → {escape(o.destination)}"
+    out.section()
+    shown = outcomes if verbose or len(outcomes) <= 8 else outcomes[:8]
+    for n, o in enumerate(shown, start=1):
+        label = f"path {_escape(str(ev.packet.src))} → {_escape(o.destination)}"
         if len(outcomes) > 1:
             prob = "" if o.probability is None or o.probability != o.probability else f" p={o.probability:.3g}"
-            label = f"branch {n}/{len(outcomes)}{prob}: " + label
+            label = f"branch {n}/{len(outcomes)}{prob}: {_escape(str(ev.packet.src))} → {_escape(o.destination)}"
             if o.conditions:
-                label += " [dim](" + escape("; ".join(o.conditions)) + ")[/]"
-        else:
-            label += f"  {head}"
-        tree = Tree(label)
-        _fill(tree, o, result, verbose, escape)
-        console.print(tree)
-    if len(outcomes) > 8 and not verbose:
-        console.print(f"[dim]… {len(outcomes) - 8} more branches (-v shows all; -o json lists them)[/]")
-    console.print()
-    console.print(escape(result.summary), style="bold")
-    for note in result.notes:
-        console.print(f"[dim]note:[/] {escape(note)}")
+                label += " [dim](" + _escape("; ".join(o.conditions)) + ")[/]"
+        tree = Tree(f"[bold]{label}[/]" if len(outcomes) == 1 else label)
+        _fill(tree, o, base, verbose, _escape, end=len(outcomes) > 1 or o.kind == "unknown")
+        out.render(tree)
+    if len(outcomes) > len(shown):
+        out.line(f"[dim]… {len(outcomes) - len(shown)} more branches (-v shows all; -o json lists them)[/]")
 
 
-def _fill(tree, o, result, verbose: int, escape) -> None:
+def section_notes(out: Out, result, verbose: int) -> None:
+    """Every note once, without those another section already says."""
+    said = set()
+    if _cluster(result):
+        said.add(_what_if_note(result))
+        src = result.source
+        said.update(n for n in result.notes if n.startswith("SRC ") and src.how and n.endswith(src.how))
+    notes = [n for n in dict.fromkeys(_base(result).notes) if n not in said]
+    if not notes:
+        return
+    out.section()
+    for n in notes:
+        out.field("note", n, style="dim")
+
+
+OFFLINE_SECTIONS = [section_verdict, section_rule, section_seen, section_path, section_notes]
+CLUSTER_SECTIONS = [section_verdict, section_rule, section_seen, section_destination, section_reply,
+                    section_context, section_path, section_notes]
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def render_cluster(result, verbose: int = 0, console=None) -> None:
+    out = Out(console or make_console())
+    for section in CLUSTER_SECTIONS:
+        section(out, result, verbose)
+
+
+def render_human(result, verbose: int = 0, console=None) -> None:
+    out = Out(console or make_console())
+    for section in OFFLINE_SECTIONS:
+        section(out, result, verbose)
+
+
+def _fill(tree, o, result, verbose: int, escape, end: bool = True) -> None:
     deciding = o.deciding
     hooks: dict = {}
     stack: list = []
@@ -306,4 +553,5 @@ def _fill(tree, o, result, verbose: int, escape) -> None:
                "local": f"delivered locally → source {o.source_ip_seen}", "dropped": "dropped",
                "untracked": f"untracked, nat skipped → source {o.source_ip_seen}",
                "unknown": f"unknown: {o.reason}"}[o.kind]
-    tree.add(f"[bold]{escape(verdict)}[/]")
+    if end:      # a single path's end is the verdict, said above
+        tree.add(f"[bold]{escape(verdict)}[/]")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from masqctl.cli import gathering as g
-from masqctl.cli.output import Output, OutputOpt, Verbose, emit, console as make_console
+from masqctl.cli.output import Output, OutputOpt, Verbose, emit, print_wide, console as make_console
 
 Only = Annotated[Optional[str], typer.Option(
     "--only", metavar="CODE,...", help="Report only these finding codes (e.g. MQ004,MQ005); see docs/findings.md.")]
@@ -26,6 +26,8 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
 
       masqctl inspect --bundle examples/hub-spoke
 
+      masqctl inspect --bundle examples/aks-kubenet -o wide
+
       masqctl inspect --context aks-prod -g rg-prod --cluster aks-prod -o json
 
       masqctl inspect --bundle ./bundle --only MQ004,MQ005 --nodes agentpool=system
@@ -36,10 +38,10 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
     codes = check_codes(only.split(",")) if only is not None else None     # before minutes of gathering
     report = inspect_cluster(gathering.options(), only=set(codes) if codes is not None else None,
                              progress=_progress(verbose, output, quiet))
-    if output == Output.table and quiet:
+    if output.human and quiet:
         make_console().print(_verdict_markup(report))
-    elif output == Output.table:
-        render_human(report, verbose)
+    elif output.human:
+        render_human(report, verbose, wide=output == Output.wide)
     else:
         emit(report.to_dict(), output, indent=True)
     raise typer.Exit(report.exit_code)
@@ -48,10 +50,33 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
 def _progress(verbose: int, output: Output, quiet: bool = False):
     from masqctl.cli.progress import progress_callback
 
-    return progress_callback(verbose=verbose, quiet=quiet or output != Output.table)
+    return progress_callback(verbose=verbose, quiet=quiet or not output.human)
 
 
 # --------------------------------------------------------------------------- human output
+
+
+def _node_table(console, report) -> None:
+    """``-o wide``: one row per node in scope, as ``kubectl get nodes -o wide`` lists them."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    state = {n.node: n for n in report.drift.nodes} if report.drift is not None else {}
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for name, kw in (("NODE", {"no_wrap": True}), ("POOL", {"no_wrap": True}), ("INTERNAL-IP", {"no_wrap": True}),
+                     ("READY", {"no_wrap": True}), ("CHAIN", {"no_wrap": True}), ("BACKEND", {"no_wrap": True}),
+                     ("CAPTURED", {"no_wrap": True})):
+        table.add_column(name, **kw)
+    for row in report.node_rows:
+        drift = state.get(row.name)
+        chain = drift.state if drift is not None else "unknown"
+        captured = row.via or ("captured" if row.captured_at else "no capture")
+        table.add_row(escape(row.name), escape(row.pool or "-"), escape(row.internal_ip or "-"),
+                      {True: "True", False: "False", None: "?"}[row.ready],
+                      f"[{_STATE_STYLE.get(chain, '')}]{escape(chain)}[/]", escape(row.backend or "?"),
+                      escape(captured))
+    print_wide(console, table)
+
 
 _COMMANDS = ("kubectl ", "masqctl ", "az ", "iptables", "ip6tables")   # fix lines to copy as they are
 _SEV_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -65,7 +90,9 @@ def _verdict_markup(report) -> str:
     return f"[{style}]{escape(report.verdict())}[/]"
 
 
-def render_human(report, verbose: int = 0, console=None) -> None:
+def render_human(report, verbose: int = 0, console=None, wide: bool = False) -> None:
+    """The report for a person; ``wide`` (``-o wide``): every network meaning of each CIDR and its
+    family, one row per node (pool, address, state, capture), every node and evidence of a finding."""
     from rich.markup import escape
     from rich.padding import Padding
     from rich.table import Table
@@ -82,7 +109,9 @@ def render_human(report, verbose: int = 0, console=None) -> None:
     # agent & mode
     console.rule("[bold]Agent and mode[/]", align="left")
     view = report.agent
-    if view is None:
+    if view is None and report.agent_unknown:
+        console.print(f"Agent      [yellow]unknown[/]: {escape(report.agent_unknown)}")
+    elif view is None:
         console.print("No masquerade agent DaemonSet found.")
     else:
         ds = view.daemonset
@@ -108,6 +137,10 @@ def render_human(report, verbose: int = 0, console=None) -> None:
 
     # effective config
     console.rule("[bold]Effective config[/]", align="left")
+    if view is None:
+        console.print("[yellow]unknown[/]: " + escape(report.agent_unknown or "no agent DaemonSet was found")
+                      + (": the ConfigMaps alone do not say which of them the agent reads" if report.agent_unknown
+                         else ""))
     if view is not None:
         if view.config is None:
             console.print("[bold red]not computed[/]: " + escape(view.error.one_line() if view.error else
@@ -120,11 +153,15 @@ def render_human(report, verbose: int = 0, console=None) -> None:
             shown = {row.cidr: [s.replace(prefix, "").replace(" key ", "\n  key ") for s in row.sources]
                      for row in report.cidrs}
             table.add_column("CIDR", no_wrap=True)
+            if wide:
+                table.add_column("IPv", no_wrap=True)
             table.add_column("source (ConfigMap, key, line)", no_wrap=True)
             table.add_column("on the network", overflow="fold")
             for row in report.cidrs:
                 sources = shown[row.cidr]
-                table.add_row(escape(row.cidr), escape("\n".join(sources)), escape("\n".join(row.network[:3])))
+                network = escape("\n".join(row.network if wide else row.network[:3]))
+                table.add_row(*(escape(row.cidr), *((str(row.family),) if wide else ()),
+                                escape("\n".join(sources)), network))
             if not report.cidrs:
                 table.add_row("(none)", "", "everything non-local is masqueraded")
             console.print(table)
@@ -141,13 +178,17 @@ def render_human(report, verbose: int = 0, console=None) -> None:
     # nodes
     console.rule("[bold]Nodes[/]", align="left")
     if report.drift is None or not report.drift.groups:
-        console.print("No nodes to compare." if report.drift is not None else "No agent: nothing to compare.")
+        console.print("No nodes to compare." if report.drift is not None else
+                      f"Not compared: the agent is unknown: {escape(report.agent_unknown)}" if report.agent_unknown else
+                      "No agent: nothing to compare.")
     else:
         for group in report.drift.groups:
             style = _STATE_STYLE.get(group.state, "")
             shown = ", ".join(group.nodes[:3]) + (f" and {len(group.nodes) - 3} more" if len(group.nodes) > 3
                                                     else "")
             console.print(f"[{style}]{len(group.nodes):>4} node(s)[/] {escape(group.summary)}  [dim]{escape(shown)}[/]")
+    if wide and report.node_rows:
+        _node_table(console, report)
     for line in report.mismatch:
         console.print(f"[yellow]note:[/] {escape(line)}")
 
@@ -159,9 +200,11 @@ def render_human(report, verbose: int = 0, console=None) -> None:
         console.print(f"[{_SEV_STYLE[f.severity]}]{f.severity.upper():7}[/] [bold]{f.code}[/] {escape(f.title)}")
         console.print(Padding(Text(f.detail), (0, 0, 0, 2), expand=False))
         if f.nodes:
-            console.print(f"  [dim]nodes: {escape(', '.join(f.nodes[:5]))}"
-                          + (f" and {len(f.nodes) - 5} more" if len(f.nodes) > 5 else "") + "[/]")
-        for e in f.evidence[: None if verbose else 3]:
+            limit = None if wide else 5
+            console.print(Padding(Text("nodes: " + ", ".join(f.nodes[:limit])
+                                       + (f" and {len(f.nodes) - 5} more" if limit and len(f.nodes) > limit else ""),
+                                       style="dim"), (0, 0, 0, 2), expand=False))
+        for e in f.evidence[: None if verbose or wide else 3]:
             console.print(Padding(Text("evidence: " + e, style="dim"), (0, 0, 0, 2), expand=False))
         if f.fix:
             console.print("  [bold]fix:[/]")

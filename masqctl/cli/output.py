@@ -12,11 +12,17 @@ import typer
 
 class Output(str, Enum):
     table = "table"
+    wide = "wide"         # the table with more columns, as kubectl's -o wide (a command without one: table)
     json = "json"
     yaml = "yaml"
 
+    @property
+    def human(self) -> bool:
+        """Text for a person (table or wide), not a document."""
+        return self in (Output.table, Output.wide)
 
-OutputOpt = Annotated[Output, typer.Option("-o", "--output", help="Output format.")]
+
+OutputOpt = Annotated[Output, typer.Option("-o", "--output", help="Output format (wide: more columns).")]
 Verbose = Annotated[int, typer.Option("-v", "--verbose", count=True, help="More detail on stderr (repeatable).")]
 
 
@@ -39,7 +45,7 @@ def emit(doc: dict, output: Output, *, indent: bool | None = None) -> None:
     JSON is indented on a terminal and compact (the C encoder, fast on 10k-step traces) for pipes
     and files; ``indent`` True indents it always. YAML keeps key order and does not fold long lines.
     """
-    if output != Output.table:
+    if not output.human:
         _emitted["documents"] += 1
     if output == Output.json:
         import json
@@ -83,3 +89,17 @@ def console(*, stderr: bool = False, soft_wrap: bool = False, file=None, force_t
 
     return Console(stderr=stderr, file=file, force_terminal=force_terminal, highlight=False, emoji=False,
                    soft_wrap=soft_wrap)
+
+
+def print_wide(console, renderable) -> None:
+    """Print a ``-o wide`` table as kubectl does: rows are never wrapped or cut; a table wider than
+    the terminal is printed at its own width (the terminal wraps it)."""
+    from rich.measure import Measurement
+
+    natural = Measurement.get(console, console.options.update(width=10_000), renderable).maximum
+    if natural <= console.width:
+        console.print(renderable)
+        return
+    wider = globals()["console"](file=console.file)
+    wider.width = natural
+    wider.print(renderable)

@@ -39,7 +39,9 @@ def who(
 
     Examples:
 
-      masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --bundle ./bundle
+      masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --bundle examples/hub-spoke
+
+      masqctl who 10.40.0.4:51234 --conntrack examples/hub-spoke/nodes/aks-system-20931744-vmss000000/conntrack.txt
 
       masqctl who 10.40.0.4:51234 --to 10.42.1.10:443 --context aks-spoke1
 
@@ -68,7 +70,7 @@ def who(
         raise UsageError("no table to search: give --bundle DIR (with nodes/<node>/conntrack.txt), "
                          "--conntrack FILE, or a cluster (--context/--kubeconfig)", input="OBSERVED", code="E262",
                          hint="masqctl collect --conntrack -o DIR makes a bundle with the tables")
-    if output != Output.table:
+    if not output.human:
         emit(result.to_dict(), output)
     else:
         render_human(result, verbose)

@@ -97,7 +97,7 @@ def test_output_format(argv, expected):
 
 
 @pytest.mark.parametrize("args, said", [
-    (("inspect", "-o", "xml"), "'xml' is not one of 'table', 'json', 'yaml'"),
+    (("inspect", "-o", "xml"), "'xml' is not one of 'table', 'wide', 'json', 'yaml'"),
     (("inspect", "--bogus"), "No such option: --bogus"),
     (("nope",), "No such command 'nope'"),
     (("explain", "10.0.0.1"), "Missing argument 'DST'"),

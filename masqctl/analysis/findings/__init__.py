@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from masqctl.analysis.agentconfig import AgentConfigView
 from masqctl.analysis.drift import DriftReport
-from masqctl.cluster.model import ClusterSnapshot
+from masqctl.cluster.model import ClusterSnapshot, MissingKey
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -101,6 +101,19 @@ class Context:
     def skip(self, code: str, reason: str, nodes=()) -> None:
         self.not_checked.append(NotChecked(code, reason, tuple(nodes)))
 
+    def no_agent(self) -> str:
+        """Why no agent is modelled, said the same way by every check: not gathered (the agent is
+        unknown, e.g. a bundle without daemonsets.yaml), or gathered and none found."""
+        unknown = agent_unknown(self.snapshot)
+        return f"the agent is unknown: {unknown}" if unknown else "no agent DaemonSet was found"
+
+
+def agent_unknown(snapshot: ClusterSnapshot) -> str | None:
+    """The reason the agent cannot be told when the DaemonSets were not gathered, else None."""
+    if MissingKey.DAEMONSETS in snapshot.missing:
+        return f"DaemonSets were not gathered ({snapshot.missing[MissingKey.DAEMONSETS]})"
+    return None
+
 
 def ordered(findings: list[Finding]) -> list[Finding]:
     """Most severe first, then by code."""
@@ -115,5 +128,5 @@ def shown_nodes(nodes, limit: int = 5) -> str:
     return text
 
 
-__all__ = ["Finding", "NotChecked", "Context", "CATALOGUE", "CODES", "ERROR", "WARNING", "INFO", "SEVERITIES",
+__all__ = ["Finding", "NotChecked", "Context", "agent_unknown", "CATALOGUE", "CODES", "ERROR", "WARNING", "INFO", "SEVERITIES",
            "ordered", "shown_nodes"]

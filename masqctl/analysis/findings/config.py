@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from masqctl.analysis.agentconfig import (AKS_USER_CONFIGMAP, AKS_USER_KEY, AgentConfigView, reads)
+from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AKS_USER_CONFIGMAP, AKS_USER_KEY,
+                                          AgentConfigView, reads)
 from masqctl.analysis.findings import ERROR, INFO, WARNING, Context
 from masqctl.cluster.model import MissingKey
 from masqctl.engine import AZURE_V2, ConfigSource, effective_config
@@ -26,8 +27,7 @@ def check(ctx: Context) -> None:
         return
     mq001(ctx)
     if not ctx.views:
-        reason = ("no agent DaemonSet was found" if MissingKey.DAEMONSETS not in snap.missing else
-                  f"DaemonSets were not gathered: {snap.missing[MissingKey.DAEMONSETS]}")
+        reason = ctx.no_agent()
         for code in ("MQ002", "MQ010", "MQ011", "MQ012", "MQ013", "MQ014"):
             ctx.skip(code, reason)
         return
@@ -76,6 +76,23 @@ def user_cidrs(view: AgentConfigView) -> list[str]:
     return out
 
 
+# the commands a fix names (``Finding.command``): what `masqctl apply` changes, in its own words
+APPLY_FIX = "masqctl apply --goal fix"
+
+
+def editable_file(view: AgentConfigView) -> str | None:
+    """The path of the file ``masqctl apply`` edits (the user ConfigMap's, as
+    ``analysis.plan.user_file`` chooses it), or None when the agent reads no such file."""
+    files = [f for f in view.files if f.read and f.configmap.split("/", 1)[-1] != AKS_RECONCILED_CONFIGMAP]
+    if not files:
+        return None
+    return next((f for f in files if f.path == "ip-masq-agent"), files[0]).path
+
+
+def in_editable_file(view: AgentConfigView, path: str | None) -> bool:
+    return path is not None and path == editable_file(view)
+
+
 def _looks_like_masq_config(text: str) -> bool:
     return bool(_MASQ_KEYS.search(text or ""))
 
@@ -92,8 +109,8 @@ def mq001(ctx: Context) -> None:
             if (cm.ref, key) in read or not _looks_like_masq_config(text):
                 continue
             if not ctx.views:
-                ctx.skip("MQ001", f"ConfigMap {cm.ref} key {key} looks like masquerade config, but no agent "
-                         "DaemonSet was found to tell whether it is read")
+                ctx.skip("MQ001", f"ConfigMap {cm.ref} key {key} looks like masquerade config, but whether an "
+                         f"agent reads it cannot be told: {ctx.no_agent()}")
                 continue
             why = []
             if (cm.ref, key) in projected:
@@ -116,6 +133,15 @@ def mq001(ctx: Context) -> None:
                 f = next((f for f in primary.files if f.read), primary.files[0])
                 fix = (f"Put the content under ConfigMap {f.configmap} key {f.key} (what DaemonSet "
                        f"{primary.daemonset.ref} reads).")
+            command = ""
+            target = next((f for f in primary.files if f.path == editable_file(primary)), None) \
+                if primary is not None and primary.options is not None else None
+            if target is not None and target.configmap == cm.ref:
+                # a key of the ConfigMap apply edits: it moves the CIDRs to the key the agent reads and
+                # removes that key (analysis.recommend, step 3); another ConfigMap stays to delete by hand
+                command = APPLY_FIX
+                fix = (f"`{APPLY_FIX}` moves its CIDRs to the ConfigMap and key the agent reads; or by hand:\n"
+                       + fix.split(":\n", 1)[-1]) if fix else fix
             ctx.add("MQ001", WARNING,
                     f"ConfigMap {cm.ref} key {key} holds masquerade settings, but no agent reads it: "
                     + "; ".join(why) + ". It is silently ignored.",
@@ -123,7 +149,7 @@ def mq001(ctx: Context) -> None:
                         f"DaemonSet {v.daemonset.ref} config volume: " + (", ".join(
                             f"{f.configmap} key {f.key} → {f.path}{'' if f.read else ' (not read)'}" for f in v.files)
                             or "none") for v in ctx.views],
-                    fix=fix)
+                    fix=fix, command=command)
 
 
 def _jp(key: str) -> str:
@@ -163,11 +189,20 @@ def mq002(ctx: Context, view: AgentConfigView) -> None:
     if err is None:
         return
     fix = _fix_for_error(view, err)
+    command = APPLY_FIX if _fixable_error(view, err) else ""
+    if command:
+        fix = f"`{APPLY_FIX}` plans the correction, backs up and writes it; or by hand: {fix}"
     ctx.add("MQ002", ERROR, f"{err.one_line()}." + (f" {consequence}" if consequence else ""),
             evidence=[f"{f.describe()} → {view.config_dir.rstrip('/')}/{f.path}" for f in view.files
                       if f.read and f.present]
             + [f"flavour {ds.flavor} ({ds.image})"],
-            fix=fix, nodes=agent_nodes(ctx))
+            fix=fix, nodes=agent_nodes(ctx), command=command)
+
+
+def _fixable_error(view: AgentConfigView, err: ConfigError) -> bool:
+    """``apply --goal fix`` corrects it: a CIDR with host bits (E105) or an IPv6 CIDR without
+    --enable-ipv6 (E107) in the file apply edits."""
+    return err.code in ("E105", "E107") and in_editable_file(view, getattr(err, "config_file", None))
 
 
 def _fix_for_error(view: AgentConfigView, err: ConfigError) -> str:
@@ -202,10 +237,13 @@ def mq010(ctx: Context, view: AgentConfigView) -> None:
     severity = WARNING if any(w.code in ("W101", "W105", "W106") for w in ws) else INFO
     keys = sorted({w.key for w in ws if w.key})
     ignored = f"key(s) {', '.join(keys)}" if keys else "part of its config"
+    # apply --goal fix drops the keys the agent does not know or ignores (analysis.recommend, step 2)
+    command = APPLY_FIX if all(w.code in ("W101", "W103") and in_editable_file(view, w.file) for w in ws) else ""
     ctx.add("MQ010", severity,
-            f"The {view.daemonset.flavor} agent ignores {ignored}: " + "; ".join(lines),
+            f"The {view.daemonset.flavor} agent ignores {ignored}: " + "; ".join(lines), command=command,
             evidence=[view.where(w.file, w.line) + (f" key {w.key}" if w.key else "") for w in ws],
             fix=" ".join(part for part, wanted in (
+                (f"`{APPLY_FIX}` drops them from the user ConfigMap.", bool(command)),
                 ("Remove the ignored keys, or spell them as the agent knows them (nonMasqueradeCIDRs, "
                  "masqLinkLocal, masqLinkLocalIPv6" + ("" if view.daemonset.flavor == AZURE_V2 else
                                                        ", cidrLimit, resyncInterval") + ").",
@@ -243,14 +281,16 @@ def mq011(ctx: Context, view: AgentConfigView) -> None:
         parts.append(f"{e.cidr} listed {len(e.origins)} times")
         evidence.append(f"{e.cidr} from " + ", ".join(view.source_of(x) for x in e.origins))
         user_lines += [view.source_of(x) for x in e.origins[1:] if _is_user(view, x)]
+    command = ""
     if user_lines:
         fix = "Remove the redundant entries from your ConfigMap: " + "; ".join(dict.fromkeys(user_lines)) + \
-              " (the broader CIDR already keeps those destinations unmasqueraded)."
+              f" (the broader CIDR already keeps those destinations unmasqueraded): `{APPLY_FIX}` does it."
+        command = APPLY_FIX
     else:
         fix = ("Nothing to do: the redundant entries come from the AKS-owned reconciled ConfigMap; each costs one "
                "iptables rule and changes no verdict.")
     ctx.add("MQ011", INFO, "Redundant non-masquerade entries (each is an extra rule, never a different verdict): "
-            + "; ".join(parts) + ".", evidence=evidence, fix=fix)
+            + "; ".join(parts) + ".", evidence=evidence, fix=fix, command=command)
 
 
 def _is_user(view: AgentConfigView, origin) -> bool:
@@ -280,13 +320,17 @@ def mq012(ctx: Context, view: AgentConfigView) -> None:
                 s = getattr(single, attr)
                 if s.value is False and any(o.kind == "file" for o in s.origins):
                     origin = next(o for o in s.origins if o.kind == "file")
+                    # apply --goal fix drops masqLinkLocal: false (analysis.recommend, step 2)
+                    fixable = setting == "masqLinkLocal" and in_editable_file(view, f.path)
                     ctx.add("MQ012", WARNING,
                             f"{view.source_of(origin)} sets {setting}: false, but "
                             f"{', '.join(view.source_of(o) for o in merged.origins)} sets it true; the agent ORs "
                             f"the files, so {setting} is true and link-local traffic is masqueraded.",
                             evidence=[view.source_of(origin)] + [view.source_of(o) for o in merged.origins],
                             fix=f"Remove {setting} from {f.describe()}: it cannot be turned off while the AKS "
-                                "reconciled ConfigMap sets it (pods reach IMDS 169.254.169.254 only masqueraded).")
+                                "reconciled ConfigMap sets it (pods reach IMDS 169.254.169.254 only masqueraded)."
+                                + (f" `{APPLY_FIX}` does it." if fixable else ""),
+                            command=APPLY_FIX if fixable else "")
         if opts.nomasq_all_reserved_ranges and not cfg.defaults_used:
             ctx.add("MQ012", WARNING,
                     f"DaemonSet {ds.ref} runs with --nomasq-all-reserved-ranges, but the azure-v2 agent applies "
@@ -335,7 +379,9 @@ def mq014(ctx: Context, view: AgentConfigView) -> None:
                 f"{view.where(getattr(err, 'config_file', None), err.line)} lists IPv6 CIDR {err.value}, but "
                 f"DaemonSet {ds.ref} runs without --enable-ipv6: the agent refuses the file (see MQ002).",
                 evidence=[err.one_line(), f"DaemonSet {ds.ref} args: {' '.join(view.argv) or '(none)'}"],
-                fix=f"Remove {err.value}: this cluster's agent manages IPv4 only.", nodes=agent_nodes(ctx))
+                fix=f"Remove {err.value}: this cluster's agent manages IPv4 only."
+                    + (f" `{APPLY_FIX}` does it." if _fixable_error(view, err) else ""),
+                nodes=agent_nodes(ctx), command=APPLY_FIX if _fixable_error(view, err) else "")
         return
     snap = ctx.snapshot
     dual = []
@@ -357,4 +403,4 @@ def mq014(ctx: Context, view: AgentConfigView) -> None:
                 nodes=agent_nodes(ctx))
 
 
-__all__ = ["check", "user_configmap_yaml", "user_cidrs", "reads"]
+__all__ = ["check", "user_configmap_yaml", "user_cidrs", "reads", "APPLY_FIX", "editable_file", "in_editable_file"]

@@ -46,7 +46,7 @@ def _selected(node_labels: dict, selector: dict) -> bool:
 def mq003(ctx: Context) -> None:
     snap = ctx.snapshot
     if MissingKey.DAEMONSETS in snap.missing:
-        ctx.skip("MQ003", f"DaemonSets were not gathered: {snap.missing[MissingKey.DAEMONSETS]}")
+        ctx.skip("MQ003", ctx.no_agent())
         return
     if not ctx.views:
         decides = getattr(ctx.mode, "agent_decides", None)
@@ -126,7 +126,8 @@ def mq003(ctx: Context) -> None:
                     f"kubectl -n {ds.namespace} describe pod <pod>\n" + (
                         "Fix the config first (MQ002); the pods recover on their own." if cause else
                         f"kubectl -n {ds.namespace} rollout restart daemonset {ds.name}"),
-                nodes=tuple(nodes))
+                nodes=tuple(nodes),
+                command="" if cause else f"kubectl -n {ds.namespace} rollout restart daemonset {ds.name}")
 
 
 # --------------------------------------------------------------------------- MQ004 / MQ005
@@ -139,7 +140,7 @@ def drift_findings(ctx: Context) -> None:
         chain_collision(ctx, view, foreign_chain_owner(view.chain))
         return
     if report is None or view is None:
-        reason = "no agent DaemonSet is modelled" if view is None else "no rules to compare"
+        reason = ctx.no_agent() if view is None else "no rules to compare"
         ctx.skip("MQ004", reason)
         ctx.skip("MQ005", reason)
         return
@@ -158,8 +159,16 @@ def drift_findings(ctx: Context) -> None:
                 if gap:
                     ctx.skip(code, gap, g.nodes)
     ds = view.daemonset
-    restart = (f"kubectl -n {ds.namespace} delete pod -l {_selector(ds)} --field-selector spec.nodeName=<node>   "
-               "# a fresh agent rewrites the chain")
+
+    def restart_command(nodes) -> str:
+        """Delete the agent pods of these nodes (the DaemonSet recreates them; a fresh agent rewrites its
+        chain and jump); several nodes: every agent pod (restarting an agent on a node in sync is
+        harmless, and no field selector names several nodes)."""
+        where = f" --field-selector spec.nodeName={nodes[0]}" if len(nodes) == 1 else ""
+        return f"kubectl -n {ds.namespace} delete pod -l {_selector(ds)}{where}"
+
+    def restart(nodes) -> str:
+        return restart_command(nodes) + "   # a fresh agent rewrites the chain"
     for g in report.groups:
         if g.state != DRIFT:
             continue
@@ -181,7 +190,7 @@ def drift_findings(ctx: Context) -> None:
                     "(ConfigMap change not yet synced, ~1–2 min + one period), or something else edits the chain.",
                     evidence=evidence, nodes=g.nodes,
                     fix="Check the agent pod on the node (MQ003) and its log (`using config:` line), then:\n"
-                        + restart)
+                        + restart(g.nodes), command=restart_command(g.nodes))
         if jump_issues:
             ctx.add("MQ005", ERROR,
                     f"{jump_from}{'o' if jump_from else 'O'}n {len(g.nodes)} node(s) ({shown_nodes(g.nodes)}): "
@@ -193,7 +202,8 @@ def drift_findings(ctx: Context) -> None:
                     fix="The agent adds the jump when it is absent; a missing one means the agent is not running "
                         "on the node (MQ003). Duplicates: remove the extra one on the node with\n"
                         f"iptables -t nat -D POSTROUTING -m addrtype ! --dst-type LOCAL -j {view.chain}   "
-                        "# run on the node, deletes one copy\nor restart the agent:\n" + restart)
+                        "# run on the node, deletes one copy\nor restart the agent:\n" + restart(g.nodes),
+                    command=restart_command(g.nodes))
 
 
 def chain_collision(ctx: Context, view, owner: str) -> None:

@@ -6,7 +6,7 @@ import ipaddress
 
 from masqctl.analysis.cilium import cilium_facts
 from masqctl.analysis.findings import ERROR, WARNING, Context
-from masqctl.analysis.findings.config import user_cidrs, user_configmap_yaml
+from masqctl.analysis.findings.config import APPLY_FIX, in_editable_file, user_cidrs, user_configmap_yaml
 
 OVERLAY_LIKE = ("kubenet", "azure-cni-overlay", "cilium-overlay", "cilium-ebpf-host-routing")
 # never on the internet: private, shared, documentation, link-local, loopback, multicast, reserved
@@ -50,7 +50,7 @@ def internet_part(cidr: str) -> list:
 def check(ctx: Context) -> None:
     view = ctx.view
     if view is None or view.config is None:
-        reason = ("no agent DaemonSet is modelled" if view is None else
+        reason = (ctx.no_agent() if view is None else
                   "the effective config is not known (" + (view.error.one_line() if view.error else
                                                            "; ".join(view.notes) or "not computed") + ")")
         for code in ("MQ007", "MQ008", "MQ009"):
@@ -111,6 +111,9 @@ def mq007(ctx: Context) -> None:
         return
     cidrs = list(dict.fromkeys(p.cidr for p in gaps))
     snippet = user_configmap_yaml(list(dict.fromkeys(user_cidrs(view) + cidrs)))
+    # in node-subnet mode --goal fix adds the cluster's own stale ranges (analysis.recommend, step 4)
+    command = (APPLY_FIX if mode.name == "azure-cni-node-subnet" else
+               "masqctl apply " + " ".join(f"--add {c}" for c in cidrs))
     ctx.add("MQ007", WARNING,
             "The non-masquerade list does not cover " + ", ".join(p.label for p in gaps)
             + f": pod traffic to {'them' if len(gaps) > 1 else 'it'} is masqueraded to the node IP. On AKS the "
@@ -120,7 +123,9 @@ def mq007(ctx: Context) -> None:
             + list(mode.evidence[:2]),
             fix="Reconcile the cluster so AKS rewrites the reconciled ConfigMap:\n"
                 "az aks update -g <resource-group> -n <cluster>\n"
-                "or add the ranges to the user ConfigMap (kubectl apply -f -):\n" + snippet)
+                f"or add the ranges to the user ConfigMap: `{command}` plans it, backs up and writes it (or "
+                "kubectl apply -f - this manifest):\n" + snippet,
+            command=command, configmap=snippet)
 
 
 # --------------------------------------------------------------------------- MQ008
@@ -175,6 +180,19 @@ def mq008(ctx: Context) -> None:
 # --------------------------------------------------------------------------- MQ009
 
 
+def _remove(view, entry) -> str:
+    """``masqctl apply --remove CIDR`` when the CIDR comes from the file apply edits (a CIDR of
+    AKS's reconciled ConfigMap cannot be removed by any user ConfigMap: E708)."""
+    if any(o.kind == "file" and in_editable_file(view, o.file) for o in entry.origins):
+        return f"masqctl apply --remove {entry.cidr}"
+    return ""
+
+
+def _remove_hint(view, entry) -> str:
+    command = _remove(view, entry)
+    return f" `{command}` does it." if command else ""
+
+
 def mq009(ctx: Context) -> None:
     mode = ctx.mode
     view = ctx.view
@@ -197,7 +215,7 @@ def mq009(ctx: Context) -> None:
                     "firewall on the way SNATs it).",
                     evidence=[f"{entry.cidr} from {where}", f"{shown} is public address space"],
                     fix=f"Remove {entry.cidr} from {where.split(' line ')[0]}; list only the private ranges whose "
-                        "hosts route back to pod IPs.")
+                        "hosts route back to pod IPs." + _remove_hint(view, entry), command=_remove(view, entry))
             continue
         if not overlay or azure_reason:
             continue
@@ -216,14 +234,14 @@ def mq009(ctx: Context) -> None:
                     "connections fail.",
                     evidence=[f"{entry.cidr} from {where}"] + [r.place.label for r in peered] + list(mode.evidence[:2]),
                     fix=f"Remove {entry.cidr} from {where.split(' line ')[0]} (traffic to peered VNets must be "
-                        "masqueraded in this mode).")
+                        "masqueraded in this mode)." + _remove_hint(view, entry), command=_remove(view, entry))
         elif vnet:
             ctx.add("MQ009", WARNING,
                     f"{entry.cidr} ({where}) reaches {', '.join(r.describe() for r in vnet)}: in {mode.name} mode only "
                     "the cluster's nodes route pod IPs, so other hosts there cannot reply to the pod IP.",
                     evidence=[f"{entry.cidr} from {where}"] + [r.place.label for r in vnet] + list(mode.evidence[:2]),
                     fix=f"Keep only the pod CIDR (and cluster ranges) unmasqueraded; remove {entry.cidr} from "
-                        f"{where.split(' line ')[0]}.")
+                        f"{where.split(' line ')[0]}." + _remove_hint(view, entry), command=_remove(view, entry))
         elif not rels:
             ctx.add("MQ009", WARNING,
                     f"{entry.cidr} ({where}) is no network this cluster knows: if it is on-premises or another VNet, "
@@ -231,7 +249,7 @@ def mq009(ctx: Context) -> None:
                     evidence=[f"{entry.cidr} from {where}", "not in the VNets, peerings, pod or service CIDRs"]
                     + list(mode.evidence[:2]),
                     fix=f"Remove {entry.cidr} from {where.split(' line ')[0]} unless its hosts route the pod CIDR "
-                        "back to the cluster (UDRs).")
+                        "back to the cluster (UDRs)." + _remove_hint(view, entry), command=_remove(view, entry))
 
 
 __all__ = ["check", "covered_by", "internet_part"]
