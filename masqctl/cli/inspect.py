@@ -20,6 +20,9 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
             verbose: Verbose = 0, quiet: Quiet = False) -> None:
     """Gather what decides masquerading in a cluster and report findings.
 
+    With several clusters (--bundle and --context repeated), one section per cluster, then the
+    fleet: how their VNets peer, and findings across them (MQ018-MQ020).
+
     Exit status: 0 no error-severity finding, 1 at least one, 2 usage or input error.
 
     Examples:
@@ -31,15 +34,22 @@ def inspect(gathering: g.GatherFlags, only: Only = None, output: OutputOpt = Out
       masqctl inspect --context aks-prod -g rg-prod --cluster aks-prod -o json
 
       masqctl inspect --bundle ./bundle --only MQ004,MQ005 --nodes agentpool=system
+
+      masqctl inspect --bundle examples/hub-spoke-fleet/spoke1 --bundle examples/hub-spoke-fleet/hub
+
+      masqctl inspect --context spoke1 --context hub --azure spoke1=rg-spoke1/aks-spoke1 --azure hub=rg-hub/aks-hub
     """
     from masqctl.analysis.inspect import check_codes
-    from masqctl.ops.inspect import inspect_cluster
+    from masqctl.ops.inspect import inspect_clusters
 
     codes = check_codes(only.split(",")) if only is not None else None     # before minutes of gathering
-    report = inspect_cluster(gathering.options(), only=set(codes) if codes is not None else None,
-                             progress=_progress(verbose, output, quiet))
+    report = inspect_clusters(gathering.cluster_options(), only=set(codes) if codes is not None else None,
+                              progress=_progress(verbose, output, quiet))
+    fleet = hasattr(report, "reports")
     if output.human and quiet:
         make_console().print(_verdict_markup(report))
+    elif output.human and fleet:
+        render_fleet(report, verbose)
     elif output.human:
         render_human(report, verbose, wide=output == Output.wide)
     else:
@@ -226,3 +236,56 @@ def render_human(report, verbose: int = 0, console=None, wide: bool = False) -> 
     c = report.counts()
     console.print(f"\n{c['error']} error(s), {c['warning']} warning(s), {c['info']} info; "
                   f"{len(report.nodes_in_scope)} node(s); exit {report.exit_code}")
+
+
+def render_fleet(report, verbose: int = 0, console=None) -> None:
+    """Each cluster's section as for one cluster, then the fleet section."""
+    from rich.markup import escape
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console = console or make_console()
+    console.print(_verdict_markup(report))
+    for name, r in zip(report.names, report.reports):
+        console.print()
+        console.rule(f"[bold]cluster {escape(name)}[/]", characters="=")
+        render_human(r, verbose, console)
+    console.print()
+    console.rule("[bold]fleet[/]", characters="=")
+    console.rule("[bold]Connections[/]", align="left")
+    peered = [c for c in report.connections if c.state != "not peered" or verbose]
+    for c in peered:
+        style = "green" if c.connected else ("yellow" if c.connected is None else "bold red")
+        console.print(f"[{style}]{escape(c.describe())}[/]")
+        for n in c.notes:
+            console.print(f"  [dim]{escape(n)}[/]")
+    unpeered = sorted({(c.source, c.target) for c in report.connections if c.state == "not peered"}
+                      - {(c.source, c.target) for c in report.connections if c.state != "not peered"})
+    if unpeered and not verbose:
+        console.print("[dim]not peered: " + escape(", ".join(f"{a} → {b}" for a, b in unpeered)) + "[/]")
+    if not report.connections:
+        console.print("No connections known.")
+    console.rule("[bold]Findings across clusters[/]", align="left")
+    if not report.findings:
+        console.print("[green]No findings.[/]")
+    for ff in report.findings:
+        f = ff.finding
+        console.print(f"[{_SEV_STYLE[f.severity]}]{f.severity.upper():7}[/] [bold]{f.code}[/] {escape(f.title)}"
+                      f"  [dim]({escape(' → '.join(ff.clusters))})[/]")
+        console.print(Padding(Text(f.detail), (0, 0, 0, 2), expand=False))
+        for e in f.evidence[: None if verbose else 3]:
+            console.print(Padding(Text("evidence: " + e, style="dim"), (0, 0, 0, 2), expand=False))
+        if f.fix:
+            console.print("  [bold]fix:[/]")
+            for line in f.fix.splitlines():
+                if line.startswith(_COMMANDS):
+                    console.print("    " + escape(line), soft_wrap=True)
+                else:
+                    console.print(Padding(Text(line), (0, 0, 0, 4), expand=False))
+    if report.not_checked:
+        console.rule("[bold]Not checked across clusters[/]", align="left")
+        for n in report.not_checked:
+            console.print(f"[bold]{n.code}[/] {escape(n.reason)}")
+    c = report.counts()
+    console.print(f"\n{len(report.names)} clusters; {c['error']} error(s), {c['warning']} warning(s), "
+                  f"{c['info']} info in all; exit {report.exit_code}")

@@ -26,3 +26,20 @@ def inspect_cluster(options: GatherOptions, *, only: set[str] | None = None, pro
     if not options.azure:
         snapshot = without_azure(snapshot)
     return inspect(snapshot, only=only, nodes=options.nodes)
+
+
+def inspect_clusters(options_list: list[GatherOptions], *, only: set[str] | None = None,
+                     progress: Progress | None = None):
+    """One cluster: its ``InspectReport`` (today's document). Several: a ``FleetReport`` (each
+    cluster's report, how they connect, MQ018–MQ020); E405 for two clusters of one name."""
+    if len(options_list) == 1:
+        return inspect_cluster(options_list[0], only=only, progress=progress)
+    from masqctl.analysis.fleet import inspect_fleet
+    from masqctl.ops.fleet import gather_clusters
+
+    def prepare(snapshot: ClusterSnapshot, options: GatherOptions) -> ClusterSnapshot:
+        return snapshot if options.azure else without_azure(snapshot)
+
+    clusters = gather_clusters(options_list, progress, prepare=prepare)
+    reports = [inspect(c.snapshot, only=only, nodes=c.options.nodes) for c in clusters]
+    return inspect_fleet([(c.name, c.snapshot) for c in clusters], only=only, reports=reports)

@@ -1,6 +1,7 @@
 """Rebuild the example bundles in examples/ from the seed reports (run as root).
 
     python tests/cluster/examplegen.py [NAME ...]
+    python tests/cluster/examplegen.py --documents-only [NAME ...]   # keep the committed node captures
 
 Every example is a cluster described as data below: the values the seeds give verbatim, and
 reconstructed values around them (each example's README says which is which). Node dumps are
@@ -36,6 +37,7 @@ from masqctl.cluster.raw import RawCluster
 from masqctl.engine import AgentOptions, ConfigSource, effective_config, render
 
 NAMES = ("aks-azure-cni", "aks-kubenet", "hub-spoke", "aks-pod-subnet")
+FLEET_NAMES = ("hub-spoke-fleet/spoke1", "hub-spoke-fleet/hub")   # examples/hub-spoke-fleet/
 WIRESERVER = "168.63.129.16"
 IMDS = "169.254.169.254"
 API_SERVER_IP = "203.0.113.10"   # documentation range: stands for the API server's public IP
@@ -69,6 +71,11 @@ class Service:
     cluster_ip: str
     ports: list[tuple[str, str, int, int]]       # (port name, protocol, port, target port)
     endpoints: list[str]                          # pod IPs (or the API server's IP)
+    type: str = "ClusterIP"                       # or LoadBalancer (an internal Azure load balancer)
+    lb_ip: str | None = None                      # status.loadBalancer.ingress[0].ip
+    node_ports: tuple[int, ...] = ()              # one per port (LoadBalancer)
+    external_traffic_policy: str = "Cluster"      # LoadBalancer only (the ingress-nginx chart's default)
+    annotations: dict | None = None
 
 
 @dataclass
@@ -371,6 +378,69 @@ def example(name: str) -> Example:
                        ("billing", "invoice-client-6d4f9b8c7-t5rjp", "invoice-client", 0)],
             kube_proxy_local=["!", "-i", "azv+"],
         )
+    if name == "hub-spoke-fleet/spoke1":
+        # spoke 1 after the field report's fix: the user ConfigMap azure-ip-masq-agent-config (verbatim
+        # from the report) keeps 10.0.0.0/8 unmasqueraded
+        ex = example("hub-spoke")
+        user_cm = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"ip-masq-agent": "nonMasqueradeCIDRs:\n- 10.0.0.0/8"},
+                   "metadata": {"labels": {"addonmanager.kubernetes.io/mode": "EnsureExists", "component": "ip-masq-agent",
+                                           "kubernetes.io/cluster-service": "true"},
+                                "name": "azure-ip-masq-agent-config", "namespace": "kube-system"}}
+        ex.configmaps = [*ex.configmaps, user_cm]
+        ex.collected_at = "2025-09-19T20:12:40Z"
+        return ex
+    if name == "hub-spoke-fleet/hub":
+        sub = guid("hub-spoke", "hub-subscription")
+        spoke_sub = guid("hub-spoke", "subscription")
+        net_rg = "rg-hub-network"
+        subnet_id = (f"/subscriptions/{sub}/resourceGroups/{net_rg}/providers/Microsoft.Network/virtualNetworks/"
+                     "vnet-hub/subnets/snet-aks-nodes")
+        nodes = [NodeSpec(f"aks-system-38217465-vmss00000{i}", f"10.42.0.{4 + 31 * i}", 17,
+                          pod_ips=_subnet_pods("10.42.0.0", 5 + 31 * i, 30)) for i in range(2)]
+        reconciled = _reconciled("MasqLinkLocal: true\nNonMasqueradeCIDRs:\n- 10.42.0.0/17  # subnet CIDR\n"
+                                 "- 10.0.0.0/16\n- 10.42.0.0/15  # vnet CIDR\n",
+                                 {"app.kubernetes.io/managed-by": "Eno", "component": "ip-masq-agent"})
+        peering = {
+            "allowForwardedTraffic": True, "allowGatewayTransit": False, "allowVirtualNetworkAccess": True,
+            "doNotVerifyRemoteGateways": False, "etag": f'W/"{guid("hub-spoke-fleet", "hub-peering")}"',
+            "id": f"/subscriptions/{sub}/resourceGroups/{net_rg}/providers/Microsoft.Network/virtualNetworks/"
+                  "vnet-hub/virtualNetworkPeerings/peer-hub-to-spoke1",
+            "name": "peer-hub-to-spoke1", "peerCompleteVnets": True, "peeringState": "Connected",
+            "peeringSyncLevel": "FullyInSync", "provisioningState": "Succeeded",
+            "remoteAddressSpace": {"addressPrefixes": ["10.40.0.0/15"]},
+            "remoteVirtualNetwork": {"id": f"/subscriptions/{spoke_sub}/resourceGroups/rg-spoke1-network/providers/"
+                                           "Microsoft.Network/virtualNetworks/vnet-spoke1"},
+            "remoteVirtualNetworkAddressSpace": {"addressPrefixes": ["10.40.0.0/15"]},
+            "resourceGroup": net_rg, "resourceGuid": guid("hub-spoke-fleet", "hub-peering-guid"),
+            "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "useRemoteGateways": False,
+        }
+        ingress = Service("ingress-nginx", "ingress-nginx-controller", "10.0.87.201",
+                          [("http", "tcp", 80, 80), ("https", "tcp", 443, 443)],
+                          [nodes[0].pod_ips[4], nodes[1].pod_ips[4]], type="LoadBalancer", lb_ip="10.42.1.10",
+                          node_ports=(30412, 31785), external_traffic_policy="Cluster",
+                          annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"})
+        return Example(
+            name=name, cluster="aks-hub", subscription=sub, resource_group="rg-hub", location="westeurope",
+            node_resource_group="MC_rg-hub_aks-hub_westeurope", collected_at="2025-09-19T20:13:05Z",
+            network={"networkPlugin": "azure", "networkPluginMode": None, "networkPolicy": None,
+                     "networkDataplane": "azure", "networkMode": None, "podCidr": None, "podCidrs": None,
+                     "serviceCidr": "10.0.0.0/16", "serviceCidrs": ["10.0.0.0/16"], "dnsServiceIp": "10.0.0.10"},
+            vnet=_vnet(sub, net_rg, "vnet-hub", "westeurope", ["10.42.0.0/15"],
+                       [{"name": "snet-aks-nodes", "prefix": "10.42.0.0/17"}], [peering]),
+            nodes=nodes, pool={"vnetSubnetId": subnet_id, "podSubnetId": None, "maxPods": 30},
+            configmaps=[reconciled],
+            agent=aks_agent_daemonset("mcr.microsoft.com/oss/v2/azure/ip-masq-agent-v2:v0.1.15-2",
+                                      {"app.kubernetes.io/managed-by": "Eno", "component": "azure-ip-masq-agent",
+                                       "kubernetes.azure.com/managedby": "aks", "tier": "node"}),
+            agent_pod_names=["azure-ip-masq-agent-b7x2d", "azure-ip-masq-agent-q9m4t"],
+            agent_pod_labels={"controller-revision-hash": "6f8d9c7b5d", "k8s-app": "azure-ip-masq-agent",
+                              "kubernetes.azure.com/managedby": "aks", "pod-template-generation": "1", "tier": "node"},
+            services=[*_common_services("10.0.0.0", [nodes[0].pod_ips[0], nodes[1].pod_ips[0]],
+                                        [nodes[0].pod_ips[1], nodes[1].pod_ips[1]]), ingress],
+            workloads=[("ingress-nginx", "ingress-nginx-controller-6d9c8b7f4-2xk9p", "ingress-nginx-controller", 0),
+                       ("ingress-nginx", "ingress-nginx-controller-6d9c8b7f4-7qv5m", "ingress-nginx-controller", 1)],
+            kube_proxy_local=["!", "-i", "azv+"],
+        )
     if name == "aks-pod-subnet":
         sub = guid("aks-pod-subnet", "subscription")
         rg = "rg-aks-podsubnet"
@@ -618,8 +688,70 @@ def pods(ex: Example) -> list[dict]:
         out.append(_pod(ex, ns, name, node, ip, labels={"app": app, "pod-template-hash": name.split("-")[-2]},
                         image={"web": "mcr.microsoft.com/azurelinux/base/nginx:1.25",
                                "orders-api": "contoso.azurecr.io/orders-api:2.14.1",
-                               "invoice-client": "contoso.azurecr.io/invoice-client:1.3.0"}[app],
+                               "invoice-client": "contoso.azurecr.io/invoice-client:1.3.0",
+                               "ingress-nginx-controller": "registry.k8s.io/ingress-nginx/controller:v1.11.2"}[app],
                         container=app, owner=("ReplicaSet", "-".join(name.split("-")[:-1]))))
+    return out
+
+
+def _selector(ex: Example, s: Service) -> dict | None:
+    """The pods' labels a Service selects: none for ``default/kubernetes`` (the API server writes its
+    endpoints), ``k8s-app`` for the kube-system add-ons, ``app`` for the workloads."""
+    if s.namespace == "default" and s.name == "kubernetes":
+        return None
+    if s.namespace == "kube-system":
+        return {"k8s-app": s.name}
+    return {"app": s.name}
+
+
+def services(ex: Example) -> list[dict]:
+    """``kubectl get svc -A -o yaml``: one Service per ``ex.services`` (ClusterIP, or LoadBalancer
+    with its node ports and load-balancer IP)."""
+    out = []
+    for s in ex.services:
+        ports = [{**({"name": n} if n else {}), "port": port, "protocol": proto.upper(), "targetPort": target}
+                 for n, proto, port, target in s.ports]
+        for p, node_port in zip(ports, s.node_ports):
+            p["nodePort"] = node_port
+        spec = {"clusterIP": s.cluster_ip, "clusterIPs": [s.cluster_ip], "internalTrafficPolicy": "Cluster",
+                "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack", "ports": ports,
+                "sessionAffinity": "None", "type": s.type}
+        if s.type == "LoadBalancer":
+            spec.update({"allocateLoadBalancerNodePorts": True, "externalTrafficPolicy": s.external_traffic_policy})
+        selector = _selector(ex, s)
+        if selector is not None:
+            spec["selector"] = selector
+        labels = {"component": "apiserver", "provider": "kubernetes"} if selector is None else {}
+        meta = {"name": s.name, "namespace": s.namespace, **({"labels": labels} if labels else {}),
+                **({"annotations": dict(s.annotations)} if s.annotations else {})}
+        status = {"loadBalancer": {"ingress": [{"ip": s.lb_ip, "ipMode": "VIP"}]} if s.lb_ip else {}}
+        out.append(_with_meta(ex, {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec,
+                                   "status": status}))
+    return out
+
+
+def endpointslices(ex: Example) -> list[dict]:
+    """``kubectl get endpointslices -A -o yaml``: one IPv4 slice per Service, its endpoints ready."""
+    out = []
+    pods_by_ip = {p["status"]["podIP"]: p for p in pods(ex) if not p["spec"].get("hostNetwork")}
+    for s in ex.services:
+        endpoints = []
+        for ip in sorted(s.endpoints):
+            ep: dict = {"addresses": [ip], "conditions": {"ready": True, "serving": True, "terminating": False}}
+            pod = pods_by_ip.get(ip)
+            if pod is not None:
+                ep["nodeName"] = pod["spec"]["nodeName"]
+                ep["targetRef"] = {"kind": "Pod", "name": pod["metadata"]["name"],
+                                   "namespace": pod["metadata"]["namespace"], "uid": pod["metadata"]["uid"]}
+            endpoints.append(ep)
+        name = s.name if _selector(ex, s) is None else f"{s.name}-{kp_hash(ex.name + s.name)[:5].lower()}"
+        labels = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"
+                  if _selector(ex, s) is not None else "endpointslicemirroring-controller.k8s.io",
+                  "kubernetes.io/service-name": s.name}
+        out.append(_with_meta(ex, {
+            "addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1", "endpoints": endpoints, "kind": "EndpointSlice",
+            "metadata": {"labels": labels, "name": name, "namespace": s.namespace},
+            "ports": [{"name": n, "port": target, "protocol": proto.upper()} for n, proto, _port, target in s.ports]}))
     return out
 
 
@@ -739,7 +871,7 @@ def kube_proxy_nat(ex: Example) -> tuple[list[str], list[str]]:
              "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
              "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
              '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully']
-    svc_rules, sep_rules = [], []
+    svc_rules, sep_rules, nodeport_rules, ext_rules = [], [], [], []
     for s in ex.services:
         for port_name, proto, port, target in s.ports:
             spn = _svc_port_name(s, port_name)
@@ -749,6 +881,22 @@ def kube_proxy_nat(ex: Example) -> tuple[list[str], list[str]]:
                              f"-m {proto} --dport {port} -j {svc}")
             svc_rules.append(f"-A {svc} {' '.join(ex.kube_proxy_local)} -d {s.cluster_ip}/32 -p {proto} -m comment "
                              f'--comment "{spn} cluster IP" -m {proto} --dport {port} -j KUBE-MARK-MASQ')
+            if s.type == "LoadBalancer":
+                # kube-proxy (iptables mode) for externalTrafficPolicy Cluster, as in upstream
+                # kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go, TestOverallIPTablesRules (the
+                # "ns4/svc4:p80 external IP" and "ns5/svc5:p80 loadbalancer IP" rules, their KUBE-EXT chains
+                # "masquerade traffic for … external destinations", and KUBE-NODEPORTS)
+                assert s.external_traffic_policy == "Cluster", "only externalTrafficPolicy Cluster is generated"
+                ext = "KUBE-EXT-" + kp_hash(spn + proto)
+                chains.append(ext)
+                node_port = s.node_ports[s.ports.index((port_name, proto, port, target))]
+                svc_rules.append(f'-A KUBE-SERVICES -d {s.lb_ip}/32 -p {proto} -m comment --comment "{spn} '
+                                 f'loadbalancer IP" -m {proto} --dport {port} -j {ext}')
+                nodeport_rules.append(f'-A KUBE-NODEPORTS -p {proto} -m comment --comment "{spn}" -m {proto} '
+                                      f"--dport {node_port} -j {ext}")
+                ext_rules.append(f'-A {ext} -m comment --comment "masquerade traffic for {spn} external '
+                                 'destinations" -j KUBE-MARK-MASQ')
+                ext_rules.append(f"-A {ext} -j {svc}")
             eps = sorted(s.endpoints)
             for k, ep in enumerate(eps):
                 endpoint = f"{ep}:{target}"
@@ -762,7 +910,7 @@ def kube_proxy_nat(ex: Example) -> tuple[list[str], list[str]]:
                                  f"-j DNAT --to-destination {endpoint}")
     svc_rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
                      'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
-    return chains, rules + svc_rules + sep_rules
+    return chains, rules + svc_rules + nodeport_rules + ext_rules + sep_rules
 
 
 def agent_rules(ex: Example) -> tuple[list[str], str] | None:
@@ -877,7 +1025,8 @@ def capture(ex: Example, node: NodeSpec) -> tuple[str, str]:
 
 def raw_cluster(ex: Example, captures: dict[str, NodeCapture]) -> RawCluster:
     return RawCluster(
-        configmaps=configmaps(ex), daemonsets=daemonsets(ex), pods=pods(ex), nodes=nodes(ex), aks=aks(ex),
+        configmaps=configmaps(ex), daemonsets=daemonsets(ex), pods=pods(ex), nodes=nodes(ex),
+        services=services(ex), endpointslices=endpointslices(ex), aks=aks(ex),
         vnets={ex.vnet["name"]: ex.vnet}, captures=captures,
         manifest={"collected_at": ex.collected_at, "source": f"context {ex.cluster}",
                   "example": "rebuilt from the seed reports by tests/cluster/examplegen.py; see README.md"},
@@ -898,7 +1047,8 @@ def generate(name: str, examples_dir: str) -> str:
     if os.path.exists(os.path.join(target, "README.md")):
         with open(os.path.join(target, "README.md"), encoding="utf-8") as fh:
             readme = fh.read()
-    tmp = tempfile.mkdtemp(prefix=f".{name}.", dir=examples_dir)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(name)}.", dir=os.path.dirname(target))
     os.rmdir(tmp)
     write_bundle(raw_cluster(ex, captures), tmp)
     if readme is not None:
@@ -910,11 +1060,37 @@ def generate(name: str, examples_dir: str) -> str:
     return target
 
 
+def refresh(name: str, examples_dir: str) -> str:
+    """Rewrite an example's documents from the description above, keeping its committed node
+    captures (no root needed: for a change to the Kubernetes or Azure documents only)."""
+    from masqctl.cluster.bundle import read_bundle
+
+    ex = example(name)
+    target = os.path.join(examples_dir, name)
+    old = read_bundle(target)
+    with open(os.path.join(target, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(name)}.", dir=os.path.dirname(target))
+    os.rmdir(tmp)
+    raw = raw_cluster(ex, old.captures)
+    raw.configmaps = old.configmaps          # the CA certificate as committed
+    write_bundle(raw, tmp)
+    with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as fh:
+        fh.write(readme)
+    shutil.rmtree(target)
+    os.rename(tmp, target)
+    return target
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--documents-only"]:
+        for name in argv[1:] or NAMES:
+            print(refresh(name, os.path.join(ROOT, "examples")))
+        return 0
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
         return 1
-    for name in argv or NAMES:
+    for name in argv or NAMES + FLEET_NAMES:
         print(generate(name, os.path.join(ROOT, "examples")))
     return 0
 

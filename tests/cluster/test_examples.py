@@ -241,6 +241,8 @@ def test_examples_match_their_generator(name):
     assert raw.daemonsets == examplegen.daemonsets(ex)
     assert raw.pods == examplegen.pods(ex)
     assert raw.nodes == examplegen.nodes(ex)
+    assert raw.services == examplegen.services(ex)
+    assert raw.endpointslices == examplegen.endpointslices(ex)
     assert raw.aks == json.loads(json.dumps(examplegen.aks(ex)))
     assert raw.vnets == {ex.vnet["name"]: ex.vnet}
 
@@ -272,3 +274,10 @@ def test_dumps_are_real_iptables_save_output(name):
         def strip(text: str) -> list[str]:   # headers name the time; chain counters count real packets
             return [re.sub(r" \[\d+:\d+\]$", "", line) for line in text.splitlines() if not line.startswith("#")]
         assert strip(again) == strip(cap.iptables_save), node
+
+
+@pytest.mark.parametrize("name", examplegen.FLEET_NAMES)
+def test_fleet_examples_are_complete_match_their_generator_and_round_trip(name, tmp_path):
+    """examples/hub-spoke-fleet/: the same checks as for the single bundles."""
+    test_examples_match_their_generator(name)
+    test_examples_are_complete_and_round_trip(name, tmp_path)

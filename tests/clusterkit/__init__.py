@@ -6,7 +6,7 @@
 * ``bundle`` — ``Bundle`` (documents → a bundle folder), ``write_files``, ``list_yaml``, ``run_cli``.
 * Clusters built from them: ``served`` (objects of the local test API server, ``small_cluster``),
   ``offline`` (the offline gathering tests' documents), ``akscal`` (the inspect tests' healthy
-  cluster, ``base``/``kubenet``), ``seed`` (the explain tests' ``spoke``/``kubenet`` bundles).
+  cluster, ``base``/``kubenet``), ``seed`` (the explain tests' ``spoke``/``kubenet`` bundles), ``fleet`` (several peered clusters with Services).
 
 ``tests/kubeapi/objects.py`` and ``tests/cluster/bundlekit.py`` re-export ``served`` and
 ``offline`` under their old names.

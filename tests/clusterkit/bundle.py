@@ -4,7 +4,7 @@ documents, and running the CLI on it.
 A bundle holds ``configmaps.yaml``, ``daemonsets.yaml``, ``pods.yaml`` and ``nodes.yaml`` (each a
 ``kind: List`` as ``kubectl get … -o yaml`` prints it), ``aks.json`` (``az aks show``),
 ``vnets/<name>.json`` (``az network vnet show``) and ``nodes/<node>/<file>`` captures
-(``iptables-save.txt``, ``ip-addr.txt``).
+(``iptables-save.txt``, ``ip-addr.txt``), and when set ``services.yaml``/``endpointslices.yaml``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class Bundle:
         self.aks: dict | None = None
         self.vnets: dict[str, dict] = {}
         self.captures: dict[str, dict[str, str]] = {}
+        self.services: list[dict] | None = None          # services.yaml (None: not written)
+        self.endpointslices: list[dict] | None = None    # endpointslices.yaml (None: not written)
         self.list_metadata = list_metadata
         self.json_indent = json_indent
 
@@ -65,6 +67,10 @@ class Bundle:
                              ("pods.yaml", self.pods), ("nodes.yaml", self.nodes)):
             with open(os.path.join(path, fname), "w") as fh:
                 yaml.safe_dump(kube_list(items, metadata=self.list_metadata), fh, sort_keys=False)
+        for fname, items in (("services.yaml", self.services), ("endpointslices.yaml", self.endpointslices)):
+            if items is not None:
+                with open(os.path.join(path, fname), "w") as fh:
+                    yaml.safe_dump(kube_list(items, metadata=self.list_metadata), fh, sort_keys=False)
         if self.aks is not None:
             with open(os.path.join(path, "aks.json"), "w") as fh:
                 json.dump(self.aks, fh, indent=self.json_indent)

@@ -1,8 +1,9 @@
-"""Findings: stable codes MQ001–MQ017, each with the evidence it rests on and a concrete fix.
+"""Findings: stable codes MQ001–MQ020, each with the evidence it rests on and a concrete fix.
 
 One module per responsibility: ``config`` (what the agent's files say: MQ001, MQ002, MQ010–MQ014),
 ``nodes`` (what the nodes run: MQ003–MQ006, MQ017), ``routing`` (what the list means on the
-network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016). Each check returns
+network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016), ``fleet`` (across the
+clusters of one run: MQ018–MQ020, run by ``masqctl.analysis.fleet``). Each check returns
 findings, and says in ``not_checked`` what it could not decide and why; nothing is skipped
 silently. Codes never change meaning (docs/findings.md). ``masqctl.analysis.inspect.run_checks`` runs
 them all (the checks import this package, so it does not import them).
@@ -39,6 +40,9 @@ CATALOGUE = {
     "MQ015": "the iptables agent does not decide masquerading in this mode",
     "MQ016": "the user ConfigMap blocks migration to CNI overlay",
     "MQ017": "iptables backends mixed (legacy tables beside nft)",
+    "MQ018": "a caller keeps pod IPs, but the destination Service re-SNATs them (externalTrafficPolicy Cluster)",
+    "MQ019": "the destination Service keeps client IPs, but the caller masquerades",
+    "MQ020": "a caller keeps pod IPs toward a peer that does not route back to them",
     "MQ021": "the user ConfigMap has no effect in pod-subnet mode",
     "MQ022": "Cilium's BPF masquerade does not use the ip-masq-agent config",
     "MQ023": "Cilium reads the config differently from the iptables agent",
