@@ -26,9 +26,7 @@ def service_nat(*, name: str, cluster_ip: str, lb_ip: str | None, port: int, nod
     """The nat table of a node for Service ``name`` (``ns/svc:port``); ``endpoints`` are
     (ip, port, on this node). ``agent``: non-masquerade CIDRs of an ip-masq-agent chain (None:
     no agent)."""
-    sid = chain_id(name, proto)
-    svc, ext, svl = f"KUBE-SVC-{sid}", f"KUBE-EXT-{sid}", f"KUBE-SVL-{sid}"
-    chains = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ", svc]
+    chains = ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
     lines = [
         '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
         '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
@@ -46,6 +44,28 @@ def service_nat(*, name: str, cluster_ip: str, lb_ip: str | None, port: int, nod
         '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE '
         "--random-fully",
     ]
+    tail = []
+    for proto in (proto.split(",") if isinstance(proto, str) else proto):
+        _one(chains, lines, tail, name, proto, cluster_ip, lb_ip, port, node_port, endpoints, policy, cluster_cidr)
+    lines.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last '
+                 'rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+    lines += tail
+    if agent is not None:
+        for cidr in agent:
+            lines.append(f'-A IP-MASQ-AGENT -d {cidr} -m comment --comment "ip-masq-agent: local traffic is not '
+                         'subject to MASQUERADE" -j RETURN')
+        lines.append('-A IP-MASQ-AGENT -m comment --comment "ip-masq-agent: outbound traffic is subject to '
+                     'MASQUERADE (must be last in chain)" -j MASQUERADE')
+    head = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+            ":POSTROUTING ACCEPT [0:0]"] + [f":{c} - [0:0]" for c in chains]
+    return "\n".join(head + lines + ["COMMIT", ""])
+
+
+def _one(chains, lines, tail, name, proto, cluster_ip, lb_ip, port, node_port, endpoints, policy, cluster_cidr):
+    """The rules of one protocol of the Service port (``tail``: the nodeports rule, last in KUBE-SERVICES)."""
+    sid = chain_id(name, proto)
+    svc, ext, svl = f"KUBE-SVC-{sid}", f"KUBE-EXT-{sid}", f"KUBE-SVL-{sid}"
+    chains.append(svc)
     lines.append(f'-A KUBE-SERVICES -d {cluster_ip}/32 -p {proto} -m comment --comment "{name} cluster IP" '
                  f"-m {proto} --dport {port} -j {svc}")
     external = lb_ip is not None or node_port is not None
@@ -54,8 +74,6 @@ def service_nat(*, name: str, cluster_ip: str, lb_ip: str | None, port: int, nod
     if lb_ip is not None:
         lines.append(f'-A KUBE-SERVICES -d {lb_ip}/32 -p {proto} -m comment --comment "{name} loadbalancer IP" '
                      f"-m {proto} --dport {port} -j {ext}")
-    lines.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last '
-                 'rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
     if node_port is not None:
         lines.append(f"-A KUBE-NODEPORTS -p {proto} -m comment --comment {name} -m {proto} --dport {node_port} "
                      f"-j {ext}")
@@ -78,7 +96,7 @@ def service_nat(*, name: str, cluster_ip: str, lb_ip: str | None, port: int, nod
                      f'cluster IP" -m {proto} --dport {port} -j KUBE-MARK-MASQ')
     seps = []
     for ip, ep_port, local in endpoints:
-        sep = f"KUBE-SEP-{chain_id(name, ip, str(ep_port))}"
+        sep = f"KUBE-SEP-{chain_id(name, ip, str(ep_port), proto)}"
         chains.append(sep)
         seps.append((sep, ip, ep_port, local))
         lines.append(f"-A {sep} -s {ip}/32 -m comment --comment {name} -j KUBE-MARK-MASQ")
@@ -87,15 +105,6 @@ def service_nat(*, name: str, cluster_ip: str, lb_ip: str | None, port: int, nod
     lines += _spread(svc, name, seps)
     if external and policy != "Cluster":
         lines += _spread(svl, name, [s for s in seps if s[3]])
-    if agent is not None:
-        for cidr in agent:
-            lines.append(f'-A IP-MASQ-AGENT -d {cidr} -m comment --comment "ip-masq-agent: local traffic is not '
-                         'subject to MASQUERADE" -j RETURN')
-        lines.append('-A IP-MASQ-AGENT -m comment --comment "ip-masq-agent: outbound traffic is subject to '
-                     'MASQUERADE (must be last in chain)" -j MASQUERADE')
-    head = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-            ":POSTROUTING ACCEPT [0:0]"] + [f":{c} - [0:0]" for c in chains]
-    return "\n".join(head + lines + ["COMMIT", ""])
 
 
 def _spread(chain: str, name: str, seps: list) -> list[str]:
