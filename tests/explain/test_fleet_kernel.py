@@ -18,6 +18,7 @@ from netns import requires_netns
 
 from masqctl.analysis.agentconfig import primary_agent
 from masqctl.analysis.explain_cluster import ClusterRequest, explain_snapshot
+from masqctl.analysis.explain_path import explain_path
 from masqctl.analysis.ingress import ingress_on_node
 from masqctl.cluster.gather import gather
 from masqctl.cluster.options import GatherOptions
@@ -65,6 +66,8 @@ def test_the_source_the_hub_ingress_sees_matches_the_kernel(tmp_path):
             write_files(spoke, {f"nodes/{SPOKE_NODE}/{k}": v for k, v in lab.capture(lab.snode).items()})
             write_files(hub, {f"nodes/{HUB_NODE}/{k}": v for k, v in lab.capture(lab.hnode).items()})
             seen = lab.probe(LB, 443, port)
+            seen_np = lab.probe(HNODE, 31443, port)
+            clusters = [("spoke1", gather(GatherOptions(bundle=str(spoke)))), ("hub", gather(GatherOptions(bundle=str(hub))))]
             for proto in ("udp", "tcp"):
                 egress = explain_snapshot(gather(GatherOptions(bundle=str(spoke))),
                                           ClusterRequest("shop/orders-api", f"{LB}:443", proto=proto))
@@ -78,4 +81,13 @@ def test_the_source_the_hub_ingress_sees_matches_the_kernel(tmp_path):
                     problems.append(f"{case}: expected {want}, got {hop.seen_ip}")
                 if hop.endpoints != [f"{ING}:{port}"]:
                     problems.append(f"{case}: endpoints {hop.endpoints}")
+                # across both clusters, to the hub node's node port
+                path = explain_path(clusters, ClusterRequest("shop/orders-api", f"{HNODE}:31443", proto=proto))
+                if path.seen.ip != seen_np.get(proto) or path.seen.ip != want:
+                    problems.append(f"{case}, node port: the kernel delivered {seen_np.get(proto)}, explain says "
+                                    f"{path.seen.ip} ({path.seen.why})")
+                if [h.stage for h in path.path] != ["egress", "network", "ingress", "endpoint"]:
+                    problems.append(f"{case}, node port: path {[h.stage for h in path.path]}")
+                if path.seen.endpoint != "ingress-nginx/ingress-nginx-controller-0" or path.seen.cluster != "hub":
+                    problems.append(f"{case}, node port: endpoint {path.seen.endpoint} in {path.seen.cluster}")
     assert not problems, "\n".join(problems)

@@ -1,0 +1,82 @@
+"""explain across clusters: the path (egress, network, ingress, endpoint) and what the destination sees."""
+
+from __future__ import annotations
+
+import pytest
+from clusterkit.seed import write_files
+from fleetlab import HNODE, ING, SNODE, SPOD
+from kubeproxy_rules import service_nat
+from test_fleet_kernel import HUB_NODE, NAME, SPOKE_NODE, hub_bundle, spoke_bundle
+
+from masqctl.analysis.explain_cluster import ClusterRequest
+from masqctl.analysis.explain_path import explain_path
+from masqctl.cluster.gather import gather
+from masqctl.cluster.options import GatherOptions
+from masqctl.errors import UsageError
+
+HUB_ADDR = f"2: eth0    inet {HNODE}/24 brd 10.42.0.255 scope global eth0\\       valid_lft forever\n"
+SPOKE_ADDR = f"2: eth0    inet {SNODE}/17 brd 10.40.127.255 scope global eth0\\       valid_lft forever\n"
+
+
+def _clusters(tmp_path, *, policy="Cluster", fix=False, hub_capture=True):
+    spoke, hub = tmp_path / "spoke1", tmp_path / "hub"
+    spoke_bundle(spoke, fix)
+    hub_bundle(hub)
+    snap = gather(GatherOptions(bundle=str(spoke)))
+    from masqctl.analysis.agentconfig import primary_agent
+    rules = primary_agent(snap).rules().ipv4
+    nat = rules.payload().replace("COMMIT", "") + rules.jump.text.replace("-I POSTROUTING", "-A POSTROUTING")
+    nat = nat.replace(":POSTROUTING", ":POSTROUTING") + "\nCOMMIT\n"
+    write_files(spoke, {f"nodes/{SPOKE_NODE}/iptables-save.txt": nat, f"nodes/{SPOKE_NODE}/ip-addr.txt": SPOKE_ADDR})
+    if hub_capture:
+        hub_nat = service_nat(name=NAME, cluster_ip="10.0.77.7", lb_ip="10.42.0.100", port=443, node_port=31443,
+                              endpoints=[(ING, 443, True)], policy=policy, cluster_cidr="10.42.0.0/16",
+                              agent=["10.42.0.0/16"])
+        write_files(hub, {f"nodes/{HUB_NODE}/iptables-save.txt": hub_nat, f"nodes/{HUB_NODE}/ip-addr.txt": HUB_ADDR})
+    return [("spoke1", gather(GatherOptions(bundle=str(spoke)))), ("hub", gather(GatherOptions(bundle=str(hub))))]
+
+
+@pytest.mark.parametrize("policy,fix,want", [("Cluster", False, HNODE), ("Cluster", True, HNODE),
+                                             ("Local", False, SNODE), ("Local", True, SPOD)])
+def test_node_port_across_clusters(tmp_path, policy, fix, want):
+    r = explain_path(_clusters(tmp_path, policy=policy, fix=fix), ClusterRequest("shop/orders-api", f"{HNODE}:31443"))
+    doc = r.to_dict()
+    assert [h["stage"] for h in doc["path"]] == ["egress", "network", "ingress", "endpoint"]
+    assert set(doc["path"][0]) == {"stage", "cluster", "node", "src", "dst", "masqueraded", "deciding_rule", "notes"}
+    egress, network, ingress, endpoint = doc["path"]
+    assert egress["cluster"] == "spoke1" and egress["src"] == SPOD and egress["masqueraded"] is (not fix)
+    assert network["src"] == (SPOD if fix else SNODE)
+    assert ingress["cluster"] == "hub" and ingress["node"] == HUB_NODE
+    assert ingress["masqueraded"] is (policy == "Cluster")
+    assert endpoint["src"] == want and endpoint["dst"] == f"{ING}:443"
+    seen = doc["seen_by_destination"]
+    assert seen == {"ip": want, "cluster": "hub", "endpoint": "ingress-nginx/ingress-nginx-controller-0",
+                    "why": seen["why"], "candidates": [{"node": HUB_NODE, "ip": want,
+                                                        "endpoint": "ingress-nginx/ingress-nginx-controller-0"}]}
+    # today's fields keep their meaning: the egress hop
+    assert doc["source_ip_seen"] == (SPOD if fix else SNODE)
+
+
+def test_a_pod_of_another_cluster(tmp_path):
+    r = explain_path(_clusters(tmp_path, fix=True), ClusterRequest("shop/orders-api",
+                                                                   "ingress-nginx/ingress-nginx-controller-0"))
+    assert r.target.kind == "pod" and r.target.cluster == "hub"
+    assert r.seen.ip == SPOD and r.seen.endpoint == "ingress-nginx/ingress-nginx-controller-0"
+
+
+def test_no_capture_of_the_receiving_node_is_undecided(tmp_path):
+    r = explain_path(_clusters(tmp_path, hub_capture=False), ClusterRequest("shop/orders-api", f"{HNODE}:31443"))
+    assert r.seen.ip is None and "no capture of node" in r.seen.why
+    assert r.seen.candidates == [{"node": HUB_NODE, "ip": None, "endpoint": None}]
+
+
+def test_an_address_outside_every_cluster_is_todays_answer(tmp_path):
+    r = explain_path(_clusters(tmp_path), ClusterRequest("shop/orders-api", "203.0.113.9:443"))
+    assert [h.stage for h in r.path] == ["egress", "network"]
+    assert r.seen.ip == r.egress.base.evaluation.source_ip_seen == SNODE and r.seen.cluster is None
+
+
+def test_a_source_in_no_cluster_is_E245(tmp_path):
+    with pytest.raises(UsageError) as e:
+        explain_path(_clusters(tmp_path), ClusterRequest("shop/nope", f"{HNODE}:31443"))
+    assert e.value.code == "E245" and "spoke1" in e.value.message and "hub" in e.value.message
