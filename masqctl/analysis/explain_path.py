@@ -191,15 +191,15 @@ def _service_target(clusters, text: str, creq: ClusterRequest, src_cluster: str,
         svc = _index(snap).by_ref(ref)
         if svc is not None:
             found.append((name, snap, svc))
+    if "/" in text and port_spec is None and any(
+            p.namespace == ns and p.name == svc_name for _, s in clusters for p in s.workloads):
+        return None          # a pod of that name: namespace/pod, as on one cluster
     if not found:
-        if "/" in text and port_spec is None and any(
-                p.namespace == ns and p.name == svc_name for _, s in clusters for p in s.workloads):
-            return None      # namespace/pod
+        if "/" in text and port_spec is None:
+            return None      # namespace/pod reports it (E217), as on one cluster
         if missing and len(missing) == len(clusters):
             raise InputError(f"{text!r} names a Service, but " + "; ".join(missing), input="DST", code="E355",
                              hint="collect the bundle again (services.yaml = kubectl get svc -A -o yaml)")
-        if "/" in text and port_spec is None:
-            return None      # let namespace/pod report it
         where = ", ".join(n for n, _ in clusters)
         raise UsageError(f"no Service {ref} in {'cluster' if len(clusters) == 1 else 'clusters'} {where}"
                          + (f" ({'; '.join(missing)})" if missing else ""), input="DST", code="E246",
@@ -432,9 +432,13 @@ def _why(target: Target, ingress: list[IngressHop], candidates: list[dict], ip, 
     if reasons:
         return policy + "undecided: " + "; ".join(dict.fromkeys(reasons))
     distinct = sorted({c["ip"] for c in candidates if c["ip"]})
-    return policy + (f"the source differs by the node the load balancer picks ({node_why}): "
-                     + ", ".join(f"{c['ip']} via {c['node']}" for c in candidates[:8]) if distinct else
-                     "no candidate endpoint")
+    if not distinct:
+        return policy + "no candidate endpoint"
+    listed = ", ".join(f"{c['ip']} via {c['node']}" for c in candidates[:8])
+    if len(ingress) > 1 and all(h.masqueraded for h in ingress):
+        return policy + f"each receiving node masquerades it to its own address, so the source is the node the " \
+                        f"load balancer picks ({node_why}): {listed}"
+    return policy + f"the source differs by the node or endpoint ({node_why}): {listed}"
 
 
 def _receiving_nodes(target: Target, snapshot) -> tuple[list[str] | None, str]:
