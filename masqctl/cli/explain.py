@@ -22,7 +22,9 @@ def explain(
                                        "(--bundle/--context) also namespace/pod or a node address.",
                                        show_default=False)],
     dst: Annotated[str, typer.Argument(metavar="DST", help="Destination address, optionally IP:PORT or "
-                                       "[IPv6]:PORT; on a cluster also namespace/pod.", show_default=False)],
+                                       "[IPv6]:PORT; on a cluster also namespace/pod or a Service "
+                                       "(namespace/service[:port], svc.ns[:port]), in any cluster given.",
+                                       show_default=False)],
     iptables: Annotated[Optional[str], typer.Option(
         "--iptables", metavar="FILE", help="iptables-save (or ip6tables-save) output of the node; - for stdin.",
         rich_help_panel="Rules")] = None,
