@@ -23,6 +23,7 @@ from masqctl.cluster.selection import choose_in_snapshot
 from masqctl.errors import UsageError
 
 SCHEMA_VERSION = 1
+_FLEET_ONLY = (MissingKey.SERVICES, MissingKey.ENDPOINTSLICES)
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,8 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
     mismatch = node_name_mismatch(snapshot)
     notes.extend(mismatch)
     for key, reason in sorted(snapshot.missing.items()):
+        if key in _FLEET_ONLY:
+            continue        # no check of one cluster reads them; the fleet section says what it lacks
         notes.append(f"missing {key}: {reason}")
     rows = []
     if view is not None and view.config is not None:

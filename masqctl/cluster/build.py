@@ -11,6 +11,8 @@ What goes in:
   ConfigMap mounts and projection items exactly as written.
 * Agent pods: pods owned by an agent DaemonSet (owner reference) or matching its selector.
 * Workload pods: every pod with an IP (so addresses and ``namespace/pod`` resolve to nodes).
+* Services and EndpointSlices of every namespace (``cluster.serviceobjects``), None when they
+  were not gathered (an older bundle): what needs them says so from ``missing``.
 * Nodes, node captures and Azure facts as gathered. The backend of a capture that does not say
   is read from the dump's header (``masqctl.cluster.dumpheader.detect_backend``).
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from masqctl.cluster import azureobjects, kubeobjects
+from masqctl.cluster import azureobjects, kubeobjects, serviceobjects
 from masqctl.cluster.dumpheader import detect_backend
 from masqctl.cluster.model import (
     AgentDaemonSet,
@@ -34,8 +36,10 @@ from masqctl.cluster.raw import (
     AKS_FILE,
     CONFIGMAPS_FILE,
     DAEMONSETS_FILE,
+    ENDPOINTSLICES_FILE,
     NODES_FILE,
     PODS_FILE,
+    SERVICES_FILE,
     VNETS_DIR,
     RawCluster,
 )
@@ -86,6 +90,17 @@ def build_snapshot(raw: RawCluster) -> ClusterSnapshot:
         if w is not None:
             workloads.append(w)
     nodes = [kubeobjects.node(d) for d in docs["nodes"]]
+    services = endpointslices = None
+    if raw.services is None:
+        missing.setdefault(MissingKey.SERVICES, "not gathered")
+    else:
+        services = tuple(serviceobjects.service(d) for d in
+                         kubeobjects.items(raw.services, _origin(raw, "services", SERVICES_FILE), "Service"))
+    if raw.endpointslices is None:
+        missing.setdefault(MissingKey.ENDPOINTSLICES, "not gathered")
+    else:
+        endpointslices = tuple(serviceobjects.endpointslice(d) for d in kubeobjects.items(
+            raw.endpointslices, _origin(raw, "endpointslices", ENDPOINTSLICES_FILE), "EndpointSlice"))
 
     captures: dict[str, NodeCapture] = {}
     for name, cap in sorted(raw.captures.items()):
@@ -130,4 +145,6 @@ def build_snapshot(raw: RawCluster) -> ClusterSnapshot:
         captures=captures,
         azure=azure,
         missing=missing,
+        services=services,
+        endpointslices=endpointslices,
     )

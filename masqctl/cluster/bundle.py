@@ -3,6 +3,7 @@
 Layout (docs/bundles.md)::
 
     configmaps.yaml  daemonsets.yaml  pods.yaml  nodes.yaml     kubectl get … -o yaml (kind: List)
+    services.yaml  endpointslices.yaml                            kubectl get svc|endpointslices -A -o yaml
     aks.json                                                      az aks show -o json
     vnets/<name>.json                                             az network vnet show -o json
     nodes/<node>/iptables-save.txt  ip6tables-save.txt  ip-addr.txt  conntrack.txt
@@ -35,6 +36,7 @@ from masqctl.cluster.raw import (
     CONFIGMAPS_FILE,
     CONNTRACK_FILE,
     DAEMONSETS_FILE,
+    ENDPOINTSLICES_FILE,
     IP6TABLES_FILE,
     IP_ADDR_FILE,
     IPTABLES_FILE,
@@ -42,6 +44,7 @@ from masqctl.cluster.raw import (
     NODES_DIR,
     NODES_FILE,
     PODS_FILE,
+    SERVICES_FILE,
     VNETS_DIR,
     RawCluster,
 )
@@ -76,6 +79,8 @@ KUBE_FILES = {   # RawCluster attribute → (file, kind of the items, MissingKey
     "daemonsets": (DAEMONSETS_FILE, "DaemonSet", MissingKey.DAEMONSETS),
     "pods": (PODS_FILE, "Pod", MissingKey.PODS),
     "nodes": (NODES_FILE, "Node", MissingKey.NODES),
+    "services": (SERVICES_FILE, "Service", MissingKey.SERVICES),
+    "endpointslices": (ENDPOINTSLICES_FILE, "EndpointSlice", MissingKey.ENDPOINTSLICES),
 }
 CAPTURE_FILES = {IPTABLES_FILE: "iptables_save", IP6TABLES_FILE: "ip6tables_save", IP_ADDR_FILE: "ip_addr",
                  CONNTRACK_FILE: "conntrack"}
@@ -105,7 +110,8 @@ class _Files:
 def _relevant(rel: str) -> bool:
     parts = rel.split("/")
     if len(parts) == 1:
-        return parts[0] in (CONFIGMAPS_FILE, DAEMONSETS_FILE, PODS_FILE, NODES_FILE, AKS_FILE, MANIFEST_FILE)
+        return parts[0] in (CONFIGMAPS_FILE, DAEMONSETS_FILE, PODS_FILE, NODES_FILE, SERVICES_FILE,
+                            ENDPOINTSLICES_FILE, AKS_FILE, MANIFEST_FILE)
     if len(parts) == 2 and parts[0] == VNETS_DIR:
         return parts[1].endswith(".json")
     if len(parts) == 3 and parts[0] == NODES_DIR:
@@ -344,7 +350,7 @@ def read_bundle(path: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
                          hint="give a bundle folder written by masqctl collect (or assembled by hand), or a .tar.gz of one")
     if not files.data:
         raise InputError("holds none of the bundle's files (configmaps.yaml, daemonsets.yaml, pods.yaml, "
-                         "nodes.yaml, aks.json, vnets/, nodes/)", input=path, code=E_EMPTY,
+                         "nodes.yaml, services.yaml, endpointslices.yaml, aks.json, vnets/, nodes/)", input=path, code=E_EMPTY,
                          hint="see docs/bundles.md for the layout")
     raw = RawCluster(source=f"bundle {path}")
     manifest = _manifest(files.data.get(MANIFEST_FILE))
@@ -518,7 +524,8 @@ def manifest_of(raw: RawCluster, *, redacted: bool, files: list[str]) -> dict:
         "namespace": raw.namespace,
         "redacted": redacted,
         "collected": collected,
-        "missing": dict(sorted(raw.missing.items())),
+        "missing": dict(sorted({**{key: "not gathered" for attr, (_f, _k, key) in KUBE_FILES.items()
+                                   if getattr(raw, attr) is None}, **raw.missing}.items())),
         "failed": failed,
         "captures": captures,
         "files": files,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from masqctl.cluster.services import EndpointSlice, Service
+
 # --------------------------------------------------------------------------- Kubernetes
 
 
@@ -285,6 +287,8 @@ class MissingKey:
     AZURE_CLUSTER = "azure.cluster"
     AZURE_VNETS = "azure.vnets"
     CAPTURES = "captures"           # no node captures at all
+    SERVICES = "services"           # Services not gathered (old bundle, no permission)
+    ENDPOINTSLICES = "endpointslices"
 
 
 @dataclass(frozen=True)
@@ -294,7 +298,9 @@ class ClusterSnapshot:
     ``configmaps`` holds the ConfigMaps that relate to a masquerade agent (by name, by data
     key, or because an agent DaemonSet projects them), from every namespace that was read.
     ``captures`` is keyed by node name. ``missing`` maps a ``MissingKey`` (or a finer key,
-    such as ``azure.vnets/<name>``) to the reason it is absent.
+    such as ``azure.vnets/<name>``) to the reason it is absent. ``services`` and
+    ``endpointslices`` (``cluster.services``) are None when they were not gathered (an older
+    bundle, a missing permission; the reason under ``MissingKey.SERVICES``/``ENDPOINTSLICES``).
     """
 
     source: str                                   # "bundle <dir>" or "context <name>"
@@ -309,6 +315,8 @@ class ClusterSnapshot:
     captures: dict[str, NodeCapture] = field(default_factory=dict)
     azure: AzureFacts | None = None
     missing: dict[str, str] = field(default_factory=dict)
+    services: tuple[Service, ...] | None = None
+    endpointslices: tuple[EndpointSlice, ...] | None = None
 
     def configmap(self, name: str, namespace: str | None = None) -> ConfigMap | None:
         ns = namespace or self.namespace

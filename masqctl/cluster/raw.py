@@ -19,6 +19,8 @@ CONFIGMAPS_FILE = "configmaps.yaml"
 DAEMONSETS_FILE = "daemonsets.yaml"
 PODS_FILE = "pods.yaml"
 NODES_FILE = "nodes.yaml"
+SERVICES_FILE = "services.yaml"                # kubectl get svc -A -o yaml (optional)
+ENDPOINTSLICES_FILE = "endpointslices.yaml"    # kubectl get endpointslices -A -o yaml (optional)
 AKS_FILE = "aks.json"
 VNETS_DIR = "vnets"
 NODES_DIR = "nodes"
@@ -41,6 +43,8 @@ class RawCluster:
     daemonsets: list[dict] | None = None       # DaemonSet objects
     pods: list[dict] | None = None             # Pod objects
     nodes: list[dict] | None = None            # Node objects
+    services: list[dict] | None = None         # Service objects (all namespaces)
+    endpointslices: list[dict] | None = None   # discovery.k8s.io/v1 EndpointSlice objects (all namespaces)
     aks: dict | None = None                    # `az aks show` JSON
     vnets: dict[str, dict] = field(default_factory=dict)   # file stem → `az network vnet show` JSON
     captures: dict[str, NodeCapture] = field(default_factory=dict)

@@ -13,8 +13,9 @@ Replaced (everywhere they occur: every document, every dump, the manifest, and m
   → ``redacted-host-N.invalid``;
 * admin user names → ``redacted-user-N``; SSH public keys and Azure tag values → ``redacted``.
 
-Kept, because they are the evidence: IP addresses and CIDRs, node, pod, namespace and ConfigMap
-names, ConfigMap contents, DaemonSet specs, iptables rules, connection-tracking entries (addresses
+Services and EndpointSlices are treated like the other documents (the load balancer's resource
+group annotation is learnt as a resource group). Kept, because they are the evidence: IP addresses
+and CIDRs, node, pod, namespace, ConfigMap and Service names, ports, ConfigMap contents, DaemonSet specs, iptables rules, connection-tracking entries (addresses
 and ports).
 
 Within one bundle the same identifier always becomes the same placeholder (matched
@@ -123,8 +124,12 @@ class Redactor:
                     for item in flat.get(key) or ():
                         if isinstance(item, dict):
                             self.add(kind, _flatten_ci(item).get("name"))
+        for svc in raw.services or ():
+            annotations = ((svc.get("metadata") or {}).get("annotations") or {}) if isinstance(svc, dict) else {}
+            if isinstance(annotations, dict):
+                self.add("rg", annotations.get("service.beta.kubernetes.io/azure-load-balancer-resource-group"))
         for value in _strings([raw.aks, raw.vnets, raw.nodes, raw.daemonsets, raw.pods, raw.configmaps, raw.manifest,
-                               raw.source]):
+                               raw.services, raw.endpointslices, raw.source]):
             self.learn_text(value)
         for n in raw.nodes or ():
             labels = ((n.get("metadata") or {}).get("labels") or {}) if isinstance(n, dict) else {}
@@ -225,6 +230,8 @@ def redact_raw(raw: RawCluster, redactor: Redactor | None = None) -> RawCluster:
         daemonsets=r.value(copy.deepcopy(raw.daemonsets)),
         pods=r.value(copy.deepcopy(raw.pods)),
         nodes=r.value(copy.deepcopy(raw.nodes)),
+        services=r.value(copy.deepcopy(raw.services)),
+        endpointslices=r.value(copy.deepcopy(raw.endpointslices)),
         aks=r.value(_scrub_azure(raw.aks)) if raw.aks is not None else None,
         vnets={r.text(stem): r.value(_scrub_azure(v)) for stem, v in raw.vnets.items()},
         captures={},

@@ -1,6 +1,7 @@
 """Rebuild the example bundles in examples/ from the seed reports (run as root).
 
     python tests/cluster/examplegen.py [NAME ...]
+    python tests/cluster/examplegen.py --documents-only [NAME ...]   # keep the committed node captures
 
 Every example is a cluster described as data below: the values the seeds give verbatim, and
 reconstructed values around them (each example's README says which is which). Node dumps are
@@ -623,6 +624,60 @@ def pods(ex: Example) -> list[dict]:
     return out
 
 
+def _selector(ex: Example, s: Service) -> dict | None:
+    """The pods' labels a Service selects: none for ``default/kubernetes`` (the API server writes its
+    endpoints), ``k8s-app`` for the kube-system add-ons, ``app`` for the workloads."""
+    if s.namespace == "default" and s.name == "kubernetes":
+        return None
+    if s.namespace == "kube-system":
+        return {"k8s-app": s.name}
+    return {"app": s.name}
+
+
+def services(ex: Example) -> list[dict]:
+    """``kubectl get svc -A -o yaml``: ClusterIP Services, one per ``ex.services``."""
+    out = []
+    for s in ex.services:
+        spec = {"clusterIP": s.cluster_ip, "clusterIPs": [s.cluster_ip], "internalTrafficPolicy": "Cluster",
+                "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack",
+                "ports": [{**({"name": n} if n else {}), "port": port, "protocol": proto.upper(), "targetPort": target}
+                          for n, proto, port, target in s.ports],
+                "sessionAffinity": "None", "type": "ClusterIP"}
+        selector = _selector(ex, s)
+        if selector is not None:
+            spec["selector"] = selector
+        labels = {"component": "apiserver", "provider": "kubernetes"} if selector is None else {}
+        meta = {"name": s.name, "namespace": s.namespace, **({"labels": labels} if labels else {})}
+        out.append(_with_meta(ex, {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec,
+                                   "status": {"loadBalancer": {}}}))
+    return out
+
+
+def endpointslices(ex: Example) -> list[dict]:
+    """``kubectl get endpointslices -A -o yaml``: one IPv4 slice per Service, its endpoints ready."""
+    out = []
+    pods_by_ip = {p["status"]["podIP"]: p for p in pods(ex) if not p["spec"].get("hostNetwork")}
+    for s in ex.services:
+        endpoints = []
+        for ip in sorted(s.endpoints):
+            ep: dict = {"addresses": [ip], "conditions": {"ready": True, "serving": True, "terminating": False}}
+            pod = pods_by_ip.get(ip)
+            if pod is not None:
+                ep["nodeName"] = pod["spec"]["nodeName"]
+                ep["targetRef"] = {"kind": "Pod", "name": pod["metadata"]["name"],
+                                   "namespace": pod["metadata"]["namespace"], "uid": pod["metadata"]["uid"]}
+            endpoints.append(ep)
+        name = s.name if _selector(ex, s) is None else f"{s.name}-{kp_hash(ex.name + s.name)[:5].lower()}"
+        labels = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"
+                  if _selector(ex, s) is not None else "endpointslicemirroring-controller.k8s.io",
+                  "kubernetes.io/service-name": s.name}
+        out.append(_with_meta(ex, {
+            "addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1", "endpoints": endpoints, "kind": "EndpointSlice",
+            "metadata": {"labels": labels, "name": name, "namespace": s.namespace},
+            "ports": [{"name": n, "port": target, "protocol": proto.upper()} for n, proto, _port, target in s.ports]}))
+    return out
+
+
 def nodes(ex: Example) -> list[dict]:
     out = []
     for i, n in enumerate(ex.nodes):
@@ -877,7 +932,8 @@ def capture(ex: Example, node: NodeSpec) -> tuple[str, str]:
 
 def raw_cluster(ex: Example, captures: dict[str, NodeCapture]) -> RawCluster:
     return RawCluster(
-        configmaps=configmaps(ex), daemonsets=daemonsets(ex), pods=pods(ex), nodes=nodes(ex), aks=aks(ex),
+        configmaps=configmaps(ex), daemonsets=daemonsets(ex), pods=pods(ex), nodes=nodes(ex),
+        services=services(ex), endpointslices=endpointslices(ex), aks=aks(ex),
         vnets={ex.vnet["name"]: ex.vnet}, captures=captures,
         manifest={"collected_at": ex.collected_at, "source": f"context {ex.cluster}",
                   "example": "rebuilt from the seed reports by tests/cluster/examplegen.py; see README.md"},
@@ -910,7 +966,33 @@ def generate(name: str, examples_dir: str) -> str:
     return target
 
 
+def refresh(name: str, examples_dir: str) -> str:
+    """Rewrite an example's documents from the description above, keeping its committed node
+    captures (no root needed: for a change to the Kubernetes or Azure documents only)."""
+    from masqctl.cluster.bundle import read_bundle
+
+    ex = example(name)
+    target = os.path.join(examples_dir, name)
+    old = read_bundle(target)
+    with open(os.path.join(target, "README.md"), encoding="utf-8") as fh:
+        readme = fh.read()
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", dir=examples_dir)
+    os.rmdir(tmp)
+    raw = raw_cluster(ex, old.captures)
+    raw.configmaps = old.configmaps          # the CA certificate as committed
+    write_bundle(raw, tmp)
+    with open(os.path.join(tmp, "README.md"), "w", encoding="utf-8") as fh:
+        fh.write(readme)
+    shutil.rmtree(target)
+    os.rename(tmp, target)
+    return target
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--documents-only"]:
+        for name in argv[1:] or NAMES:
+            print(refresh(name, os.path.join(ROOT, "examples")))
+        return 0
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
         return 1

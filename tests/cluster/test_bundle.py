@@ -72,7 +72,8 @@ def test_round_trip_folder(tmp_path):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["failed"] == {"n2": {"node": "exec timed out after 30 s"}}
     assert manifest["collected"]["pods"] == 2 and manifest["collected"]["captures"] == ["n1"]
-    assert manifest["missing"] == {"azure.vnets/vnet-hub": "403 Forbidden reading the peered VNet"}
+    assert manifest["missing"] == {"azure.vnets/vnet-hub": "403 Forbidden reading the peered VNet",
+                                   "endpointslices": "not gathered", "services": "not gathered"}
     # kubectl's shape: a List
     text = (tmp_path / "b" / "configmaps.yaml").read_text()
     assert text.startswith("apiVersion: v1\nitems:\n") and "kind: List" in text
@@ -103,7 +104,8 @@ def test_missing_pieces_round_trip(tmp_path):
     assert sorted(os.listdir(tmp_path / "b")) == ["configmaps.yaml", "manifest.json", "nodes.yaml"]
     back = read_bundle(str(tmp_path / "b"))
     assert back.missing == {MissingKey.DAEMONSETS: "403: cannot list daemonsets.apps in kube-system",
-                            MissingKey.PODS: "403: cannot list pods", MissingKey.AZURE: "not gathered (--no-azure)"}
+                            MissingKey.PODS: "403: cannot list pods", MissingKey.AZURE: "not gathered (--no-azure)",
+                            MissingKey.SERVICES: "not gathered", MissingKey.ENDPOINTSLICES: "not gathered"}
     assert same(build_snapshot(back), build_snapshot(raw))
 
 

@@ -241,6 +241,8 @@ def test_examples_match_their_generator(name):
     assert raw.daemonsets == examplegen.daemonsets(ex)
     assert raw.pods == examplegen.pods(ex)
     assert raw.nodes == examplegen.nodes(ex)
+    assert raw.services == examplegen.services(ex)
+    assert raw.endpointslices == examplegen.endpointslices(ex)
     assert raw.aks == json.loads(json.dumps(examplegen.aks(ex)))
     assert raw.vnets == {ex.vnet["name"]: ex.vnet}
 

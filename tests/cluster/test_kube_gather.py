@@ -273,3 +273,35 @@ def test_capture_runs_the_real_script_against_real_tables_in_a_namespace(api, tm
         node.run("iptables-legacy", "-t", "nat", "-A", "POSTROUTING", "-j", "ACCEPT")
         raw = gather(api, tmp_path, nodes=NodeSelection(names=(N0,)))
         assert raw.captures[N0].backend == "mixed"
+
+
+def test_services_and_endpointslices_of_every_namespace_are_read(api, tmp_path):
+    from clusterkit.objects import endpointslice, service
+
+    from masqctl.cluster.build import build_snapshot
+    from masqctl.cluster.services import ServiceIndex
+
+    api.add(service("ingress-nginx-controller", "ingress-nginx", type="LoadBalancer", cluster_ip="10.0.12.34",
+                    ports=(("https", "TCP", 443, "https", 31443),), lb_ips=("10.42.1.10",),
+                    external_traffic_policy="Local", health_check_node_port=32001))
+    api.add(endpointslice("ingress-nginx-controller", "ingress-nginx", ports=(("https", 443, "TCP"),),
+                          endpoints=(("10.100.0.10", N0, "ingress-nginx-controller-1", True),)))
+    api.add(service("web", "default"))
+    raw = gather(api, tmp_path)
+    assert MissingKey.SERVICES not in raw.missing and MissingKey.ENDPOINTSLICES not in raw.missing
+    assert sorted(s["metadata"]["name"] for s in raw.services) == ["ingress-nginx-controller", "web"]
+    assert raw.endpointslices[0]["apiVersion"] == "discovery.k8s.io/v1"
+    assert api.count("GET", r"^/api/v1/services$") == 1
+    assert api.count("GET", r"^/apis/discovery.k8s.io/v1/endpointslices$") == 1
+    index = ServiceIndex.of(build_snapshot(raw))
+    (svc,) = index.by_lb_ip("10.42.1.10")
+    assert svc.keeps_client_ip is True and svc.health_check_node_port == 32001
+    assert [e.node_name for e in index.endpoints_of(svc)] == [N0]
+
+
+def test_a_failing_service_list_is_recorded_and_the_rest_is_gathered(api, tmp_path):
+    api.fault(r"^/apis/discovery.k8s.io/v1/endpointslices", status=500)
+    raw = gather(api, tmp_path)
+    assert raw.endpointslices is None and "HTTP 500" in raw.missing[MissingKey.ENDPOINTSLICES]
+    assert raw.services is not None and MissingKey.SERVICES not in raw.missing
+    assert raw.captures and raw.nodes

@@ -47,9 +47,8 @@ def schema_errors(doc: dict) -> list[str]:
 
 
 def test_every_document_is_valid(docs):
-    assert sorted(d["kind"] for d in docs) == ["ClusterRole", "ClusterRole", "ClusterRoleBinding",
-                                               "ClusterRoleBinding", "Role", "Role", "Role", "RoleBinding",
-                                               "RoleBinding", "RoleBinding"]
+    assert sorted(d["kind"] for d in docs) == ["ClusterRole"] * 3 + ["ClusterRoleBinding"] * 3 + ["Role"] * 3 + \
+        ["RoleBinding"] * 3
     for doc in docs:
         assert schema_errors(doc) == [], doc["metadata"]["name"]
     broken = copy.deepcopy(next(d for d in docs if d["kind"] == "Role"))
@@ -91,7 +90,7 @@ def enforce(api: KubeAPI, docs, roles: set[str]) -> None:
     def hook(req, server):
         if req.resource is None:
             return
-        group = "apps" if req.path.startswith("/apis/apps/") else ""
+        group = req.path.split("/")[2] if req.path.startswith("/apis/") else ""
         if not allowed(docs, roles, req.verb, req.resource, req.namespace, req.name, group):
             raise APIError(403, "Forbidden", forbidden_message(req.verb, req.resource, group=group,
                                                               namespace=req.namespace, name=req.name,
@@ -110,7 +109,7 @@ def api():
         yield server
 
 
-ALL_READ = {"masqctl-read", "masqctl-read-nodes", "masqctl-read-workloads"}
+ALL_READ = {"masqctl-read", "masqctl-read-nodes", "masqctl-read-workloads", "masqctl-read-services"}
 
 
 def test_the_roles_cover_everything_gathering_does(api, docs, tmp_path):
@@ -123,12 +122,24 @@ def test_the_roles_cover_everything_gathering_does(api, docs, tmp_path):
 
 
 def test_without_the_optional_cluster_role_only_workloads_and_other_namespaces_are_lost(api, docs, tmp_path):
-    enforce(api, docs, {"masqctl-read", "masqctl-read-nodes"})
+    enforce(api, docs, {"masqctl-read", "masqctl-read-nodes", "masqctl-read-services"})
     raw = gather(api, tmp_path)
     assert set(raw.missing) == {"pods/workloads", "configmaps/other-namespaces"}
     assert "cannot list pods cluster-wide" in raw.missing["pods/workloads"]
     assert raw.captures[N0].iptables_save is not None
     assert {cm["metadata"]["namespace"] for cm in raw.configmaps} == {"kube-system"}
+
+
+def test_without_the_services_role_services_and_endpointslices_are_none_with_the_grant(api, docs, tmp_path):
+    api.add({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+             "spec": {"type": "ClusterIP", "clusterIP": "10.0.7.7", "ports": [{"port": 80, "protocol": "TCP"}]}})
+    enforce(api, docs, {"masqctl-read", "masqctl-read-nodes", "masqctl-read-workloads"})
+    raw = gather(api, tmp_path)
+    assert set(raw.missing) == {"services", "endpointslices"}
+    assert raw.services is None and raw.endpointslices is None
+    assert "cannot list services cluster-wide" in raw.missing["services"]
+    assert "cannot list endpointslices cluster-wide" in raw.missing["endpointslices"]
+    assert raw.captures[N0].iptables_save is not None
 
 
 def test_without_the_debug_role_the_debug_capture_names_the_permission(api, docs, tmp_path):

@@ -130,3 +130,37 @@ def test_capture_errors_and_via_are_redacted():
     raw.captures["n2"] = NodeCapture("n2", errors={"node": f"dial tcp: lookup {FQDN}: no such host"})
     red = redact_raw(raw)
     assert FQDN not in red.captures["n2"].errors["node"]
+
+
+def test_services_and_endpointslices_are_redacted_like_the_rest(tmp_path):
+    raw = live_raw()
+    raw.services = [{
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx", "uid": TENANT,
+                     "annotations": {"service.beta.kubernetes.io/azure-load-balancer-resource-group": "rg-hub-lb",
+                                     "service.beta.kubernetes.io/azure-pip-prefix-id":
+                                         f"/subscriptions/{SUB}/resourceGroups/rg-t/providers/Microsoft.Network/"
+                                         "publicIPPrefixes/pfx"}},
+        "spec": {"type": "LoadBalancer", "clusterIP": "10.0.12.34", "externalTrafficPolicy": "Cluster",
+                 "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https", "nodePort": 31443}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "10.42.1.10", "ipMode": "VIP"}]}}}]
+    raw.endpointslices = [{
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
+        "metadata": {"name": "ingress-nginx-controller-abcde", "namespace": "ingress-nginx",
+                     "labels": {"kubernetes.io/service-name": "ingress-nginx-controller"}},
+        "ports": [{"name": "https", "port": 443, "protocol": "TCP"}],
+        "endpoints": [{"addresses": ["10.42.0.20"], "conditions": {"ready": True}, "nodeName": "n1",
+                       "targetRef": {"kind": "Pod", "namespace": "ingress-nginx", "name": "ingress-nginx-controller-x",
+                                     "uid": "0b1d0e2f-1111-2222-3333-444455556666"}}]}]
+    write_bundle(raw, tmp_path / "r", redact=True)
+    text = all_text(tmp_path / "r")
+    for secret in (SUB, TENANT, "rg-hub-lb", "0b1d0e2f-1111-2222-3333-444455556666"):
+        assert secret not in text, secret
+    snap = build_snapshot(read_bundle(str(tmp_path / "r")))
+    (svc,) = snap.services
+    assert (svc.ref, svc.lb_ingress_ips, svc.cluster_ips, svc.ports[0].node_port) == (
+        "ingress-nginx/ingress-nginx-controller", ("10.42.1.10",), ("10.0.12.34",), 31443)
+    assert svc.annotations["service.beta.kubernetes.io/azure-load-balancer-resource-group"].startswith("redacted-rg-")
+    (sl,) = snap.endpointslices
+    assert sl.endpoints[0].target_pod == "ingress-nginx/ingress-nginx-controller-x"
+    assert sl.endpoints[0].addresses == ("10.42.0.20",)

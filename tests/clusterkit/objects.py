@@ -385,6 +385,59 @@ def peering(name: str, remote_id: str, prefixes: Iterable[str], *, state: str = 
                   "useRemoteGateways": remote_gateways}, keys)
 
 
+# ------------------------------------------------------------------------------------ Services
+
+def service(name: str, namespace: str = "default", *, type: str = "ClusterIP", cluster_ip: str = "10.0.100.10",  # noqa: A002
+            ports: Iterable[tuple] = (("http", "TCP", 80, 8080, None),), selector: dict | None = None,
+            external_traffic_policy: str | None = None, health_check_node_port: int | None = None,
+            lb_ips: Iterable[str] = (), annotations: dict | None = None) -> dict:
+    """A Service as ``kubectl get svc -o yaml`` prints it; ``ports`` are (name, protocol, port,
+    targetPort, nodePort). ``externalTrafficPolicy`` defaults to ``Cluster`` on NodePort and
+    LoadBalancer Services, as the API server writes it."""
+    spec: dict = {"clusterIP": cluster_ip, "clusterIPs": [cluster_ip]}
+    if type in ("NodePort", "LoadBalancer"):
+        spec["externalTrafficPolicy"] = external_traffic_policy or "Cluster"
+        if health_check_node_port is not None:
+            spec["healthCheckNodePort"] = health_check_node_port
+    spec.update({"internalTrafficPolicy": "Cluster", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"})
+    out_ports = []
+    for pname, proto, port, target, node_port in ports:
+        p = {"name": pname} if pname else {}
+        p.update({"port": port, "protocol": proto, "targetPort": target})
+        if node_port is not None:
+            p["nodePort"] = node_port
+        out_ports.append(p)
+    spec["ports"] = out_ports
+    spec["selector"] = selector if selector is not None else {"app": name}
+    spec.update({"sessionAffinity": "None", "type": type})
+    meta: dict = {"name": name, "namespace": namespace, "uid": uuid_of(f"svc/{namespace}/{name}")}
+    if annotations:
+        meta["annotations"] = dict(annotations)
+    status = {"loadBalancer": {"ingress": [{"ip": ip, "ipMode": "VIP"} for ip in lb_ips]} if lb_ips else {}}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec, "status": status}
+
+
+def endpointslice(service_name: str, namespace: str = "default", *,
+                  endpoints: Iterable[tuple] = (), ports: Iterable[tuple] = (("http", 8080, "TCP"),),
+                  name: str | None = None) -> dict:
+    """An EndpointSlice of the endpointslice controller for ``service_name``; ``endpoints`` are
+    (ip, node, pod name, ready) and ``ports`` (name, port, protocol)."""
+    eps = []
+    for ip, node_name, pod_name, ready in endpoints:
+        ep: dict = {"addresses": [ip], "conditions": {"ready": ready, "serving": ready, "terminating": False}}
+        if node_name:
+            ep["nodeName"] = node_name
+        if pod_name:
+            ep["targetRef"] = {"kind": "Pod", "name": pod_name, "namespace": namespace,
+                               "uid": uuid_of(f"pod/{namespace}/{pod_name}")}
+        eps.append(ep)
+    return {"addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1", "endpoints": eps, "kind": "EndpointSlice",
+            "metadata": {"labels": {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+                                    "kubernetes.io/service-name": service_name},
+                         "name": name or f"{service_name}-{suffix(namespace + service_name)}", "namespace": namespace},
+            "ports": [{"name": n, "port": port, "protocol": proto} for n, port, proto in ports]}
+
+
 # ------------------------------------------------------------------------------------ node captures
 
 JUMP_COMMENT = ('"\\"ip-masq-agent: ensure nat POSTROUTING directs all non-LOCAL destination traffic to our custom '

@@ -3,7 +3,8 @@
 It runs in a thread on 127.0.0.1 (HTTP, or HTTPS with a throwaway CA) and implements just
 enough of the API, with the API's own wire shapes, for masqctl's gathering and apply code:
 
-* resources: core/v1 ``configmaps``, ``pods``, ``nodes``, ``namespaces``; apps/v1 ``daemonsets``;
+* resources: core/v1 ``configmaps``, ``pods``, ``nodes``, ``namespaces``, ``services``; apps/v1
+  ``daemonsets``; discovery.k8s.io/v1 ``endpointslices``;
 * verbs: get, list (``labelSelector``, ``fieldSelector`` on ``metadata.name``,
   ``metadata.namespace``, ``spec.nodeName``, ``status.phase``, ``spec.hostNetwork``; ``limit`` and
   ``continue``; across namespaces), create (409 AlreadyExists; ``generateName``), update (PUT,
@@ -80,6 +81,8 @@ for _r in (Resource("", "v1", "configmaps", "ConfigMap", True),
            Resource("", "v1", "pods", "Pod", True),
            Resource("", "v1", "nodes", "Node", False),
            Resource("", "v1", "namespaces", "Namespace", False),
+           Resource("", "v1", "services", "Service", True),
+           Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True),
            Resource("apps", "v1", "daemonsets", "DaemonSet", True)):
     RESOURCES[(_r.api_version, _r.plural)] = _r
 KINDS: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in RESOURCES.values()}

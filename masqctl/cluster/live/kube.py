@@ -9,6 +9,8 @@
 * workload pods of every other namespace that can hold an IP (not Succeeded/Failed), paginated
   and trimmed to what maps a pod IP to its node (optional: a 403 is recorded, not fatal);
 * Nodes, all of them;
+* Services and EndpointSlices of every namespace (optional: a 403 or a failure leaves them
+  ``None`` with the reason under ``MissingKey.SERVICES``/``ENDPOINTSLICES``);
 * node captures (``NodeCapture``) for the selected Linux nodes, by exec into the node's agent
   pod, or with ``--debug-pod`` a short-lived pod that is always deleted.
 
@@ -81,7 +83,7 @@ def gather_kube(options: GatherOptions, progress: Progress | None = None, *,
     kube = Kube(cfg, cc.where, request_timeout=options.node_timeout)
     raw = RawCluster(source=cc.source, namespace=options.namespace)
     raw.manifest["collected_at"] = _now()      # when gathering started: reports and plans say when they were read
-    for kind in ("configmaps", "daemonsets", "pods", "nodes", "captures"):
+    for kind in ("configmaps", "daemonsets", "pods", "nodes", "services", "endpointslices", "captures"):
         raw.origin[kind] = cc.where
     try:
         _Gathering(kube, options, raw, progress).run()
@@ -152,6 +154,12 @@ class _Gathering:
             k.core.list_config_map_for_all_namespaces, field_selector=f"metadata.name={name}",
             what=f"list configmaps named {name} in all namespaces", perm=Permission("list", "configmaps")))
             for name in WELL_KNOWN_CONFIGMAPS}
+        optional["services"] = lambda: k.list(k.core.list_service_for_all_namespaces,
+                                               what="list services in all namespaces",
+                                               perm=Permission("list", "services"))
+        optional["endpointslices"] = lambda: k.list(k.discovery.list_endpoint_slice_for_all_namespaces,
+                                                    what="list endpointslices in all namespaces",
+                                                    perm=Permission("list", "endpointslices", group="discovery.k8s.io"))
         selector = self.options.nodes.selector
         if selector is not None:
             required["selected"] = lambda: k.list(k.core.list_node, label_selector=selector,
@@ -164,6 +172,14 @@ class _Gathering:
                 raise value
         configmaps = list(results["configmaps"])
         other_errors = []
+        for key, missing_key in (("services", MissingKey.SERVICES), ("endpointslices", MissingKey.ENDPOINTSLICES)):
+            del optional[key]
+            value = results.pop(key)
+            if isinstance(value, BaseException):
+                self.raw.missing[missing_key] = (f"{key} were not read, so paths through Services cannot be "
+                                                 f"followed: {getattr(value, 'one_line', lambda: str(value))()}")
+            else:
+                setattr(self.raw, key, value)
         for key in optional:
             value = results[key]
             if isinstance(value, BaseException):

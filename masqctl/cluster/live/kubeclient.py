@@ -170,6 +170,7 @@ class Kube:
         self.api_client = client.ApiClient(configuration)
         self.core = client.CoreV1Api(self.api_client)
         self.apps = client.AppsV1Api(self.api_client)
+        self.discovery = client.DiscoveryV1Api(self.api_client)
 
     def close(self) -> None:
         try:
