@@ -18,10 +18,10 @@ HUB_ADDR = f"2: eth0    inet {HNODE}/24 brd 10.42.0.255 scope global eth0\\     
 SPOKE_ADDR = f"2: eth0    inet {SNODE}/17 brd 10.40.127.255 scope global eth0\\       valid_lft forever\n"
 
 
-def _clusters(tmp_path, *, policy="Cluster", fix=False, hub_capture=True):
+def _clusters(tmp_path, *, policy="Cluster", fix=False, hub_capture=True, services=True):
     spoke, hub = tmp_path / "spoke1", tmp_path / "hub"
     spoke_bundle(spoke, fix)
-    hub_bundle(hub)
+    hub_bundle(hub, policy if services else None)
     snap = gather(GatherOptions(bundle=str(spoke)))
     from masqctl.analysis.agentconfig import primary_agent
     rules = primary_agent(snap).rules().ipv4
@@ -80,3 +80,61 @@ def test_a_source_in_no_cluster_is_E245(tmp_path):
     with pytest.raises(UsageError) as e:
         explain_path(_clusters(tmp_path), ClusterRequest("shop/nope", f"{HNODE}:31443"))
     assert e.value.code == "E245" and "spoke1" in e.value.message and "hub" in e.value.message
+
+
+def test_a_service_of_another_cluster_by_name_dns_name_and_lb_ip(tmp_path):
+    clusters = _clusters(tmp_path, fix=True)
+    for dst in ("ingress-nginx/ingress-nginx-controller:https", "ingress-nginx/ingress-nginx-controller:443",
+                "ingress-nginx-controller.ingress-nginx.svc.cluster.local:443", "ingress-nginx-controller.ingress-nginx",
+                "10.42.0.100:443"):
+        r = explain_path(clusters, ClusterRequest("shop/orders-api", dst, proto="tcp" if "." in dst else None))
+        assert r.target.kind == "lb" and r.target.cluster == "hub" and r.target.dst == "10.42.0.100:443", dst
+        assert r.seen.ip == HNODE and r.seen.endpoint == "ingress-nginx/ingress-nginx-controller-0", dst
+        assert "externalTrafficPolicy Cluster" in r.seen.why
+
+
+def test_local_without_endpointslices_is_undecided(tmp_path):
+    clusters = _clusters(tmp_path, policy="Local", fix=True)
+    import dataclasses
+    hub = dataclasses.replace(clusters[1][1], endpointslices=None)
+    r = explain_path([clusters[0], ("hub", hub)], ClusterRequest("shop/orders-api",
+                                                                 "ingress-nginx/ingress-nginx-controller:https"))
+    assert r.seen.ip is None and "EndpointSlices are not known" in r.seen.why
+    assert [h.stage for h in r.path] == ["egress", "network"]
+
+
+def test_each_node_of_a_cluster_policy_masquerades_to_its_own_address(tmp_path):
+    clusters = _clusters(tmp_path, fix=True)
+    root = tmp_path / "hub"
+    second = "aks-hub-vmss000001"
+    from clusterkit.seed import list_yaml, node, pod
+    write_files(root, {"nodes.yaml": list_yaml([node(HUB_NODE, HNODE, {}), node(second, "10.42.0.5", {})]),
+                       "pods.yaml": list_yaml([pod("ingress-nginx", "ingress-nginx-controller-0", HUB_NODE, ING)]),
+                       f"nodes/{second}/iptables-save.txt": (root / f"nodes/{HUB_NODE}/iptables-save.txt").read_text(),
+                       f"nodes/{second}/ip-addr.txt": HUB_ADDR.replace(HNODE, "10.42.0.5")})
+    hub = gather(GatherOptions(bundle=str(root)))
+    r = explain_path([clusters[0], ("hub", hub)], ClusterRequest("shop/orders-api",
+                                                                 "ingress-nginx/ingress-nginx-controller:https"))
+    assert r.seen.ip is None and r.seen.endpoint == "ingress-nginx/ingress-nginx-controller-0"
+    assert sorted(c["ip"] for c in r.seen.candidates) == [HNODE, "10.42.0.5"]
+    assert "each receiving node masquerades it to its own address" in r.seen.why
+    assert [h.stage for h in r.path].count("ingress") == 2
+
+
+@pytest.mark.parametrize("dst,code,words", [
+    ("ingress-nginx/ingress-nginx-controller:http", "E247", "no port http"),
+    ("ingress-nginx/nope:443", "E246", "no Service ingress-nginx/nope"),
+    ("nope.ingress-nginx.svc.cluster.local:443", "E246", "no Service ingress-nginx/nope"),
+])
+def test_service_errors(tmp_path, dst, code, words):
+    with pytest.raises(UsageError) as e:
+        explain_path(_clusters(tmp_path), ClusterRequest("shop/orders-api", dst))
+    assert e.value.code == code and words in e.value.message and e.value.input == "DST"
+
+
+def test_no_services_anywhere_is_E355(tmp_path):
+    from masqctl.errors import InputError
+    with pytest.raises(InputError) as e:
+        explain_path(_clusters(tmp_path, services=False), ClusterRequest("shop/orders-api",
+                                                                         "ingress-nginx/ingress-nginx-controller:443"))
+    assert e.value.code == "E355" and "services.yaml" in e.value.message and "hub" in e.value.message

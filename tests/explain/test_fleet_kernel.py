@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 
 from clusterkit.seed import RECONCILED_SPOKE, configmap, daemonset, list_yaml, node, pod, write_files
+from fleetkit import endpointslice, service
 from fleetlab import HNODE, ING, LB, SNODE, SPOD, FleetLab
 from kubeproxy_rules import service_nat
 from netns import requires_netns
@@ -38,9 +39,18 @@ def spoke_bundle(root, fix: bool) -> None:
                        "pods.yaml": list_yaml([pod("shop", "orders-api", SPOKE_NODE, SPOD)])})
 
 
-def hub_bundle(root) -> None:
-    write_files(root, {"nodes.yaml": list_yaml([node(HUB_NODE, HNODE, {"agentpool": "system"})]),
-                       "pods.yaml": list_yaml([pod("ingress-nginx", "ingress-nginx-controller-0", HUB_NODE, ING)])})
+def hub_bundle(root, policy: str | None = None, port: int = 443) -> None:
+    files = {"nodes.yaml": list_yaml([node(HUB_NODE, HNODE, {"agentpool": "system"})]),
+             "pods.yaml": list_yaml([pod("ingress-nginx", "ingress-nginx-controller-0", HUB_NODE, ING)])}
+    if policy is not None:
+        ports = [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https", "nodePort": 31443},
+                 {"name": "https-udp", "port": 443, "protocol": "UDP", "targetPort": port, "nodePort": 31443}]
+        files["services.yaml"] = list_yaml([service("ingress-nginx", "ingress-nginx-controller", cluster_ip="10.0.77.7",
+                                                    ports=ports, type_="LoadBalancer", policy=policy, lb_ip=LB)])
+        files["endpointslices.yaml"] = list_yaml([endpointslice(
+            "ingress-nginx", "ingress-nginx-controller", [(ING, HUB_NODE, "ingress-nginx-controller-0")],
+            [{"name": "https", "port": port, "protocol": "TCP"}, {"name": "https-udp", "port": port, "protocol": "UDP"}])])
+    write_files(root, files)
 
 
 def hub_rules(policy: str, port: int) -> str:
@@ -58,7 +68,7 @@ def test_the_source_the_hub_ingress_sees_matches_the_kernel(tmp_path):
             port = next(ports)
             spoke, hub = tmp_path / f"spoke-{policy}-{fix}", tmp_path / f"hub-{policy}-{fix}"
             spoke_bundle(spoke, fix)
-            hub_bundle(hub)
+            hub_bundle(hub, policy, port)
             agent = primary_agent(gather(GatherOptions(bundle=str(spoke)))).rules().ipv4
             lab.load(lab.snode, agent.payload())
             lab.snode.iptables_restore(f"*nat\n{agent.jump.text}\nCOMMIT\n")
@@ -81,7 +91,13 @@ def test_the_source_the_hub_ingress_sees_matches_the_kernel(tmp_path):
                     problems.append(f"{case}: expected {want}, got {hop.seen_ip}")
                 if hop.endpoints != [f"{ING}:{port}"]:
                     problems.append(f"{case}: endpoints {hop.endpoints}")
-                # across both clusters, to the hub node's node port
+                # across both clusters: the Service by name (its load-balancer IP), and the hub node's node port
+                port_name = "https" if proto == "tcp" else "https-udp"
+                path = explain_path(clusters, ClusterRequest("shop/orders-api",
+                                                             f"ingress-nginx/ingress-nginx-controller:{port_name}"))
+                if path.seen.ip != seen.get(proto) or path.target.kind != "lb" or path.target.dst != f"{LB}:443":
+                    problems.append(f"{case}, Service: the kernel delivered {seen.get(proto)}, explain says "
+                                    f"{path.seen.ip} to {path.target.dst} ({path.seen.why})")
                 path = explain_path(clusters, ClusterRequest("shop/orders-api", f"{HNODE}:31443", proto=proto))
                 if path.seen.ip != seen_np.get(proto) or path.seen.ip != want:
                     problems.append(f"{case}, node port: the kernel delivered {seen_np.get(proto)}, explain says "
