@@ -134,6 +134,7 @@ def _split_port(text: str) -> tuple[str, str | None]:
 def _service_name(text: str) -> tuple[str, str, str | None] | None:
     """(namespace, name, port) of ``namespace/service[:port]`` or a DNS name; None: neither."""
     host, port = _split_port(text.strip())
+    port = port or None
     if "/" in host:
         ns, _, name = host.partition("/")
         return (ns, name, port) if ns and name and "/" not in name else None
@@ -345,8 +346,18 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
             why = egress.base.summary if seen_out is not None else "undecided: " + egress.base.summary
             return PathExplanation(egress, src_name, target, path, Seen(seen_out, None, None, why))
         candidates = []
+        reasons = []
         for o in ev.outcomes:
             if o.kind in ("dropped",):
+                continue
+            if target.kind in ("service", "lb", "external-ip") and o.dnat is None:
+                why = (f"no rule on node {egress.node} DNATs {target.dst} ({target.how}): kube-proxy's rules for it "
+                       "are not in the capture (kube-proxy in IPVS mode or an eBPF dataplane?), so no endpoint is "
+                       "known")
+                reasons.append(why)
+                cand = {"node": egress.node, "ip": None, "endpoint": None}
+                if cand not in candidates:
+                    candidates.append(cand)
                 continue
             pod = _pod_of(src_snap, o.destination)
             endpoint = f"{pod.namespace}/{pod.name}" if pod is not None else None
@@ -359,6 +370,10 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
                             [f"{endpoint or o.destination} receives it from {o.source_ip_seen or 'an undecided source'}"]))
         eps = {c["endpoint"] for c in candidates}
         endpoint = next(iter(eps)) if len(eps) == 1 else None
+        if reasons:
+            return PathExplanation(egress, src_name, target, path,
+                                   Seen(None, src_name, None, "undecided: " + "; ".join(dict.fromkeys(reasons)),
+                                        candidates))
         return PathExplanation(egress, src_name, target, path,
                                Seen(seen_out, src_name, endpoint, egress.base.summary, candidates))
     dst_snap = snaps[target.cluster]
