@@ -377,13 +377,17 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
         return PathExplanation(egress, src_name, target, path,
                                Seen(seen_out, src_name, endpoint, egress.base.summary, candidates))
     dst_snap = snaps[target.cluster]
-    path.append(_network_hop(src_name, src_snap, target.cluster, dst_snap, egress, target, seen_out))
+    net = _network_hop(src_name, src_snap, target.cluster, dst_snap, egress, target, seen_out)
+    path.append(net)
     nodes, node_why = _receiving_nodes(target, dst_snap)
     ingress: list[IngressHop] = []
     candidates: list[dict] = []
     reasons: list[str] = []
+    blocked = _blocked(src_snap, target)
     if seen_out is None:
         reasons.append(f"the source leaving {src_name} is not decided ({egress.base.summary})")
+    elif blocked is not None:
+        reasons.append(blocked)
     elif nodes is None:
         reasons.append(node_why)
     else:
@@ -485,6 +489,17 @@ def _receiving_nodes(target: Target, snapshot) -> tuple[list[str] | None, str]:
         return [], f"{svc.ref} is externalTrafficPolicy Local and has no ready endpoint: no node passes the probe"
     return local, (f"externalTrafficPolicy Local: only the nodes with a ready endpoint of {svc.ref} pass the load "
                    f"balancer's health probe ({', '.join(local)})")
+
+
+def _blocked(src_snap, target: Target) -> str | None:
+    """Why nothing reaches ``target`` from the source's VNet (a peering that is not Connected), or None."""
+    peer = next((p for p in network_map(src_snap).places_of_ip(target.ip) if p.kind == "peered-vnet"), None)
+    if peer is None or peer.peering is None or not peer.peering.state:
+        return None
+    if peer.peering.state.lower() == "connected":
+        return None
+    return (f"the peering {peer.peering.name} to {peer.peering.remote_vnet_name or '?'} is {peer.peering.state}: "
+            "only a Connected peering carries traffic, so nothing arrives")
 
 
 def _network_hop(src_name: str, src_snap, dst_name: str | None, dst_snap, egress: ClusterExplanation, target: Target,

@@ -138,3 +138,19 @@ def test_no_services_anywhere_is_E355(tmp_path):
         explain_path(_clusters(tmp_path, services=False), ClusterRequest("shop/orders-api",
                                                                          "ingress-nginx/ingress-nginx-controller:443"))
     assert e.value.code == "E355" and "services.yaml" in e.value.message and "hub" in e.value.message
+
+
+@pytest.mark.parametrize("state", ["Connected", "Initiated"])
+def test_the_peering_of_the_source_vnet(tmp_path, state):
+    from clusterkit.seed import spoke
+    clusters = _clusters(tmp_path, fix=True)
+    root = tmp_path / f"seed-{state}"
+    spoke(root, peering_state=state, user="nonMasqueradeCIDRs:\n  - 10.0.0.0/8\n")
+    seeded = ("spoke1", gather(GatherOptions(bundle=str(root))))
+    r = explain_path([seeded, clusters[1]], ClusterRequest("shop/client-7d9f", "ingress-nginx/ingress-nginx-controller:https"))
+    network = r.path[1]
+    assert network.stage == "network" and "over peering spoke-to-hub" in network.notes[0]
+    if state == "Connected":
+        assert r.seen.ip == HNODE
+    else:
+        assert r.seen.ip is None and "is Initiated" in r.seen.why and "nothing arrives" in r.seen.why
