@@ -9,6 +9,7 @@ node's live chain match the effective config).
 The questions the commands ask: ``inspect`` (the report) with ``findings/`` (one module per
 family of MQ codes; a new finding goes there), ``explain`` (one flow through one node's rules)
 and ``explain_cluster`` (the same on a snapshot: the pod's node, its capture, the reply path),
+``ingress`` (a packet arriving from outside through a destination node's kube-proxy rules),
 ``plan`` with ``recommend`` and ``userconfig`` (what ``apply`` would write and what it would
 change), ``verify`` (has a written change reached the nodes, given a function that observes them).
 

@@ -22,7 +22,9 @@ def explain(
                                        "(--bundle/--context) also namespace/pod or a node address.",
                                        show_default=False)],
     dst: Annotated[str, typer.Argument(metavar="DST", help="Destination address, optionally IP:PORT or "
-                                       "[IPv6]:PORT; on a cluster also namespace/pod.", show_default=False)],
+                                       "[IPv6]:PORT; on a cluster also namespace/pod or a Service "
+                                       "(namespace/service[:port], svc.ns[:port]), in any cluster given.",
+                                       show_default=False)],
     iptables: Annotated[Optional[str], typer.Option(
         "--iptables", metavar="FILE", help="iptables-save (or ip6tables-save) output of the node; - for stdin.",
         rich_help_panel="Rules")] = None,
@@ -113,19 +115,27 @@ def explain(
                              "--context, --kubeconfig) the node's capture is used", input=files[0], code="E226",
                              hint="drop one of the two")
         from masqctl.analysis.explain_cluster import ClusterRequest
-        from masqctl.ops.explain import explain_on_cluster
+        from masqctl.ops.explain import explain_path_on, snapshot_for
 
         change, target = _change_request(add, with_change)
-        opts = gathering.options()
         creq = ClusterRequest(src=src, dst=dst, proto=proto, dport=dport, sport=sport, node=node,
                               from_host=from_host, local_addresses=list(local_address or []), node_ip=node_ip,
                               out_interface=out_interface, in_interface=in_interface, ipset=ipset, bridged=bridged,
                               change=change, change_target=target)
-        result = explain_on_cluster(opts, creq, _log if verbose else None)
+        if gathering.several:
+            from masqctl.ops.fleet import gather_clusters
+            clusters = gather_clusters(gathering.cluster_options())
+            result = explain_path_on([(c.name, c.snapshot) for c in clusters], creq)
+        else:
+            opts = gathering.options()
+            snapshot = snapshot_for(opts, creq, _log if verbose else None)
+            result = explain_path_on([(_cluster_name(snapshot, opts), snapshot)], creq)
         if not output.human:
             emit({"schema": EXPLAIN_SCHEMA, **result.to_dict()}, output)
         else:
-            render_cluster(result, verbose)
+            from masqctl.cli.explain_path import render_path
+            render_cluster(result.egress, verbose)
+            render_path(result)
         return
     if node is not None:
         raise UsageError("--node names a node of a cluster: give --bundle DIR or --context", input="--node",
@@ -238,6 +248,17 @@ def _is_cidr_like(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _cluster_name(snapshot, opts) -> str:
+    """A cluster's name: its AKS name, else its context or bundle folder name."""
+    import os
+
+    if snapshot.cluster_name:
+        return snapshot.cluster_name
+    if opts.bundle:
+        return os.path.basename(os.path.normpath(opts.bundle)) or opts.bundle
+    return opts.context or "cluster"
 
 
 def _log(text: str) -> None:

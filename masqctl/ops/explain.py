@@ -21,9 +21,14 @@ def explain_on_cluster(options: GatherOptions, request, log: Callable[[str], Non
     node. ``--node`` or ``--nodes`` skip the first pass. ``log`` hears what each pass does.
     """
 
+    return explain_snapshot(snapshot_for(options, request, log), request)
+
+
+def snapshot_for(options: GatherOptions, request, log: Callable[[str], None] | None = None):
+    """The snapshot ``request`` is explained on (see ``explain_on_cluster``)."""
     say = log or (lambda text: None)
     if options.bundle is not None:
-        return explain_snapshot(gather(options), request)
+        return gather(options)
     if request.node is not None:
         options = replace(options, nodes=NodeSelection(names=(request.node,)))
     elif options.nodes.all and options.capture:
@@ -38,4 +43,12 @@ def explain_on_cluster(options: GatherOptions, request, log: Callable[[str], Non
         if source.node is not None:
             options = replace(options, nodes=NodeSelection(names=(source.node,)))
     say(f"explain: gathering (nodes: {', '.join(options.nodes.names) or 'as selected'})")
-    return explain_snapshot(gather(options), request)
+    return gather(options)
+
+
+def explain_path_on(clusters, request):
+    """The ``PathExplanation`` of ``request`` over ``clusters`` (``(name, snapshot)`` pairs or
+    values with ``.name`` and ``.snapshot``): egress, network, ingress and endpoint."""
+    from masqctl.analysis.explain_path import explain_path
+
+    return explain_path(clusters, request)
