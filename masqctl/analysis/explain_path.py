@@ -453,7 +453,8 @@ def _why(target: Target, ingress: list[IngressHop], candidates: list[dict], ip, 
     distinct = sorted({c["ip"] for c in candidates if c["ip"]})
     if not distinct:
         return policy + "no candidate endpoint"
-    listed = ", ".join(f"{c['ip']} via {c['node']}" for c in candidates[:8])
+    listed = ", ".join(f"{c['ip']} via {c['node']}" + (f" to {c['endpoint']}" if c.get('endpoint') else "")
+                       for c in candidates[:8])
     if len(ingress) > 1 and all(h.masqueraded for h in ingress):
         return policy + f"each receiving node masquerades it to its own address, so the source is the node the " \
                         f"load balancer picks ({node_why}): {listed}"
