@@ -39,13 +39,13 @@ def explain(
                                         "Cilium).", rich_help_panel="Rules")] = "azure-v2",
     native_routing_cidr: Annotated[Optional[str], typer.Option(
         "--native-routing-cidr", metavar="CIDR", help="What-if (cilium flavours): Cilium's ipv4-native-routing-cidr "
-        "(exempt before the map).", rich_help_panel="Rules")] = None,
+        "(exempt before the map).", rich_help_panel="Cilium")] = None,
     remote_node_masquerade: Annotated[bool, typer.Option(
         "--remote-node-masquerade", help="What-if (cilium flavours): enable-remote-node-masquerade.",
-        rich_help_panel="Rules")] = False,
+        rich_help_panel="Cilium")] = False,
     routing_mode: Annotated[Optional[str], typer.Option(
         "--routing-mode", metavar="native|tunnel", help="What-if (cilium flavours): Cilium's routing mode "
-        "(default native).", rich_help_panel="Rules")] = None,
+        "(default native).", rich_help_panel="Cilium")] = None,
     enable_ipv6: Annotated[bool, typer.Option("--enable-ipv6", help="What-if: the agent runs with "
                                               "--enable-ipv6.", rich_help_panel="Rules")] = False,
     nomasq_all_reserved_ranges: Annotated[bool, typer.Option(

@@ -15,6 +15,7 @@ FULL = {"on": False}        # `--help-all` asked for the full reference (set by 
 WIDTH = 80
 SCREEN = 24        # lines (tests/cli/test_help_screen.py holds every command's help to it)
 SHARED_PANELS = ("Cluster", "Azure")   # the gathering options every cluster command takes (gathering.py)
+FOLDED_PANELS = {"Cilium": "Rules"}    # a panel shown as one "+N Cilium" entry of another panel
 SHOWN_SHARED = ("--bundle", "--context", "--kubeconfig", "--nodes", "--no-azure")
 _OWN_CLUSTER = ("--node", "--add", "--with-change")     # a command's own options in the Cluster panel
 
@@ -74,11 +75,17 @@ def compact_help(command, ctx) -> str:
     if examples:
         lines += ["", "Examples:"] + [line for e in examples for line in _example_lines(e, prog)]
     groups: dict[str, list[str]] = {}
+    folded: dict[str, int] = {}
     for p in command.params:
         if p.param_type_name != "option" or getattr(p, "hidden", False) or "--help" in p.opts:
             continue
         panel = getattr(p, "rich_help_panel", None) or "Options"
+        if panel in FOLDED_PANELS:      # counted, listed by --help-all
+            folded[panel] = folded.get(panel, 0) + 1
+            continue
         groups.setdefault(panel, []).append(_name(p))
+    for panel, count in folded.items():
+        groups.setdefault(FOLDED_PANELS[panel], []).append(f"+{count}\0{panel}")
     # the gathering options every cluster command shares: the few most used, and how many more
     shared = [n for panel in SHARED_PANELS for n in groups.pop(panel, [])]
     if shared:
