@@ -246,6 +246,13 @@ def resolve_target(clusters, text: str, creq: ClusterRequest, src_cluster: str, 
         name, snap = owners[0] if owners else clusters[0]
         ep = resolve_pod(snap, text, "DST", family)
         return Target("pod", name, ep.ip, None, f"{ep.how} in cluster {name}", pod=ep.pod, node=ep.node)
+    from masqctl.analysis.explain_cluster import node_by_name
+
+    for _, snap in clusters:         # a node name: its InternalIP (and the port given with it)
+        ep = node_by_name(snap, text, "DST", family)
+        if ep is not None:
+            text = (f"[{ep.ip}]" if ":" in ep.ip else ep.ip) + (f":{ep.port}" if ep.port is not None else "")
+            break
     addr, port = parse_endpoint(text, "DST")
     ip = str(addr)
     hits: list[Target] = []
