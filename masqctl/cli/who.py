@@ -55,7 +55,7 @@ def who(
                          "nodes/<node>/conntrack.txt is used", input="--conntrack", code="E262",
                          hint="drop one of the two")
     if conntrack is not None:
-        text = sys.stdin.read() if conntrack == "-" else read_conntrack_file(conntrack)
+        text = read_conntrack_file(conntrack)
         result = who_in_table(text, "stdin" if conntrack == "-" else conntrack, req)
     elif gathering.on_cluster:
         from masqctl.ops.who import who_on_cluster
