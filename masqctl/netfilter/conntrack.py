@@ -499,44 +499,57 @@ def _line_error(exc: _Bad, line: str, name: str, lineno: int) -> InputError:
 # by ``parse_line``, which accepts it or names what is wrong), so the whole table is validated
 # inside the regular-expression engine, line after line, without one Python object per line.
 def _numbers(high: int) -> str:
-    """A decimal 0..high with no leading zero, as a regular expression."""
-    text = str(high)
+    """A decimal 0..high without a leading zero, as a regular expression that never backtracks:
+    a tree on the digits of ``high``, each branch told apart by its first digit, possessive
+    quantifiers (what follows a number in a conntrack line is never a digit)."""
+    top = str(high)
+    size = len(top)
+
+    def digits(most: int) -> str:
+        return f"[0-9]{{0,{most}}}+" if most > 0 else ""
+
+    def after(i: int) -> str:        # top[:i] matched; what may follow, if anything
+        if i == size:
+            return ""
+        d = int(top[i])
+        alts = []
+        if d > 0:
+            alts.append(("0" if d == 1 else f"[0-{d - 1}]") + digits(size - i - 1))
+        alts.append(f"{d}{after(i + 1)}")
+        if d < 9 and size - i - 2 >= 0:
+            alts.append(("9" if d == 8 else f"[{d + 1}-9]") + digits(size - i - 2))
+        return "(?:" + "|".join(alts) + ")?+"
+
+    d = int(top[0])
     alts = []
-    for i, digit in enumerate(text):
-        rest = len(text) - i - 1
-        low = "1" if i == 0 else "0"
-        top = int(digit) - (1 if rest else 0)
-        if top < int(low):
-            continue
-        tail = f"[0-9]{{{rest}}}" if rest else ""
-        alts.append(text[:i] + (f"[{low}-{top}]" if top > int(low) else str(top)) + tail)
-    if len(text) > 1:       # the shorter numbers, after the full-length ones
-        alts.append(f"[1-9][0-9]{{0,{len(text) - 2}}}" if len(text) > 2 else "[1-9]")
-    alts.append("0")
-    return "(?:" + "|".join(alts) + ")"
+    if d > 1:
+        alts.append(("1" if d == 2 else f"[1-{d - 1}]") + digits(size - 1))
+    alts.append(f"{d}{after(1)}")
+    if d < 9 and size >= 2:
+        alts.append(("9" if d == 8 else f"[{d + 1}-9]") + digits(size - 2))
+    return "(?:" + "|".join(alts) + "|0)"
 
 
 def _grammar() -> str:
-    octet = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    octet = _numbers(255)
     v4 = rf"{octet}\.{octet}\.{octet}\.{octet}"
     h = "[0-9a-fA-F]{1,4}"
     v6 = ("(?:" + "|".join([
         rf"(?:{h}:){{7}}{h}", rf"(?:{h}:){{1,7}}:", rf"(?:{h}:){{1,6}}:{h}", rf"(?:{h}:){{1,5}}(?::{h}){{1,2}}",
         rf"(?:{h}:){{1,4}}(?::{h}){{1,3}}", rf"(?:{h}:){{1,3}}(?::{h}){{1,4}}", rf"(?:{h}:){{1,2}}(?::{h}){{1,5}}",
         rf"{h}:(?::{h}){{1,6}}", rf":(?::{h}){{1,7}}", "::"]) + ")")
-    port, n8, n32, n64 = _numbers(65535), _numbers(255), _numbers((1 << 32) - 1), "[0-9]{1,19}"
+    port, n8, n32, n64 = _numbers(65535), _numbers(255), _numbers((1 << 32) - 1), "[0-9]{1,19}+"
     acct = f"(?:packets={n64} bytes={n64} )?"
-    tcp = "(?:ESTABLISHED|TIME_WAIT|CLOSE_WAIT|SYN_SENT|SYN_RECV|FIN_WAIT|LAST_ACK|CLOSE|SYN_SENT2|NONE|LISTEN)"
-    sctp = ("(?:ESTABLISHED|CLOSED|COOKIE_WAIT|COOKIE_ECHOED|SHUTDOWN_SENT|SHUTDOWN_RECD|SHUTDOWN_ACK_SENT|"
-            "HEARTBEAT_SENT|HEARTBEAT_ACKED|NONE)")
-    tail = (rf"(?:\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\] )?(?:mark={n32} )?(?:secctx=[!-~]+ )?(?:zone={port} )?"
-            rf"(?:delta-time={n64} )?(?:use={n64})? *")
+    state = "[A-Z][A-Z0-9_]*+"       # as parse_line takes a state: upper case, digits, _
+    tail = (rf"(?:\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\] )?(?:mark={n32} )?(?:secctx=[!-~]++ )?(?:zone={port} )?"
+            rf"(?:delta-time={n64} )?(?:use={n64})? *+")
 
     def body(addr: str, icmp: str) -> str:
-        # both tuples, [UNREPLIED] after either (parse_line takes the flag anywhere)
-        ported = rf"(?:src={addr} dst={addr} sport={port} dport={port} {acct}(?:\[UNREPLIED\] )?){{2}}"
-        pinged = rf"(?:src={addr} dst={addr} type={n8} code={n8} id={port} {acct}(?:\[UNREPLIED\] )?){{2}}"
-        return (rf"(?:(?:tcp +6 +{n32} +{tcp}|udp +17 +{n32}|sctp +132 +{n32} +{sctp}) +{ported}"
+        one = rf"src={addr} dst={addr} sport={port} dport={port} {acct}"       # written out twice: faster
+        ported = rf"{one}(?:\[UNREPLIED\] )?{one}"                             # than a {{2}} repeat
+        one = rf"src={addr} dst={addr} type={n8} code={n8} id={port} {acct}"
+        pinged = rf"{one}(?:\[UNREPLIED\] )?{one}"
+        return (rf"(?:(?:tcp +6 +{n32} +{state}|udp +17 +{n32}|sctp +132 +{n32} +{state}) +{ported}"
                 rf"|{icmp} +{n32} +{pinged}){tail}")
 
     return rf"(?:(?:ipv4 +2 +)?{body(v4, 'icmp +1')}|(?:ipv6 +10 +)?{body(v6, 'icmpv6 +58')})(?=\n|\Z)"
@@ -690,7 +703,10 @@ def _search(text, name: str, q: Question) -> Found:
             if peer is not None and peer[0] not in line and peer[1] not in line:
                 continue
             found.append((start, line))
-    numbered = []
+    entries: list[Entry] = []
+    seen: set = set()
+    duplicates = skipped = not_entries = 0
+    wants = q.wants
     lineno, counted, last = 1, 0, -1
     for start, line in sorted(flagged + found):
         if start == last:
@@ -698,22 +714,22 @@ def _search(text, name: str, q: Question) -> Found:
         last = start
         lineno += text.count(nl, counted, start)
         counted = start
-        numbered.append((lineno, line))
-    entries: list[Entry] = []
-    seen: set = set()
-    duplicates = 0
-    counts = [0, 0]
-    wants = q.wants
-    for entry in _read(numbered, name, counts):
-        if wants(entry):
+        try:
+            entry = parse_line(line, lineno)
+        except _Bad as exc:
+            raise _line_error(exc, line, name, lineno) from None
+        if entry is None:
+            not_entries += 1
+            skipped += bool(line.strip() and not line.lstrip().startswith("#") and "shown." not in line)
+        elif wants(entry):
             key = (entry[1], entry[14], entry[17]) + entry[4:12]
             if key in seen:
                 duplicates += 1
             else:
                 seen.add(key)
                 entries.append(entry)
-    lines = text.count(nl) + (1 if n and text[-1:] != nl else 0)
-    return Found(entries, lines - counts[0], duplicates, counts[1], lines)
+    lines = lineno - 1 + text.count(nl, counted) + (1 if n and text[-1:] != nl else 0)
+    return Found(entries, lines - not_entries, duplicates, skipped, lines)
 
 
 __all__ = ["E_LINE", "Entry", "Found", "PROTOCOLS", "Question", "Table", "parse_line", "parse_table", "search_lines",

@@ -184,3 +184,17 @@ def test_two_pings_with_other_ids_are_two_connections():
 
     found = search_table(text, "t", Question("10.40.0.4"))
     assert [e.icmp_id for e in found.entries] == [7, 8] and found.duplicates == 1 and found.listed == 3
+
+
+@pytest.mark.parametrize("high", [255, 65535, (1 << 32) - 1, 100, 19, 9, 80])
+def test_the_number_expressions_take_exactly_0_to_high(high):
+    import re
+
+    from masqctl.netfilter.conntrack import _numbers
+
+    whole = re.compile(_numbers(high) + r" ", re.ASCII)
+    values = list(range(0, 2100)) + [high - 1, high, high + 1, high * 10] + [n * 7919 % (high * 3 + 1) for n in range(3000)]
+    for v in values:
+        assert bool(whole.fullmatch(f"{v} ")) == (v <= high), v
+    for text in ("01", "00", "007", "", "+1", "1_0"):
+        assert not whole.fullmatch(text + " "), text
