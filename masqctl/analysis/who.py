@@ -424,5 +424,39 @@ def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest) -> WhoResult:
     return result
 
 
-__all__ = ["Endpoint", "Match", "PROTOS", "WhoRequest", "WhoResult", "find", "node_of_observed", "parse_address",
+# --------------------------------------------------------------------------- --watch
+
+
+def match_key(e: Entry) -> tuple:
+    """One connection, however often it is listed or read: protocol, zone, ICMP id, both tuples."""
+    return (e.proto, e.zone, e.icmp_id) + tuple(e[4:12])
+
+
+class Watch:
+    """``--watch``: the matches of successive readings (of a table, or of an event stream), each
+    connection reported once, in the order they were first seen."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple] = set()
+        self.count = 0
+
+    def fresh(self, matches: list[Match]) -> list[Match]:
+        out = []
+        for m in matches:
+            key = match_key(m.entry)
+            if key not in self.seen:
+                self.seen.add(key)
+                out.append(m)
+        self.count += len(out)
+        return out
+
+
+def watch_line(result: WhoResult, match: Match, seen_at: str) -> dict:
+    """One line of ``--watch -o json`` (JSON Lines): a new match, where and when it was seen."""
+    return {"observed": result.request.observed.to_dict(), "node": result.node,
+            "to": result.request.to.to_dict() if result.request.to is not None else None,
+            "seen_at": seen_at, "match": match.to_dict()}
+
+
+__all__ = ["Endpoint", "Match", "PROTOS", "Watch", "match_key", "watch_line", "WhoRequest", "WhoResult", "find", "node_of_observed", "parse_address",
            "question", "read_conntrack_file", "who", "who_in_table", "who_on_snapshot"]

@@ -483,6 +483,15 @@ def _read(numbered, name: str, counts: list[int]):
         yield entry
 
 
+def read_line(line: str, name: str, lineno: int) -> Entry | None:
+    """One line (of a ``conntrack -E`` stream, say): its entry, None for a line that holds none,
+    or E318 naming ``name`` and ``lineno``."""
+    try:
+        return parse_line(line, lineno)
+    except _Bad as exc:
+        raise _line_error(exc, line, name, lineno) from None
+
+
 def _line_error(exc: _Bad, line: str, name: str, lineno: int) -> InputError:
     shown = line.strip()
     shown = shown if len(shown) <= 160 else shown[:157] + "..."
@@ -732,5 +741,5 @@ def _search(text, name: str, q: Question) -> Found:
     return Found(entries, lines - not_entries, duplicates, skipped, lines)
 
 
-__all__ = ["E_LINE", "Entry", "Found", "PROTOCOLS", "Question", "Table", "parse_line", "parse_table", "search_lines",
+__all__ = ["E_LINE", "Entry", "Found", "PROTOCOLS", "Question", "Table", "parse_line", "parse_table", "read_line", "search_lines",
            "search_table"]
