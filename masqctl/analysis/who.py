@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from masqctl.cluster.model import ClusterSnapshot, MissingKey, WorkloadPod
 from masqctl.errors import UsageError
-from masqctl.netfilter.conntrack import Entry, Table, parse_table
+from masqctl.netfilter.conntrack import Entry, Found, Question, search_table
 from masqctl.netfilter.values import split_endpoint
+
+if TYPE_CHECKING:      # the snapshot model is loaded only where a snapshot is given (lean offline --conntrack)
+    from masqctl.cluster.model import ClusterSnapshot, WorkloadPod
 
 PROTOS = ("tcp", "udp", "sctp", "icmp")
 
@@ -208,6 +211,8 @@ class _Pods:
             return None, f"the address of several pods in the snapshot ({names}); which one is not known"
         if self.snapshot is None:
             return None, "pod not known: no cluster snapshot (give --bundle to name it)"
+        from masqctl.cluster.model import MissingKey     # only with a snapshot (lean offline --conntrack)
+
         if MissingKey.PODS in self.snapshot.missing:
             return None, f"pod not known: pods were not read ({self.snapshot.missing[MissingKey.PODS]})"
         return None, ("no pod in the snapshot has this address (it may have ended since; the snapshot lists the "
@@ -237,11 +242,17 @@ def node_of_observed(snapshot: ClusterSnapshot, ip: str) -> tuple[str | None, st
 # --------------------------------------------------------------------------- the answer
 
 
+def question(req: WhoRequest) -> Question:
+    """What to look for in a table: the reply to OBSERVED (and its port), involving DST."""
+    return Question(req.observed.ip, req.observed.port, req.to.ip if req.to is not None else None)
+
+
 def who(entries: list[Entry] | None, req: WhoRequest, *, snapshot: ClusterSnapshot | None = None,
         node: str | None = None, table: str | None = None, table_missing: str | None = None,
-        captured_at: str | None = None, duplicates: int = 0) -> WhoResult:
+        captured_at: str | None = None, duplicates: int = 0, listed: int | None = None) -> WhoResult:
     """Answer from one node's entries (``entries`` None: the table is missing, ``table_missing``
-    says why)."""
+    says why). ``entries`` may be the table's entries or only those ``search_table`` found for
+    ``question(req)``; ``listed`` is then how many the table lists."""
     result = WhoResult(request=req, node=node, table=table, captured_at=captured_at)
     pods = _Pods(snapshot)
     obs = req.observed
@@ -252,17 +263,18 @@ def who(entries: list[Entry] | None, req: WhoRequest, *, snapshot: ClusterSnapsh
         _no_match_context(result, pods, snapshot, node)
         result.answer = f"unknown: no connection-tracking table of node {node} to look {obs.text()} up in"
         return result
-    result.entries = len(entries)
+    result.entries = len(entries) if listed is None else listed
     result.searched = True
     found = find(entries, req)
     result.matches = [Match(e, *pods.pod_of(e.orig_src)) for e in found]
     if duplicates:
-        result.notes.append(f"{duplicates} entries were listed twice (overlapping outputs) and are counted once")
+        result.notes.append(f"{duplicates} of the entries found were listed twice (overlapping outputs) and are "
+                            "counted once")
     if captured_at:
         result.notes.append(f"the table was read at {captured_at}; connections that ended before are no longer in it")
     what = f"{obs.text()}" + (f" → {req.to.text()}" if req.to is not None else "")
     if not found:
-        result.notes.append(f"no entry in {table or 'the table'} ({len(entries)} entries) has a reply to {what}"
+        result.notes.append(f"no entry in {table or 'the table'} ({result.entries} entries) has a reply to {what}"
                             + (f" over {req.proto}" if req.proto else ""))
         result.notes.append(TIMEOUT_NOTE)
         _no_match_context(result, pods, snapshot, node)
@@ -327,53 +339,37 @@ def _no_match_context(result: WhoResult, pods: _Pods, snapshot: ClusterSnapshot 
         result.notes.append(_preserve_pointer(result.request))
 
 
-MAX_TABLE_BYTES = 256 << 20    # as a bundle file
+def read_conntrack_file(path: str) -> str | bytes:
+    """The content of ``--conntrack FILE`` (``-``: stdin): E310 missing, unreadable, a folder or a
+    device, or over 256 MiB; E311 binary or not UTF-8. ASCII (every real table) stays bytes:
+    ``search_table`` reads them without decoding the whole table."""
+    from masqctl.textinput import Codes, decode, read_bytes
+
+    codes = Codes(open="E310", binary="E311", size="E310")
+    hint = "give the text of /proc/net/nf_conntrack or conntrack -L"
+    data = read_bytes(path, what="conntrack table", codes=codes, binary_hint=hint)
+    if data.isascii():
+        return data
+    return decode("stdin" if path == "-" else path, data, what="conntrack table", codes=codes, binary_hint=hint)
 
 
-def read_conntrack_file(path: str) -> str:
-    """The text of ``--conntrack FILE`` (E310 unreadable or too large, E311 binary)."""
-    from masqctl.errors import InputError
-
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_TABLE_BYTES + 1)
-    except FileNotFoundError:
-        raise InputError("conntrack table file does not exist", input=path, code="E310") from None
-    except IsADirectoryError:
-        raise InputError("conntrack table path is a folder, not a file", input=path, code="E310") from None
-    except OSError as exc:
-        raise InputError(f"conntrack table file cannot be read: {exc.strerror}", input=path, code="E310") from None
-    if len(data) > MAX_TABLE_BYTES:
-        raise InputError(f"is over {MAX_TABLE_BYTES} bytes; a conntrack table is far smaller", input=path,
-                         code="E310")
-    if b"\x00" in data[:65536]:
-        raise InputError("conntrack table file is binary, not text", input=path, code="E311",
-                         hint="give the text of /proc/net/nf_conntrack or conntrack -L")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"is not UTF-8 text (byte {exc.start})", input=path, code="E311") from None
-
-
-def who_in_table(text: str, label: str, req: WhoRequest) -> WhoResult:
+def who_in_table(text: str | bytes, label: str, req: WhoRequest) -> WhoResult:
     """Offline: one node's table as text (``--conntrack FILE``)."""
-    table = parse_table(text, label)
-    return who(table.entries, req, table=label, duplicates=table.duplicates)
+    found = search_table(text, label, question(req))
+    return who(found.entries, req, table=label, duplicates=found.duplicates, listed=found.listed)
 
 
-def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest, *, parsed: dict[str, Table] | None = None) -> WhoResult:
+def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest) -> WhoResult:
     """On a snapshot: find OBSERVED's node, read its table, answer. When OBSERVED is no node or pod
     address of the snapshot, every captured table is searched."""
     node, how = node_of_observed(snapshot, req.observed.ip)
-    parsed = {} if parsed is None else parsed
+    q = question(req)
 
-    def table_of(name: str) -> Table | None:
+    def table_of(name: str) -> Found | None:
         cap = snapshot.captures.get(name)
         if cap is None or cap.conntrack is None:
             return None
-        if name not in parsed:
-            parsed[name] = parse_table(cap.conntrack, f"nodes/{name}/conntrack.txt")
-        return parsed[name]
+        return search_table(cap.conntrack, f"nodes/{name}/conntrack.txt", q)
 
     if node is not None:
         cap = snapshot.captures.get(node)
@@ -388,7 +384,7 @@ def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest, *, parsed: dict[
             result = who(None, req, snapshot=snapshot, node=node, table=label, table_missing=reason)
         else:
             result = who(t.entries, req, snapshot=snapshot, node=node, table=label,
-                         captured_at=cap.captured_at if cap else None, duplicates=t.duplicates)
+                         captured_at=cap.captured_at if cap else None, duplicates=t.duplicates, listed=t.listed)
         result.notes.insert(0, f"{req.observed.ip} is {how}: node {node}'s table was searched")
         if cap is not None and cap.via and cap.via != "bundle" and cap.conntrack is not None:
             result.notes.insert(1, f"the table was read live through {cap.via} (in the node's network namespace)")
@@ -398,7 +394,7 @@ def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest, *, parsed: dict[
     for name in searched:
         t = table_of(name)
         r = who(t.entries, req, snapshot=snapshot, node=name, table=f"nodes/{name}/conntrack.txt",
-                captured_at=snapshot.captures[name].captured_at, duplicates=t.duplicates)
+                captured_at=snapshot.captures[name].captured_at, duplicates=t.duplicates, listed=t.listed)
         if r.matches:
             hits[name] = r
     head = f"{req.observed.ip} is no node address or pod IP of the snapshot"
@@ -428,5 +424,39 @@ def who_on_snapshot(snapshot: ClusterSnapshot, req: WhoRequest, *, parsed: dict[
     return result
 
 
-__all__ = ["Endpoint", "Match", "PROTOS", "WhoRequest", "WhoResult", "find", "node_of_observed", "parse_address",
-           "read_conntrack_file", "who", "who_in_table", "who_on_snapshot"]
+# --------------------------------------------------------------------------- --watch
+
+
+def match_key(e: Entry) -> tuple:
+    """One connection, however often it is listed or read: protocol, zone, ICMP id, both tuples."""
+    return (e.proto, e.zone, e.icmp_id) + tuple(e[4:12])
+
+
+class Watch:
+    """``--watch``: the matches of successive readings (of a table, or of an event stream), each
+    connection reported once, in the order they were first seen."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple] = set()
+        self.count = 0
+
+    def fresh(self, matches: list[Match]) -> list[Match]:
+        out = []
+        for m in matches:
+            key = match_key(m.entry)
+            if key not in self.seen:
+                self.seen.add(key)
+                out.append(m)
+        self.count += len(out)
+        return out
+
+
+def watch_line(result: WhoResult, match: Match, seen_at: str) -> dict:
+    """One line of ``--watch -o json`` (JSON Lines): a new match, where and when it was seen."""
+    return {"observed": result.request.observed.to_dict(), "node": result.node,
+            "to": result.request.to.to_dict() if result.request.to is not None else None,
+            "seen_at": seen_at, "match": match.to_dict()}
+
+
+__all__ = ["Endpoint", "Match", "PROTOS", "Watch", "match_key", "watch_line", "WhoRequest", "WhoResult", "find", "node_of_observed", "parse_address",
+           "question", "read_conntrack_file", "who", "who_in_table", "who_on_snapshot"]

@@ -26,6 +26,14 @@ def who(
     conntrack: Annotated[Optional[str], typer.Option(
         "--conntrack", metavar="FILE", help="Offline: one node's table (cat /proc/net/nf_conntrack, or "
         "conntrack -L [-o extended]); - for stdin.", rich_help_panel="Connection")] = None,
+    watch: Annotated[Optional[float], typer.Option(
+        "--watch", metavar="SECONDS", help="Keep reading the table every SECONDS (live, or --conntrack FILE; "
+        "stdin or a pipe, e.g. conntrack -E, is followed as it comes) and print each new match as it appears, "
+        "until Ctrl-C or --for. With -o json: one JSON document per line per match.",
+        rich_help_panel="Connection", show_default=False)] = None,
+    for_: Annotated[Optional[float], typer.Option(
+        "--for", metavar="SECONDS", help="With --watch: stop after SECONDS.", rich_help_panel="Connection",
+        show_default=False)] = None,
     gathering: g.GatherFlags = g.GatherFlags(),
     output: OutputOpt = Output.table, verbose: Verbose = 0,
 ) -> None:
@@ -56,8 +64,10 @@ def who(
         raise UsageError("--conntrack reads one node's table without a cluster; with --bundle the node's "
                          "nodes/<node>/conntrack.txt is used", input="--conntrack", code="E262",
                          hint="drop one of the two")
+    if watch is not None or for_ is not None:
+        _watch(req, conntrack, gathering, watch, for_, output, verbose)
     if conntrack is not None:
-        text = sys.stdin.read() if conntrack == "-" else read_conntrack_file(conntrack)
+        text = read_conntrack_file(conntrack)
         result = who_in_table(text, "stdin" if conntrack == "-" else conntrack, req)
     elif gathering.on_cluster:
         from masqctl.ops.who import who_on_cluster
@@ -81,6 +91,98 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+def _watch(req, conntrack: str | None, gathering, interval: float | None, until: float | None, output: Output,
+           verbose: int) -> None:
+    """``--watch``: each new match as it appears; exit 0 when any was seen, 1 when none (Ctrl-C
+    or the --for bound ends it; a followed stream ends with its writer)."""
+    import math
+
+    if interval is None:
+        raise UsageError("--for bounds a --watch; give --watch SECONDS too", input="--for", code="E364")
+    for flag, value in (("--watch", interval), ("--for", until)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag} {value:g} is not a positive number of seconds", input=flag, code="E364")
+    if interval < 0.1:
+        raise UsageError(f"--watch {interval:g}: read the table at most ten times a second", input="--watch",
+                         code="E364", hint="--watch 1 reads it every second")
+    if gathering.bundle is not None:
+        raise UsageError("a bundle does not change: --watch reads a live cluster or a --conntrack FILE again and "
+                         "again", input="--watch", code="E363", hint="drop --watch, or watch the cluster itself")
+    from masqctl.ops import who as ops
+
+    seen = [0]
+
+    def on_new(result, match, at: str) -> None:
+        seen[0] += 1
+        if output == Output.json:
+            import json
+
+            from masqctl.analysis.who import watch_line
+
+            sys.stdout.write(json.dumps(watch_line(result, match, at), ensure_ascii=False) + "\n")
+        elif output == Output.yaml:
+            from masqctl.analysis.who import watch_line
+            from masqctl.cli.output import _yaml_text
+
+            sys.stdout.write("---\n" + _yaml_text(watch_line(result, match, at)))
+        else:
+            from rich.markup import escape
+
+            _console().print(f"[dim]{at}[/]  " + _match_text(match) + f"  {escape(_who_sent(match))}")
+        sys.stdout.flush()
+
+    where = f"--conntrack {conntrack}" if conntrack is not None else "the node's table"
+    _log(f"who: watching {where} for replies to {req.observed.text()}"
+         + (f" every {interval:g} s" if conntrack not in ("-",) else "")
+         + (f" for {until:g} s" if until else "") + " (Ctrl-C stops)")
+    try:
+        if conntrack is not None:
+            ops.watch_file(conntrack, req, interval=interval, until=until, on_new=on_new)
+        elif gathering.on_cluster:
+            if gathering.no_capture:
+                raise UsageError("a live cluster's tables are read by exec into the node, which --no-capture turns "
+                                 "off", input="--no-capture", code="E262", hint="drop --no-capture")
+            ops.watch_on_cluster(gathering.options(), req, interval=interval, until=until, on_new=on_new,
+                                 log=_log)
+        else:
+            raise UsageError("no table to watch: give --conntrack FILE or a cluster (--context/--kubeconfig)",
+                             input="--watch", code="E262")
+    except KeyboardInterrupt:
+        pass
+    _log(f"who: {seen[0]} connection{'s' if seen[0] != 1 else ''} to {req.observed.text()} seen")
+    raise typer.Exit(EXIT_OK if seen[0] else EXIT_FAILED)
+
+
+_CONSOLE: list = []
+
+
+def _console():
+    if not _CONSOLE:
+        from rich.console import Console
+
+        _CONSOLE.append(Console(highlight=False, soft_wrap=True))
+    return _CONSOLE[0]
+
+
+def _match_text(m) -> str:
+    """One match on one line (rich markup): protocol, original tuple, what the destination saw, state."""
+    from rich.markup import escape
+
+    e = m.entry
+    flags = " ".join(f for f, on in (("[ASSURED]", e.assured), ("[UNREPLIED]", e.unreplied)) if on)
+    state = " ".join(x for x in (e.state or "", f"{e.timeout} s left" if e.timeout is not None else "", flags) if x)
+    return (f"[bold]{escape(e.proto)}[/] {escape(_hostport(e.orig_src, e.orig_sport))} → "
+            f"{escape(_hostport(e.orig_dst, e.orig_dport))}  [dim]seen as[/] {escape(_hostport(e.reply_dst, e.reply_dport))}"
+            + (" [dim](source port translated from {})[/]".format(e.orig_sport) if e.reply_dport != e.orig_sport else "")
+            + (f"  [dim]{escape(state)}[/]" if state else ""))
+
+
+def _who_sent(m) -> str:
+    if m.pod is not None:
+        return f"pod {m.pod.namespace}/{m.pod.name} on node {m.pod.node}" + (f", {m.pod.owner}" if m.pod.owner else "")
+    return m.why
+
+
 def render_human(result, verbose: int = 0) -> None:
     from rich.console import Console
     from rich.markup import escape
@@ -98,21 +200,8 @@ def render_human(result, verbose: int = 0) -> None:
     if result.matches:
         console.print()
         for m in result.matches:
-            e = m.entry
-            src = _hostport(e.orig_src, e.orig_sport)
-            dst = _hostport(e.orig_dst, e.orig_dport)
-            seen = _hostport(e.reply_dst, e.reply_dport)
-            flags = " ".join(f for f, on in (("[ASSURED]", e.assured), ("[UNREPLIED]", e.unreplied)) if on)
-            state = " ".join(x for x in (e.state or "", f"{e.timeout} s left" if e.timeout is not None else "",
-                                         flags) if x)
-            console.print(f"  [bold]{escape(e.proto)}[/] {escape(src)} → {escape(dst)}  "
-                          f"[dim]seen as[/] {escape(seen)}"
-                          + (f" [dim](source port translated from {e.orig_sport})[/]"
-                             if e.reply_dport != e.orig_sport else "")
-                          + (f"  [dim]{escape(state)}[/]" if state else ""))
-            pod = (f"pod {m.pod.namespace}/{m.pod.name} on node {m.pod.node}"
-                   + (f", {m.pod.owner}" if m.pod.owner else "")) if m.pod is not None else m.why
-            console.print(f"      {escape(pod)}")
+            console.print("  " + _match_text(m))
+            console.print(f"      {escape(_who_sent(m))}")
     if result.candidates and not result.exact:
         console.print()
         console.print(f"[bold]candidates[/] ({len(result.candidates)}):")

@@ -22,11 +22,19 @@ tcp, udp, sctp, icmp and icmpv6 entries are kept; lines of other protocols (gre,
 ``InputError`` (E318) naming the file and the line.
 
 The same connection listed twice (``conntrack -L`` and ``conntrack -L -f ipv6`` overlap; a
-table read twice) is one entry: same protocol, zone, original and reply tuple. The first
-listing is kept.
+table read twice) is one entry: same protocol, zone, original and reply tuple (for ICMP, with
+its id). The first listing is kept.
 
-Built for big tables: one ``split`` per line, addresses checked by ``inet_pton`` once per
-distinct text, no regular expression per field.
+Two readers, built for big tables (262,144 entries, ``nf_conntrack_max`` of a big node):
+
+* ``parse_table``: every entry, one ``split`` per line, addresses checked by ``inet_pton`` once
+  per distinct text;
+* ``search_table``: only the entries whose reply goes to one address (what ``who`` asks). One
+  regular expression of the lines the kernel and conntrack print validates the whole table
+  inside the regular-expression engine, without a Python object per line; the lines it does
+  not accept and the lines that mention the address are then read as ``parse_table`` reads
+  them, so both give the same entries and the same error on the same line (the property tests
+  hold them to it).
 """
 
 from __future__ import annotations
@@ -54,7 +62,7 @@ _NUMERIC_ATTRS = frozenset(("use", "id", "delta-time", "packets", "bytes"))
 
 
 class Entry(NamedTuple):
-    """One tracked connection. Ports are None for ICMP (``icmp_id`` holds its id)."""
+    """One tracked connection. Ports are None for ICMP (``icmp_id`` holds the original tuple's id)."""
 
     family: int            # 4 or 6
     proto: str             # tcp | udp | sctp | icmp | icmpv6
@@ -73,6 +81,7 @@ class Entry(NamedTuple):
     zone: int
     mark: int | None
     line: int              # where it was read (1-based)
+    icmp_id: int | None = None
 
     @property
     def masqueraded(self) -> bool:
@@ -168,12 +177,12 @@ def _tuple(values: dict, proto: str, which: str, family: int | None) -> tuple:
             sport, dport = values["sport"], values["dport"]
         except KeyError as exc:
             raise _Bad(f"the {which} tuple has no {exc.args[0]}=") from None
-        return fam, src, dst, _number(sport, "sport", 65535), _number(dport, "dport", 65535)
+        return fam, src, dst, _number(sport, "sport", 65535), _number(dport, "dport", 65535), None
     for key, high in (("type", 255), ("code", 255), ("id", 65535)):
         if key not in values:
             raise _Bad(f"the {which} tuple has no {key}=")
-        _number(values[key], key, high)
-    return fam, src, dst, None, None
+        ident = _number(values[key], key, high)
+    return fam, src, dst, None, None, ident
 
 
 def parse_line(line: str, lineno: int = 0) -> Entry | None:
@@ -278,10 +287,10 @@ def parse_line(line: str, lineno: int = 0) -> Entry | None:
         raise _Bad("the reply tuple (the second src=) is missing")
     if phase == 0:
         raise _Bad("no tuples (src= dst= …)")
-    of, osrc, odst, osport, odport = _tuple(orig, proto, "original", family)
-    _rf, rsrc, rdst, rsport, rdport = _tuple(reply, proto, "reply", of)
+    of, osrc, odst, osport, odport, ident = _tuple(orig, proto, "original", family)
+    _rf, rsrc, rdst, rsport, rdport, _ident = _tuple(reply, proto, "reply", of)
     return Entry(of, proto, timeout, state, osrc, odst, osport, odport, rsrc, rdst, rsport, rdport,
-                 assured, unreplied, zone, mark, lineno)
+                 assured, unreplied, zone, mark, lineno, ident)
 
 
 _TCP_STATES = frozenset(("NONE", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT", "CLOSE_WAIT", "LAST_ACK",
@@ -383,17 +392,31 @@ def parse_table(text: str, name: str) -> Table:
 
 
 def _parse_table(text: str, name: str) -> Table:
-    _ports()
     entries: list[Entry] = []
     append = entries.append
     seen: set = set()
     add = seen.add
-    duplicates = skipped = 0
-    lineno = 0
+    duplicates = 0
+    counts = [0, 0]
+    lines = text.splitlines()
+    for entry in _read(enumerate(lines, start=1), name, counts):
+        key = (entry[1], entry[14], entry[17]) + entry[4:12]   # protocol, zone, both tuples
+        if key in seen:
+            duplicates += 1
+            continue
+        add(key)
+        append(entry)
+    return Table(entries, duplicates, counts[1], len(lines))
+
+
+def _read(numbered, name: str, counts: list[int]):
+    """The entries of ``(line number, line)`` pairs, in order; ``counts`` gets the lines that
+    hold none (blank, comments, summaries, other protocols) and, of them, the other protocols'."""
+    _ports()
     srcs, dsts, sports, dports, timeouts = _SRC, _DST, _SPORT, _DPORT, _TIMEOUTS
     heads4, heads2, tails = _HEADS4, _HEADS2, _tail_cache
     new = tuple.__new__
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in numbered:
         w = line.split()
         n = len(w)
         entry = None
@@ -446,26 +469,277 @@ def _parse_table(text: str, name: str) -> Table:
                                     flags = None
                             if flags is not None:
                                 entry = new(Entry, (of, proto, t, state, a[1], b[1], osp, odp, c[1], d[1], rsp,
-                                                    rdp, flags[0], unreplied, flags[1], flags[2], lineno))
+                                                    rdp, flags[0], unreplied, flags[1], flags[2], lineno, None))
         if entry is None:
             try:
                 entry = parse_line(line, lineno)
             except _Bad as exc:
-                shown = line.strip()
-                shown = shown if len(shown) <= 160 else shown[:157] + "..."
-                raise InputError(f"{exc}: {shown!r}", input=f"{name} line {lineno}", code=E_LINE,
-                                 hint="give /proc/net/nf_conntrack or conntrack -L [-o extended] output") from None
+                raise _line_error(exc, line, name, lineno) from None
             if entry is None:
+                counts[0] += 1
                 if line.strip() and not line.lstrip().startswith("#") and "shown." not in line:
-                    skipped += 1
+                    counts[1] += 1
                 continue
-        key = (entry[1], entry[14]) + entry[4:12]   # protocol, zone, both tuples
-        if key in seen:
-            duplicates += 1
+        yield entry
+
+
+def read_line(line: str, name: str, lineno: int) -> Entry | None:
+    """One line (of a ``conntrack -E`` stream, say): its entry, None for a line that holds none,
+    or E318 naming ``name`` and ``lineno``."""
+    try:
+        return parse_line(line, lineno)
+    except _Bad as exc:
+        raise _line_error(exc, line, name, lineno) from None
+
+
+def _line_error(exc: _Bad, line: str, name: str, lineno: int) -> InputError:
+    shown = line.strip()
+    shown = shown if len(shown) <= 160 else shown[:157] + "..."
+    return InputError(f"{exc}: {shown!r}", input=f"{name} line {lineno}", code=E_LINE,
+                      hint="give /proc/net/nf_conntrack or conntrack -L [-o extended] output")
+
+
+# --------------------------------------------------------------------------- searching a table
+
+# The lines the kernel and conntrack-tools print, as one regular expression: every field of a
+# tcp, udp, sctp, icmp or icmpv6 entry in the order they are printed, numbers in range, IPv4
+# addresses as inet_pton reads them, IPv6 addresses in full or shortened form, the family's
+# addresses only. It accepts a subset of what ``parse_line`` accepts (a line it refuses is read
+# by ``parse_line``, which accepts it or names what is wrong), so the whole table is validated
+# inside the regular-expression engine, line after line, without one Python object per line.
+def _numbers(high: int) -> str:
+    """A decimal 0..high without a leading zero, as a regular expression that never backtracks:
+    a tree on the digits of ``high``, each branch told apart by its first digit, possessive
+    quantifiers (what follows a number in a conntrack line is never a digit)."""
+    top = str(high)
+    size = len(top)
+
+    def digits(most: int) -> str:
+        return f"[0-9]{{0,{most}}}+" if most > 0 else ""
+
+    def after(i: int) -> str:        # top[:i] matched; what may follow, if anything
+        if i == size:
+            return ""
+        d = int(top[i])
+        alts = []
+        if d > 0:
+            alts.append(("0" if d == 1 else f"[0-{d - 1}]") + digits(size - i - 1))
+        alts.append(f"{d}{after(i + 1)}")
+        if d < 9 and size - i - 2 >= 0:
+            alts.append(("9" if d == 8 else f"[{d + 1}-9]") + digits(size - i - 2))
+        return "(?:" + "|".join(alts) + ")?+"
+
+    d = int(top[0])
+    alts = []
+    if d > 1:
+        alts.append(("1" if d == 2 else f"[1-{d - 1}]") + digits(size - 1))
+    alts.append(f"{d}{after(1)}")
+    if d < 9 and size >= 2:
+        alts.append(("9" if d == 8 else f"[{d + 1}-9]") + digits(size - 2))
+    return "(?:" + "|".join(alts) + "|0)"
+
+
+def _grammar() -> str:
+    octet = _numbers(255)
+    v4 = rf"{octet}\.{octet}\.{octet}\.{octet}"
+    h = "[0-9a-fA-F]{1,4}"
+    v6 = ("(?:" + "|".join([
+        rf"(?:{h}:){{7}}{h}", rf"(?:{h}:){{1,7}}:", rf"(?:{h}:){{1,6}}:{h}", rf"(?:{h}:){{1,5}}(?::{h}){{1,2}}",
+        rf"(?:{h}:){{1,4}}(?::{h}){{1,3}}", rf"(?:{h}:){{1,3}}(?::{h}){{1,4}}", rf"(?:{h}:){{1,2}}(?::{h}){{1,5}}",
+        rf"{h}:(?::{h}){{1,6}}", rf":(?::{h}){{1,7}}", "::"]) + ")")
+    port, n8, n32, n64 = _numbers(65535), _numbers(255), _numbers((1 << 32) - 1), "[0-9]{1,19}+"
+    acct = f"(?:packets={n64} bytes={n64} )?"
+    state = "[A-Z][A-Z0-9_]*+"       # as parse_line takes a state: upper case, digits, _
+    tail = (rf"(?:\[(?:ASSURED|OFFLOAD|HW_OFFLOAD)\] )?(?:mark={n32} )?(?:secctx=[!-~]++ )?(?:zone={port} )?"
+            rf"(?:delta-time={n64} )?(?:use={n64})? *+")
+
+    def body(addr: str, icmp: str) -> str:
+        one = rf"src={addr} dst={addr} sport={port} dport={port} {acct}"       # written out twice: faster
+        ported = rf"{one}(?:\[UNREPLIED\] )?{one}"                             # than a {{2}} repeat
+        one = rf"src={addr} dst={addr} type={n8} code={n8} id={port} {acct}"
+        pinged = rf"{one}(?:\[UNREPLIED\] )?{one}"
+        return (rf"(?:(?:tcp +6 +{n32} +{state}|udp +17 +{n32}|sctp +132 +{n32} +{state}) +{ported}"
+                rf"|{icmp} +{n32} +{pinged}){tail}")
+
+    return rf"(?:(?:ipv4 +2 +)?{body(v4, 'icmp +1')}|(?:ipv6 +10 +)?{body(v6, 'icmpv6 +58')})(?=\n|\Z)"
+
+
+_FAST: dict = {}     # str or bytes: (a newline before a line it does not accept, an IPv6 dst=)
+
+
+def _fast(kind: type):
+    hit = _FAST.get(kind)
+    if hit is None:
+        import re
+
+        pats = (rf"\n(?!{_grammar()})", r"dst=([0-9A-Fa-f.]*:[0-9A-Fa-f:.]*) ")
+        hit = _FAST[kind] = tuple(re.compile(p if kind is str else p.encode(), re.ASCII) for p in pats)
+    return hit
+
+
+class Found(NamedTuple):
+    """What ``search_table`` found: the entries that answer the question, in the order listed,
+    the same connection listed twice kept once."""
+
+    entries: list[Entry]
+    listed: int            # lines that hold an entry (each one validated)
+    duplicates: int        # found entries listed more than once (collapsed)
+    skipped: int           # lines of other protocols
+    lines: int
+
+
+class Question(NamedTuple):
+    """The entries wanted: the reply goes to ``reply_dst`` (as masqctl spells an address:
+    ``str(ipaddress.ip_address(…))``) and port ``reply_dport`` when given; with ``peer``, the
+    original destination or the reply's source is ``peer``."""
+
+    reply_dst: str
+    reply_dport: int | None = None
+    peer: str | None = None
+
+    def wants(self, e: Entry) -> bool:
+        return (e.reply_dst == self.reply_dst and (self.reply_dport is None or e.reply_dport == self.reply_dport)
+                and (self.peer is None or e.orig_dst == self.peer or e.reply_src == self.peer))
+
+
+# splitlines() also breaks lines at these; a table that has one is read line by line as
+# parse_table reads it, so that line numbers are counted the same way.
+_OTHER_BREAKS = frozenset("\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def search_table(text: str | bytes, name: str, question: Question) -> Found:
+    """The entries of ``text`` that ``question`` wants, every line validated as ``parse_table``
+    validates it (the same E318 on the first malformed line).
+
+    One regular expression of the lines conntrack prints checks the whole table inside the
+    regular-expression engine (no Python object per line); then only the lines it did not
+    accept (other protocols, comments, unusual fields, errors) and the lines that mention the
+    reply's address (and port) are read into entries.
+
+    ``text`` may be the bytes of a file that is ASCII (then nothing is decoded but those lines);
+    other bytes are decoded first."""
+    if isinstance(text, (bytes, bytearray)) and not text.isascii():
+        text = bytes(text).decode("utf-8")
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _search(text, name, question)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def search_lines(text: str | bytes, name: str, question: Question) -> Found:
+    """``search_table`` the plain way, every line through ``parse_line``: the reference the
+    fast path is tested against."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode("utf-8")
+    entries: list[Entry] = []
+    seen: set = set()
+    duplicates = skipped = not_entries = 0
+    lineno = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        try:
+            entry = parse_line(line, lineno)
+        except _Bad as exc:
+            raise _line_error(exc, line, name, lineno) from None
+        if entry is None:
+            not_entries += 1
+            skipped += bool(line.strip() and not line.lstrip().startswith("#") and "shown." not in line)
+        elif question.wants(entry):
+            key = (entry[1], entry[14], entry[17]) + entry[4:12]
+            if key in seen:
+                duplicates += 1
+            else:
+                seen.add(key)
+                entries.append(entry)
+    return Found(entries, lineno - not_entries, duplicates, skipped, lineno)
+
+
+def _spellings(text, address: str, pattern) -> list:
+    """How ``address`` (IPv6) is written after ``dst=`` in ``text``: the kernel's full form,
+    conntrack's short one, or any other."""
+    known: dict = {}
+    for word in pattern.findall(text):
+        if word not in known:
+            try:
+                known[word] = _address(word if isinstance(word, str) else word.decode(), 6)[1] == address
+            except _Bad:
+                known[word] = False
+    return [w for w, same in known.items() if same]
+
+
+def _search(text, name: str, q: Question) -> Found:
+    import re
+
+    raw = not isinstance(text, str)
+    nl = b"\n" if raw else "\n"
+    bad, v6dst = _fast(bytes if raw else str)
+    n = len(text)
+    head = text.find(nl)
+    starts = [0] if bad.match(nl + (text[:head + 1] if head >= 0 else text)) else []
+    starts.extend(m.end() for m in bad.finditer(text))
+    flagged: list[tuple[int, str]] = []
+    for start in starts:
+        if start >= n:
+            continue            # after the last newline: no line
+        end = text.find(nl, start)
+        line = text[start:end] if end >= 0 else text[start:]
+        line = line.decode() if raw else line
+        if not _OTHER_BREAKS.isdisjoint(line):
+            return search_lines(text, name, q)
+        flagged.append((start, line))
+    spelled = [q.reply_dst.encode() if raw else q.reply_dst] if ":" not in q.reply_dst else \
+        _spellings(text, q.reply_dst, v6dst)
+    found: list[tuple[int, str]] = []
+    if spelled:
+        # In a line the expression accepted, an address is followed by one space, and the reply
+        # tuple's dst= by its sport= and dport=.
+        alts = "|".join(re.escape(w.decode() if raw else w) for w in spelled)
+        port = f"sport=[0-9]+ dport={q.reply_dport} " if q.reply_dport is not None else ""
+        needle = f"dst=(?:{alts}) {port}"
+        peer = None
+        if q.peer is not None and ":" not in q.peer and q.reply_dport is None:
+            peer = (f"dst={q.peer} ", f"src={q.peer} ")
+        at = 0
+        for m in re.finditer(needle.encode() if raw else needle, text, re.ASCII):
+            if m.start() < at:
+                continue
+            start = text.rfind(nl, 0, m.start()) + 1
+            end = text.find(nl, m.end())
+            at = end if end >= 0 else n
+            line = text[start:at].decode() if raw else text[start:at]
+            if peer is not None and peer[0] not in line and peer[1] not in line:
+                continue
+            found.append((start, line))
+    entries: list[Entry] = []
+    seen: set = set()
+    duplicates = skipped = not_entries = 0
+    wants = q.wants
+    lineno, counted, last = 1, 0, -1
+    for start, line in sorted(flagged + found):
+        if start == last:
             continue
-        add(key)
-        append(entry)
-    return Table(entries, duplicates, skipped, lineno)
+        last = start
+        lineno += text.count(nl, counted, start)
+        counted = start
+        try:
+            entry = parse_line(line, lineno)
+        except _Bad as exc:
+            raise _line_error(exc, line, name, lineno) from None
+        if entry is None:
+            not_entries += 1
+            skipped += bool(line.strip() and not line.lstrip().startswith("#") and "shown." not in line)
+        elif wants(entry):
+            key = (entry[1], entry[14], entry[17]) + entry[4:12]
+            if key in seen:
+                duplicates += 1
+            else:
+                seen.add(key)
+                entries.append(entry)
+    lines = lineno - 1 + text.count(nl, counted) + (1 if n and text[-1:] != nl else 0)
+    return Found(entries, lines - not_entries, duplicates, skipped, lines)
 
 
-__all__ = ["E_LINE", "Entry", "PROTOCOLS", "Table", "parse_line", "parse_table"]
+__all__ = ["E_LINE", "Entry", "Found", "PROTOCOLS", "Question", "Table", "parse_line", "parse_table", "read_line", "search_lines",
+           "search_table"]

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from masqctl.errors import InputError
-from masqctl.netfilter.conntrack import parse_table
+from masqctl.netfilter.conntrack import Question, parse_table, search_lines, search_table
+from timelimit import time_limit
 
 EXAMPLES = int(os.environ.get("MASQCTL_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -108,3 +109,47 @@ def test_the_fast_path_reads_a_line_as_parse_line_does(text):
 
     (entry,) = parse_table(text, "t").entries
     assert entry == parse_line(text, 1)
+
+
+# --------------------------------------------------------------------------- search_table agrees with the plain reader
+
+QUESTIONS = st.builds(Question, st.sampled_from(["10.0.0.1", "10.0.0.2", "10.40.0.4", "fd00::1", "fd00::2", "fd00:9::1"]),
+                      st.one_of(st.none(), st.sampled_from([0, 1, 2, 443, 53, 65535, 39226])),
+                      st.one_of(st.none(), st.sampled_from(["10.0.0.2", "10.0.0.1", "fd00::2"])))
+
+
+def same_search(text, question: Question) -> None:
+    """``search_table`` (one regular expression over the table, then only some lines read) gives
+    what ``search_lines`` (every line through parse_line) gives: the same entries and counts,
+    or the same error on the same line; on bytes as on text."""
+    outcomes = []
+    for reader, given in ((search_lines, text), (search_table, text), (search_table, text.encode())):
+        try:
+            with time_limit(20, "search_table"):
+                outcomes.append(reader(given, "nodes/n/conntrack.txt", question))
+        except InputError as err:
+            assert err.code == "E318"
+            outcomes.append((err.code, err.input, err.message))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+
+
+@FUZZ
+@given(st.lists(st.one_of(valid_lines(), st.sampled_from(REAL)), min_size=1, max_size=6), st.integers(0, 4000),
+       st.text(max_size=6), st.integers(0, 6), QUESTIONS)
+def test_search_table_reads_what_parse_line_reads(lines, at, junk, cut, question):
+    text = "\n".join(lines)
+    same_search(text, question)
+    at %= len(text) + 1
+    same_search(text[:at] + junk + text[at + cut:], question)
+
+
+@FUZZ
+@given(st.text(max_size=300), QUESTIONS)
+def test_search_table_on_any_text(text, question):
+    same_search(text, question)
+
+
+@FUZZ
+@given(st.lists(st.lists(st.sampled_from(WORDS), max_size=24), max_size=4), QUESTIONS)
+def test_search_table_on_conntracks_words(lines, question):
+    same_search("\n".join(" ".join(words) for words in lines), question)

@@ -138,3 +138,63 @@ def test_a_full_table_is_read_validated_and_searched_quickly():
     expected = [n + 1 for n in range(262_144) if n % 3 == 1 and n % 60000 == 1]
     assert len(table.entries) == 262_144 and [e.line for e in hits] == expected
     assert took < 12, took
+
+
+def test_the_real_shapes_pass_the_one_pass_check():
+    """Every line of the three real captures is accepted by search_table's regular expression, so
+    a real table is validated without a second reading of its lines (the property tests check
+    that whatever it accepts parse_line accepts too)."""
+    from masqctl.netfilter.conntrack import _fast
+
+    for name in ("proc-nf_conntrack.txt", "conntrack-L-and-L-f-ipv6.txt", "conntrack-L-o-extended.txt"):
+        text = fixture(name).rstrip("\n")
+        bad, _ = _fast(str)
+        lines = [line for line in text.splitlines() if "flow entries" not in line]
+        refused = [line for line in lines if bad.match("\n" + line)]
+        assert refused == [], (name, refused)
+
+
+@pytest.mark.parametrize("question, want", [
+    (("10.9.0.1", 39226, None), [("udp", 39226)]),
+    (("10.9.0.1", None, "10.9.0.2"), [("udp", 39226), ("tcp", 45786), ("tcp", 45794)]),
+    (("fd00:9::1", 57888, None), [("tcp", 57888)]),
+    (("fd00:9::1", None, None), [("tcp", 57888), ("udp", 33863)]),
+])
+@pytest.mark.parametrize("fixture_name", ["proc-nf_conntrack.txt", "conntrack-L-and-L-f-ipv6.txt",
+                                          "conntrack-L-o-extended.txt"])
+def test_search_table_finds_the_replies_to_an_address(fixture_name, question, want):
+    from masqctl.netfilter.conntrack import Question, search_table
+
+    text = fixture(fixture_name)
+    for given in (text, text.encode()):
+        found = search_table(given, "t", Question(*question))
+        assert sorted((e.proto, e.reply_dport) for e in found.entries) == sorted(want)
+    table = parse_table(text, "t")
+    assert found.listed == len(table.entries) + table.duplicates
+
+
+def test_two_pings_with_other_ids_are_two_connections():
+    def ping(ident):
+        return (f"ipv4     2 icmp     1 29 src=10.244.1.2 dst=8.8.8.8 type=8 code=0 id={ident} src=8.8.8.8 "
+                f"dst=10.40.0.4 type=0 code=0 id={ident} mark=0 zone=0 use=2")
+    text = "\n".join([ping(7), ping(8), ping(7)])
+    table = parse_table(text, "t")
+    assert [e.icmp_id for e in table.entries] == [7, 8] and table.duplicates == 1
+    from masqctl.netfilter.conntrack import Question, search_table
+
+    found = search_table(text, "t", Question("10.40.0.4"))
+    assert [e.icmp_id for e in found.entries] == [7, 8] and found.duplicates == 1 and found.listed == 3
+
+
+@pytest.mark.parametrize("high", [255, 65535, (1 << 32) - 1, 100, 19, 9, 80])
+def test_the_number_expressions_take_exactly_0_to_high(high):
+    import re
+
+    from masqctl.netfilter.conntrack import _numbers
+
+    whole = re.compile(_numbers(high) + r" ", re.ASCII)
+    values = list(range(0, 2100)) + [high - 1, high, high + 1, high * 10] + [n * 7919 % (high * 3 + 1) for n in range(3000)]
+    for v in values:
+        assert bool(whole.fullmatch(f"{v} ")) == (v <= high), v
+    for text in ("01", "00", "007", "", "+1", "1_0"):
+        assert not whole.fullmatch(text + " "), text
