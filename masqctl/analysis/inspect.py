@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis.agentconfig import AgentConfigView, agent_configs
 from masqctl.analysis.drift import DriftReport, drift_report
 from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, Context, Finding, NotChecked,
-                                       config, engine, nodes, ordered, routing)
+                                       config, engine, nftables, nodes, ordered, routing)
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
 from masqctl.analysis.nodedumps import AGENT_CHAIN, NodeDumps
@@ -188,7 +188,7 @@ def node_name_mismatch(snapshot: ClusterSnapshot) -> list[str]:
 
 def run_checks(ctx: Context) -> None:
     """Every finding check on ``ctx``: the agent's files, the nodes, the network, the engine."""
-    for module in (config, nodes, routing, engine):
+    for module in (config, nodes, routing, engine, nftables):
         module.check(ctx)
 
 

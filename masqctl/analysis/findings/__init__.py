@@ -2,7 +2,8 @@
 
 One module per responsibility: ``config`` (what the agent's files say: MQ001, MQ002, MQ010–MQ014),
 ``nodes`` (what the nodes run: MQ003–MQ006, MQ017), ``routing`` (what the list means on the
-network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016). Each check returns
+network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016), ``nftables`` (native nftables
+tables: MQ025–MQ027). Each check returns
 findings, and says in ``not_checked`` what it could not decide and why; nothing is skipped
 silently. Codes never change meaning (docs/findings.md). ``masqctl.analysis.inspect.run_checks`` runs
 them all (the checks import this package, so it does not import them).
@@ -39,6 +40,9 @@ CATALOGUE = {
     "MQ015": "the iptables agent does not decide masquerading in this mode",
     "MQ016": "the user ConfigMap blocks migration to CNI overlay",
     "MQ017": "iptables backends mixed (legacy tables beside nft)",
+    "MQ025": "native nftables tables may decide, but the capture has only iptables-save",
+    "MQ026": "native nftables nat chains run beside iptables' nat table",
+    "MQ027": "a node's nftables ruleset cannot be read",
 }
 CODES = tuple(CATALOGUE)
 
