@@ -508,6 +508,14 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         base.notes = [n for n in base.notes if not n.startswith("what-if: rules rendered from ")]
     if dump_text:
         rest_on_capture(base, f"node {node_name}'s {piece}")
+    if not nft_text and base.dump is not None:
+        from masqctl.analysis.nftfacts import native_hints   # nftables facts only here
+        nat = base.dump.table("nat")
+        hints = native_hints(snapshot, node_name, set(nat.names()) if nat is not None else None,
+                             nat is not None and not base.dump.fragment and not base.dump.uncommitted)
+        if hints:
+            notes.append("the verdict may be incomplete (MQ025): native nftables tables may decide on this node and "
+                         "the capture has no nftables ruleset — " + "; ".join(hints))
     ev = base.evaluation
     unknown = agent_unknown(snapshot) if view is None else None
     prov = _provenance(base, view, node_name, what_if, unknown)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis.agentconfig import AgentConfigView, agent_configs
 from masqctl.analysis.drift import DriftReport, drift_report
 from masqctl.analysis.findings import (CATALOGUE, CODES, ERROR, INFO, WARNING, Context, Finding, NotChecked,
-                                       agent_unknown, config, engine, nodes, ordered, routing)
+                                       agent_unknown, config, engine, nftables, nodes, ordered, routing)
 from masqctl.analysis.findings import cilium as cilium_findings
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
@@ -222,7 +222,7 @@ def node_name_mismatch(snapshot: ClusterSnapshot) -> list[str]:
 
 def run_checks(ctx: Context) -> None:
     """Every finding check on ``ctx``: the agent's files, the nodes, the network, the engine."""
-    for module in (config, nodes, routing, engine, cilium_findings):
+    for module in (config, nodes, routing, engine, cilium_findings, nftables):
         module.check(ctx)
 
 

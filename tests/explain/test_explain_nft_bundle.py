@@ -43,3 +43,18 @@ def test_native_snat_first_decides(tmp_path):
     doc = _explain(_bundle(tmp_path, nft))
     assert doc["masqueraded"] is True and doc["source_ip_seen"] == "10.40.0.250"
     assert doc["deciding_rule"]["chain"] == "post"
+
+
+def test_no_ruleset_but_kube_proxy_without_services_says_may_be_incomplete(tmp_path):
+    # the example's nodes run kube-proxy pods; without KUBE-SERVICES in iptables-save, kube-proxy's
+    # rules are elsewhere (nftables mode) and no ruleset was captured
+    out = tmp_path / "b"
+    shutil.copytree(EXAMPLE, out)
+    for n in (out / "nodes").iterdir():
+        text = (n / "iptables-save.txt").read_text()
+        (n / "iptables-save.txt").write_text("\n".join(l for l in text.splitlines() if "KUBE-SERVICES" not in l)
+                                             + "\n")
+    doc = _explain(str(out))
+    assert any("may be incomplete (MQ025)" in n and "kube-proxy" in n for n in doc["notes"]), doc["notes"]
+    assert doc["masqueraded"] is True        # the verdict stands; the note says what it may miss
+    assert not any("MQ025" in n for n in _explain(_bundle(tmp_path / "x", "table ip t {\n}\n"))["notes"])

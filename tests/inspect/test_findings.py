@@ -166,6 +166,25 @@ def _mq024(b):
     b.captures[NODES[2]]["cilium-ipmasq.txt"] = "IP PREFIX/ADDRESS   \n10.0.0.0/8      \n"
 
 
+def _mq025(b):
+    # kube-proxy runs on the node, but its iptables-save has no KUBE-SERVICES: nftables mode, not captured
+    from clusterkit import objects as o
+    b.pods.append(o.pod("kube-proxy-x7k2q", node=NODES[0], namespace="kube-system", ip="10.224.0.4",
+                        host_network=True, owner=("DaemonSet", "kube-proxy"), layout="brief"))
+
+
+def _mq026(b):
+    # kindnet's golden table (kubernetes-sigs/kindnet pkg/masq/masq_test.go, case "ipv4 - ipv6 node and no
+    # cidr masqs"): a native masquerade at srcnat - 10, before the agent's chain
+    import pathlib
+    text = (pathlib.Path(__file__).parent.parent / "fixtures" / "nft" / "kindnet-ipmasq.txt").read_text()
+    b.captures[NODES[0]]["nft-ruleset.txt"] = text
+
+
+def _mq027(b):
+    b.captures[NODES[1]]["nft-ruleset.json"] = '{"nftables": [{"table": {"family": "ip"}}]}'
+
+
 CASES = [
     ("healthy", base, None, set()),
     ("cilium eBPF healthy", cilium_ebpf, None, {"MQ015"}),
@@ -196,6 +215,9 @@ CASES = [
     ("MQ015 pod subnet", base, _mq015, {"MQ015"}),
     ("MQ016 user ConfigMap", base, _mq016, {"MQ016"}),
     ("MQ017 legacy tables", base, _mq017, {"MQ017"}),
+    ("MQ025 kube-proxy without KUBE-SERVICES, no ruleset", base, _mq025, {"MQ025"}),
+    ("MQ026 kindnet's nft masquerade", base, _mq026, {"MQ026"}),
+    ("MQ027 unreadable ruleset", base, _mq027, {"MQ027"}),
     ("kubenet healthy", kubenet, None, set()),
 ]
 

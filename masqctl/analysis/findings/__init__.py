@@ -1,9 +1,10 @@
-"""Findings: stable codes MQ001–MQ020, each with the evidence it rests on and a concrete fix.
+"""Findings: stable codes MQ001–MQ027, each with the evidence it rests on and a concrete fix.
 
 One module per responsibility: ``config`` (what the agent's files say: MQ001, MQ002, MQ010–MQ014),
 ``nodes`` (what the nodes run: MQ003–MQ006, MQ017), ``routing`` (what the list means on the
 network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016), ``fleet`` (across the
-clusters of one run: MQ018–MQ020, run by ``masqctl.analysis.fleet``). Each check returns
+clusters of one run: MQ018–MQ020, run by ``masqctl.analysis.fleet``), ``cilium`` (Cilium's BPF
+masquerade: MQ021–MQ024), ``nftables`` (native nftables tables: MQ025–MQ027). Each check returns
 findings, and says in ``not_checked`` what it could not decide and why; nothing is skipped
 silently. Codes never change meaning (docs/findings.md). ``masqctl.analysis.inspect.run_checks`` runs
 them all (the checks import this package, so it does not import them).
@@ -47,6 +48,9 @@ CATALOGUE = {
     "MQ022": "Cilium's BPF masquerade does not use the ip-masq-agent config",
     "MQ023": "Cilium reads the config differently from the iptables agent",
     "MQ024": "node drift: Cilium's loaded ip-masq-agent map differs from the effective config",
+    "MQ025": "native nftables tables may decide, but the capture has only iptables-save",
+    "MQ026": "native nftables nat chains run beside iptables' nat table",
+    "MQ027": "a node's nftables ruleset cannot be read",
 }
 CODES = tuple(CATALOGUE)
 
