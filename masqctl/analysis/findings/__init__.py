@@ -1,8 +1,10 @@
-"""Findings: stable codes MQ001–MQ017, each with the evidence it rests on and a concrete fix.
+"""Findings: stable codes MQ001–MQ017 and MQ021–MQ024, each with the evidence it rests on and a
+concrete fix.
 
 One module per responsibility: ``config`` (what the agent's files say: MQ001, MQ002, MQ010–MQ014),
 ``nodes`` (what the nodes run: MQ003–MQ006, MQ017), ``routing`` (what the list means on the
-network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016). Each check returns
+network: MQ007–MQ009), ``engine`` (who masquerades at all: MQ015, MQ016), ``cilium`` (Cilium's BPF
+masquerade and pod-subnet mode: MQ021–MQ024). Each check returns
 findings, and says in ``not_checked`` what it could not decide and why; nothing is skipped
 silently. Codes never change meaning (docs/findings.md). ``masqctl.analysis.inspect.run_checks`` runs
 them all (the checks import this package, so it does not import them).
