@@ -216,8 +216,8 @@ def daemonset(doc: Doc, default_namespace: str) -> AgentDaemonSet | None:
             found.append((kind, container, mounts))
     if not found:
         return None
-    # a known kind wins over an unknown look-alike (a sidecar such as a config merger)
-    found.sort(key=lambda f: f[0] == "unknown")
+    # an iptables agent wins over Cilium's merger or agent, and a known kind over an unknown look-alike
+    found.sort(key=lambda f: (f[0] == "unknown", f[0] in ("azure-ip-masq-merger", "cilium-agent")))
     kind, container, mounts = found[0]
     selector = spec.mapping_or_empty("selector")
     status = doc.mapping_or_empty("status")

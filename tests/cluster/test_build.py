@@ -49,7 +49,8 @@ def raw_of(**kw) -> RawCluster:
     ("ccr.ccs.tencentyun.com/library/ip-masq-agent:v2.6.2", "tke"),
     ("example.com/tke-ip-masq-agent:v1", "tke"),
     ("localhost:5000/ip-masq-agent:dev", "ip-masq-agent"),
-    ("mcr.microsoft.com/containernetworking/azure-ip-masq-merger:v0.0.1", None),
+    # AKS Cilium eBPF's sidecar: it merges the ConfigMaps for Cilium (flavour azure-cilium)
+    ("mcr.microsoft.com/containernetworking/azure-ip-masq-merger:v0.0.1", "azure-ip-masq-merger"),
     ("nginx:1.27", None),
 ])
 def test_images_are_recognised(image, kind):
