@@ -133,7 +133,8 @@ class Redactor:
                 self.add("subnet", labels.get("kubernetes.azure.com/network-subnet"))
                 self.add("subnet", labels.get("kubernetes.azure.com/podnetwork-subnet"))
         for cap in raw.captures.values():
-            for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr, cap.conntrack):
+            for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr, cap.conntrack, cap.cilium_ipmasq,
+                         cap.cilium_status):
                 if text:
                     self.learn_text(text)
 
@@ -241,6 +242,8 @@ def redact_raw(raw: RawCluster, redactor: Redactor | None = None) -> RawCluster:
             ip6tables_save=r.text(cap.ip6tables_save) if cap.ip6tables_save else cap.ip6tables_save,
             ip_addr=r.text(cap.ip_addr) if cap.ip_addr else cap.ip_addr,
             conntrack=r.text(cap.conntrack) if cap.conntrack else cap.conntrack,
+            cilium_ipmasq=r.text(cap.cilium_ipmasq) if cap.cilium_ipmasq else cap.cilium_ipmasq,
+            cilium_status=r.text(cap.cilium_status) if cap.cilium_status else cap.cilium_status,
             errors={k: r.text(v) for k, v in cap.errors.items()},
             via=r.text(cap.via) if cap.via else cap.via,
         )

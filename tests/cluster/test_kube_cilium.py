@@ -80,3 +80,13 @@ def test_a_failing_cilium_dbg_is_recorded_not_fatal(api, tmp_path):
     cap = raw.captures[names[0]]
     assert cap.cilium_ipmasq is None and cap.iptables_save
     assert "permission denied" in cap.errors["cilium-ipmasq"] and "cilium-0x" in cap.errors["cilium-ipmasq"]
+
+
+def test_redaction_keeps_the_cilium_files(tmp_path):
+    from masqctl.cluster.raw import RawCluster
+    from masqctl.cluster.model import NodeCapture
+
+    raw = RawCluster(source="context x", captures={"n1": NodeCapture(node="n1", cilium_ipmasq=LIST, cilium_status=STATUS)})
+    files = write_bundle(raw, str(tmp_path / "r"), redact=True)
+    assert "nodes/n1/cilium-ipmasq.txt" in files
+    assert read_bundle(str(tmp_path / "r")).captures["n1"].cilium_ipmasq == LIST
