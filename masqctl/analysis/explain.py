@@ -57,7 +57,7 @@ class Request:
     config: object | None = None         # masqctl.engine.EffectiveConfig: what-if from this config
     config_label: str | None = None      # e.g. "the effective config of kube-system/azure-ip-masq-agent"
     source_of: object | None = None      # Origin -> str: where a config line lives (a ConfigMap key)
-    cilium: object | None = None         # dataplanes.cilium_bpf.BpfContext: Cilium's BPF masquerade decides
+    cilium: object | None = None         # analysis.cilium.BpfContext: Cilium's BPF masquerade decides
     nft: str | None = None               # path to `nft -j list ruleset` (or `nft list ruleset`) output, "-" stdin
     nft_text: str | None = None          # its text (stdin, or a bundle's file with nft_label)
     nft_label: str | None = None

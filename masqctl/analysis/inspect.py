@@ -249,6 +249,9 @@ def inspect(snapshot: ClusterSnapshot, *, only: set[str] | None = None,
                 no_rules = f"the agent refuses its config ({view.error.code}, MQ002): no rules to compare"
             elif view.options is None:
                 no_rules = "the agent is not one masqctl models"
+            elif view.options.flavor in ("cilium", "azure-cilium"):
+                no_rules = ("Cilium loads a BPF map, not iptables rules: the map a node loaded is compared by "
+                            "MQ024 (nodes/<node>/cilium-ipmasq.txt)")
             else:
                 no_rules = "the effective config is not known: " + "; ".join(view.notes)
         drift = drift_report(snapshot, scope, rules, view.chain, no_rules, dumps)

@@ -33,6 +33,8 @@ from masqctl.analysis import recommend
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
 from masqctl.analysis.findings import agent_unknown
+from masqctl.analysis.cilium import BpfContext, cilium_facts
+from masqctl.analysis.dataplanes.cilium_bpf import bpf_decision
 from masqctl.analysis.inspect import inspect
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
@@ -40,6 +42,8 @@ from masqctl.analysis.recommend import unsafe_reasons
 from masqctl.analysis.userconfig import CONVENTIONAL_LABELS, configmap_object, to_yaml, with_conventional_labels
 from masqctl.cluster.model import ClusterSnapshot, ConfigMap
 from masqctl.engine import EffectiveConfig, RuleSet
+from masqctl.engine.cilium import MapEntry
+from masqctl.engine.model import CILIUM_FLAVORS
 from masqctl.errors import ApplyError, ConfigError, UsageError
 from masqctl.netfilter.dump import parse_dump
 from masqctl.netfilter.evaluate import Evaluator
@@ -533,7 +537,38 @@ def _finish(plan: Plan, snapshot: ClusterSnapshot, current: ConfigMap | None) ->
 # --------------------------------------------------------------------------- verdict table
 
 
-def _evaluate(view: AgentConfigView, src: str, dst: str, node_ip: str) -> tuple[bool | None, str | None]:
+def _evaluate_cilium(view: AgentConfigView, src: str, dst: str, node_ip: str, kind: str,
+                     snapshot: ClusterSnapshot) -> tuple[bool | None, str | None]:
+    """The flow under Cilium's BPF masquerade, for the map this config loads (bpf/lib/nat.h order)."""
+    if view.config is None:
+        return None, (f"unknown: {view.error.code}: Cilium keeps the map it has" if view.error is not None
+                      else "no config")
+    if kind == "service-cidr":
+        return None, ("unknown: Cilium translates a service address to a backend before masquerading "
+                      "(kube-proxy replacement); explain a backend pod's address instead")
+    facts = cilium_facts(snapshot)
+    nets = [ipaddress.ip_network(c) for c in view.config.cidrs()]
+
+    def lookup(ip):
+        a = ipaddress.ip_address(ip)
+        best = max((n for n in nets if n.version == a.version and a in n), key=lambda n: n.prefixlen, default=None)
+        return None if best is None else MapEntry(str(best), best.version, "config")
+
+    node_ips = {x.internal_ip for x in snapshot.nodes if x.internal_ip}
+    ctx = BpfContext(node_ip=node_ip, src_local_endpoint=True, native_routing_cidr=facts.native_routing_cidr,
+                     routing_mode=facts.routing_mode, remote_node_masquerade=facts.remote_node_masquerade,
+                     dst_remote_node=(dst in node_ips and dst != node_ip) if snapshot.nodes else None,
+                     egress_gateway=False, ip_masq_agent=facts.ip_masq_agent is not False, lookup=lookup)
+    d = bpf_decision(src, dst, ctx)
+    step = d.deciding
+    why = f"Cilium BPF: {step.check}" + (f" ({step.detail})" if step and step.detail else "") if step else d.reason
+    return d.masqueraded, why
+
+
+def _evaluate(view: AgentConfigView, src: str, dst: str, node_ip: str, kind: str = "",
+              snapshot: ClusterSnapshot | None = None) -> tuple[bool | None, str | None]:
+    if view.options is not None and view.options.flavor in CILIUM_FLAVORS and snapshot is not None:
+        return _evaluate_cilium(view, src, dst, node_ip, kind, snapshot)
 
     rules = view.rules()
     if rules is None:
@@ -637,8 +672,8 @@ def flows(before: AgentConfigView, after: AgentConfigView, snapshot: ClusterSnap
     dests, src, node_ip, _ = representative_flows(snapshot)
     out = []
     for label, kind, dst in dests:
-        b, bwhy = _evaluate(before, src, dst, node_ip)
-        a, awhy = _evaluate(after, src, dst, node_ip)
+        b, bwhy = _evaluate(before, src, dst, node_ip, kind, snapshot)
+        a, awhy = _evaluate(after, src, dst, node_ip, kind, snapshot)
         out.append(Flow(label, src, dst, kind, b, a, bwhy, awhy))
     return out
 

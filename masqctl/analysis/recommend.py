@@ -591,7 +591,8 @@ def general_warnings(plan, snapshot: ClusterSnapshot) -> list[str]:
 
     out: list[str] = []
     mode = plan.mode
-    if plan.action in ("create", "update") and plan.name == AKS_USER_CONFIGMAP:
+    overlay = getattr(mode, "name", None) in ("azure-cni-overlay", "cilium-overlay", "cilium-ebpf-host-routing")
+    if plan.action in ("create", "update") and plan.name == AKS_USER_CONFIGMAP and not overlay:
         if plan.action == "create":
             out.append(f"MQ016 creating ConfigMap {plan.ref} blocks migrating this cluster to Azure CNI Overlay "
                        "while it exists (AKS refuses the migration); `masqctl apply --goal reset` removes it")

@@ -321,7 +321,9 @@ def print_plan(plan, verbose: int = 0, wide: bool = False) -> None:
             for title, rs in (("Rules before:", before), ("Rules after:", after)):
                 out(f"\n[bold]{title}[/]", markup=True)
                 if rs is None:
-                    out("  (none: the agent exits on this config)")
+                    flavor = plan.before.options.flavor if plan.before.options else None
+                    out("  (none: Cilium loads a BPF map, shown above as the effective config)"
+                        if flavor in ("cilium", "azure-cilium") else "  (none: the agent exits on this config)")
                     continue
                 for fam in rs.families():
                     for r in fam.rules:

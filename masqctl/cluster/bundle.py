@@ -7,6 +7,7 @@ Layout (docs/bundles.md)::
     aks.json                                                      az aks show -o json
     vnets/<name>.json                                             az network vnet show -o json
     nodes/<node>/iptables-save.txt  ip6tables-save.txt  ip-addr.txt  conntrack.txt
+    nodes/<node>/cilium-ipmasq.txt  cilium-status.txt             cilium-dbg bpf ipmasq list / status
     manifest.json                                                 written by masqctl collect
 
 Every file is optional; what is absent is recorded in ``RawCluster.missing``. Reading is

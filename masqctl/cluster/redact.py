@@ -139,7 +139,7 @@ class Redactor:
                 self.add("subnet", labels.get("kubernetes.azure.com/podnetwork-subnet"))
         for cap in raw.captures.values():
             for text in (cap.iptables_save, cap.ip6tables_save, cap.ip_addr, cap.conntrack, cap.nft_ruleset,
-                         cap.nft_ruleset_text):
+                         cap.nft_ruleset_text, cap.cilium_ipmasq, cap.cilium_status):
                 if text:
                     self.learn_text(text)
 
@@ -251,6 +251,8 @@ def redact_raw(raw: RawCluster, redactor: Redactor | None = None) -> RawCluster:
             conntrack=r.text(cap.conntrack) if cap.conntrack else cap.conntrack,
             nft_ruleset=r.text(cap.nft_ruleset) if cap.nft_ruleset else cap.nft_ruleset,
             nft_ruleset_text=r.text(cap.nft_ruleset_text) if cap.nft_ruleset_text else cap.nft_ruleset_text,
+            cilium_ipmasq=r.text(cap.cilium_ipmasq) if cap.cilium_ipmasq else cap.cilium_ipmasq,
+            cilium_status=r.text(cap.cilium_status) if cap.cilium_status else cap.cilium_status,
             errors={k: r.text(v) for k, v in cap.errors.items()},
             absent={k: r.text(v) for k, v in cap.absent.items()},
             via=r.text(cap.via) if cap.via else cap.via,

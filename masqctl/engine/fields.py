@@ -13,7 +13,7 @@ from typing import Any
 
 from masqctl.engine.decode import CODE_TYPE, Document, Located, Mapping, json_type
 from masqctl.engine.godur import parse_duration
-from masqctl.engine.model import AZURE_V2, TKE, UPSTREAM, ConfigWarning
+from masqctl.engine.model import AZURE_CILIUM, AZURE_V2, CILIUM, TKE, UPSTREAM, ConfigWarning
 from masqctl.errors import ConfigError
 
 CIDRS, BOOL, INT, DURATION = "[]string", "bool", "int", "Duration"
@@ -34,6 +34,8 @@ FIELDS = {
     AZURE_V2: _V2_FIELDS,
     UPSTREAM: _UPSTREAM_FIELDS,
     TKE: {**_UPSTREAM_FIELDS, "nonMasqueradeSrcCIDRs": CIDRS},
+    CILIUM: _V2_FIELDS,           # pkg/ipmasq config: nonMasqueradeCIDRs, masqLinkLocal, masqLinkLocalIPv6
+    AZURE_CILIUM: _V2_FIELDS,     # the merger's MasqConfig: the same three
 }
 # Keys some other flavour knows: a warning names why this one ignores them.
 _ELSEWHERE = {

@@ -33,7 +33,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Mapping
 
 from masqctl.cluster.live import capture as cap
@@ -101,6 +101,7 @@ class _Target:
     pod: dict | None = None          # the agent pod to exec into
     container: str | None = None
     unusable: str | None = None      # why no agent pod can be used
+    cilium_pod: str | None = None    # the node's cilium agent pod (cilium-dbg: the loaded ip-masq-agent map)
 
 
 @dataclass
@@ -255,13 +256,17 @@ class _Gathering:
 
     def _plan(self, names: list[str], ns_pods: list[dict]) -> list[_Target]:
         by_node: dict[str, list[dict]] = {}
+        cilium: dict[str, str] = {}
         for p in ns_pods:
+            node = (p.get("spec") or {}).get("nodeName") or ""
+            if is_cilium_pod(p) and node not in cilium:
+                cilium[node] = p["metadata"]["name"]
             if is_agent_pod(p):
-                by_node.setdefault((p.get("spec") or {}).get("nodeName") or "", []).append(p)
+                by_node.setdefault(node, []).append(p)
         targets = []
         for name in names:
             pod, container, why = pick_agent_pod(by_node.get(name, []))
-            targets.append(_Target(name, pod, container, why))
+            targets.append(_Target(name, pod, container, why, cilium.get(name)))
         return targets
 
     # ------------------------------------------------------------------ captures
@@ -330,6 +335,36 @@ class _Gathering:
                         spawn()
 
     def _capture(self, t: _Target, deadline: float) -> NodeCapture:
+        result = self._capture_tables(t, deadline)
+        if t.cilium_pod is not None:
+            result = self._cilium(result, t.cilium_pod, deadline)
+        return result
+
+    def _cilium(self, capture: NodeCapture, pod: str, deadline: float) -> NodeCapture:
+        """``cilium-dbg bpf ipmasq list`` and ``cilium-dbg status`` in the node's cilium agent pod (container
+        cilium-agent; older images name the tool ``cilium``): what Cilium loaded, and how it masquerades."""
+        texts: dict[str, str] = {}
+        errors = dict(capture.errors)
+        for piece, args in CILIUM_COMMANDS:
+            for tool in ("cilium-dbg", "cilium"):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    errors[piece] = f"timed out after {self.options.node_timeout:g} s (--node-timeout)"
+                    break
+                out = self._exec(pod, CILIUM_CONTAINER, [tool, *args], left)
+                if out.exit_code is None and out.missing_binary and tool == "cilium-dbg":
+                    continue
+                if out.exit_code == 0:
+                    texts[piece] = out.stdout
+                    errors.pop(piece, None)
+                else:
+                    errors[piece] = (f"{tool} {' '.join(args)} in pod {self.ns}/{pod} failed: "
+                                     + (cap.first_line(out.stderr or "") or out.failure or f"exit {out.exit_code}"))
+                break
+        return replace(capture, cilium_ipmasq=texts.get("cilium-ipmasq"), cilium_status=texts.get("cilium-status"),
+                       errors=errors)
+
+    def _capture_tables(self, t: _Target, deadline: float) -> NodeCapture:
         if t.pod is not None:
             name = t.pod["metadata"]["name"]
             return self._exec_capture(t.node, name, t.container, [], deadline, via=f"agent-pod/{name}")
@@ -473,6 +508,18 @@ def _agent_container(pod: dict) -> dict | None:
         if "ip-masq" in (c.get("image") or "") or "ip-masq" in (c.get("name") or ""):
             return c
     return None
+
+
+CILIUM_CONTAINER = "cilium-agent"
+CILIUM_COMMANDS = (("cilium-ipmasq", ("bpf", "ipmasq", "list")), ("cilium-status", ("status",)))
+
+
+def is_cilium_pod(pod: dict) -> bool:
+    """A running cilium agent pod (container ``cilium-agent``) in the host network."""
+    spec = pod.get("spec") or {}
+    return (any(c.get("name") == CILIUM_CONTAINER for c in spec.get("containers") or [])
+            and bool(spec.get("hostNetwork")) and (pod.get("status") or {}).get("phase") == "Running"
+            and not (pod.get("metadata") or {}).get("deletionTimestamp"))
 
 
 def is_agent_pod(pod: dict) -> bool:
