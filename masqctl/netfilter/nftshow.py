@@ -75,7 +75,7 @@ def _flags(v) -> str:
     if not isinstance(v, dict) or not v.get("flags"):
         return ""
     f = v["flags"]
-    return " " + (",".join(f) if isinstance(f, list) else str(f))
+    return " " + (",".join(str(x) for x in f) if isinstance(f, list) else str(f))
 
 
 def _nat_to(v) -> str:
