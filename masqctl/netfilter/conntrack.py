@@ -629,31 +629,46 @@ def search_table(text: str | bytes, name: str, question: Question) -> Found:
             gc.enable()
 
 
+class _Tally:
+    """The lines a search reads, in order: each parsed (a malformed one is the error naming it),
+    the entries that answer the question kept, the same connection listed twice kept once."""
+
+    def __init__(self, question: "Question", name: str):
+        self.wants, self.name = question.wants, name
+        self.entries: list[Entry] = []
+        self.seen: set = set()
+        self.duplicates = self.skipped = self.not_entries = 0
+
+    def take(self, line: str, lineno: int) -> None:
+        try:
+            entry = parse_line(line, lineno)
+        except _Bad as exc:
+            raise _line_error(exc, line, self.name, lineno) from None
+        if entry is None:
+            self.not_entries += 1
+            self.skipped += bool(line.strip() and not line.lstrip().startswith("#") and "shown." not in line)
+        elif self.wants(entry):
+            key = (entry[1], entry[14], entry[17]) + entry[4:12]
+            if key in self.seen:
+                self.duplicates += 1
+            else:
+                self.seen.add(key)
+                self.entries.append(entry)
+
+    def found(self, lines: int) -> "Found":
+        return Found(self.entries, lines - self.not_entries, self.duplicates, self.skipped, lines)
+
+
 def search_lines(text: str | bytes, name: str, question: Question) -> Found:
     """``search_table`` the plain way, every line through ``parse_line``: the reference the
     fast path is tested against."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8")
-    entries: list[Entry] = []
-    seen: set = set()
-    duplicates = skipped = not_entries = 0
+    tally = _Tally(question, name)
     lineno = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
-        try:
-            entry = parse_line(line, lineno)
-        except _Bad as exc:
-            raise _line_error(exc, line, name, lineno) from None
-        if entry is None:
-            not_entries += 1
-            skipped += bool(line.strip() and not line.lstrip().startswith("#") and "shown." not in line)
-        elif question.wants(entry):
-            key = (entry[1], entry[14], entry[17]) + entry[4:12]
-            if key in seen:
-                duplicates += 1
-            else:
-                seen.add(key)
-                entries.append(entry)
-    return Found(entries, lineno - not_entries, duplicates, skipped, lineno)
+        tally.take(line, lineno)
+    return tally.found(lineno)
 
 
 def _spellings(text, address: str, pattern) -> list:
@@ -712,10 +727,7 @@ def _search(text, name: str, q: Question) -> Found:
             if peer is not None and peer[0] not in line and peer[1] not in line:
                 continue
             found.append((start, line))
-    entries: list[Entry] = []
-    seen: set = set()
-    duplicates = skipped = not_entries = 0
-    wants = q.wants
+    tally = _Tally(q, name)
     lineno, counted, last = 1, 0, -1
     for start, line in sorted(flagged + found):
         if start == last:
@@ -723,22 +735,8 @@ def _search(text, name: str, q: Question) -> Found:
         last = start
         lineno += text.count(nl, counted, start)
         counted = start
-        try:
-            entry = parse_line(line, lineno)
-        except _Bad as exc:
-            raise _line_error(exc, line, name, lineno) from None
-        if entry is None:
-            not_entries += 1
-            skipped += bool(line.strip() and not line.lstrip().startswith("#") and "shown." not in line)
-        elif wants(entry):
-            key = (entry[1], entry[14], entry[17]) + entry[4:12]
-            if key in seen:
-                duplicates += 1
-            else:
-                seen.add(key)
-                entries.append(entry)
-    lines = lineno - 1 + text.count(nl, counted) + (1 if n and text[-1:] != nl else 0)
-    return Found(entries, lines - not_entries, duplicates, skipped, lines)
+        tally.take(line, lineno)
+    return tally.found(lineno - 1 + text.count(nl, counted) + (1 if n and text[-1:] != nl else 0))
 
 
 __all__ = ["E_LINE", "Entry", "Found", "PROTOCOLS", "Question", "Table", "parse_line", "parse_table", "read_line", "search_lines",
