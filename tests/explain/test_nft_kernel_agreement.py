@@ -174,3 +174,17 @@ def test_iptables_agent_and_a_native_table_together(tmp_path, prio):
         flows = [Flow(POD, d, p, p) for d in dests for p in [next(_ports)]]
         problems = _agree(t, tmp_path, flows, with_iptables=True)
         assert not problems, "\n".join(problems)
+
+
+@requires_netns
+def test_calico_nft_table(tmp_path):
+    # felix's nftables dataplane, nat part (tests/fixtures/nft/calico-nat.nft): natOutgoing masquerades
+    # pool 10.244.0.0/16 except to any pool (10.96.0.0/24 is one), jumping through nat-cali-POSTROUTING
+    text = (Path(__file__).parent.parent / "fixtures" / "nft" / "calico-nat.nft").read_text()
+    dests = ["10.96.0.5", "203.0.113.9"]
+    with Topology() as t:
+        setup_topology(t, dests)
+        t.node.run("nft", "-f", "-", input=text)
+        flows = [Flow(POD, d, p, p) for d in dests + [Topology.DST_IP] for p in [next(_ports)]]
+        problems = _agree(t, tmp_path, flows)
+        assert not problems, "\n".join(problems)
