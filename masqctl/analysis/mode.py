@@ -585,6 +585,10 @@ def _cilium(snapshot: ClusterSnapshot, name: str, snat_by: str, agent_decides, r
     ``enable-ipv4-masquerade: "false"``: the iptables agent decides, as on any overlay)."""
     cf = cilium_facts(snapshot)
     if not cf.present:
+        if name == CILIUM_OVERLAY:
+            notes.append("Azure CNI powered by Cilium without eBPF host routing: AKS's cilium-config sets "
+                         "enable-ipv4-masquerade \"false\", so Cilium's own masquerade is off and the iptables agent "
+                         "decides, as on any overlay (cilium-config is not in the snapshot to confirm it)")
         return name, snat_by, agent_decides, routable
     ev = cf.evidence()
     notes += [n for n in cf.notes if n not in notes]

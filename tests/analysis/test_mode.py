@@ -238,3 +238,11 @@ def test_calico_nft_dataplane_from_nodes():
                                      daemonsets=(agent_daemonset(),))
     mode = detect_mode(with_agent)
     assert mode.name == "calico" and mode.agent_decides is None       # both may masquerade: explain walks both
+
+
+def test_cilium_without_ebpf_host_routing_says_the_agent_decides():
+    # ACN test/integration/manifests/cilium/v1.18/cilium-config.yaml (no eBPF host routing):
+    # enable-ipv4-masquerade "false"; without cilium-config in the snapshot the profile still says so
+    mode = detect_mode(snap(profile=P("azure", "overlay", "cilium"), capture=nat()))
+    assert (mode.name, mode.snat_by, mode.agent_decides) == ("cilium-overlay", "iptables-agent", True)
+    assert any("Cilium's own masquerade is off and the iptables agent decides" in n for n in mode.notes)
