@@ -23,14 +23,23 @@ CALICO = "Calico (nftables dataplane)"
 IPTABLES_NFT = "iptables-nft (the iptables rules)"
 
 
+def owner_named(family: str, name: str) -> str | None:
+    """Who writes the native table ``family name``, when its name says so (iptables-nft's are told by
+    their chains: ``owner_of``)."""
+    if name == "kube-proxy" and family in ("ip", "ip6"):
+        return KUBE_PROXY
+    if name == "kindnet-ipmasq" and family == "inet":
+        return KINDNET
+    if name == "calico" and family in ("ip", "ip6", "inet"):
+        return CALICO
+    return None
+
+
 def owner_of(t: NftTable) -> str | None:
     """Who writes table ``t``, when its name says so."""
-    if t.name == "kube-proxy" and t.family in ("ip", "ip6"):
-        return KUBE_PROXY
-    if t.name == "kindnet-ipmasq" and t.family == "inet":
-        return KINDNET
-    if t.name == "calico" and t.family in ("ip", "ip6", "inet"):
-        return CALICO
+    owner = owner_named(t.family, t.name)
+    if owner is not None:
+        return owner
     if t.name in ("nat", "filter", "mangle", "raw", "security") and t.family in ("ip", "ip6") and any(
             c.name.isupper() for c in t.chains.values()):
         return IPTABLES_NFT
@@ -168,5 +177,5 @@ def native_hints(snapshot, node: str, chains=None, whole: bool = False) -> list[
 _INCOMPATIBLE = re.compile(r"(?m)^#.*?[Tt]able `?'?([A-Za-z0-9_-]+)'? is incompatible, use 'nft' tool")
 
 
-__all__ = ["NftFacts", "nft_facts", "native_hints", "masquerading_owners", "owner_of", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
+__all__ = ["NftFacts", "nft_facts", "native_hints", "masquerading_owners", "owner_of", "owner_named", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
            "IPTABLES_NFT"]
