@@ -100,6 +100,24 @@ class CiliumFacts:
             shown = ", ".join(f"{k}={v}" for k, v in self.values.items() if k.startswith(("enable-", "ipv4-",
                                                                                            "routing")))
             out.append(f"ConfigMap {self.config_ref}: {shown or 'no masquerade keys'}")
+            lb = {k: v for k, v in self.values.items() if k.startswith("bpf-lb-") or k == "kube-proxy-replacement"}
+            if lb:
+                line = (f"ConfigMap {self.config_ref}: " + ", ".join(f"{k}={v}" for k, v in lb.items())
+                        + ": Cilium's load balancer")
+                mode = (lb.get("bpf-lb-mode") or "").strip().lower()
+                kpr = (lb.get("kube-proxy-replacement") or "").strip().lower() in ("true", "strict")
+                if not kpr:
+                    line += (" settings; kube-proxy-replacement is not on, so Cilium does not forward NodePort "
+                             "traffic and bpf-lb-mode does not apply")
+                elif mode in ("snat", "hybrid"):
+                    line += (" SNATs NodePort/LoadBalancer traffic it forwards to a backend on another node to this "
+                             f"node's address{' (UDP; TCP keeps the client address, DSR)' if mode == 'hybrid' else ''}"
+                             ", apart from the ip-masq-agent map")
+                elif mode == "dsr":
+                    line += " forwards NodePort/LoadBalancer traffic with the client address kept (DSR)"
+                else:
+                    line += " settings (services are translated to a backend before the masquerade decision)"
+                out.append(line)
         if self.merger is not None:
             out.append(f"DaemonSet {self.merger.ref} runs the {MERGER} sidecar (merges /etc/config/ip-masq* into "
                        "cilium-agent's /etc/config/ip-masq-agent)")
@@ -113,7 +131,7 @@ class CiliumFacts:
                 "ip_masq_agent": self.ip_masq_agent, "ipv4_masquerade": self.ipv4_masquerade,
                 "ipv6_masquerade": self.ipv6_masquerade, "native_routing_cidr": self.native_routing_cidr,
                 "remote_node_masquerade": self.remote_node_masquerade, "routing_mode": self.routing_mode,
-                "config_source": self.source, "bpf_decides": self.bpf_decides,
+                "config_source": self.source, "bpf_decides": self.bpf_decides, "values": dict(self.values),
                 "merger": self.merger.ref if self.merger else None, "notes": list(self.notes)}
 
 

@@ -19,6 +19,7 @@ evaluated instead — a what-if, labelled as such.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, replace
 
 from masqctl.analysis.dataplanes import dataplane_of
@@ -260,6 +261,9 @@ def resolve_destination(snapshot: ClusterSnapshot, text: str, family: int | None
 
 # --------------------------------------------------------------------------- provenance
 
+_NFT_HOOK = re.compile(r": table (\S+) (\S+) chain ")
+
+
 def _owner(chain: str) -> str | None:
     for prefix, who in _OWNERS:
         if chain.startswith(prefix):
@@ -299,10 +303,16 @@ def _provenance(ex: Explanation, view, node: str, what_if: bool, unknown: str | 
         else:
             text = f"the agent's {prov.kind} rule"
         return {"kind": prov.kind, "chain": step.chain, "cidr": prov.cidr, "sources": sources, "text": text}
-    if step.chain != agent_chain:
-        who = _owner(step.chain)
+    if step.chain != agent_chain or _NFT_HOOK.search(step.hook or ""):
+        table = _NFT_HOOK.search(step.hook or "")
+        if table is not None:      # a chain of a native nftables table: its table names the owner
+            from masqctl.analysis.nftfacts import owner_named   # nftables facts only here
+            who = owner_named(table.group(1), table.group(2))
+            where = f" of table {table.group(1)} {table.group(2)}"
+        else:
+            who, where = _owner(step.chain), ""
         return {"kind": "other", "chain": step.chain, "cidr": None, "sources": [],
-                "text": f"rule {step.index} of chain {step.chain}" + (f", written by {who}" if who else "")
+                "text": f"rule {step.index} of chain {step.chain}{where}" + (f", written by {who}" if who else "")
                 + ", not by the masquerade agent"}
     cfg = view.config if view is not None else None
     if step.action.endswith("MASQUERADE") or "MASQUERADE" in step.action:
@@ -471,29 +481,38 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         elif MissingKey.CAPTURES in snapshot.missing:
             why = snapshot.missing[MissingKey.CAPTURES]
         no_capture = f"no {piece} capture of node {node_name}" + (f" ({why})" if why else "")
-        if view is None:
+        nft_alone = view is None and capture is not None and bool(capture.nft_ruleset or capture.nft_ruleset_text)
+        if nft_alone:
+            # a node whose masquerading lives in native nftables tables (kube-proxy nftables mode, kindnet):
+            # its ruleset is what it runs; iptables-nft's own tables are in it too, iptables-legacy's are not
+            rules_from = f"the nftables ruleset captured on node {node_name}"
+            notes.append(f"{no_capture}: the node's nftables ruleset is evaluated alone (it lists iptables-nft's "
+                         "tables too, whose xt rules it cannot show; rules of iptables-legacy are not in it)")
+        elif view is None:
             raise UsageError(f"{no_capture}, and no masquerade agent DaemonSet in the snapshot: there are no rules "
                              "to evaluate", input=f"node {node_name}", code="E223",
                              hint="capture the node (masqctl collect, or iptables-save on the node) and use "
                              "--iptables FILE")
-        if view.config is None or view.options is None:
-            why_cfg = view.error.one_line() if view.error is not None else "; ".join(view.notes) or "unknown flavour"
-            raise UsageError(f"{no_capture}, and the agent's effective config cannot be computed ({why_cfg}): "
-                             "nothing to evaluate", input=f"node {node_name}", code="E224",
-                             hint="inspect shows why; capture the node to see the rules it really runs")
-        if fam == 6 and not view.options.enable_ipv6:
-            raise UsageError(f"{no_capture}, and the agent runs without --enable-ipv6: it writes no IPv6 rules to "
-                             "evaluate", input="SRC", code="E225")
-        what_if = True
-        req.config = view.config
-        req.agent_options = view.options
-        req.config_label = f"the effective config of {view.daemonset.ref}"
-        req.source_of = view.source_of
-        rules_from = f"what-if: the rules {view.daemonset.ref} would write for its " + (
-            f"planned config ({change['request']})" if change is not None else "effective config")
-        notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
-                     "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
-                     "are not included)")
+        if not nft_alone:
+            if view.config is None or view.options is None:
+                why_cfg = (view.error.one_line() if view.error is not None
+                           else "; ".join(view.notes) or "unknown flavour")
+                raise UsageError(f"{no_capture}, and the agent's effective config cannot be computed ({why_cfg}): "
+                                 "nothing to evaluate", input=f"node {node_name}", code="E224",
+                                 hint="inspect shows why; capture the node to see the rules it really runs")
+            if fam == 6 and not view.options.enable_ipv6:
+                raise UsageError(f"{no_capture}, and the agent runs without --enable-ipv6: it writes no IPv6 rules to "
+                                 "evaluate", input="SRC", code="E225")
+            what_if = True
+            req.config = view.config
+            req.agent_options = view.options
+            req.config_label = f"the effective config of {view.daemonset.ref}"
+            req.source_of = view.source_of
+            rules_from = f"what-if: the rules {view.daemonset.ref} would write for its " + (
+                f"planned config ({change['request']})" if change is not None else "effective config")
+            notes.append(f"WHAT-IF: {no_capture}; evaluated the rules rendered from {view.daemonset.ref}'s effective "
+                         "config instead — not what the node runs (stale or missing rules, kube-proxy and CNI rules "
+                         "are not included)")
     if mode.snat_by == "cilium-bpf" and fam == 4:
         req.cilium = bpf_context(snapshot, node_name, source.ip, source.kind, source.node, dest.ip)
     nft_text = (capture.nft_ruleset or capture.nft_ruleset_text) if capture is not None else None
@@ -501,7 +520,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         form = "json" if capture.nft_ruleset else "txt"
         req.nft, req.nft_text = f"nodes/{node_name}/nft-ruleset.{form}", nft_text
         req.nft_label = f"node {node_name}'s nft ruleset ({capture.via or 'capture'})"
-        rules_from += f", with the nftables ruleset captured on node {node_name}"
+        if dump_text or what_if:
+            rules_from += f", with the nftables ruleset captured on node {node_name}"
     dataplane = dataplane_of(mode)
     base = dataplane.verdict(req)
     if what_if:   # the WHAT-IF note says it, and --iptables is no option on a cluster

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from masqctl.analysis.cilium import cilium_facts
 from masqctl.analysis.dumpfacts import (AGENT_CHAIN, CALICO_CHAIN, SWIFT_CHAIN, dump_signs)
 from masqctl.analysis.nodedumps import NodeDumps
+from masqctl.analysis.nftfacts import CALICO as CALICO_NFT, masquerading_owners
 from masqctl.cluster.model import AgentPool, ClusterSnapshot, MissingKey, NetworkProfile
 from masqctl.netfilter.dump import DumpError, parse_dump
 from masqctl.netfilter.facts import FactError, parse_ip_addr
@@ -140,6 +141,7 @@ class NodeSigns:
     agent_jump: bool = False                       # POSTROUTING jumps to IP-MASQ-AGENT
     swift_rules: bool = False                      # SWIFT-POSTROUTING has rules
     calico_masq: bool = False                      # cali-nat-outgoing has a MASQUERADE rule
+    calico_nft: bool = False                       # Calico's nftables table (ip calico) masquerades
     cilium_post_nat: bool | None = None            # CILIUM_POST_nat: None absent/not known, False empty, True rules
     captured: bool = False                         # the capture shows (some of) the nat table
     unreadable: str | None = None
@@ -162,6 +164,8 @@ def node_signs(snapshot: ClusterSnapshot, node: str, dumps=None) -> NodeSigns:
     cap = snapshot.captures.get(node)
     if cap is None:
         return signs
+    # Calico's nftables dataplane: the same natOutgoing as cali-nat-outgoing, in `table ip calico`
+    signs.calico_nft = CALICO_NFT in masquerading_owners(cap)
     if cap.ip_addr:
         signs.bridge_cbr0 = any(line.split()[1:2] == ["cbr0"] for line in cap.ip_addr.splitlines()
                                 if len(line.split()) > 1)
@@ -299,6 +303,7 @@ def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot, dumps=None) \
     swift = nodes_with(lambda s: s.swift_rules)
     vnet_pods = nodes_with(lambda s: _label(s.labels, LABEL_PODNETWORK_TYPE) in ("vnet", "vnetblock"))
     calico = nodes_with(lambda s: s.calico_masq)
+    calico_nft = nodes_with(lambda s: s.calico_nft and not s.calico_masq)
     agent = nodes_with(lambda s: s.agent_jump)
     overlay = nodes_with(lambda s: _label(s.labels, LABEL_OVERLAY) == "true"
                          or _label(s.labels, LABEL_PODNETWORK_TYPE) == "overlay")
@@ -317,8 +322,12 @@ def _from_nodes(signs: list[NodeSigns], snapshot: ClusterSnapshot, dumps=None) \
     if ebpf:
         ev.append(cite(ebpf, f"labelled {LABEL_EBPF_HOST_ROUTING}=true"))
         return CILIUM_EBPF, ev, notes, missing
-    if calico:
-        ev.append(cite(calico, f"{'have' if len(calico) > 1 else 'has'} {CALICO_CHAIN} with a MASQUERADE rule"))
+    if calico or calico_nft:
+        if calico:
+            ev.append(cite(calico, f"{'have' if len(calico) > 1 else 'has'} {CALICO_CHAIN} with a MASQUERADE rule"))
+        if calico_nft:
+            ev.append(cite(calico_nft, f"{'have' if len(calico_nft) > 1 else 'has'} Calico's nftables table ip "
+                           "calico with a masquerade at postrouting (nft-ruleset)"))
         if agent:
             ev.append(cite(agent, f"also jump{'' if len(agent) > 1 else 's'} to {AGENT_CHAIN} from POSTROUTING"))
             notes.append("both Calico's natOutgoing and the agent's chain are in nat POSTROUTING: the first to "
@@ -448,6 +457,11 @@ def _confirm(name: str, signs: list[NodeSigns], snapshot: ClusterSnapshot) -> tu
             notes.append(f"node {s.node} has Calico's {CALICO_CHAIN} with a MASQUERADE rule: Calico may masquerade "
                          "before the agent (explain walks POSTROUTING in order)")
             break
+    for s in signs:
+        if name not in (CALICO,) and s.calico_nft:
+            notes.append(f"node {s.node} has Calico's nftables table ip calico with a masquerade at postrouting: "
+                         "Calico may masquerade before the agent (explain walks the nat chains in priority order)")
+            break
     return ev, notes
 
 
@@ -526,7 +540,7 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None, dumps=None) 
     snat_by, agent_decides, routable = _TABLE.get(name, ("unknown", None, None))
     if name == UNKNOWN:
         # node evidence may still say who masquerades, even if the network mode stays open
-        if any(s.agent_jump for s in signs) and not any(s.swift_rules or s.calico_masq for s in signs) and not any(
+        if any(s.agent_jump for s in signs) and not any(s.swift_rules or s.calico_masq or s.calico_nft for s in signs) and not any(
                 _label(s.labels, LABEL_EBPF_HOST_ROUTING) == "true" for s in signs):
             snat_by, agent_decides = AGENT, True
         if any(s.has_pod_cidr for s in signs) and snat_by == AGENT:
@@ -538,7 +552,7 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None, dumps=None) 
                 and not any(s.captured for s in signs):
             agent_decides = None
             missing.append(CAPTURES_MISSING + " (to see whether Calico's cali-nat-outgoing masquerades)")
-        elif any(s.calico_masq for s in signs):
+        elif any(s.calico_masq or s.calico_nft for s in signs):
             agent_decides = None
     elif name == POD_SUBNET and (any(s.agent_jump for s in signs) or snapshot.daemonsets):
         live = [s.node for s in signs if s.agent_jump]
@@ -571,6 +585,10 @@ def _cilium(snapshot: ClusterSnapshot, name: str, snat_by: str, agent_decides, r
     ``enable-ipv4-masquerade: "false"``: the iptables agent decides, as on any overlay)."""
     cf = cilium_facts(snapshot)
     if not cf.present:
+        if name == CILIUM_OVERLAY:
+            notes.append("Azure CNI powered by Cilium without eBPF host routing: AKS's cilium-config sets "
+                         "enable-ipv4-masquerade \"false\", so Cilium's own masquerade is off and the iptables agent "
+                         "decides, as on any overlay (cilium-config is not in the snapshot to confirm it)")
         return name, snat_by, agent_decides, routable
     ev = cf.evidence()
     notes += [n for n in cf.notes if n not in notes]

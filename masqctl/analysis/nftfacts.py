@@ -10,6 +10,7 @@ Recognised owners, by table (as the chain signatures of ``dumpfacts`` recognise 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -22,14 +23,23 @@ CALICO = "Calico (nftables dataplane)"
 IPTABLES_NFT = "iptables-nft (the iptables rules)"
 
 
+def owner_named(family: str, name: str) -> str | None:
+    """Who writes the native table ``family name``, when its name says so (iptables-nft's are told by
+    their chains: ``owner_of``)."""
+    if name == "kube-proxy" and family in ("ip", "ip6"):
+        return KUBE_PROXY
+    if name == "kindnet-ipmasq" and family == "inet":
+        return KINDNET
+    if name == "calico" and family in ("ip", "ip6", "inet"):
+        return CALICO
+    return None
+
+
 def owner_of(t: NftTable) -> str | None:
     """Who writes table ``t``, when its name says so."""
-    if t.name == "kube-proxy" and t.family in ("ip", "ip6"):
-        return KUBE_PROXY
-    if t.name == "kindnet-ipmasq" and t.family == "inet":
-        return KINDNET
-    if t.name == "calico" and t.family in ("ip", "ip6", "inet"):
-        return CALICO
+    owner = owner_named(t.family, t.name)
+    if owner is not None:
+        return owner
     if t.name in ("nat", "filter", "mangle", "raw", "security") and t.family in ("ip", "ip6") and any(
             c.name.isupper() for c in t.chains.values()):
         return IPTABLES_NFT
@@ -80,6 +90,25 @@ def nft_facts(capture) -> NftFacts | None:
         return facts
     _fill(facts, rs)
     return facts
+
+
+def masquerading_owners(capture) -> frozenset[str]:
+    """The owners (``owner_of``) of the tables whose postrouting nat chains can masquerade or SNAT on
+    this capture's ruleset; empty without a readable ruleset. Cached by text: mode detection asks
+    once per node."""
+    text, label = ruleset_text(capture)
+    return frozenset() if text is None else _masquerading_owners(text, label)
+
+
+@functools.lru_cache(maxsize=32)
+def _masquerading_owners(text: str, label: str) -> frozenset[str]:
+    try:
+        rs = parse_ruleset(text, label)
+    except NftError:
+        return frozenset()
+    return frozenset(owner_of(t) or f"table {t.family} {t.name}" for t in rs.tables for c in t.chains.values()
+                     if c.type == "nat" and c.hook == "postrouting" and owner_of(t) != IPTABLES_NFT
+                     and _reaches_snat(t, c))
 
 
 def _fill(facts: NftFacts, rs: Ruleset) -> None:
@@ -148,5 +177,5 @@ def native_hints(snapshot, node: str, chains=None, whole: bool = False) -> list[
 _INCOMPATIBLE = re.compile(r"(?m)^#.*?[Tt]able `?'?([A-Za-z0-9_-]+)'? is incompatible, use 'nft' tool")
 
 
-__all__ = ["NftFacts", "nft_facts", "native_hints", "owner_of", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
+__all__ = ["NftFacts", "nft_facts", "native_hints", "masquerading_owners", "owner_of", "owner_named", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
            "IPTABLES_NFT"]

@@ -33,7 +33,7 @@ from masqctl.analysis import recommend
 from masqctl.analysis.agentconfig import (AKS_RECONCILED_CONFIGMAP, AgentConfigView, ConfigFile, agent_configs,
                                           primary_agent, view_of)
 from masqctl.analysis.findings import agent_unknown
-from masqctl.analysis.cilium import BpfContext, cilium_facts
+from masqctl.analysis.cilium import DNS_IMDS_CONFIGMAP, USER_CONFIGMAP, BpfContext, cilium_facts
 from masqctl.analysis.dataplanes.cilium_bpf import bpf_decision
 from masqctl.analysis.inspect import inspect
 from masqctl.analysis.mode import detect_mode
@@ -269,7 +269,16 @@ def config_dict(view: AgentConfigView, config: EffectiveConfig) -> dict:
 
 def user_file(view: AgentConfigView) -> ConfigFile:
     """The file of the user ConfigMap among the files the agent reads."""
-    candidates = [f for f in view.files if f.read and f.configmap.split("/", 1)[-1] != AKS_RECONCILED_CONFIGMAP]
+    aks_owned = (AKS_RECONCILED_CONFIGMAP, DNS_IMDS_CONFIGMAP)
+    candidates = [f for f in view.files if f.read and f.configmap.split("/", 1)[-1] not in aks_owned]
+    if not candidates and any(f.configmap.split("/", 1)[-1] == DNS_IMDS_CONFIGMAP for f in view.files):
+        # pod subnet with eBPF host routing: cilium-agent mounts only the AKS-owned DNS/IMDS config (MQ021)
+        raise ApplyError(f"DaemonSet {view.daemonset.ref} gives Cilium only the AKS-owned ConfigMap "
+                         f"{DNS_IMDS_CONFIGMAP} (pod subnet with eBPF host routing: only Azure DNS and IMDS are "
+                         f"masqueraded); the user ConfigMap {USER_CONFIGMAP} is not mounted, so writing it changes "
+                         "nothing, and AKS reconciles its own ConfigMap back", input=f"DaemonSet {view.daemonset.ref}",
+                         code="E709", hint="pod IPs are kept toward every destination but DNS and IMDS here; nothing "
+                                           "to change with ip-masq ConfigMaps (see MQ021)")
     if not candidates:
         raise ApplyError(f"DaemonSet {view.daemonset.ref} projects no user ConfigMap into its config folder "
                          "(only AKS's reconciled one), so no ConfigMap masqctl may edit changes it",

@@ -46,6 +46,9 @@ def explain(
     routing_mode: Annotated[Optional[str], typer.Option(
         "--routing-mode", metavar="native|tunnel", help="What-if (cilium flavours): Cilium's routing mode "
         "(default native).", rich_help_panel="Cilium")] = None,
+    remote_node: Annotated[bool, typer.Option(
+        "--remote-node", help="What-if (cilium flavours): DST is another node of the cluster (Cilium's "
+        "remote-node identity; default: not a node).", rich_help_panel="Cilium")] = False,
     enable_ipv6: Annotated[bool, typer.Option("--enable-ipv6", help="What-if: the agent runs with "
                                               "--enable-ipv6.", rich_help_panel="Rules")] = False,
     nomasq_all_reserved_ranges: Annotated[bool, typer.Option(
@@ -174,13 +177,14 @@ def explain(
                   agent_options=agent_options, local_addresses=list(local_address or []), ip_addr=ip_addr,
                   node_ip=node_ip, out_interface=out_interface, in_interface=in_interface, ipset=ipset,
                   bridged=bridged, nft=nft, nft_text=nft_stdin)
-    cilium = (native_routing_cidr, remote_node_masquerade or None, routing_mode)
+    cilium = (native_routing_cidr, remote_node_masquerade or None, routing_mode, remote_node or None)
     if agent_options is not None and agent_options.flavor in ("cilium", "azure-cilium"):
         from masqctl.analysis.dataplanes.cilium_bpf import what_if
         result = what_if(req, *cilium)
     elif any(v is not None for v in cilium):
-        raise UsageError("--native-routing-cidr, --remote-node-masquerade and --routing-mode describe Cilium: use "
-                         "them with --config-dir and --flavor cilium or azure-cilium", input="--flavor", code="E232")
+        raise UsageError("--native-routing-cidr, --remote-node-masquerade, --routing-mode and --remote-node describe "
+                         "Cilium: use them with --config-dir and --flavor cilium or azure-cilium", input="--flavor",
+                         code="E232")
     else:
         result = run_explain(req)
     if not output.human:

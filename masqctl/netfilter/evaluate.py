@@ -105,12 +105,7 @@ class Evaluator:
                 p.assumed = True
                 p.conditions += [self._order_condition(first_hook, order[0]),
                                  self._order_condition("POSTROUTING", order[1])]
-            if packet.from_host:
-                local = self.facts.is_local(packet.dst)
-                if local:
-                    p.out_iface = "lo"
-                elif local is False:
-                    p.out_iface, p.masq_src = self._egress(packet.dst)
+            self._leave_host(p)
             for path in self._raw(p, first_hook, outcomes):
                 for q, verdict in self._nat_hook(path, first_hook):
                     self._after_first_hook(q, verdict, outcomes)
@@ -243,6 +238,19 @@ class Evaluator:
                 continue
             path.out_iface, path.masq_src = self._egress(path.dst)
         return paths
+
+    def _leave_host(self, p: PathState) -> None:
+        """Host traffic (``from_host``) is routed before nat OUTPUT: a local destination leaves over
+        ``lo``, another over the interface (and with the source address) its route gives; when the
+        node facts do not say whether it is local, the egress stays unset until the routing after
+        the first hook decides it (both evaluators start their paths here)."""
+        if not self._packet.from_host:
+            return
+        local = self.facts.is_local(self._packet.dst)
+        if local:
+            p.out_iface = "lo"
+        elif local is False:
+            p.out_iface, p.masq_src = self._egress(self._packet.dst)
 
     def _egress(self, dst: IPAddress) -> tuple[str | None, IPAddress | None]:
         best = None

@@ -165,12 +165,7 @@ class NftEvaluator(Evaluator):
             if order["conditions"]:
                 p.assumed = True
                 p.conditions += order["conditions"]
-            if packet.from_host:
-                local = self.facts.is_local(packet.dst)
-                if local:
-                    p.out_iface = "lo"
-                elif local is False:
-                    p.out_iface, p.masq_src = self._egress(packet.dst)
+            self._leave_host(p)
             for q, verdict in self._nat_hook(p, "OUTPUT" if packet.from_host else "PREROUTING"):
                 self._after_first_hook(q, verdict, outcomes)
         outcomes.sort(key=lambda item: item[0])

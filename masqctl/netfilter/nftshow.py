@@ -133,6 +133,10 @@ def show_expr(e) -> str:
             return f"{show_expr(v.get('key'))} map {show_expr(v.get('data'))}"
         if k == "symhash" or k == "jhash":
             return k
+        if isinstance(v, dict) and isinstance(v.get("key"), str):
+            # the other keyed expressions (rt, socket, osf, ...): "rt mtu", "rt ip nexthop", as nft lists them
+            fam = v.get("family")
+            return f"{k} {fam + ' ' if isinstance(fam, str) else ''}{v['key']}"
     except (AttributeError, IndexError, TypeError, KeyError):
         pass
     return _raw(e)

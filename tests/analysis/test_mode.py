@@ -221,3 +221,28 @@ def test_to_dict_is_plain_json():
     import json
     doc = detect_mode(snap(profile=P("kubenet"))).to_dict()
     assert json.loads(json.dumps(doc))["user_config_matters"] is True
+
+
+def test_calico_nft_dataplane_from_nodes():
+    # Calico's nftables dataplane: the nat part of felix's `table ip calico` (tests/fixtures/nft/calico-nat.nft),
+    # no cali- chains in iptables: recognised as Calico, as cali-nat-outgoing is in iptables mode
+    import dataclasses
+    import pathlib
+    text = (pathlib.Path(__file__).parent.parent / "fixtures" / "nft" / "calico-nat.json").read_text()
+    s = snap(capture=nat(agent=False), with_ds=False)
+    s = dataclasses.replace(s, captures={N1: dataclasses.replace(s.captures[N1], nft_ruleset=text)})
+    mode = detect_mode(s)
+    assert (mode.name, mode.snat_by, mode.agent_decides, mode.decided_by) == ("calico", "cni", False, "nodes")
+    assert any("table ip calico" in e for e in mode.evidence)
+    with_agent = dataclasses.replace(s, captures={N1: dataclasses.replace(s.captures[N1], iptables_save=nat())},
+                                     daemonsets=(agent_daemonset(),))
+    mode = detect_mode(with_agent)
+    assert mode.name == "calico" and mode.agent_decides is None       # both may masquerade: explain walks both
+
+
+def test_cilium_without_ebpf_host_routing_says_the_agent_decides():
+    # ACN test/integration/manifests/cilium/v1.18/cilium-config.yaml (no eBPF host routing):
+    # enable-ipv4-masquerade "false"; without cilium-config in the snapshot the profile still says so
+    mode = detect_mode(snap(profile=P("azure", "overlay", "cilium"), capture=nat()))
+    assert (mode.name, mode.snat_by, mode.agent_decides) == ("cilium-overlay", "iptables-agent", True)
+    assert any("Cilium's own masquerade is off and the iptables agent decides" in n for n in mode.notes)

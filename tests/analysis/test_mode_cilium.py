@@ -89,3 +89,22 @@ def test_pod_subnet_ebpf_uses_the_dns_imds_config(tmp_path):
     assert "0.0.0.0/1" in internet.base.summary and "azure-dns-imds-ip-masq-agent-config" in internet.base.summary
     dns = explain_snapshot(snap, ClusterRequest(src="shop/web-0", dst="168.63.129.16:53", proto="udp"))
     assert dns.base.evaluation.masqueraded is True and dns.base.evaluation.source_ip_seen == "10.224.0.4"
+
+
+def test_load_balancer_keys_are_evidence(tmp_path):
+    # cilium-config's bpf-lb-* keys (Cilium's kube-proxy replacement): recorded and said what they do to a
+    # source address; bpf-lb-mode applies only with kube-proxy-replacement on
+    for extra, words in (({"kube-proxy-replacement": "true", "bpf-lb-mode": "snat"}, "SNATs NodePort"),
+                         ({"kube-proxy-replacement": "true", "bpf-lb-mode": "dsr"}, "client address kept"),
+                         ({"kube-proxy-replacement": "true", "bpf-lb-mode": "hybrid"}, "(UDP; TCP keeps"),
+                         ({"kube-proxy-replacement": "false", "bpf-lb-mode": "snat"}, "does not apply")):
+        b = base()
+        b.aks["networkProfile"].update({"networkPluginMode": "overlay", "networkDataplane": "cilium",
+                                        "advancedNetworking": {"performance": {"accelerationMode": "BpfVeth"}}})
+        b.configmaps.append(cilium_config(**extra))
+        mode = detect_mode(load(b, tmp_path / extra["bpf-lb-mode"] / extra["kube-proxy-replacement"]))
+        lb = [e for e in mode.evidence if "bpf-lb-mode=" in e]
+        assert len(lb) == 1 and words in lb[0], mode.evidence
+        from masqctl.analysis.cilium import cilium_facts
+        assert cilium_facts(load(b, tmp_path / "x" / extra["bpf-lb-mode"] / extra["kube-proxy-replacement"])
+                            ).to_dict()["values"]["bpf-lb-mode"] == extra["bpf-lb-mode"]

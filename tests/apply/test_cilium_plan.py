@@ -24,3 +24,46 @@ def test_add_a_cidr_for_cilium():
     assert (internet.before, internet.after) == (True, False)
     service = next(f for f in plan.flows if f.kind == "service-cidr")
     assert service.before is None and "backend" in (service.before_rule or "")
+
+
+# ACN test/integration/manifests/cilium/v1.18/ebpf/podsubnet: cilium-agent mounts the AKS-owned
+# azure-dns-imds-ip-masq-agent-config as /etc/config (its list shortened here; the plan never reads it)
+PODSUBNET_DS = {
+    "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "cilium", "namespace": "kube-system"},
+    "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}}, "template": {"spec": {
+        "hostNetwork": True,
+        "containers": [{"name": "cilium-agent", "image": "mcr.microsoft.com/containernetworking/cilium/"
+                        "cilium-distroless:v1.18.4", "command": ["cilium-agent"],
+                        "volumeMounts": [{"mountPath": "/etc/config", "name": "azure-ip-masq-dir", "readOnly": True}]}],
+        "volumes": [{"name": "azure-ip-masq-dir", "configMap": {"name": "azure-dns-imds-ip-masq-agent-config",
+                                                                 "optional": True}}]}}},
+    "status": {"desiredNumberScheduled": 3, "numberReady": 3}}
+
+
+def test_pod_subnet_ebpf_refuses_to_write_the_aks_owned_config(tmp_path):
+    # a plan must neither edit the AKS-owned ConfigMap nor pretend the user one (not mounted) matters
+    import pytest
+    from clusterkit.akscal import aks, base, configmap
+
+    from masqctl.cluster.gather import gather
+    from masqctl.cluster.options import GatherOptions
+    from masqctl.errors import ApplyError
+
+    b = base()
+    b.aks = aks(pod_subnet=True)
+    b.aks["networkProfile"].update({"networkDataplane": "cilium",
+                                    "advancedNetworking": {"performance": {"accelerationMode": "BpfVeth"}}})
+    b.configmaps.append(configmap("cilium-config", {
+        "enable-bpf-masquerade": "true", "enable-ip-masq-agent": "true", "enable-ipv4-masquerade": "true",
+        "routing-mode": "native", "ipv4-native-routing-cidr": "10.225.0.0/16"}, labels={"app": "cilium"}))
+    b.configmaps.append(configmap("azure-dns-imds-ip-masq-agent-config", {
+        "ip-masq-agent": "nonMasqueradeCIDRs:\n- 0.0.0.0/1\n- 128.0.0.0/3\nmasqLinkLocal: true\n"},
+        labels={"app": "cilium"}))
+    b.daemonsets = [PODSUBNET_DS]
+    b.add_user("nonMasqueradeCIDRs:\n  - 10.40.0.0/16\n")
+    snap = gather(GatherOptions(bundle=b.write(str(tmp_path / "b"))))
+    for request in (ApplyRequest(add=("8.8.8.0/24",)), ApplyRequest(remove=("0.0.0.0/1",)), ApplyRequest(goal="fix")):
+        with pytest.raises(ApplyError) as err:
+            plan_apply(snap, request)
+        assert err.value.code == "E709" and "azure-dns-imds-ip-masq-agent-config" in err.value.message
+        assert "not mounted" in err.value.message

@@ -64,3 +64,24 @@ def test_node_agent_dry_run_prints_the_map(folder, tmp_path):
                                      "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4"]
     r = run_cli("node-agent", "--once", "--flavor", "cilium", "--config-dir", folder)
     assert r.returncode == 2 and "E231" in r.stderr
+
+
+@pytest.mark.parametrize("extra, masq, seen, words", [
+    # bpf/lib/nat.h snat_v4_needs_masquerade(), the remote-node branch (the cases of
+    # tests/analysis/test_cilium_bpf_order.py): native routing keeps the pod IP toward a remote node ...
+    ([], False, "192.168.0.5", "traffic to a remote node in native routing"),
+    # ... unless enable-remote-node-masquerade (CONFIG(enable_remote_node_masquerade)) ...
+    (["--remote-node-masquerade"], True, "10.224.0.4", "with enable-remote-node-masquerade"),
+    # ... and in tunnel mode the packet leaves unencapsulated and is masqueraded as any other
+    (["--routing-mode", "tunnel"], True, "10.224.0.4", "SNAT to the node IP 10.224.0.4"),
+])
+def test_remote_node_what_if(folder, extra, masq, seen, words):
+    rc, d = explain("192.168.0.5", "10.224.0.9:10250", "--config-dir", folder, "--flavor", "cilium",
+                    "--node-ip", "10.224.0.4", "--remote-node", *extra)
+    assert rc == 0 and d["masqueraded"] is masq and d["source_ip_seen"] == seen and words in d["summary"]
+    assert any("DST is another node of the cluster (--remote-node)" in n for n in d["notes"])
+    rc, d = explain("192.168.0.5", "10.224.0.9:10250", "--config-dir", folder, "--flavor", "cilium",
+                    "--node-ip", "10.224.0.4", *extra)          # without --remote-node: not a node, said so
+    assert rc == 0 and d["masqueraded"] is True and any("DST is not a node of the cluster" in n for n in d["notes"])
+    r = run_cli("explain", "192.168.0.5", "10.224.0.9", "--config-dir", folder, "--remote-node")
+    assert r.returncode == 2 and "E232" in r.stderr

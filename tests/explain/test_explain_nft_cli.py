@@ -7,7 +7,9 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 from errordoc import error_of, no_result
+from netns import NetNS, requires_netns
 
 FIX = pathlib.Path(__file__).parent.parent / "fixtures" / "nft"
 KP = str(FIX / "kube-proxy-overall.json")
@@ -50,3 +52,32 @@ def test_bad_ruleset_is_coded(tmp_path):
     assert "nftables[0].table.family" in err["message"]
     r = masqctl("explain", "10.0.0.2", "1.2.3.4", "--nft", str(bad), "--bundle", str(tmp_path))
     assert r.returncode == 2 and "E226" in r.stderr
+
+
+@pytest.mark.parametrize("expr, named", [
+    ("ip ttl 64", "ip ttl"), ("meta skuid 0", "meta skuid"), ("numgen inc mod 2 0", "numgen"),
+    ("ct zone 3", "ct zone"), ("rt mtu 1400", "rt mtu"),
+])
+@requires_netns
+def test_an_unknown_expression_leaves_the_verdict_null_and_named(tmp_path, expr, named):
+    """The kernel's own listing (``nft -j list ruleset`` after ``nft -f`` in a namespace) of a masquerade
+    behind a match masqctl does not evaluate: masqueraded null, the expression named, never a guess; a
+    destination an earlier rule decides stays decided."""
+    ns = NetNS("nftx")
+    try:
+        ns.run("nft", "-f", "-", input="table ip t {\n chain p {\n  type nat hook postrouting priority srcnat; "
+               f"policy accept;\n  ip daddr 10.0.0.0/8 accept\n  {expr} masquerade\n }}\n}}\n")
+        listing = tmp_path / "nft-ruleset.json"
+        listing.write_text(ns.run("nft", "-j", "list", "ruleset").stdout)
+    finally:
+        ns.delete()
+    r = masqctl("explain", "10.244.1.2", "203.0.113.9:80", "--nft", str(listing), "--node-ip", "10.224.0.4",
+                "-o", "json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["masqueraded"] is None and doc["source_ip_seen"] is None
+    unknown = [s for s in doc["trace"] if s["result"] == "unknown"]
+    assert unknown and named in unknown[0]["action"] + unknown[0]["text"]
+    assert any(named in n for n in doc["notes"])
+    r = masqctl("explain", "10.244.1.2", "10.1.2.3:80", "--nft", str(listing), "--node-ip", "10.224.0.4", "-o", "json")
+    assert json.loads(r.stdout)["masqueraded"] is False

@@ -174,3 +174,81 @@ def test_iptables_agent_and_a_native_table_together(tmp_path, prio):
         flows = [Flow(POD, d, p, p) for d in dests for p in [next(_ports)]]
         problems = _agree(t, tmp_path, flows, with_iptables=True)
         assert not problems, "\n".join(problems)
+
+
+@requires_netns
+def test_calico_nft_table(tmp_path):
+    # felix's nftables dataplane, nat part (tests/fixtures/nft/calico-nat.nft): natOutgoing masquerades
+    # pool 10.244.0.0/16 except to any pool (10.96.0.0/24 is one), jumping through nat-cali-POSTROUTING
+    text = (Path(__file__).parent.parent / "fixtures" / "nft" / "calico-nat.nft").read_text()
+    dests = ["10.96.0.5", "203.0.113.9"]
+    with Topology() as t:
+        setup_topology(t, dests)
+        t.node.run("nft", "-f", "-", input=text)
+        flows = [Flow(POD, d, p, p) for d in dests + [Topology.DST_IP] for p in [next(_ports)]]
+        problems = _agree(t, tmp_path, flows)
+        assert not problems, "\n".join(problems)
+
+
+EXPRESSIONS = """
+table ip a {
+ set svc {
+  type ipv4_addr . inet_service
+  flags interval
+  elements = { 203.0.113.0/25 . 30000-30999 }
+ }
+ chain pre {
+  type nat hook prerouting priority dstnat; policy accept;
+  ip daddr 172.30.0.50 udp dport 80 dnat to 203.0.113.200:DNATPORT
+  ip daddr . udp dport @svc meta mark set mark or 0x10
+ }
+}
+table inet b {
+ chain post {
+  type nat hook postrouting priority srcnat + 5; policy accept;
+  meta nfproto ipv4 ct state new goto check
+ }
+ chain check {
+  ct status dnat masquerade
+  meta mark & 0x10 == 0x10 return
+  meta l4proto udp jump inner
+  snat ip to 192.168.100.50
+ }
+ chain inner {
+  ip daddr 198.51.100.0/24 return
+  masquerade
+ }
+}
+"""
+
+
+@requires_netns
+def test_every_expression_kind_against_the_kernel(tmp_path):
+    """One rule set with what the walk must know beyond the kube-proxy and kindnet tables: a DNAT in one
+    table seen as `ct status dnat` in another, a mark set in prerouting (in table a) matched at
+    postrouting (in table b) with `meta mark & M == M`, a concatenation with an interval in a named set,
+    `goto` then `return` (ends the base chain: its policy, no NAT), `jump` then `return` (resumes after
+    the jump), `meta nfproto`, `meta l4proto`, `ct state new`, `snat`, `masquerade`, `dnat`."""
+    dnat_port = next(_ports)
+    dests = ["203.0.113.9", "203.0.113.200", "198.51.100.7"]
+    with Topology() as t:
+        setup_topology(t, dests)
+        t.node.run("ip", "addr", "add", "192.168.100.50/24", "dev", "eth0")
+        t.node.run("nft", "-f", "-", input=EXPRESSIONS.replace("DNATPORT", str(dnat_port)))
+        p1, p2, p3 = next(_ports), next(_ports), next(_ports)
+        flows = [Flow(POD, "203.0.113.9", 30500, 30500),        # marked through the concat interval set: no NAT
+                 Flow(POD, "203.0.113.9", p1, p1),              # not marked: inner masquerades
+                 Flow(POD, "203.0.113.200", p2, p2),            # outside the /25: inner masquerades
+                 Flow(POD, "198.51.100.7", p3, p3),             # inner returns: snat to 192.168.100.50
+                 Flow(POD, "172.30.0.50", 80, dnat_port)]       # DNATed: ct status dnat masquerades
+        problems = _agree(t, tmp_path, flows)
+        assert not problems, "\n".join(problems)
+        seen = {}
+        for f in flows:     # and the answers are the distinct ones the comment names
+            ex = explain(Request(src=f.src, dst=f"{f.dst}:{f.port}", proto="udp",
+                                 nft=str(tmp_path / "nft-ruleset.json"), ip_addr=str(tmp_path / "ip-addr.txt"),
+                                 node_ip=Topology.NODE_UPLINK))
+            seen[(f.dst, f.port)] = ex.evaluation.source_ip_seen
+        assert seen == {("203.0.113.9", 30500): POD, ("203.0.113.9", p1): Topology.NODE_UPLINK,
+                        ("203.0.113.200", p2): Topology.NODE_UPLINK, ("198.51.100.7", p3): "192.168.100.50",
+                        ("172.30.0.50", 80): Topology.NODE_UPLINK}

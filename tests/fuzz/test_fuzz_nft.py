@@ -79,3 +79,26 @@ def test_damaged_json(index, path, value):
         node[sorted(node)[0]] = value
     with time_limit(20, "nft json"):
         check(json.dumps(doc))
+
+
+@FUZZ
+@given(st.one_of(st.integers(0, len(TEXT)).map(lambda at: TEXT[:at]), st.lists(st.sampled_from(WORDS), max_size=60)
+                 .map(" ".join), st.lists(json_values, max_size=4).map(lambda v: json.dumps({"nftables": v})),
+                 st.integers(0, len(DOC["nftables"])).map(lambda n: json.dumps({"nftables": DOC["nftables"][:n]}))),
+       st.booleans())
+def test_node_ruleset_facts(text, as_json):
+    """What inspect and mode detection read from a node's ruleset (owners, nat chains, which masquerade): any
+    capture text gives facts, or facts naming why it cannot be read (E341-E344), never an exception."""
+    from masqctl.analysis.nftfacts import masquerading_owners, nft_facts
+    from masqctl.cluster.model import NodeCapture
+
+    cap = NodeCapture("n", nft_ruleset=text if as_json else None, nft_ruleset_text=None if as_json else text)
+    with time_limit(20, "nft facts"):
+        facts = nft_facts(cap)
+        if not text:            # an empty file is no ruleset (nothing captured), not an unreadable one
+            assert facts is None and masquerading_owners(cap) == frozenset()
+            return
+        assert facts.unreadable is None or facts.code in ("E341", "E342", "E343", "E344")
+        owners = masquerading_owners(cap)
+        assert (facts.unreadable is None) or owners == frozenset()
+        assert bool(facts.masquerading) == bool(owners)

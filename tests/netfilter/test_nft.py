@@ -142,3 +142,20 @@ def test_explain_with_iptables_too(tmp_path):
     ex = explain(Request(src="10.0.0.2", dst="10.1.2.3:443", iptables=str(ipt),
                          nft=str(FIX / "kube-proxy-overall.json"), node_ip=NODE, local_addresses=[NODE]))
     assert ex.masqueraded() is False
+
+
+@pytest.mark.parametrize("form", ["json", "txt"])
+@pytest.mark.parametrize("src,dst,masq", [
+    ("10.244.1.2", "203.0.113.9", True),     # natOutgoing pool to the outside
+    ("10.244.1.2", "10.96.0.5", False),      # to another pool (cali40all-ipam-pools)
+    ("10.244.1.2", "10.244.7.9", False),     # pod to pod
+    ("10.50.0.4", "203.0.113.9", False),     # a source outside the natOutgoing pools
+])
+def test_calico_nft_nat_outgoing(form, src, dst, masq):
+    # tests/fixtures/nft/calico-nat.nft: felix's `table ip calico`, nat-POSTROUTING -> nat-cali-POSTROUTING
+    # -> nat-cali-fip-snat (empty), nat-cali-nat-outgoing (felix/rules/nat_test.go NATOutgoingChain)
+    rs = parse_ruleset((FIX / f"calico-nat.{form}").read_text(), form)
+    ev = _ev(rs, src, dst, 443)
+    assert ev.masqueraded is masq
+    if masq:
+        assert ev.source_ip_seen == NODE and ev.primary.deciding.chain == "nat-cali-nat-outgoing"

@@ -236,10 +236,10 @@ def apply_decision(base: Explanation, request: Request, ctx: BpfContext) -> Expl
 
 
 def what_if(request: Request, native_routing_cidr: str | None = None, remote_node_masquerade: bool | None = None,
-            routing_mode: str | None = None) -> Explanation:
+            routing_mode: str | None = None, remote_node: bool | None = None) -> Explanation:
     """``explain --config-dir DIR --flavor cilium|azure-cilium``: Cilium's decision for the map that
     folder gives, with the Cilium facts no bundle gives taken from flags (SRC is a pod of the node,
-    DST not a node of the cluster, no egress gateway: each said in the notes)."""
+    DST not a node of the cluster unless ``remote_node``, no egress gateway: each said in the notes)."""
     from masqctl.engine import load_config_dir
     from masqctl.errors import UsageError
 
@@ -268,13 +268,14 @@ def what_if(request: Request, native_routing_cidr: str | None = None, remote_nod
     ctx = BpfContext(node_ip=request.node_ip, src_local_endpoint=not request.from_host,
                      src_host_endpoint=request.from_host, native_routing_cidr=native_routing_cidr,
                      routing_mode=routing_mode or "native", remote_node_masquerade=bool(remote_node_masquerade),
-                     dst_remote_node=False, egress_gateway=False, lookup=lookup, chain_of=chain_of,
+                     dst_remote_node=bool(remote_node), egress_gateway=False, lookup=lookup, chain_of=chain_of,
                      map_source=f"the map {request.agent_options.flavor} loads from {request.config_dir}")
     request.cilium = ctx
     ex = CiliumBpf().verdict(request)
     ex.notes = [n for n in ex.notes if not n.startswith("bypassed, not evaluated")]   # no node here
     ex.notes.append("WHAT-IF (Cilium): assumed SRC is a pod of this node" + (" (--from-host: the host)" if
-                    request.from_host else "") + ", DST is not a node of the cluster and no egress-gateway policy "
+                    request.from_host else "") + (", DST is another node of the cluster (--remote-node)" if
+                    remote_node else ", DST is not a node of the cluster") + " and no egress-gateway policy "
                     "applies; routing " + (routing_mode or "native") + (f", native routing CIDR {native_routing_cidr}"
                     if native_routing_cidr else ", no native routing CIDR")
                     + (", remote-node masquerade on" if remote_node_masquerade else ""))
