@@ -96,3 +96,21 @@ def test_the_verdict_names_the_first_remedy(tmp_path):
     first = next(f for f in doc["findings"] if f["severity"] in ("error", "warning"))
     assert first["remedy"]["command"] and doc["summary"]["verdict"].split(" → ")[1].startswith(
         first["remedy"]["command"] + ";")
+
+
+@pytest.mark.parametrize("user", [None, {"ip-masq-agent": "nonMasqueradeCIDRs:\n  - 10.60.0.0/16\nmasqLinkLocal: false\n"}],
+                         ids=["no-user-configmap", "user-configmap-with-other-keys"])
+def test_the_mq008_manifest_is_the_one_apply_writes(tmp_path, user):
+    """inspect's MQ008 manifest and `apply --goal preserve-source-ip -o yaml` are one manifest: the same
+    labels, the same YAML, the user file's other keys kept."""
+    bundle = variant(tmp_path, "peered", user=user)
+    doc = json.loads(run("inspect", "--bundle", bundle, "-o", "json").stdout)
+    mq008 = next(f for f in doc["findings"] if f["code"] == "MQ008")
+    assert mq008["remedy"]["command"] == "masqctl apply --goal preserve-source-ip"
+    r = run(*shlex.split(mq008["remedy"]["command"])[1:], "--bundle", bundle, "-o", "yaml")
+    assert r.returncode == 0, r.stderr
+    assert mq008["remedy"]["configmap"] == r.stdout
+    assert mq008["remedy"]["configmap"] in mq008["fix"]
+    assert yaml.safe_load(r.stdout)["metadata"]["labels"]["addonmanager.kubernetes.io/mode"] == "EnsureExists"
+    if user:
+        assert "masqLinkLocal: false" in r.stdout and "10.60.0.0/16" in r.stdout
