@@ -114,3 +114,18 @@ def test_the_mq008_manifest_is_the_one_apply_writes(tmp_path, user):
     assert yaml.safe_load(r.stdout)["metadata"]["labels"]["addonmanager.kubernetes.io/mode"] == "EnsureExists"
     if user:
         assert "masqLinkLocal: false" in r.stdout and "10.60.0.0/16" in r.stdout
+
+
+def test_mq008_points_at_who_for_the_meantime_and_that_command_runs():
+    """Until the ConfigMap is changed, MQ008's fix names `masqctl who` (from the finding's own code,
+    docs/findings.md says the same); filled in with the field report's log line it names the pod."""
+    doc = json.loads(run("inspect", "--bundle", HUB, "-o", "json").stdout)
+    fix = next(f for f in doc["findings"] if f["code"] == "MQ008")["fix"]
+    meantime = next(line for line in fix.splitlines() if "masqctl who" in line)
+    template = meantime.split("masqctl who ", 1)[1].split(" (", 1)[0]
+    assert template == "NODE_IP:PORT --to DST:PORT", meantime
+    argv = template.replace("NODE_IP:PORT", "10.40.0.4:51234").replace("DST:PORT", "10.42.1.10:443").split()
+    r = run("who", *argv, "--bundle", HUB, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    match = json.loads(r.stdout)["matches"][0]
+    assert json.loads(r.stdout)["exact"] and match["pod"] == "billing/invoice-client-6d4f9b8c7-t5rjp", match
