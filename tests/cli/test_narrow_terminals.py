@@ -94,3 +94,22 @@ def test_on_an_80_column_terminal_lines_wrap_at_words(args):
     assert max(len(line) for line in shown.splitlines()) <= 80, shown
     missing = {w for w in words_of(piped.stdout + piped.stderr) if len(w) > 3} - words_of(shown)
     assert not missing, (missing, shown)
+
+
+def test_explain_path_hops_wrap_right_of_their_stage_and_name_each_address_once():
+    r = run(80, "explain", "10.40.0.9", "orders/orders-api:80", "--bundle", HUB_SPOKE)
+    lines = r.stdout.splitlines()
+    at = max(i for i, line in enumerate(lines) if line.startswith("path "))
+    assert lines[at - 1] == ""                                  # the path is its own block
+    block = lines[at + 1:]
+    assert max(len(line) for line in lines) <= 80
+    hops = [i for i, line in enumerate(block) if re.match(r"  (egress|network|ingress|endpoint) ", line)]
+    assert hops
+    for i in hops:          # a hop's continuation lines start under its text, not at the margin
+        for line in block[i + 1:]:
+            if re.match(r"  (egress|network|ingress|endpoint) ", line) or not line.startswith(" "):
+                break
+            assert line.startswith(" " * 11), line
+    seen = " ".join(line for line in lines if line.startswith("seen by the destination") or line.startswith("aks-"))
+    entries = re.findall(r"[\d.]+ \(via [\w-]+\)", seen)
+    assert entries and len(entries) == len(set(entries)), seen
