@@ -38,9 +38,10 @@ class Flag:
 
 
 class FlagSet:
-    def __init__(self, program: str, summary: str):
+    def __init__(self, program: str, summary: str, examples: tuple[str, ...] = ()):
         self.program = program
         self.summary = summary
+        self.examples = examples       # command lines the short usage shows first
         self.flags: list[Flag] = []
         self.ignored: dict[str, str] = {}  # accepted for compatibility: name -> kind
 
@@ -54,6 +55,7 @@ class FlagSet:
         negations = {f.negated_by: f for f in self.flags if f.negated_by}
         values = {f.dest: f.default for f in self.flags}
         values["help"] = False
+        values["help_all"] = False
         i = 0
         while i < len(argv):
             arg = argv[i]
@@ -67,8 +69,9 @@ class FlagSet:
                 raise UsageError(f"unexpected argument {arg!r}", input=arg, code="E204",
                                  hint=f"run {self.program} --help")
             name, has_value, value = arg.lstrip("-").partition("=")
-            if name in ("h", "help"):
+            if name in ("h", "help", "help-all"):
                 values["help"] = True
+                values["help_all"] = values["help_all"] or name == "help-all"
                 continue
             if name in negations and not has_value:
                 values[negations[name].dest] = False
@@ -113,16 +116,47 @@ class FlagSet:
                              code="E204") from None
         return value
 
-    def usage(self) -> str:
-        lines = [f"Usage: {self.program} [flags]", "", self.summary, "", "Flags:"]
+    def usage(self, width: int = 80) -> str:
+        """Every flag described, one after the other as Go's ``flag`` lists them (``--help-all``)."""
+        import textwrap  # only a question pays for it
+
+        lines = [f"Usage: {self.program} [flags]", ""] + textwrap.wrap(self.summary, width, break_on_hyphens=False)
+        lines += ["", "Flags:"]
         for f in self.flags:
             kind = "" if f.kind == "bool" else f" {f.kind}"
-            extra = f" (or {f.negated_by})" if f.negated_by else ""
+            extra = f" (or --{f.negated_by})" if f.negated_by else ""
             default = f" (default {f.default})" if f.default not in (None, False, "") else ""
             lines.append(f"  --{f.name}{kind}{extra}")
-            lines.append(f"        {f.help}{default}")
+            lines += textwrap.wrap(f"{f.help}{default}", width, initial_indent=" " * 8, subsequent_indent=" " * 8,
+                                   break_on_hyphens=False)
+        lines += ["  -h, --help", "        this screen: the examples and the flags' names",
+                  "  --help-all", "        every flag described (this listing)"]
         if self.ignored:
             lines.append("")
-            lines.append("Accepted and ignored for compatibility with the Go agents: "
-                         + ", ".join(f"--{n}" for n in sorted(self.ignored)))
+            lines += textwrap.wrap("Accepted and ignored for compatibility with the Go agents: "
+                                   + ", ".join(f"--{n}" for n in sorted(self.ignored)), width)
+        return "\n".join(lines) + "\n"
+
+    def short_usage(self, width: int = 80) -> str:
+        """One screen (``--help``, ``-h``): the usage line, what the program does, the examples,
+        and the flags by name; ``--help-all`` describes them."""
+        import textwrap  # only a question pays for it
+
+        lines = [f"Usage: {self.program} [flags]", ""] + textwrap.wrap(self.summary, width, break_on_hyphens=False)
+        if self.examples:
+            lines += ["", "Examples:"]
+            for example in self.examples:
+                lines += textwrap.wrap(example, width - 2, initial_indent="  ", subsequent_indent="      ",
+                                       break_on_hyphens=False, break_long_words=False)
+            lines = [line + " \\" if line.startswith("  ") and nxt.startswith("      ") else line
+                     for line, nxt in zip(lines, lines[1:] + [""])]
+        metavar = {"int": "N", "str": "TEXT"}
+        names = [f"--{f.name}" + (f"\0{metavar[f.kind]}" if f.kind in metavar else "")
+                 + (f"|--{f.negated_by}" if f.negated_by else "") for f in self.flags]
+        if self.ignored:
+            names.append(f"+{len(self.ignored)}\0klog\0flags\0(ignored)")
+        lines += ["", "Flags:"] + [row.replace("\0", " ") for row in
+                                   textwrap.wrap("  ".join(names), width - 2, initial_indent="  ", subsequent_indent="  ",
+                                                 break_on_hyphens=False, break_long_words=False)]
+        lines += ["", f"`{self.program} --help-all` describes every option."]
         return "\n".join(lines) + "\n"

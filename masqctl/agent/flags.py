@@ -59,7 +59,12 @@ def foreign_chain_owner(chain: str) -> str | None:
 
 def flag_set() -> FlagSet:
     fs = FlagSet(PROGRAM, "Keep the node's masquerade rules equal to the config folder, like "
-                          "ip-masq-agent(-v2), with health, readiness and metrics.")
+                          "ip-masq-agent(-v2), with health, readiness and metrics.",
+                 # run from the repository's root: a sync printed, nothing written
+                 examples=("masqctl node-agent --once --dry-run --config-dir "
+                           "examples/config-folders/aks-hub-spoke-custom",
+                           "masqctl node-agent --once --dry-run --flavor cilium --config-dir "
+                           "examples/config-folders/aks-hub-spoke-custom"))
     fs.add("config-dir", "str", DEFAULT_CONFIG_DIR, "folder of config files (the projected ConfigMaps)")
     fs.add("flavor", "str", AZURE_V2, f"agent behaviour to reproduce: {', '.join(FLAVORS)}")
     fs.add("masq-chain", "str", DEFAULT_CHAIN, "name of the nat chain for the masquerade rules")

@@ -63,7 +63,7 @@ def run(argv: list[str]) -> int:
     # a question is answered and nothing else happens: no check of the other flags, no config
     # read, no iptables, no endpoints
     if values["help"]:
-        sys.stdout.write(fs.usage())
+        sys.stdout.write(fs.usage() if values["help_all"] else fs.short_usage())
         return EXIT_OK
     if values["version"]:
         sys.stdout.write(f"{PROGRAM} {masqctl.__version__}\n")

@@ -180,7 +180,8 @@ def parse_endpoint(text: str, name: str) -> tuple[ipaddress.IPv4Address | ipaddr
         port = _port(port_text, text, name) if port_text is not None else None
     except ValueError:
         raise UsageError(f"{text!r} is not an IP address (IP, IP:PORT or [IPv6]:PORT)", input=name,
-                         code="E210", hint="explain takes addresses, not names or CIDRs") from None
+                         code="E210", hint="an address, not a CIDR; names (nodes, pods, Services) are read from a "
+                                           "cluster or --bundle, not from --iptables or --config-dir") from None
     why = _not_routed(addr)
     if why is not None:
         raise UsageError(f"{addr} is {why}, so no masquerading decision applies to it", input=name, code="E210",

@@ -255,8 +255,21 @@ def resolve_destination(snapshot: ClusterSnapshot, text: str, family: int | None
     by_name = node_by_name(snapshot, text, "DST", family)
     if by_name is not None:
         return by_name
-    addr, port = parse_endpoint(text, "DST")
+    addr, port = parse_destination(text)
     return Endpoint(str(addr), port, "address", None, None, "")
+
+
+def parse_destination(text: str):
+    """DST as an address, once no name of the snapshot matched it: the error says which names
+    would have (E210)."""
+    try:
+        return parse_endpoint(text, "DST")
+    except UsageError as exc:
+        if exc.code != "E210" or "is not an IP address" not in exc.message:
+            raise
+        raise UsageError(f"{text!r} is not an IP address, nor a node, pod or Service of the snapshot", input="DST",
+                         code="E210", hint="give IP[:PORT], a node name, NAMESPACE/POD, NAMESPACE/SERVICE[:PORT] or a "
+                                           "Service's DNS name (SERVICE.NAMESPACE[.svc[.cluster.local]])") from None
 
 
 # --------------------------------------------------------------------------- provenance

@@ -253,7 +253,9 @@ def resolve_target(clusters, text: str, creq: ClusterRequest, src_cluster: str, 
         if ep is not None:
             text = (f"[{ep.ip}]" if ":" in ep.ip else ep.ip) + (f":{ep.port}" if ep.port is not None else "")
             break
-    addr, port = parse_endpoint(text, "DST")
+    from masqctl.analysis.explain_cluster import parse_destination
+
+    addr, port = parse_destination(text)
     ip = str(addr)
     hits: list[Target] = []
     for name, snap in clusters:

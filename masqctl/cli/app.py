@@ -222,7 +222,8 @@ def run(argv: list[str], prog_name: str = "masqctl") -> int:
     from masqctl.cli import helpscreen
 
     helpscreen.FULL["on"] = "--help-all" in argv[:argv.index("--")] if "--" in argv else "--help-all" in argv
-    argv = ["--help" if a == "--help-all" and helpscreen.FULL["on"] else a for a in argv]
+    if _command_name(argv) != "node-agent":      # the node-agent answers --help-all itself
+        argv = ["--help" if a == "--help-all" and helpscreen.FULL["on"] else a for a in argv]
     structured = output_format(argv)
     app.registered_commands.clear()
     register_commands(argv)

@@ -229,6 +229,12 @@ PLAN_SCHEMA = 1   # the version of apply's -o json document; it changes only whe
 
 
 def _err(text: str) -> None:
+    if sys.stderr.isatty():         # at words, not where the terminal cuts the line
+        import shutil
+        import textwrap
+
+        text = textwrap.fill(text, shutil.get_terminal_size().columns, break_on_hyphens=False,
+                             break_long_words=False)
     print(text, file=sys.stderr)
 
 
@@ -274,8 +280,19 @@ def print_plan(plan, verbose: int = 0, wide: bool = False) -> None:
     """The plan for a person; ``wide`` (``-o wide``): the representative flows as one table row each
     (flow, destination, before, after, the rules deciding before and after)."""
 
-    console = make_console(soft_wrap=True)
-    out = console.print
+    from rich.padding import Padding
+    from rich.text import Text
+
+    console = make_console(soft_wrap=True)      # what is copied as written: the manifest, its diff
+    prose = make_console()                      # the rest wraps at words at the terminal's width
+
+    def out(text: str = "", markup: bool = True) -> None:
+        """A line of prose, wrapped at words; its leading blanks indent every wrapped line."""
+        body = text.lstrip(" ")
+        indent = len(text) - len(body)
+        rendered = Text.from_markup(body) if markup else Text(body)
+        prose.print(Padding(rendered, (0, 0, 0, indent), expand=False) if indent else rendered)
+
     flavor = plan.before.options.flavor if plan.before.options else "?"
     out(f"[bold]Plan[/] for ConfigMap [bold]{plan.ref}[/] key {plan.key} "
         f"(agent DaemonSet {plan.before.daemonset.ref}, {flavor})", markup=True)

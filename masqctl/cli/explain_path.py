@@ -48,7 +48,8 @@ def path_lines(result) -> list[str]:
     if seen.ip is not None:
         lines.append(head + f"[bold]{escape(seen.ip)}[/]")
     else:
-        options = ", ".join(f"{c['ip'] or '?'} (via {c['node']})" for c in seen.candidates[:8])
+        # one entry per (address, node): several endpoints behind one node are seen alike
+        options = ", ".join(list(dict.fromkeys(f"{c['ip'] or '?'} (via {c['node']})" for c in seen.candidates))[:8])
         lines.append(head + "[bold yellow]not one address[/]" + (f": {escape(options)}" if options else ""))
     if any(h.stage == "ingress" for h in result.path) or seen.ip is None:
         lines.append(f"  [dim]{escape(seen.why)}[/]")   # else the summary above said it
@@ -72,8 +73,27 @@ def _after(result, hop) -> str | None:
 
 
 def render_path(result) -> None:
+    """The lines wrap at words; a hop's wrapped text stays right of its stage column."""
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
     from masqctl.cli.output import console as make_console
 
     console = make_console()
+    console.print()
+    stages = set(_STAGE.values())
     for line in path_lines(result):
-        console.print(line)
+        body = line.lstrip(" ")
+        indent = len(line) - len(body)
+        stage, _, rest = body.partition(" ")
+        if indent == 2 and stage in stages:
+            grid = Table.grid()
+            grid.add_column(width=11, no_wrap=True)
+            grid.add_column()
+            grid.add_row(Text("  " + stage), Text.from_markup(rest.lstrip(" ")))
+            console.print(grid)
+        elif indent:
+            console.print(Padding(Text.from_markup(body), (0, 0, 0, indent), expand=False))
+        else:
+            console.print(Text.from_markup(body))

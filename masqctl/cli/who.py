@@ -156,11 +156,31 @@ def _watch(req, conntrack: str | None, gathering, interval: float | None, until:
 _CONSOLE: list = []
 
 
+def _new_console():
+    """Lines wrap at words on a terminal (indented lines keep their indent); piped, each line is
+    written whole, for grep."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+
+
+def _print(console, text: str = "", style: str | None = None) -> None:
+    """One line (rich markup); its leading blanks indent every line it wraps into."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    body = text.lstrip(" ")
+    indent = len(text) - len(body)
+    rendered = Text.from_markup(body, style=style or "")
+    console.print(Padding(rendered, (0, 0, 0, indent), expand=False) if indent and not console.soft_wrap
+                  else Text(" " * indent) + rendered)
+
+
 def _console():
     if not _CONSOLE:
         from rich.console import Console
 
-        _CONSOLE.append(Console(highlight=False, soft_wrap=True))
+        _CONSOLE.append(_new_console())
     return _CONSOLE[0]
 
 
@@ -184,38 +204,37 @@ def _who_sent(m) -> str:
 
 
 def render_human(result, verbose: int = 0) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = _new_console()
     style = "bold green" if result.exact else "bold" if result.matches else "bold yellow"
-    console.print(escape(result.answer), style=style)
+    _print(console, escape(result.answer), style=style)
     where = []
     if result.node:
         where.append(f"node {result.node}")
     if result.table and result.searched:
         where.append(f"{result.table} ({result.entries} entries)")
     if where:
-        console.print(f"[dim]searched:[/] {escape(' · '.join(where))}")
+        _print(console, f"[dim]searched:[/] {escape(' · '.join(where))}")
     if result.matches:
         console.print()
         for m in result.matches:
-            console.print("  " + _match_text(m))
-            console.print(f"      {escape(_who_sent(m))}")
+            _print(console, "  " + _match_text(m))
+            _print(console, f"      {escape(_who_sent(m))}")
     if result.candidates and not result.exact:
         console.print()
-        console.print(f"[bold]candidates[/] ({len(result.candidates)}):")
+        _print(console, f"[bold]candidates[/] ({len(result.candidates)}):")
         limit = len(result.candidates) if verbose else 20
         for p in result.candidates[:limit]:
             extra = ", host network" if p.host_network else ""
-            console.print(f"  {escape(p.namespace)}/{escape(p.name)}  [dim]{escape(', '.join(p.pod_ips))}"
-                          f"{escape(', ' + p.owner if p.owner else '')}{extra}[/]")
+            _print(console, f"  {escape(p.namespace)}/{escape(p.name)}  [dim]{escape(', '.join(p.pod_ips))}"
+                            f"{escape(', ' + p.owner if p.owner else '')}{extra}[/]")
         if len(result.candidates) > limit:
-            console.print(f"  [dim]… {len(result.candidates) - limit} more (-v lists all; -o json too)[/]")
+            _print(console, f"  [dim]… {len(result.candidates) - limit} more (-v lists all; -o json too)[/]")
     if result.notes:
         console.print()
     for note in result.notes:
-        console.print(f"[dim]note:[/] {escape(note)}")
+        _print(console, f"[dim]note:[/] {escape(note)}")
 
 
 def _hostport(ip: str, port: int | None) -> str:

@@ -18,7 +18,31 @@ from masqctl.cli.app import COMMANDS
 from masqctl.cli.helpscreen import ROOT_EXAMPLES, SCREEN, WIDTH, _paragraphs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NAMES = sorted(COMMANDS) + ["completion"]
+
+
+def registry() -> list[tuple[str, ...]]:
+    """Every command and subcommand the app registers (each as its words after ``masqctl``), as
+    the shell's completion sees them: all of them registered for real."""
+    import typer.main
+
+    from masqctl.cli.app import COMPLETE_VAR, app, register_commands
+
+    app.registered_commands.clear()
+    register_commands([], environ={COMPLETE_VAR: "1"})
+    group = typer.main.get_group(app)
+
+    def walk(group, path):
+        ctx = group.context_class(group)
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            yield (*path, name)
+            if hasattr(command, "list_commands"):
+                yield from walk(command, (*path, name))
+
+    return list(walk(group, ()))
+
+
+PATHS = registry()
 
 
 def masqctl(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
@@ -26,38 +50,78 @@ def masqctl(*args: str, cwd: str = ROOT) -> subprocess.CompletedProcess:
                           timeout=60, cwd=cwd, check=False, env={**os.environ, "COLUMNS": str(WIDTH)})
 
 
-def docstring(name: str) -> str:
-    if name == "completion":
-        import masqctl.cli.app as app
-        source = open(app.__file__).read()
-        return source.split("def completion(", 1)[1].split('"""', 2)[1]
-    module, _ = COMMANDS[name]
-    return getattr(importlib.import_module(module), name).__doc__
+def shown_examples(help_text: str) -> list[str]:
+    """The example command lines a help screen shows, each joined from its ``\\`` continuations."""
+    lines = help_text.splitlines()
+    examples, joined = [], ""
+    for line in lines[lines.index("Examples:") + 1:]:
+        if not line.strip():
+            break
+        joined += line.strip().removesuffix("\\").rstrip() + " " if line.endswith("\\") else line.strip()
+        if not line.endswith("\\"):
+            examples.append(joined)
+            joined = ""
+    return examples
 
 
-@pytest.mark.parametrize("name", NAMES + [None])
-def test_help_fits_one_screen_and_starts_with_two_examples(name):
-    r = masqctl(*([name] if name else []), "--help")
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert len(lines) <= SCREEN, f"{len(lines)} lines:\n{r.stdout}"
-    assert max(len(line) for line in lines) <= WIDTH, r.stdout
-    assert lines[0].startswith("Usage: masqctl")
-    at = lines.index("Examples:")
-    assert at <= 6 and lines[at + 1].startswith("  masqctl ") and "masqctl " in "\n".join(lines[at + 2:at + 4])
-    assert r.stdout.rstrip().endswith("--help-all` describes every option.")
+def test_the_registry_has_every_command():
+    names = {p[0] for p in PATHS}
+    assert set(COMMANDS) | {"node-agent", "completion"} <= names, names
 
 
-@pytest.mark.parametrize("name", NAMES + [None])
-def test_the_two_examples_run_on_the_shipped_examples(name, tmp_path):
-    os.symlink(os.path.join(ROOT, "examples"), tmp_path / "examples")
-    examples = ROOT_EXAMPLES if name is None else _paragraphs(docstring(name))[1]
+@pytest.mark.parametrize("path", PATHS + [()], ids=lambda p: " ".join(p) or "masqctl")
+def test_help_fits_one_screen_and_starts_with_two_examples(path):
+    for ask in ("--help", "-h"):
+        r = masqctl(*path, ask)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        assert len(lines) <= SCREEN, f"{len(lines)} lines:\n{r.stdout}"
+        assert max(len(line) for line in lines) <= WIDTH, r.stdout
+        assert lines[0].startswith("Usage: masqctl")
+        at = lines.index("Examples:")
+        assert at <= 6 and lines[at + 1].startswith("  masqctl ")
+        assert len(shown_examples(r.stdout)) == 2, r.stdout
+        assert r.stdout.rstrip().endswith("--help-all` describes every option.")
+
+
+@pytest.mark.parametrize("path", PATHS + [()], ids=lambda p: " ".join(p) or "masqctl")
+def test_the_two_examples_run_from_the_repository_root(path, tmp_path):
+    examples = shown_examples(masqctl(*path, "--help").stdout)
     assert len(examples) == 2, examples
+    if not path:
+        assert tuple(examples) == ROOT_EXAMPLES
+    elif path[0] in COMMANDS:     # the help shows the docstring's examples
+        module, _ = COMMANDS[path[0]]
+        assert examples == _paragraphs(getattr(importlib.import_module(module), path[0]).__doc__)[1]
+    # the repository's root as a folder of links to its entries: an example's paths resolve as
+    # there, and what an example writes (collect's bundle) lands in the test's own folder
+    root = tmp_path / "root"
+    root.mkdir()
+    for entry in os.listdir(ROOT):
+        if not entry.startswith("."):
+            os.symlink(os.path.join(ROOT, entry), root / entry)
     for example in examples:
+        # a shell function for `masqctl`, and a HOME of the test's own (completion writes under it)
         script = f'masqctl() {{ "{sys.executable}" -m masqctl.cli.main "$@"; }}; {example}'
-        r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        r = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60, cwd=root,
                            env={**os.environ, "PYTHONPATH": ROOT, "HOME": str(tmp_path)}, check=False)
         assert r.returncode == 0, (example, r.stdout[-2000:], r.stderr[-2000:])
+        assert r.stdout or "> " in example, example
+
+
+def test_node_agent_help_all_is_the_full_flag_listing():
+    from masqctl.agent.flags import flag_set
+
+    short, full = masqctl("node-agent", "--help").stdout, masqctl("node-agent", "--help-all").stdout
+    assert masqctl("node-agent", "-help-all").stdout == full != short
+    assert masqctl("node-agent", "-h").stdout == masqctl("node-agent", "-help").stdout == short
+    fs = flag_set()
+    for flag in fs.flags:
+        assert f"--{flag.name}" in short.replace("|", " ").split() or f"--{flag.name} " in short, flag.name
+        assert f"  --{flag.name}" in full and flag.help.split()[0] in full, flag.name
+    assert f"+{len(fs.ignored)} klog flags" in short
+    assert all(f"--{name}" in full for name in fs.ignored)
+    assert max(len(line) for line in full.splitlines()) <= WIDTH
 
 
 @pytest.mark.parametrize("name", sorted(COMMANDS))

@@ -45,6 +45,20 @@ def test_an_unknown_name_is_still_an_input_error():
     assert r.returncode == 2 and "E210" in r.stderr
 
 
+def test_an_unknown_destination_name_says_which_names_are_taken():
+    r = run("explain", POD, "nope.example.com", "--bundle", HUB, "-o", "json")
+    doc = json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and doc["code"] == "E210" and doc["input"] == "DST"
+    assert "nor a node, pod or Service of the snapshot" in doc["message"]
+    assert "NAMESPACE/SERVICE[:PORT]" in doc["hint"] and "DNS name" in doc["hint"]
+
+
+def test_offline_an_address_is_needed_and_the_hint_says_where_names_work():
+    dump = os.path.join(HUB, "nodes", NODE0, "iptables-save.txt")
+    r = run("explain", "10.40.0.9", "orders-api.orders", "--iptables", dump)
+    assert r.returncode == 2 and "E210" in r.stderr and "--bundle" in r.stderr
+
+
 def test_add_evaluates_the_planned_chain_on_the_captured_rules():
     before = as_json(POD, "10.42.1.10:443", "--bundle", HUB)
     after = as_json(POD, "10.42.1.10:443", "--bundle", HUB, "--add", "10.42.0.0/15")

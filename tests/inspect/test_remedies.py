@@ -96,3 +96,36 @@ def test_the_verdict_names_the_first_remedy(tmp_path):
     first = next(f for f in doc["findings"] if f["severity"] in ("error", "warning"))
     assert first["remedy"]["command"] and doc["summary"]["verdict"].split(" → ")[1].startswith(
         first["remedy"]["command"] + ";")
+
+
+@pytest.mark.parametrize("user", [None, {"ip-masq-agent": "nonMasqueradeCIDRs:\n  - 10.60.0.0/16\nmasqLinkLocal: false\n"}],
+                         ids=["no-user-configmap", "user-configmap-with-other-keys"])
+def test_the_mq008_manifest_is_the_one_apply_writes(tmp_path, user):
+    """inspect's MQ008 manifest and `apply --goal preserve-source-ip -o yaml` are one manifest: the same
+    labels, the same YAML, the user file's other keys kept."""
+    bundle = variant(tmp_path, "peered", user=user)
+    doc = json.loads(run("inspect", "--bundle", bundle, "-o", "json").stdout)
+    mq008 = next(f for f in doc["findings"] if f["code"] == "MQ008")
+    assert mq008["remedy"]["command"] == "masqctl apply --goal preserve-source-ip"
+    r = run(*shlex.split(mq008["remedy"]["command"])[1:], "--bundle", bundle, "-o", "yaml")
+    assert r.returncode == 0, r.stderr
+    assert mq008["remedy"]["configmap"] == r.stdout
+    assert mq008["remedy"]["configmap"] in mq008["fix"]
+    assert yaml.safe_load(r.stdout)["metadata"]["labels"]["addonmanager.kubernetes.io/mode"] == "EnsureExists"
+    if user:
+        assert "masqLinkLocal: false" in r.stdout and "10.60.0.0/16" in r.stdout
+
+
+def test_mq008_points_at_who_for_the_meantime_and_that_command_runs():
+    """Until the ConfigMap is changed, MQ008's fix names `masqctl who` (from the finding's own code,
+    docs/findings.md says the same); filled in with the field report's log line it names the pod."""
+    doc = json.loads(run("inspect", "--bundle", HUB, "-o", "json").stdout)
+    fix = next(f for f in doc["findings"] if f["code"] == "MQ008")["fix"]
+    meantime = next(line for line in fix.splitlines() if "masqctl who" in line)
+    template = meantime.split("masqctl who ", 1)[1].split(" (", 1)[0]
+    assert template == "NODE_IP:PORT --to DST:PORT", meantime
+    argv = template.replace("NODE_IP:PORT", "10.40.0.4:51234").replace("DST:PORT", "10.42.1.10:443").split()
+    r = run("who", *argv, "--bundle", HUB, "-o", "json")
+    assert r.returncode == 0, r.stderr
+    match = json.loads(r.stdout)["matches"][0]
+    assert json.loads(r.stdout)["exact"] and match["pod"] == "billing/invoice-client-6d4f9b8c7-t5rjp", match

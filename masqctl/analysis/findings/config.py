@@ -55,11 +55,27 @@ def agent_nodes(ctx: Context) -> tuple[str, ...]:
 
 
 def user_configmap_yaml(cidrs: list[str], *, name: str = AKS_USER_CONFIGMAP, key: str = AKS_USER_KEY,
-                        namespace: str = "kube-system", extra: str = "") -> str:
-    """A complete user ConfigMap with these CIDRs (what ``kubectl apply -f`` takes)."""
-    items = "".join(f"      - {c}\n" for c in cidrs)
-    return (f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
-            f"  labels:\n    component: ip-masq-agent\ndata:\n  {key}: |\n    nonMasqueradeCIDRs:\n{items}{extra}")
+                        namespace: str = "kube-system", view: AgentConfigView | None = None) -> str:
+    """A complete user ConfigMap with these CIDRs (what ``kubectl apply -f`` takes), written as
+    ``masqctl apply`` writes it: the conventional labels, and the user file's other keys kept
+    when ``view`` shows one (``analysis.userconfig``, the same editor and YAML)."""
+    from masqctl.analysis.userconfig import CONVENTIONAL_LABELS, configmap_object, edit_user_file, to_yaml
+
+    current = user_file(view) if view is not None else None
+    flavor = view.options.flavor if view is not None and view.options is not None else AZURE_V2
+    try:
+        text = edit_user_file(key, current.text if current else None, flavor, list(cidrs)).text
+    except ConfigError:     # a user file the agent cannot read: the list alone (MQ002 says why)
+        text = edit_user_file(key, None, flavor, list(cidrs)).text
+    return to_yaml(configmap_object(namespace, name, data={key: text}, labels=CONVENTIONAL_LABELS, annotations={}))
+
+
+def user_file(view: AgentConfigView):
+    """The user's file (the AKS user ConfigMap's key) the agent sees, when it is there."""
+    for f in view.files:
+        if f.configmap.endswith("/" + AKS_USER_CONFIGMAP) and f.key == AKS_USER_KEY and f.present:
+            return f
+    return None
 
 
 def user_cidrs(view: AgentConfigView) -> list[str]:

@@ -110,7 +110,7 @@ def mq007(ctx: Context) -> None:
     if not gaps:
         return
     cidrs = list(dict.fromkeys(p.cidr for p in gaps))
-    snippet = user_configmap_yaml(list(dict.fromkeys(user_cidrs(view) + cidrs)))
+    snippet = user_configmap_yaml(list(dict.fromkeys(user_cidrs(view) + cidrs)), view=view)
     # in node-subnet mode --goal fix adds the cluster's own stale ranges (analysis.recommend, step 4)
     command = (APPLY_FIX if mode.name == "azure-cni-node-subnet" else
                "masqctl apply " + " ".join(f"--add {c}" for c in cidrs))
@@ -161,7 +161,7 @@ def mq008(ctx: Context) -> None:
     evidence += [f"effective nonMasqueradeCIDRs: {', '.join(view.config.cidrs())}"] + list(mode.evidence[:2])
     sync = [p for p in gaps if p.peering.sync_level and p.peering.sync_level.lower() != "fullyinsync"]
     cidrs = list(dict.fromkeys(p.cidr for p in gaps))
-    snippet = user_configmap_yaml(list(dict.fromkeys(user_cidrs(view) + cidrs)))
+    snippet = user_configmap_yaml(list(dict.fromkeys(user_cidrs(view) + cidrs)), view=view)
     ctx.add("MQ008", WARNING,
             f"Pod traffic to peered VNet range(s) {', '.join(cidrs)} is masqueraded to the node IP, although in "
             f"{mode.name} mode pod IPs are VNet addresses the peered VNets can route back to: the destination sees "
