@@ -76,6 +76,7 @@ class Target:
     service_port: object | None = None
     pod: object | None = None
     node: str | None = None
+    notes: list[str] = field(default_factory=list)   # how DST was read (a node name: its InternalIP)
 
     @property
     def dst(self) -> str:
@@ -248,11 +249,21 @@ def resolve_target(clusters, text: str, creq: ClusterRequest, src_cluster: str, 
         return Target("pod", name, ep.ip, None, f"{ep.how} in cluster {name}", pod=ep.pod, node=ep.node)
     from masqctl.analysis.explain_cluster import node_by_name
 
+    named = None
     for _, snap in clusters:         # a node name: its InternalIP (and the port given with it)
         ep = node_by_name(snap, text, "DST", family)
         if ep is not None:
             text = (f"[{ep.ip}]" if ":" in ep.ip else ep.ip) + (f":{ep.port}" if ep.port is not None else "")
+            named = f"node {ep.node} resolved to its InternalIP {ep.ip}"
             break
+    target = _address_target(clusters, text, creq, src_cluster)
+    if named is not None:
+        target.notes.append(named)
+    return target
+
+
+def _address_target(clusters, text: str, creq: ClusterRequest, src_cluster: str) -> Target:
+    """DST given as an address (``IP[:PORT]``) over every cluster."""
     addr, port = parse_endpoint(text, "DST")
     ip = str(addr)
     hits: list[Target] = []
@@ -343,7 +354,7 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
     seen_out = ev.source_ip_seen
     egress_hop = Hop("egress", src_name, egress.node, source.ip, target.dst, ev.masqueraded,
                      egress.base._rule_dict(ev.primary.deciding) if ev.agreed else None,
-                     [egress.base.summary.split(" — ")[0]])
+                     [*target.notes, egress.base.summary.split(" — ")[0]])
     path = [egress_hop]
     snaps = dict(clusters)
     # the same cluster, or outside every cluster: today's answer
