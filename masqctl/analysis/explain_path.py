@@ -488,6 +488,9 @@ def _why(target: Target, ingress: list[IngressHop], candidates: list[dict], ip, 
     if reasons:
         return policy + "undecided: " + "; ".join(dict.fromkeys(reasons))
     distinct = sorted({c["ip"] for c in candidates if c["ip"]})
+    dropped = [h for h in ingress if h.candidates and all(c.kind == "dropped" for c in h.candidates)]
+    if not distinct and dropped:
+        return policy + "nothing arrives: " + "; ".join(f"on node {h.node}: {h.why}" for h in dropped[:3])
     if not distinct:
         return policy + "no candidate endpoint"
     listed = ", ".join(f"{c['ip']} via {c['node']}" + (f" to {c['endpoint']}" if c.get('endpoint') else "")

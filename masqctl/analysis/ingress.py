@@ -147,6 +147,103 @@ def _candidate(o: Outcome) -> IngressCandidate:
                             else round(o.probability, 6), list(o.conditions), o.reason)
 
 
+_EXTERNAL = "KUBE-EXTERNAL-SERVICES"
+
+
+def _port_in(spec: str, port: int | None) -> bool | None:
+    if port is None:
+        return None
+    lo, _, hi = spec.partition(":")
+    try:
+        return int(lo or 0) <= port <= int(hi or lo or 65535)
+    except ValueError:
+        return None
+
+
+def _drop_rule_matches(rule, dst: str, dport: int | None, proto: str, local: set[str]) -> bool | None:
+    """Whether a rule of kube-proxy's KUBE-EXTERNAL-SERVICES matches a new connection to
+    ``dst:dport``; None when it has a match this check does not read."""
+    try:
+        addr = ipaddress.ip_address(dst)
+    except ValueError:
+        return None
+    for m in rule.matches:
+        if m.module == "-d":
+            try:
+                hit = addr in ipaddress.ip_network(m.value, strict=False)
+            except ValueError:
+                return None
+        elif m.module == "-p":
+            hit = m.value.lower() == proto
+        elif m.module == "comment":
+            continue
+        elif m.module in ("tcp", "udp", "sctp"):
+            hit = m.module == proto
+            for neg, opt, vals in m.options:
+                if opt not in ("--dport", "--destination-port") or len(vals) != 1:
+                    return None
+                inside = _port_in(vals[0], dport)
+                if inside is None:
+                    return None
+                hit = hit and (inside != neg)
+        elif m.module == "addrtype":
+            hit = True
+            for neg, opt, vals in m.options:
+                if opt != "--dst-type" or vals != ["LOCAL"] and tuple(vals) != ("LOCAL",):
+                    return None
+                hit = hit and ((dst in local) != neg)
+        else:
+            return None
+        if m.negated and m.module in ("-d", "-p"):
+            hit = not hit
+        if not hit:
+            return False
+    return True
+
+
+def filter_drops(candidates: list[IngressCandidate], dump, proto: str | None, local_addresses: list[str],
+                 hook: str = "filter INPUT/FORWARD") -> list[IngressCandidate]:
+    """The candidates with kube-proxy's filter-table drops applied: a new connection that no
+    rule DNATed, to a Service address or node port of an ``externalTrafficPolicy: Local``
+    Service this node has no endpoint of, is dropped by ``KUBE-EXTERNAL-SERVICES`` ("… has no
+    local endpoints"). A rule there this check cannot read leaves the candidate undecided."""
+    table = dump.table("filter") if dump is not None else None
+    chain = table.chain(_EXTERNAL) if table is not None else None
+    if chain is None or not len(chain):
+        return candidates
+    proto = (proto or "tcp").lower()
+    local = set(local_addresses)
+    out = []
+    for c in candidates:
+        if c.kind in ("dropped", "unknown") or c.dnat is not None or c.endpoint_ip is None:
+            out.append(c)
+            continue
+        port = _port_of(c.endpoint)
+        for rule in chain.rules:
+            hit = _drop_rule_matches(rule, c.endpoint_ip, port, proto, local)
+            step = Step(hook, _EXTERNAL, rule.index, rule.text, "match" if hit else "unknown", rule.target or "",
+                        rule.lineno)
+            if hit is None:
+                c = replace(c, kind="unknown", masqueraded=None, seen_ip=None, deciding=step,
+                            reason=f"filter {_EXTERNAL} rule {rule.index} may drop it (a match masqctl does not "
+                                   f"read here): {rule.text}")
+                break
+            if hit and rule.target in ("DROP", "REJECT"):
+                c = replace(c, kind="dropped", masqueraded=False, seen_ip=None, deciding=step,
+                            reason=f"dropped by filter {_EXTERNAL} rule {rule.index}")
+                break
+            if hit and rule.target in ("ACCEPT", "RETURN"):
+                break
+        out.append(c)
+    return out
+
+
+def _port_of(endpoint: str | None) -> int | None:
+    if not endpoint or not endpoint.rsplit(":", 1)[-1].isdigit() or endpoint.count(":") == 0:
+        return None
+    return int(endpoint.rsplit(":", 1)[1])
+
+
 def _rule_ref(step: Step | None) -> str:
     if step is None:
         return "no rule"
@@ -221,7 +318,8 @@ def walk_ingress(*, node: str | None, src: str, dst: str, proto: str | None, dum
     if in_interface is None:
         notes.append("the node's NIC is not known (no ip-addr.txt address holds the node IP): rules matching "
                      "--in-interface were evaluated both ways")
-    candidates = [_candidate(o) for o in ex.evaluation.outcomes]
+    candidates = filter_drops([_candidate(o) for o in ex.evaluation.outcomes], ex.dump, proto,
+                              list(local_addresses or []))
     masq, seen, why = summarize_candidates(candidates, src)
     if ex.evaluation.truncated:
         masq, seen, why = None, None, "too many branches to enumerate: " + why
@@ -297,7 +395,8 @@ def ingress_on_node(snapshot, node_name: str, src: str, dst: str, proto: str | N
         before = hop.explanation.evaluation
         rest_on_capture(hop.explanation, label)
         if hop.explanation.evaluation is not before:
-            hop.candidates = [_candidate(o) for o in hop.explanation.evaluation.outcomes]
+            hop.candidates = filter_drops([_candidate(o) for o in hop.explanation.evaluation.outcomes],
+                                          hop.explanation.dump, proto, locals_)
             hop.masqueraded, hop.seen_ip, hop.why = summarize_candidates(hop.candidates, src)
             hop.deciding_rule = None
     return hop
