@@ -174,7 +174,9 @@ def _drop_rule_matches(rule, dst: str, dport: int | None, proto: str, local: set
             except ValueError:
                 return None
         elif m.module == "-p":
-            hit = m.value.lower() == proto
+            if m.value.lower() not in ("tcp", "udp", "sctp", "icmp", "all"):
+                return None
+            hit = m.value.lower() in (proto, "all")
         elif m.module == "comment":
             continue
         elif m.module in ("tcp", "udp", "sctp"):
@@ -211,6 +213,9 @@ def filter_drops(candidates: list[IngressCandidate], dump, proto: str | None, lo
     chain = table.chain(_EXTERNAL) if table is not None else None
     if chain is None or not len(chain):
         return candidates
+    hooks = [table.chain(h) for h in ("INPUT", "FORWARD")]
+    if not any(r.target == _EXTERNAL for h in hooks if h is not None for r in h.rules):
+        return candidates           # not reached from INPUT or FORWARD: it decides nothing
     proto = (proto or "tcp").lower()
     local = set(local_addresses)
     out = []
