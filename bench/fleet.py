@@ -20,7 +20,6 @@ Prints both, and the ratio fleet / sum (the goal: at most 2.0).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
@@ -31,14 +30,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(f"masqctl_bench_{name}", os.path.join(HERE, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from timing import best, load_bench  # noqa: E402
 
 
 def _second_octet(k: int) -> int:
@@ -91,7 +85,7 @@ def peer(vnet: dict, name: str, remote_id: str, space: str) -> None:
 
 
 def generate_fleet(root: str, clusters: int, nodes: int, services: int, endpoints: int, workloads: int) -> list[str]:
-    bench = _load("inspect")
+    bench = load_bench("inspect")
     base = os.path.join(root, "base")
     os.makedirs(base)
     bench.write_bundle_dir(base, nodes, services, endpoints, workloads, False)
@@ -149,14 +143,13 @@ def main() -> int:
         t0 = time.perf_counter()
         folders = generate_fleet(root, args.clusters, args.nodes, args.services, args.endpoints, args.workloads)
         print(f"generated {args.clusters} clusters x {args.nodes} nodes in {time.perf_counter() - t0:.1f} s")
-        timing = _load("timing")
         # inspect exits 1 on error findings (the generated drift): only 2 and above is a failure here
         cli = ["sh", "-c", '"$0" "$@" >/dev/null; [ $? -le 1 ]', sys.executable, "-m", "masqctl.cli.main", "inspect",
                "-o", "json"]
         os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
         fleet_cmd = cli + [a for f in folders for a in ("--bundle", f)]
         singles = [cli + ["--bundle", f] for f in folders]
-        times = timing.best([fleet_cmd, *singles], args.repeat)
+        times = best([fleet_cmd, *singles], args.repeat)
         fleet_t, single_ts = times[0], times[1:]
         import subprocess
 

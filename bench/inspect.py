@@ -47,21 +47,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# This file is named like the standard library's ``inspect``: keep its folder off sys.path so that
-# ``import inspect`` (dataclasses, typing…) gets the real one, and load the table generator by path.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+# This file is named like the standard library's ``inspect``: keep its folder at the end of sys.path
+# so that ``import inspect`` (dataclasses, typing…) gets the real one, and load the table generator
+# by path.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
 
+from timing import load_bench  # noqa: E402
 
-def _load(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"masqctl_bench_{name}", os.path.join(HERE, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = _load("kube_proxy_table").generate
+generate = load_bench("kube_proxy_table").generate
 
 SUB = "3f2a9c1e-8b7d-4e6f-a5c4-1d2e3f4a5b6c"
 RG = "rg-fleet"

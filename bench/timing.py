@@ -1,12 +1,27 @@
 """Timing of whole processes for the benchmarks: each figure's best or median run, rounds
-interleaved; and the environment that times Python as installed (bytecode compiled once)."""
+interleaved; the environment that times Python as installed (bytecode compiled once); and the
+one loader of a benchmark script by path (``bench/inspect.py`` is named like the standard
+library's ``inspect``, so the benchmarks keep their folder at the end of ``sys.path``)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import statistics
 import subprocess
 import time
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def load_bench(name: str):
+    """The benchmark script ``bench/<name>.py`` as a module of its own (``masqctl_bench_<name>``),
+    loaded by path: ``import inspect`` must still give the standard library's."""
+    spec = importlib.util.spec_from_file_location(f"masqctl_bench_{name}", os.path.join(HERE, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rounds(cmds: list[list[str]], repeat: int, env: dict | None = None) -> list[list[float]]:

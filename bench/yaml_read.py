@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import sys
@@ -29,17 +28,16 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
 sys.path.insert(0, ROOT)
 
 from masqctl.cluster import yamlio  # noqa: E402
 
 
 def _bench_inspect():
-    spec = importlib.util.spec_from_file_location("masqctl_bench_inspect", os.path.join(HERE, "inspect.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from timing import load_bench
+
+    return load_bench("inspect")
 
 
 def generate(nodes: int, workloads: int) -> str:

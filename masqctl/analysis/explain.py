@@ -52,6 +52,7 @@ class Request:
     # in-memory inputs (explain on a cluster snapshot): the texts of a node capture and the
     # agent's effective config, each with the label errors and notes name it by
     iptables_label: str | None = None    # e.g. "nodes/aks-1/iptables-save.txt"; with iptables_text
+    iptables_dump: Dump | None = None    # iptables_text already parsed (one parse shared by nodes alike)
     ip_addr_text: str | None = None
     ip_addr_label: str | None = None
     config: object | None = None         # masqctl.engine.EffectiveConfig: what-if from this config
@@ -368,7 +369,7 @@ def explain(req: Request) -> Explanation:
         else:
             text = _read(req.iptables, "iptables-save", req.iptables_text)
             label = "stdin" if req.iptables == "-" else req.iptables
-        dump = load_dump(text, label)
+        dump = req.iptables_dump if req.iptables_dump is not None else load_dump(text, label)
         if req.iptables_label is not None:
             source_desc["iptables"] = label
         if dump.family is not None and dump.family != src.version:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 
 from masqctl.analysis.explain import parse_endpoint
 from masqctl.analysis.explain_cluster import ClusterExplanation, ClusterRequest, explain_snapshot, resolve_source
-from masqctl.analysis.ingress import IngressHop, ingress_on_node
+from masqctl.analysis.ingress import IngressDumps, IngressHop, ingress_on_node
 from masqctl.analysis.mode import detect_mode
 from masqctl.analysis.network import network_map
 from masqctl.errors import InputError, UsageError
@@ -76,6 +76,7 @@ class Target:
     service_port: object | None = None
     pod: object | None = None
     node: str | None = None
+    notes: list[str] = field(default_factory=list)   # how DST was read (a node name: its InternalIP)
 
     @property
     def dst(self) -> str:
@@ -248,11 +249,21 @@ def resolve_target(clusters, text: str, creq: ClusterRequest, src_cluster: str, 
         return Target("pod", name, ep.ip, None, f"{ep.how} in cluster {name}", pod=ep.pod, node=ep.node)
     from masqctl.analysis.explain_cluster import node_by_name
 
+    named = None
     for _, snap in clusters:         # a node name: its InternalIP (and the port given with it)
         ep = node_by_name(snap, text, "DST", family)
         if ep is not None:
             text = (f"[{ep.ip}]" if ":" in ep.ip else ep.ip) + (f":{ep.port}" if ep.port is not None else "")
+            named = f"node {ep.node} resolved to its InternalIP {ep.ip}"
             break
+    target = _address_target(clusters, text, creq, src_cluster)
+    if named is not None:
+        target.notes.append(named)
+    return target
+
+
+def _address_target(clusters, text: str, creq: ClusterRequest, src_cluster: str) -> Target:
+    """DST given as an address (``IP[:PORT]``) over every cluster."""
     from masqctl.analysis.explain_cluster import parse_destination
 
     addr, port = parse_destination(text)
@@ -325,7 +336,9 @@ def resolve_source_cluster(clusters, creq: ClusterRequest, family: int | None):
 
 # --------------------------------------------------------------------------- the walk
 
-def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
+def explain_path(clusters, creq: ClusterRequest, dumps: IngressDumps | None = None) -> PathExplanation:
+    """The path of ``creq`` over ``clusters``; ``dumps`` holds the parsed captures of the receiving
+    nodes (one per call when not given; pass one to share them between explains of one fleet)."""
     clusters = [(c.name, c.snapshot) if hasattr(c, "snapshot") else tuple(c) for c in clusters]
     fam = None
     for text in (creq.dst, creq.src):
@@ -345,7 +358,7 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
     seen_out = ev.source_ip_seen
     egress_hop = Hop("egress", src_name, egress.node, source.ip, target.dst, ev.masqueraded,
                      egress.base._rule_dict(ev.primary.deciding) if ev.agreed else None,
-                     [egress.base.summary.split(" — ")[0]])
+                     [*target.notes, egress.base.summary.split(" — ")[0]])
     path = [egress_hop]
     snaps = dict(clusters)
     # the same cluster, or outside every cluster: today's answer
@@ -400,8 +413,10 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
     elif nodes is None:
         reasons.append(node_why)
     else:
+        dumps = dumps if dumps is not None else IngressDumps()   # captures alike: one parse
+        pod_of = _pod_finder(dst_snap)
         for node in nodes:
-            hop = ingress_on_node(dst_snap, node, seen_out, target.dst, sub.proto)
+            hop = ingress_on_node(dst_snap, node, seen_out, target.dst, sub.proto, dumps)
             ingress.append(hop)
             path.append(Hop("ingress", target.cluster, node, seen_out, target.dst, hop.masqueraded,
                             hop.deciding_rule, [node_why, hop.why] + hop.notes[:4]))
@@ -412,7 +427,7 @@ def explain_path(clusters, creq: ClusterRequest) -> PathExplanation:
             for c in hop.candidates:
                 if c.kind == "dropped":
                     continue
-                pod = _pod_of(dst_snap, c.endpoint_ip) if c.endpoint_ip else None
+                pod = pod_of(c.endpoint_ip) if c.endpoint_ip else None
                 endpoint = f"{pod.namespace}/{pod.name}" if pod is not None else None
                 if c.dnat is None and pod is None and target.kind != "node":
                     reasons.append(f"on node {node} no rule DNATs {target.dst} and no pod has {c.endpoint_ip}")
@@ -441,8 +456,23 @@ def _with_port(ip: str, port: int | None) -> str:
 
 
 def _pod_of(snapshot, ip: str):
-    live = [p for p in snapshot.workloads if ip in p.pod_ips and (p.phase or "").lower() not in ("succeeded", "failed")]
-    return next((p for p in live if not p.host_network), live[0] if live else None)
+    return _pod_finder(snapshot)(ip)
+
+
+def _pod_finder(snapshot):
+    """``ip -> pod`` over the snapshot's live pods (one pass over them, however many lookups):
+    the first pod not on the host network with that IP, else the first one."""
+    by_ip: dict[str, list] = {}
+    for p in snapshot.workloads:
+        if (p.phase or "").lower() in ("succeeded", "failed"):
+            continue
+        for ip in dict.fromkeys(p.pod_ips):
+            by_ip.setdefault(ip, []).append(p)
+
+    def find(ip: str):
+        live = by_ip.get(ip) or []
+        return next((p for p in live if not p.host_network), live[0] if live else None)
+    return find
 
 
 def _why(target: Target, ingress: list[IngressHop], candidates: list[dict], ip, reasons: list[str], node_why: str) -> str:
@@ -460,6 +490,9 @@ def _why(target: Target, ingress: list[IngressHop], candidates: list[dict], ip, 
     if reasons:
         return policy + "undecided: " + "; ".join(dict.fromkeys(reasons))
     distinct = sorted({c["ip"] for c in candidates if c["ip"]})
+    dropped = [h for h in ingress if h.candidates and all(c.kind == "dropped" for c in h.candidates)]
+    if not distinct and dropped:
+        return policy + "nothing arrives: " + "; ".join(f"on node {h.node}: {h.why}" for h in dropped[:3])
     if not distinct:
         return policy + "no candidate endpoint"
     listed = ", ".join(f"{c['ip']} via {c['node']}" + (f" to {c['endpoint']}" if c.get('endpoint') else "")

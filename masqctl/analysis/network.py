@@ -13,6 +13,7 @@ destination sees, given who masquerades (:mod:`masqctl.analysis.mode`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -53,8 +54,8 @@ class Place:
     notes: tuple[str, ...] = ()
     ref: str | None = None     # the object's name: node name, namespace/pod, subnet name
 
-    @property
-    def network(self):
+    @functools.cached_property
+    def network(self):       # read for every place on every lookup: parsed once
         return ipaddress.ip_network(self.cidr, strict=False) if self.cidr else None
 
     @property

@@ -76,6 +76,7 @@ class Service:
     node_ports: tuple[int, ...] = ()              # one per port (LoadBalancer)
     external_traffic_policy: str = "Cluster"      # LoadBalancer only (the ingress-nginx chart's default)
     annotations: dict | None = None
+    health_check_node_port: int | None = None     # externalTrafficPolicy Local: the API server allocates one
 
 
 @dataclass
@@ -419,6 +420,11 @@ def example(name: str) -> Example:
                           [nodes[0].pod_ips[4], nodes[1].pod_ips[4]], type="LoadBalancer", lb_ip="10.42.1.10",
                           node_ports=(30412, 31785), external_traffic_policy="Cluster",
                           annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"})
+        # a Service that keeps its clients' addresses: only the node with its endpoint receives
+        audit = Service("audit", "audit-api", "10.0.143.52", [("https", "tcp", 443, 8443)], [nodes[1].pod_ips[6]],
+                        type="LoadBalancer", lb_ip="10.42.1.11", node_ports=(31226,), external_traffic_policy="Local",
+                        health_check_node_port=32318,
+                        annotations={"service.beta.kubernetes.io/azure-load-balancer-internal": "true"})
         return Example(
             name=name, cluster="aks-hub", subscription=sub, resource_group="rg-hub", location="westeurope",
             node_resource_group="MC_rg-hub_aks-hub_westeurope", collected_at="2025-09-19T20:13:05Z",
@@ -436,9 +442,10 @@ def example(name: str) -> Example:
             agent_pod_labels={"controller-revision-hash": "6f8d9c7b5d", "k8s-app": "azure-ip-masq-agent",
                               "kubernetes.azure.com/managedby": "aks", "pod-template-generation": "1", "tier": "node"},
             services=[*_common_services("10.0.0.0", [nodes[0].pod_ips[0], nodes[1].pod_ips[0]],
-                                        [nodes[0].pod_ips[1], nodes[1].pod_ips[1]]), ingress],
+                                        [nodes[0].pod_ips[1], nodes[1].pod_ips[1]]), ingress, audit],
             workloads=[("ingress-nginx", "ingress-nginx-controller-6d9c8b7f4-2xk9p", "ingress-nginx-controller", 0),
-                       ("ingress-nginx", "ingress-nginx-controller-6d9c8b7f4-7qv5m", "ingress-nginx-controller", 1)],
+                       ("ingress-nginx", "ingress-nginx-controller-6d9c8b7f4-7qv5m", "ingress-nginx-controller", 1),
+                       ("audit", "audit-api-5f7b9c6d8-q4wzn", "audit-api", 1)],
             kube_proxy_local=["!", "-i", "azv+"],
         )
     if name == "aks-pod-subnet":
@@ -689,7 +696,8 @@ def pods(ex: Example) -> list[dict]:
                         image={"web": "mcr.microsoft.com/azurelinux/base/nginx:1.25",
                                "orders-api": "contoso.azurecr.io/orders-api:2.14.1",
                                "invoice-client": "contoso.azurecr.io/invoice-client:1.3.0",
-                               "ingress-nginx-controller": "registry.k8s.io/ingress-nginx/controller:v1.11.2"}[app],
+                               "ingress-nginx-controller": "registry.k8s.io/ingress-nginx/controller:v1.11.2",
+                               "audit-api": "contoso.azurecr.io/audit-api:3.2.0"}[app],
                         container=app, owner=("ReplicaSet", "-".join(name.split("-")[:-1]))))
     return out
 
@@ -718,6 +726,8 @@ def services(ex: Example) -> list[dict]:
                 "sessionAffinity": "None", "type": s.type}
         if s.type == "LoadBalancer":
             spec.update({"allocateLoadBalancerNodePorts": True, "externalTrafficPolicy": s.external_traffic_policy})
+            if s.health_check_node_port is not None:
+                spec["healthCheckNodePort"] = s.health_check_node_port
         selector = _selector(ex, s)
         if selector is not None:
             spec["selector"] = selector
@@ -860,8 +870,9 @@ def _svc_port_name(s: Service, port: str) -> str:
     return f"{s.namespace}/{s.name}:{port}" if port else f"{s.namespace}/{s.name}"
 
 
-def kube_proxy_nat(ex: Example) -> tuple[list[str], list[str]]:
-    """(chain declarations, rules) of kube-proxy's nat table (iptables mode, v1.31)."""
+def kube_proxy_nat(ex: Example, node: NodeSpec) -> tuple[list[str], list[str], list[str]]:
+    """(chain declarations, rules) of kube-proxy's nat table on ``node`` (iptables mode, v1.31),
+    and the rules it adds to the filter table there (externalTrafficPolicy Local)."""
     chains = ["KUBE-KUBELET-CANARY", "KUBE-MARK-MASQ", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-PROXY-CANARY",
               "KUBE-SERVICES"]
     rules = ['-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
@@ -871,7 +882,9 @@ def kube_proxy_nat(ex: Example) -> tuple[list[str], list[str]]:
              "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
              "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
              '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully']
-    svc_rules, sep_rules, nodeport_rules, ext_rules = [], [], [], []
+    # kube-proxy's local detector: IfNotLocal is kube_proxy_local, IfLocal the same match without "!"
+    if_local = ex.kube_proxy_local[1:] if ex.kube_proxy_local[:1] == ["!"] else ex.kube_proxy_local
+    svc_rules, sep_rules, nodeport_rules, ext_rules, filter_rules = [], [], [], [], []
     for s in ex.services:
         for port_name, proto, port, target in s.ports:
             spn = _svc_port_name(s, port_name)
@@ -881,36 +894,79 @@ def kube_proxy_nat(ex: Example) -> tuple[list[str], list[str]]:
                              f"-m {proto} --dport {port} -j {svc}")
             svc_rules.append(f"-A {svc} {' '.join(ex.kube_proxy_local)} -d {s.cluster_ip}/32 -p {proto} -m comment "
                              f'--comment "{spn} cluster IP" -m {proto} --dport {port} -j KUBE-MARK-MASQ')
+            eps = sorted(s.endpoints)
+            local_eps = [ep for ep in eps if ep in node.pod_ips]
             if s.type == "LoadBalancer":
-                # kube-proxy (iptables mode) for externalTrafficPolicy Cluster, as in upstream
-                # kubernetes/kubernetes pkg/proxy/iptables/proxier_test.go, TestOverallIPTablesRules (the
-                # "ns4/svc4:p80 external IP" and "ns5/svc5:p80 loadbalancer IP" rules, their KUBE-EXT chains
-                # "masquerade traffic for … external destinations", and KUBE-NODEPORTS)
-                assert s.external_traffic_policy == "Cluster", "only externalTrafficPolicy Cluster is generated"
+                # kube-proxy (iptables mode), upstream kubernetes/kubernetes pkg/proxy/iptables/proxier.go
+                # syncProxyRules: the load-balancer IP and the node port jump to the Service's KUBE-EXT chain.
+                # externalTrafficPolicy Cluster: KUBE-EXT marks every packet ("masquerade traffic for …
+                # external destinations") and jumps to KUBE-SVC (proxier_test.go, TestOverallIPTablesRules,
+                # "ns4/svc4:p80" and "ns5/svc5:p80"). Local: KUBE-EXT sends pod traffic (the local
+                # detector's IfLocal match, "pod traffic for …") and the node's own ("masquerade LOCAL
+                # traffic", "route LOCAL traffic", --src-type LOCAL) to KUBE-SVC, and the rest to KUBE-SVL,
+                # which spreads over this node's endpoints only ("ns2/svc2:p80" there). On a node without a
+                # local endpoint (hasExternalEndpoints false) KUBE-EXT has no jump to KUBE-SVL, no KUBE-SVL
+                # chain is written, and the filter table's KUBE-EXTERNAL-SERVICES DROPs the load-balancer IP
+                # and the node port ("%s has no local endpoints", externalTrafficFilterTarget DROP); the
+                # health check node port is ACCEPTed in filter KUBE-NODEPORTS on every node
+                # ("%s health check node port"). No KUBE-XLB chain: that was the form before v1.24.
                 ext = "KUBE-EXT-" + kp_hash(spn + proto)
+                svl = "KUBE-SVL-" + kp_hash(spn + proto)
                 chains.append(ext)
                 node_port = s.node_ports[s.ports.index((port_name, proto, port, target))]
                 svc_rules.append(f'-A KUBE-SERVICES -d {s.lb_ip}/32 -p {proto} -m comment --comment "{spn} '
                                  f'loadbalancer IP" -m {proto} --dport {port} -j {ext}')
                 nodeport_rules.append(f'-A KUBE-NODEPORTS -p {proto} -m comment --comment "{spn}" -m {proto} '
                                       f"--dport {node_port} -j {ext}")
-                ext_rules.append(f'-A {ext} -m comment --comment "masquerade traffic for {spn} external '
-                                 'destinations" -j KUBE-MARK-MASQ')
-                ext_rules.append(f"-A {ext} -j {svc}")
-            eps = sorted(s.endpoints)
-            for k, ep in enumerate(eps):
+                if s.external_traffic_policy == "Cluster":
+                    ext_rules.append(f'-A {ext} -m comment --comment "masquerade traffic for {spn} external '
+                                     'destinations" -j KUBE-MARK-MASQ')
+                    ext_rules.append(f"-A {ext} -j {svc}")
+                else:
+                    assert s.external_traffic_policy == "Local", s.external_traffic_policy
+                    ext_rules.append(f"-A {ext} {' '.join(if_local)} -m comment --comment \"pod traffic for {spn} "
+                                     f'external destinations" -j {svc}')
+                    ext_rules.append(f'-A {ext} -m comment --comment "masquerade LOCAL traffic for {spn} external '
+                                     'destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ')
+                    ext_rules.append(f'-A {ext} -m comment --comment "route LOCAL traffic for {spn} external '
+                                     f'destinations" -m addrtype --src-type LOCAL -j {svc}')
+                    if local_eps:
+                        chains.append(svl)
+                        ext_rules.append(f"-A {ext} -j {svl}")
+                        sep_rules.extend(_spread(ex, svl, spn, proto, target, local_eps))
+                    else:
+                        filter_rules.append(f"-A KUBE-EXTERNAL-SERVICES -d {s.lb_ip}/32 -p {proto} -m comment "
+                                            f'--comment "{spn} has no local endpoints" -m {proto} --dport {port} '
+                                            "-j DROP")
+                        filter_rules.append(f'-A KUBE-EXTERNAL-SERVICES -p {proto} -m comment --comment "{spn} has '
+                                            f'no local endpoints" -m addrtype --dst-type LOCAL -m {proto} --dport '
+                                            f"{node_port} -j DROP")
+                    if s.health_check_node_port is not None:
+                        filter_rules.append(f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{spn} health check '
+                                            f'node port" -m tcp --dport {s.health_check_node_port} -j ACCEPT')
+            svc_rules.extend(_spread(ex, svc, spn, proto, target, eps))
+            for ep in eps:
                 endpoint = f"{ep}:{target}"
                 sep = "KUBE-SEP-" + kp_hash(spn + proto + endpoint)
                 chains.append(sep)
-                left = len(eps) - k
-                prob = f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
-                svc_rules.append(f'-A {svc} -m comment --comment "{spn} -> {endpoint}"{prob} -j {sep}')
                 sep_rules.append(f'-A {sep} -s {ep}/32 -m comment --comment "{spn}" -j KUBE-MARK-MASQ')
                 sep_rules.append(f'-A {sep} -p {proto} -m comment --comment "{spn}" -m {proto} '
                                  f"-j DNAT --to-destination {endpoint}")
     svc_rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
                      'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
-    return chains, rules + svc_rules + nodeport_rules + ext_rules + sep_rules
+    return chains, rules + svc_rules + nodeport_rules + ext_rules + sep_rules, filter_rules
+
+
+def _spread(ex: Example, chain: str, spn: str, proto: str, target: int, eps: list[str]) -> list[str]:
+    """kube-proxy's statistic-random spread of ``chain`` over the endpoints ``eps`` (1/n, 1/(n-1), …)."""
+    out = []
+    for k, ep in enumerate(eps):
+        endpoint = f"{ep}:{target}"
+        sep = "KUBE-SEP-" + kp_hash(spn + proto + endpoint)
+        left = len(eps) - k
+        prob = f" -m statistic --mode random --probability {1 / left:.11f}" if left > 1 else ""
+        out.append(f'-A {chain} -m comment --comment "{spn} -> {endpoint}"{prob} -j {sep}')
+    return out
 
 
 def agent_rules(ex: Example) -> tuple[list[str], str] | None:
@@ -934,7 +990,7 @@ def agent_rules(ex: Example) -> tuple[list[str], str] | None:
 
 
 def node_payload(ex: Example, node: NodeSpec) -> str:
-    kp_chains, kp_rules = kube_proxy_nat(ex)
+    kp_chains, kp_rules, kp_filter = kube_proxy_nat(ex, node)
     nat_chains = list(kp_chains)
     nat_rules = list(kp_rules)
     if ex.swift_source:
@@ -973,6 +1029,7 @@ def node_payload(ex: Example, node: NodeSpec) -> str:
         '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT',
         ('-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate '
          "RELATED,ESTABLISHED -j ACCEPT"),
+        *kp_filter,
     ]
     mangle_chains = ["KUBE-IPTABLES-HINT", "KUBE-KUBELET-CANARY", "KUBE-PROXY-CANARY"]
     mangle_rules = [f"-A FORWARD -d {WIRESERVER}/32 -p tcp -m tcp --dport 80 -j DROP",

@@ -261,7 +261,7 @@ def test_examples_match_their_generator(name):
 
 
 @requires_netns
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + examplegen.FLEET_NAMES)
 def test_dumps_are_real_iptables_save_output(name):
     """Each committed dump restores into a fresh namespace and saves back to the same rules."""
     for node, cap in snapshot(name).captures.items():

@@ -34,7 +34,11 @@ def test_a_node_name_is_its_internal_ip():
     assert by_name["dst"] == "10.40.0.35" and by_name["dst_port"] == 10250
     for key in ("masqueraded", "source_ip_seen", "deciding_rule", "node", "reply", "destination_places"):
         assert by_name[key] == by_ip[key], key
-    # the across-clusters resolver states the resolution in the path (its note form differs)
+    # the resolution is stated on the path, where the walk starts
+    egress = by_name["path"][0]
+    assert egress["stage"] == "egress"
+    assert f"node {NODE1} resolved to its InternalIP 10.40.0.35" in egress["notes"]
+    assert not any("resolved to its InternalIP" in n for n in by_ip["path"][0]["notes"])
     src = as_json(NODE0, "10.42.1.10", "--bundle", HUB)
     assert src["src"] == "10.40.0.4" and src["from_host"] is True and src["node"] == NODE0
     assert src["source"]["kind"] == "host" and src["source"]["node"] == NODE0
@@ -103,3 +107,12 @@ def test_a_change_needs_a_cluster():
     dump = os.path.join(HUB, "nodes", NODE0, "iptables-save.txt")
     r = run("explain", "10.40.0.9", "10.42.1.10", "--iptables", dump, "--add", "10.42.0.0/15")
     assert r.returncode == 2 and "E716" in r.stderr and "--config-dir" in r.stderr
+
+
+def test_a_node_name_of_another_cluster_is_its_internal_ip():
+    fleet = os.path.join(ROOT, "examples", "hub-spoke-fleet")
+    hub_node = "aks-system-38217465-vmss000000"
+    doc = as_json(POD, f"{hub_node}:10250", "--bundle", os.path.join(fleet, "spoke1"),
+                  "--bundle", os.path.join(fleet, "hub"))
+    assert doc["destination"]["kind"] == "node" and doc["destination"]["dst"] == "10.42.0.4:10250"
+    assert f"node {hub_node} resolved to its InternalIP 10.42.0.4" in doc["path"][0]["notes"]

@@ -76,3 +76,47 @@ def test_no_rules_is_undecided_with_the_reason(missing):
                        dump_label="x", node_ip=NODE_IP, missing=missing)
     assert hop.seen_ip is None and hop.masqueraded is None and hop.candidates == []
     assert "not known" in hop.why and (missing is None or missing in hop.why)
+
+
+# kube-proxy's filter rules on a node without a local endpoint of an externalTrafficPolicy Local
+# Service (kubernetes/kubernetes pkg/proxy/iptables/proxier.go, syncProxyRules: "%s has no local
+# endpoints", externalTrafficFilterTarget DROP, in KUBE-EXTERNAL-SERVICES, which INPUT and FORWARD
+# jump to for new connections)
+def _filter(*rules: str, jump: bool = True) -> str:
+    lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+             ":KUBE-EXTERNAL-SERVICES - [0:0]"]
+    if jump:
+        lines += ['-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service '
+                  'portals" -j KUBE-EXTERNAL-SERVICES',
+                  '-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service '
+                  'portals" -j KUBE-EXTERNAL-SERVICES']
+    return "\n".join(lines + list(rules) + ["COMMIT", ""])
+
+
+NO_LOCAL = (f'-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "{NAME} has no local endpoints" -m addrtype '
+            "--dst-type LOCAL -m tcp --dport 31443 -j DROP")
+
+
+def _no_local(filter_text: str, dst: str = f"{NODE_IP}:31443"):
+    nat = service_nat(name=NAME, cluster_ip="10.0.77.7", lb_ip="10.50.0.100", port=443, node_port=31443,
+                      endpoints=[("10.50.1.20", 443, False)], policy="Local", cluster_cidr="10.50.0.0/16",
+                      agent=["10.50.0.0/16"])
+    return walk_ingress(node="hub-0", src="10.40.1.12", dst=dst, proto="tcp", dump_text=filter_text + nat,
+                        dump_label="hub-0 capture", node_ip=NODE_IP, local_addresses=[NODE_IP],
+                        ip_addr_text=IP_ADDR, ip_addr_label="ip-addr.txt", in_interface=nic_of(IP_ADDR, NODE_IP))
+
+
+def test_a_local_service_without_a_local_endpoint_is_dropped_by_the_filter_table():
+    hop = _no_local(_filter(NO_LOCAL))
+    assert [c.kind for c in hop.candidates] == ["dropped"]
+    assert hop.seen_ip is None and "dropped by KUBE-EXTERNAL-SERVICES rule 1" in hop.why
+    # another port, or the chain not reached: delivered to the node as before
+    assert _no_local(_filter(NO_LOCAL), f"{NODE_IP}:31444").candidates[0].kind == "local"
+    assert _no_local(_filter(NO_LOCAL, jump=False)).candidates[0].kind == "local"
+
+
+def test_a_filter_rule_it_cannot_read_leaves_the_node_undecided():
+    hop = _no_local(_filter("-A KUBE-EXTERNAL-SERVICES -m set --match-set blocked src -j DROP"))
+    assert hop.seen_ip is None and hop.masqueraded is None
+    assert [c.kind for c in hop.candidates] == ["unknown"]
+    assert "KUBE-EXTERNAL-SERVICES rule 1 may drop it" in hop.why
