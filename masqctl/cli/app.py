@@ -87,18 +87,22 @@ COMPLETE_VAR = "_MASQCTL_COMPLETE"    # set by the shell's completion script whe
 
 
 def register_commands(argv: list[str], environ=None) -> None:
-    """Register the command ``argv`` runs for real, and the others only as names in the help (all
-    of them for real when the shell asks for completions: it may complete any command's options)."""
+    """Register the command ``argv`` runs, and nothing else: the root's ``--help`` (and an unknown
+    command's error) gets every command, the others only as names in the list; the shell asking for
+    completions gets every command for real (it may complete any command's options)."""
     environ = os.environ if environ is None else environ
     chosen = _command_name(argv)
     completing = COMPLETE_VAR in environ
+    alone = not completing and chosen in (*COMMANDS, "node-agent", "completion")
     for name, (_, summary) in COMMANDS.items():
         if name == chosen or completing:
             _register(name)
-        else:
+        elif not alone:
             _listed(name, summary)
-    _register_node_agent()
-    _register_completion()
+    if not alone or chosen == "node-agent":
+        _register_node_agent()
+    if not alone or chosen == "completion":
+        _register_completion()
 
 
 SHELLS = ("bash", "zsh", "fish")

@@ -16,14 +16,17 @@ import functools
 import inspect
 import typing
 from dataclasses import dataclass, field
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from masqctl.cluster.options import (DEFAULT_AZURE_AUTH, DEFAULT_CONCURRENCY, DEFAULT_DEBUG_IMAGE,
-                                     DEFAULT_NAMESPACE, DEFAULT_NODE_TIMEOUT, GatherOptions)
+from masqctl.cluster.defaults import (DEFAULT_AZURE_AUTH, DEFAULT_CONCURRENCY, DEFAULT_DEBUG_IMAGE,
+                                      DEFAULT_NAMESPACE, DEFAULT_NODE_TIMEOUT)
 
 from masqctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from masqctl.cluster.options import GatherOptions
 
 # Codes (docs/errors.md, "Usage").
 E_SEVERAL = "E263"          # several clusters named to a command that reads one
@@ -104,6 +107,8 @@ class GatherFlags:
     def _not_mixed(self) -> None:
         """A bundle and a live cluster together: E228, as for one (GatherOptions says it)."""
         if self.bundles and (self.contexts or self.kubeconfig is not None):
+            from masqctl.cluster.options import GatherOptions   # lean: an offline command never builds one
+
             GatherOptions(bundle=self.bundles[0], kubeconfig=self.kubeconfig, context=(self.contexts or [None])[0])
 
     def _one(self) -> None:
@@ -152,6 +157,8 @@ class GatherFlags:
         return out
 
     def _options(self, bundle, context, nodes, subscription, resource_group, cluster) -> GatherOptions:
+        from masqctl.cluster.options import GatherOptions   # lean: an offline command never builds one
+
         return GatherOptions(bundle=bundle, kubeconfig=self.kubeconfig if bundle is None else None,
                              context=context, namespace=self.namespace, nodes=nodes,
                              capture=not self.no_capture, concurrency=self.concurrency,

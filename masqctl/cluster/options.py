@@ -5,17 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+from masqctl.cluster.defaults import (AZURE_AUTH_MODES, DEFAULT_AZURE_AUTH, DEFAULT_CONCURRENCY, DEFAULT_DEBUG_IMAGE,
+                                      DEFAULT_NAMESPACE, DEFAULT_NODE_TIMEOUT)
 from masqctl.errors import UsageError
 
 if TYPE_CHECKING:
     from masqctl.cluster.selection import NodeSelection
-
-DEFAULT_CONCURRENCY = 16
-DEFAULT_NODE_TIMEOUT = 30.0
-DEFAULT_DEBUG_IMAGE = "mcr.microsoft.com/cbl-mariner/busybox:2.0"
-DEFAULT_NAMESPACE = "kube-system"
-AZURE_AUTH_MODES = ("cli", "default")
-DEFAULT_AZURE_AUTH = AZURE_AUTH_MODES[0]
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ def test_offline_explain_loads_only_explain():
     assert status == 0 and json.loads(out)["masqueraded"] is not None
     assert "masqctl.cli.explain" in modules
     for unwanted in ("masqctl.cli.inspect", "masqctl.cli.apply", "masqctl.cli.collect", "masqctl.cluster.gather",
-                     "masqctl.cluster.live", "masqctl.cluster.selection", "masqctl.ops.apply", "kubernetes",
-                     "azure", "yaml"):
+                     "masqctl.cluster.live", "masqctl.cluster.selection", "masqctl.cluster.options",
+                     "masqctl.ops.apply", "kubernetes", "azure", "yaml"):
         assert unwanted not in modules, unwanted
 
 
