@@ -72,3 +72,22 @@ def test_the_help_of_each_command_gives_two_examples(name):
     doc = getattr(importlib.import_module(module), name).__doc__
     examples = doc.split("Examples:", 1)[1].strip().splitlines() if "Examples:" in doc else []
     assert len([line for line in examples if "masqctl " in line]) >= 2, doc
+
+
+def test_a_chosen_command_is_the_only_one_typer_converts():
+    from masqctl.cli.app import COMPLETE_VAR, app, register_commands
+
+    def registered(argv, environ):
+        app.registered_commands.clear()
+        register_commands(argv, environ=environ)
+        return [c.name for c in app.registered_commands]
+
+    try:
+        assert registered(["explain", "10.0.0.1", "10.0.0.2"], {}) == ["explain"]
+        assert registered(["node-agent", "--help"], {}) == ["node-agent"]
+        every = [*COMMANDS, "node-agent", "completion"]
+        assert registered(["--help"], {}) == every            # the root's list names them all
+        assert registered(["nope"], {}) == every              # and so does an unknown command's error
+        assert registered(["explain"], {COMPLETE_VAR: "bash_complete"}) == every
+    finally:
+        app.registered_commands.clear()
