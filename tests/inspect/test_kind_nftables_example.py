@@ -42,6 +42,7 @@ def test_inspect_names_both_tables(snap):
     mq026 = [f for f in report.findings if f.code == "MQ026"]
     assert len(mq026) == 1 and mq026[0].nodes == (NODE,)
     assert KUBE_PROXY in mq026[0].detail and KINDNET in mq026[0].detail
+    assert "has no iptables-save: iptables rules there, if any, are not known" in mq026[0].detail
     assert report.exit_code == 0
 
 

@@ -43,17 +43,23 @@ def check(ctx: Context) -> None:
             decided.setdefault((owners, tuple(facts.masquerading)), []).append(n)
         elif facts.nat_chains:
             listed.setdefault((owners, tuple(facts.nat_chains)), []).append(n)
+    def without_iptables(nodes) -> str:
+        bare = [n for n in nodes if not captures[n].iptables_save]
+        return (f" The capture of {shown_nodes(sorted(bare))} has no iptables-save: iptables rules there, if any, "
+                "are not known.") if bare else ""
+
     for (owners, chains), nodes in decided.items():
         ctx.add("MQ026", WARNING, f"Native nftables nat chains that can masquerade or SNAT run at postrouting "
                 f"beside iptables' nat table ({', '.join(owners)}): the first nat chain, by priority, that binds a "
-                "NAT decides the connection, whatever the agent's chain says.",
+                "NAT decides the connection, whatever the agent's chain says." + without_iptables(nodes),
                 evidence=[f"{c}: reaches masquerade/snat" for c in chains[:6]] + [f"tables of: {', '.join(owners)}"],
                 fix="Explain a flow on the node (masqctl explain … --bundle, or --nft with --iptables) to see which "
                     "chain decides; change the exemptions of the program that owns the chain, or turn its "
                     "masquerade off if the agent should decide.", nodes=tuple(sorted(nodes)))
     for (owners, chains), nodes in listed.items():
         ctx.add("MQ026", INFO, f"Native nftables nat chains run beside iptables' nat table ({', '.join(owners)}); "
-                "none of them masquerades or SNATs, but they may DNAT or mark packets before the agent's chain.",
+                "none of them masquerades or SNATs, but they may DNAT or mark packets before the agent's chain."
+                + without_iptables(nodes),
                 evidence=list(chains[:6]), fix="Nothing to change for masquerading; explain walks these chains "
                 "with the iptables rules when a flow is asked about.", nodes=tuple(sorted(nodes)))
     by_hint: dict[tuple, list[str]] = {}
