@@ -166,6 +166,13 @@ def _mq024(b):
     b.captures[NODES[2]]["cilium-ipmasq.txt"] = "IP PREFIX/ADDRESS   \n10.0.0.0/8      \n"
 
 
+def _mq024_status(b):
+    # no map captured, but cilium-dbg status says the node masquerades with iptables
+    b.captures[NODES[1]]["cilium-status.txt"] = (
+        "KVStore:                 Disabled\n"
+        "Masquerading:            IPTables [IPv4: Enabled, IPv6: Disabled]\n")
+
+
 def _mq025(b):
     # kube-proxy runs on the node, but its iptables-save has no KUBE-SERVICES: nftables mode, not captured
     from clusterkit import objects as o
@@ -193,6 +200,7 @@ CASES = [
     ("MQ022 Cilium's ip-masq-agent off", cilium_ebpf, _mq022, {"MQ015", "MQ022"}),
     ("MQ023 Cilium with an empty list", cilium_ebpf, _mq023, {"MQ015", "MQ023"}),
     ("MQ024 a stale Cilium map", cilium_ebpf, _mq024, {"MQ015", "MQ024"}),
+    ("MQ024 Cilium masquerades with iptables", cilium_ebpf, _mq024_status, {"MQ015", "MQ024"}),
     ("MQ001 upstream name and key", base, _mq001, {"MQ001"}),
     ("MQ002 null list item", base, _mq002, {"MQ002"}),
     ("MQ003 crash loop on one node", base, _mq003, {"MQ003"}),

@@ -104,6 +104,7 @@ def mq024(ctx: Context, eff) -> None:
     snap = ctx.snapshot
     captured = {n: c for n, c in snap.captures.items() if n in ctx.nodes or not ctx.nodes}
     with_map = {n: c for n, c in captured.items() if c.cilium_ipmasq is not None}
+    status_only(ctx, {n: c for n, c in captured.items() if c.cilium_ipmasq is None and c.cilium_status})
     if not with_map:
         if eff is not None:
             ctx.skip("MQ024", f"no node capture has cilium-ipmasq.txt ({LIST})")
@@ -144,6 +145,24 @@ def mq024(ctx: Context, eff) -> None:
                 [f"effective: {', '.join(sorted(want))}"], nodes=nodes,
                 fix=f"Check the merger and cilium-agent logs on those nodes (kubectl -n kube-system logs ds/cilium "
                     f"-c azure-ip-masq-merger), then {LIST}")
+
+
+def status_only(ctx: Context, caps: dict) -> None:
+    """MQ024 from ``cilium-status.txt`` alone (no loaded map captured): a node whose Cilium does
+    not masquerade in BPF is not following the BPF path the effective config is read for."""
+    by_mode: dict[str, list[str]] = {}
+    for node, cap in sorted(caps.items()):
+        status = parse_status(cap.cilium_status)
+        if status is not None and status.mode.upper() != "BPF":
+            by_mode.setdefault(status.mode, []).append(node)
+    for mode, nodes in by_mode.items():
+        ctx.add("MQ024", WARNING,
+                f"cilium-dbg status on node(s) {shown_nodes(nodes)} says Masquerading: {mode}, not BPF: Cilium's BPF "
+                "masquerade and its ip-masq-agent map are not what decides there (no cilium-ipmasq.txt was "
+                "captured to compare).",
+                evidence=[f"nodes/{n}/cilium-status.txt" for n in nodes[:5]], nodes=nodes,
+                fix=f"Check cilium-agent's logs and cilium-config on those nodes (kubectl -n kube-system logs "
+                    f"ds/cilium -c cilium-agent), then {LIST}")
 
 
 __all__ = ["check"]
