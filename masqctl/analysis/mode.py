@@ -535,6 +535,8 @@ def detect_mode(snapshot: ClusterSnapshot, node: str | None = None, dumps=None) 
                 cap_reason = snapshot.missing.get(MissingKey.CAPTURES)
                 if node is not None and node not in snapshot.captures:
                     missing.append(f"a capture of node {node} (iptables-save)")
+                elif any(c.nft_ruleset or c.nft_ruleset_text for c in snapshot.captures.values()):
+                    missing.append("iptables-save of the nodes (only their nftables rulesets were captured)")
                 else:
                     missing.append(CAPTURES_MISSING + (f" — {cap_reason}" if cap_reason else ""))
     snat_by, agent_decides, routable = _TABLE.get(name, ("unknown", None, None))

@@ -140,6 +140,11 @@ class NetworkMap:
 
     # ---------------------------------------------------------------- queries
 
+    @property
+    def vnets_known(self) -> bool:
+        """Whether any VNet or subnet of the cluster is known (an AKS cluster's Azure facts)."""
+        return any(p.kind in ("vnet", "node-subnet", "pod-subnet") for p in self._places)
+
     def all_places(self) -> list[Place]:
         return list(self._places)
 
@@ -242,7 +247,7 @@ class NetworkMap:
                 ok, why = _peering_ok(peer)
                 if ok is not True:
                     return ok, why
-            return True, f"{who}, which the VNet routes"
+            return True, f"{who}, which " + ("the VNet routes" if self.vnets_known else "its network routes")
 
         pod_like = bool(s_kinds & {"pod", "pod-cidr", "pod-subnet"})
         in_node_subnet = "node-subnet" in s_kinds

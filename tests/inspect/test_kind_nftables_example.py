@@ -68,7 +68,11 @@ def test_cli_explain_runs_on_it():
     r = subprocess.run([sys.executable, "-m", "masqctl.cli.main", "explain", "--bundle", BUNDLE, "ns1/pod1",
                         "203.0.113.9:443", "-o", "json"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["masqueraded"] is True
+    d = json.loads(r.stdout)
+    assert d["masqueraded"] is True
+    # no Azure here: no VNet in the reply, and the node's capture is not called missing
+    assert d["reply"]["comes_back"] is True and "VNet" not in d["reply"]["reason"]
+    assert "iptables-save of the nodes (only their nftables rulesets were captured)" in d["mode"]["missing"]
 
 
 def test_documents_are_what_the_generator_writes():
