@@ -90,7 +90,19 @@ def check_not_a_format(output_dir: str) -> None:
 
 
 def _summary(raw, files: list[str], output_dir: str, redact: bool, verbose: int) -> None:
-    err = typer.get_text_stream("stderr")
+    stream = typer.get_text_stream("stderr")
+
+    def say(text: str) -> None:
+        """A line on stderr; on a terminal it wraps at words, its indent kept."""
+        if stream.isatty():
+            import shutil
+            import textwrap
+
+            indent = " " * (len(text) - len(text.lstrip(" ")))
+            text = textwrap.fill(text, shutil.get_terminal_size().columns, subsequent_indent=indent + "  ",
+                                 break_on_hyphens=False, break_long_words=False)
+        print(text, file=stream)
+
     kube = []
     for attr in ("configmaps", "daemonsets", "pods", "nodes"):
         objects = getattr(raw, attr)
@@ -102,19 +114,19 @@ def _summary(raw, files: list[str], output_dir: str, redact: bool, verbose: int)
         azure.append(f"{len(raw.vnets)} VNet{'s' if len(raw.vnets) != 1 else ''}")
     captured = [n for n, c in raw.captures.items() if c.iptables_save is not None]
     tables = [n for n, c in raw.captures.items() if c.conntrack is not None]
-    print(f"collected: {', '.join(kube)}; Azure: {', '.join(azure) or 'none'}; "
-          f"iptables from {len(captured)} node{'s' if len(captured) != 1 else ''}"
-          + (f"; conntrack tables from {len(tables)}" if tables else ""), file=err)
+    say(f"collected: {', '.join(kube)}; Azure: {', '.join(azure) or 'none'}; "
+        f"iptables from {len(captured)} node{'s' if len(captured) != 1 else ''}"
+        + (f"; conntrack tables from {len(tables)}" if tables else ""))
     failed = {n: c.errors for n, c in sorted(raw.captures.items()) if c.errors}
     if failed:
-        print(f"failed on {len(failed)} node{'s' if len(failed) != 1 else ''}:", file=err)
+        say(f"failed on {len(failed)} node{'s' if len(failed) != 1 else ''}:")
         for n, errors in list(failed.items())[: None if verbose else 10]:
             for piece, reason in errors.items():
-                print(f"  {n} {piece}: {reason}", file=err)
+                say(f"  {n} {piece}: {reason}")
         if not verbose and len(failed) > 10:
-            print(f"  … and {len(failed) - 10} more (see manifest.json)", file=err)
+            say(f"  … and {len(failed) - 10} more (see manifest.json)")
     if raw.missing:
-        print("missing:", file=err)
+        say("missing:")
         for key, reason in sorted(raw.missing.items()):
-            print(f"  {key}: {reason}", file=err)
-    print(f"wrote {len(files)} files{' (redacted)' if redact else ''} to {output_dir}", file=err)
+            say(f"  {key}: {reason}")
+    say(f"wrote {len(files)} files{' (redacted)' if redact else ''} to {output_dir}")

@@ -81,10 +81,13 @@ def who(
                          "--conntrack FILE, or a cluster (--context/--kubeconfig)", input="OBSERVED", code="E262",
                          hint="masqctl collect --conntrack -o DIR makes a bundle with the tables")
     if not output.human:
-        emit(result.to_dict(), output)
+        emit({"schema": WHO_SCHEMA, **result.to_dict()}, output)
     else:
         render_human(result, verbose)
     raise typer.Exit(EXIT_OK if result.matches else EXIT_FAILED)
+
+
+WHO_SCHEMA = 1   # the version of who's -o json document, as inspect, explain and apply carry theirs
 
 
 def _log(text: str) -> None:

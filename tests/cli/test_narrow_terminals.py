@@ -113,3 +113,11 @@ def test_explain_path_hops_wrap_right_of_their_stage_and_name_each_address_once(
     seen = " ".join(line for line in lines if line.startswith("seen by the destination") or line.startswith("aks-"))
     entries = re.findall(r"[\d.]+ \(via [\w-]+\)", seen)
     assert entries and len(entries) == len(set(entries)), seen
+
+
+def test_collect_summary_wraps_at_words_on_an_80_column_terminal(tmp_path):
+    shown = run_on_terminal(80, "collect", "-o", str(tmp_path / "b1"), "--bundle", HUB_SPOKE)
+    piped = run(400, "collect", "-o", str(tmp_path / "b2"), "--bundle", HUB_SPOKE)
+    assert max(len(line) for line in shown.splitlines()) <= 80, shown
+    words = {w for w in words_of(piped.stderr) if len(w) > 3 and "/b2" not in w}
+    assert words - words_of(shown) == set(), shown

@@ -20,7 +20,7 @@ from masqctl.errors import InputError, UsageError
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HUB_SPOKE = os.path.join(ROOT, "examples", "hub-spoke")
 NODE0 = "aks-system-20931744-vmss000000"
-KEYS = ["observed", "node", "to", "matches", "candidates", "exact", "notes"]
+KEYS = ["schema", "observed", "node", "to", "matches", "candidates", "exact", "notes"]
 MATCH_KEYS = {"proto", "orig_src", "orig_sport", "orig_dst", "orig_dport", "reply_dst", "reply_dport", "state",
               "timeout", "assured", "pod", "owner"}
 
