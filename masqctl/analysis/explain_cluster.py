@@ -29,6 +29,7 @@ from masqctl.analysis.dumpfacts import nat_limit, walk_gap
 from masqctl.analysis.findings import agent_unknown
 from masqctl.analysis.explain import Explanation, Request, parse_endpoint, summarize
 from masqctl.analysis.mode import MasqMode, detect_mode
+from masqctl.analysis.nftfacts import nft_facts
 from masqctl.analysis.network import IMDS, WIRESERVER, NetworkMap, Place, network_map
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, Node, WorkloadPod
 from masqctl.errors import UsageError
@@ -502,8 +503,11 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
             notes.append(f"{no_capture}: the node's nftables ruleset is evaluated alone (it lists iptables-nft's "
                          "tables too, whose xt rules it cannot show; rules of iptables-legacy are not in it)")
         elif view is None:
-            raise UsageError(f"{no_capture}, and no masquerade agent DaemonSet in the snapshot: there are no rules "
-                             "to evaluate", input=f"node {node_name}", code="E223",
+            unread = nft_facts(capture) if capture is not None else None
+            nft_why = (f"; its nftables ruleset cannot be read ({unread.label}: {unread.unreadable}, {unread.code})"
+                       if unread is not None and unread.unreadable is not None else "")
+            raise UsageError(f"{no_capture}{nft_why}, and no masquerade agent DaemonSet in the snapshot: there are no "
+                             "rules to evaluate", input=f"node {node_name}", code="E223",
                              hint="capture the node (masqctl collect, or iptables-save on the node) and use "
                              "--iptables FILE")
         if not nft_alone:
