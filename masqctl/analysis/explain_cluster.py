@@ -93,6 +93,7 @@ class ClusterExplanation:
     notes: list[str]
     snapshot_source: str
     change: dict | None = None             # the planned change evaluated (``--add``/``--with-change``)
+    verdict: str | None = None             # the dataplane's own sentence, before provenance, destination, reply
 
     @property
     def summary(self) -> str:
@@ -593,6 +594,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         notes.insert(1, f"DST {creq.dst}: {dest.how}")
 
     # the sentence: the evaluator's, plus provenance, the destination and the reply
+    own_sentence = base.summary
     parts = [base.summary]
     if prov is not None and prov.get("sources") and not what_if:
         parts.append(prov["text"])
@@ -617,7 +619,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     base.summary = " — ".join(parts)
     base.notes = notes + base.notes + [f"network: {m} missing" for m in nmap.missing[:3]]
     return ClusterExplanation(base, source, node_name, mode, what_if, rules_from, checked, places, reply, prov,
-                              notes, snapshot.source, change)
+                              notes, snapshot.source, change, own_sentence)
 
 
 def _planned_view(snapshot: ClusterSnapshot, creq: ClusterRequest):
