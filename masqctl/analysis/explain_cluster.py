@@ -29,6 +29,7 @@ from masqctl.analysis.dumpfacts import nat_limit, walk_gap
 from masqctl.analysis.findings import agent_unknown
 from masqctl.analysis.explain import Explanation, Request, parse_endpoint, summarize
 from masqctl.analysis.mode import MasqMode, detect_mode
+from masqctl.analysis.nftfacts import nft_facts
 from masqctl.analysis.network import IMDS, WIRESERVER, NetworkMap, Place, network_map
 from masqctl.cluster.model import ClusterSnapshot, MissingKey, Node, WorkloadPod
 from masqctl.errors import UsageError
@@ -92,6 +93,7 @@ class ClusterExplanation:
     notes: list[str]
     snapshot_source: str
     change: dict | None = None             # the planned change evaluated (``--add``/``--with-change``)
+    verdict: str | None = None             # the dataplane's own sentence, before provenance, destination, reply
 
     @property
     def summary(self) -> str:
@@ -502,8 +504,11 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
             notes.append(f"{no_capture}: the node's nftables ruleset is evaluated alone (it lists iptables-nft's "
                          "tables too, whose xt rules it cannot show; rules of iptables-legacy are not in it)")
         elif view is None:
-            raise UsageError(f"{no_capture}, and no masquerade agent DaemonSet in the snapshot: there are no rules "
-                             "to evaluate", input=f"node {node_name}", code="E223",
+            unread = nft_facts(capture) if capture is not None else None
+            nft_why = (f"; its nftables ruleset cannot be read ({unread.label}: {unread.unreadable}, {unread.code})"
+                       if unread is not None and unread.unreadable is not None else "")
+            raise UsageError(f"{no_capture}{nft_why}, and no masquerade agent DaemonSet in the snapshot: there are no "
+                             "rules to evaluate", input=f"node {node_name}", code="E223",
                              hint="capture the node (masqctl collect, or iptables-save on the node) and use "
                              "--iptables FILE")
         if not nft_alone:
@@ -589,6 +594,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         notes.insert(1, f"DST {creq.dst}: {dest.how}")
 
     # the sentence: the evaluator's, plus provenance, the destination and the reply
+    own_sentence = base.summary
     parts = [base.summary]
     if prov is not None and prov.get("sources") and not what_if:
         parts.append(prov["text"])
@@ -613,7 +619,7 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
     base.summary = " — ".join(parts)
     base.notes = notes + base.notes + [f"network: {m} missing" for m in nmap.missing[:3]]
     return ClusterExplanation(base, source, node_name, mode, what_if, rules_from, checked, places, reply, prov,
-                              notes, snapshot.source, change)
+                              notes, snapshot.source, change, own_sentence)
 
 
 def _planned_view(snapshot: ClusterSnapshot, creq: ClusterRequest):

@@ -79,7 +79,7 @@ def nft_facts(capture) -> NftFacts | None:
     """The facts of a capture's ruleset; None when the capture has none."""
     text, label = ruleset_text(capture)
     if text is None:
-        return None
+        return _unread(capture)
     facts = NftFacts(capture.node, label)
     try:
         rs = parse_ruleset(text, label)
@@ -89,6 +89,25 @@ def nft_facts(capture) -> NftFacts | None:
         facts.unreadable, facts.code = err.message, err.code
         return facts
     _fill(facts, rs)
+    return facts
+
+
+def _unread(capture) -> NftFacts | None:
+    """A ruleset file that is there but says nothing (empty, binary, unreadable, or ``nft`` failed
+    on the node) is a ruleset that cannot be read, not a node without one."""
+    if capture is None:
+        return None
+    why = (capture.errors or {}).get("nft")
+    for attr, name in (("nft_ruleset", "nft-ruleset.json"), ("nft_ruleset_text", "nft-ruleset.txt")):
+        if why is None and getattr(capture, attr, None) == "":
+            facts = NftFacts(capture.node, f"nodes/{capture.node}/{name}")
+            facts.unreadable, facts.code = "the file is empty (no ruleset)", "E344"
+            return facts
+    if why is None:
+        return None
+    facts = NftFacts(capture.node, f"node {capture.node}")
+    m = re.search(r"\((E\d{3})\)$", why)
+    facts.unreadable, facts.code = (why[:m.start()].rstrip(), m.group(1)) if m else (why, "not captured")
     return facts
 
 

@@ -140,11 +140,15 @@ def _register_node_agent() -> None:
 
 
 def report_error(error: MasqctlError) -> None:
+    from rich.markup import escape
+
+    # what the error quotes is the user's text (`[fd00::1]:`, a path with brackets): printed as is,
+    # never read as rich markup
     console = make_console(stderr=True, soft_wrap=True)
-    console.print(f"[bold red]error[/] {error.code} " + (f"[bold]{error.input}[/]: " if error.input else "")
-                  + error.message, markup=True)
+    console.print(f"[bold red]error[/] {error.code} " + (f"[bold]{escape(error.input)}[/]: " if error.input else "")
+                  + escape(error.message), markup=True)
     if error.hint:
-        console.print(f"[dim]hint:[/] {error.hint}")
+        console.print(f"[dim]hint:[/] {escape(error.hint)}")
 
 
 def error_document(code: str, message: str, input: str | None = None, hint: str | None = None) -> dict:

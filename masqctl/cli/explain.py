@@ -337,7 +337,10 @@ def _sentence(result) -> str:
     cluster ``summary`` adds the destination and the reply, which have their own sections.)"""
     from masqctl.analysis.explain import summarize
 
-    return summarize(result.base) if _cluster(result) else result.summary
+    if not _cluster(result):
+        return result.summary
+    # the dataplane's sentence where it is not the iptables walk's (Cilium's BPF decision, CNS)
+    return result.verdict if getattr(result, "verdict", None) else summarize(result.base)
 
 
 def section_verdict(out: Out, result, verbose: int) -> None:

@@ -94,6 +94,9 @@ def _log(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+_LONGEST = 7 * 24 * 3600     # the longest --watch interval or --for bound, in seconds
+
+
 def _watch(req, conntrack: str | None, gathering, interval: float | None, until: float | None, output: Output,
            verbose: int) -> None:
     """``--watch``: each new match as it appears; exit 0 when any was seen, 1 when none (Ctrl-C
@@ -105,6 +108,9 @@ def _watch(req, conntrack: str | None, gathering, interval: float | None, until:
     for flag, value in (("--watch", interval), ("--for", until)):
         if value is not None and not (math.isfinite(value) and value > 0):
             raise UsageError(f"{flag} {value:g} is not a positive number of seconds", input=flag, code="E364")
+        if value is not None and value > _LONGEST:
+            # beyond what the clock and sleep take (an OverflowError, not an answer)
+            raise UsageError(f"{flag} {value:g}: at most {_LONGEST} seconds (7 days)", input=flag, code="E364")
     if interval < 0.1:
         raise UsageError(f"--watch {interval:g}: read the table at most ten times a second", input="--watch",
                          code="E364", hint="--watch 1 reads it every second")

@@ -327,7 +327,10 @@ def _chain_body(r: _Reader, c: NftChain) -> None:
             rest = r.line_tokens()
             toks += rest
             nxt = r.t[r.i][0] if r.i < len(r.t) else None
-            if nxt == ";" and toks and toks[0][0] == "type":
+            after = r.t[r.i + 1][0] if r.i + 1 < len(r.t) else None
+            # `type … priority P; policy accept;` is one statement as nft prints it; a rule after
+            # the `;` (a ruleset written on one line: `…priority srcnat; masquerade; }`) is not
+            if nxt == ";" and toks and toks[0][0] == "type" and after in ("policy", "comment"):
                 r.i += 1
                 continue
             break

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from masqctl.cluster.gather import gather
 from masqctl.cluster.model import ClusterSnapshot
 from masqctl.cluster.options import GatherOptions, Progress
-from masqctl.errors import UsageError
+from masqctl.errors import MasqctlError, UsageError
 
 E_SAME_NAME = "E405"     # two clusters of one run have the same name
 
@@ -68,6 +68,17 @@ def check_names(clusters: Sequence[NamedCluster]) -> None:
         seen[c.name] = c
 
 
+def _name_the_bundle(exc: MasqctlError, options: GatherOptions) -> None:
+    """With several bundles, a bundle file's error (``nodes.yaml line 1``) says which bundle it is
+    in: ``BUNDLE: nodes.yaml line 1``, as a tarball member's error already does. Flags and inputs
+    that already name the bundle are left as they are."""
+    bundle = os.fspath(options.bundle) if options.bundle is not None else None
+    where = exc.input
+    if not bundle or not where or where.startswith("-") or bundle in where:
+        return
+    exc.input = f"{bundle}: {where}"
+
+
 def gather_clusters(options_list: Sequence[GatherOptions], progress: Progress | None = None, *,
                     prepare: Callable[[ClusterSnapshot, GatherOptions], ClusterSnapshot] | None = None,
                     ) -> list[NamedCluster]:
@@ -75,7 +86,12 @@ def gather_clusters(options_list: Sequence[GatherOptions], progress: Progress | 
     ``prepare(snapshot, options)`` may adjust each snapshot (``ops.inspect.without_azure``)."""
     out: list[NamedCluster] = []
     for options in options_list:
-        snapshot = gather(options, progress)
+        try:
+            snapshot = gather(options, progress)
+        except MasqctlError as exc:
+            if len(options_list) > 1:
+                _name_the_bundle(exc, options)
+            raise
         if prepare is not None:
             snapshot = prepare(snapshot, options)
         out.append(NamedCluster(cluster_name(snapshot, options), snapshot, options))

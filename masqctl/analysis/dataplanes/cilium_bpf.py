@@ -22,7 +22,7 @@ from dataclasses import replace as _replace
 
 from masqctl.analysis.cilium import BpfContext
 from masqctl.analysis.dataplanes.base import Dataplane
-from masqctl.analysis.explain import Explanation, Request, explain
+from masqctl.analysis.explain import Explanation, Request, explain, parse_endpoint
 from masqctl.engine.cilium import MapEntry
 
 NAT_H = "cilium/cilium bpf/lib/nat.h snat_v4_needs_masquerade()"
@@ -252,6 +252,14 @@ def what_if(request: Request, native_routing_cidr: str | None = None, remote_nod
         except ValueError:
             raise UsageError(f"{native_routing_cidr!r} is not a CIDR (such as 192.168.0.0/16)",
                              input="--native-routing-cidr", code="E234") from None
+        flow = parse_endpoint(request.dst, "DST")[0].version
+        given = ipaddress.ip_network(native_routing_cidr).version
+        if flow != given:
+            # Cilium has one per family (--ipv4-native-routing-cidr, --ipv6-native-routing-cidr): a
+            # CIDR of the other family is not this flow's, and leaving it out would be a guess
+            raise UsageError(f"{native_routing_cidr} is an IPv{given} CIDR, and the flow is IPv{flow}: give the "
+                             f"IPv{flow} native routing CIDR (Cilium's --ipv{flow}-native-routing-cidr)",
+                             input="--native-routing-cidr", code="E234")
     config = load_config_dir(request.config_dir, request.agent_options)
     nets = [ipaddress.ip_network(c) for c in config.cidrs()]
 

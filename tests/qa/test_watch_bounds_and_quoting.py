@@ -1,0 +1,31 @@
+"""`who --watch/--for` beyond what the clock takes, and user text that looks like rich markup in an
+error line: a coded error printed as the user wrote it."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from qakit import EXAMPLES, assert_clean, run
+
+CT = os.path.join(EXAMPLES, "hub-spoke", "nodes", "aks-system-20931744-vmss000000", "conntrack.txt")
+
+
+@pytest.mark.parametrize("flags, flag", [(["--watch", "99999999999"], "--watch"),
+                                         (["--watch", "1", "--for", "1e12"], "--for")])
+def test_watch_and_for_over_a_week_are_refused(flags, flag):
+    # before: time.sleep / the deadline overflowed, E999 OverflowError
+    r = run("who", "10.40.0.4", "--conntrack", CT, *flags, "-o", "json", timeout=30)
+    assert_clean(r)
+    err = json.loads(r.stdout)["error"]
+    assert r.returncode == 2 and err["code"] == "E364" and err["input"] == flag and "604800" in err["message"]
+
+
+@pytest.mark.parametrize("observed, shown", [("[fd00::1]:", "'[fd00::1]:'"), ("[red]x", "'[red]x'")])
+def test_error_lines_print_user_text_as_written(tmp_path, observed, shown):
+    empty = tmp_path / "ct.txt"
+    empty.write_text("")
+    r = run("who", observed, "--conntrack", str(empty))
+    assert_clean(r)
+    assert r.returncode == 2 and "E260" in r.stderr and shown in r.stderr, r.stderr
