@@ -165,8 +165,9 @@ def test_add_of_an_unsafe_range_is_planned_as_an_error_and_needs_allow_unsafe(ci
     # human output: an error line in the plan naming MQ009
     human = run("apply", "--bundle", "examples/hub-spoke", "--add", cidr)
     assert human.returncode == 1
-    assert f"error: {cidr} (ConfigMap {NS}/{USER_CM} key ip-masq-agent line 2): " in human.stdout
-    assert ("MQ009:" in human.stdout) == mq009
+    said = " ".join(human.stdout.split())    # wrapped at words to the terminal's width
+    assert f"error: {cidr} (ConfigMap {NS}/{USER_CM} key ip-masq-agent line 2): " in said
+    assert ("MQ009:" in said) == mq009
     # the operator's explicit choice: planned, exit 0
     allowed = run("apply", "--bundle", "examples/hub-spoke", "--add", cidr, "--allow-unsafe", "-o", "json")
     assert allowed.returncode == 0, allowed.stderr
