@@ -111,7 +111,8 @@ def _read(path: str, *, label: str | None = None, what: str = "input", max_bytes
             raise err(_said(what, "path ", f"is {kind}"), input=name, code=codes.open)
         if stat.S_ISREG(st.st_mode) and st.st_size > max_bytes:
             raise _too_big(what, name, max_bytes, codes, size_hint)
-        return _read_all(fh, name, what, max_bytes, codes, binary_hint, size_hint)
+        first = max(st.st_size + 1, CHUNK) if stat.S_ISREG(st.st_mode) else CHUNK   # a file whole in one read
+        return _read_all(fh, name, what, max_bytes, codes, binary_hint, size_hint, first)
 
 
 def read_bytes(path: str, **kw) -> bytes:
@@ -122,15 +123,18 @@ def read_bytes(path: str, **kw) -> bytes:
 
 
 def _read_all(fh: BinaryIO, name: str, what: str, max_bytes: int, codes: Codes, binary_hint: str | None,
-              size_hint: str | None) -> bytes:
+              size_hint: str | None, first: int = CHUNK) -> bytes:
     """Chunks kept as read (never a growing buffer that is copied as it grows), joined once at the
-    end: an input over the cap is refused holding at most the cap."""
+    end: an input over the cap is refused holding at most the cap. ``first`` is the size of the
+    first read (a regular file's size and one more byte: read whole, then its end confirmed)."""
     chunks: list[bytes] = []
     total = 0
     read = getattr(fh, "read1", None) or fh.read
+    size = first
     while True:
         try:
-            chunk = read(min(CHUNK, max_bytes + 1 - total))
+            chunk = read(min(size, max_bytes + 1 - total))
+            size = CHUNK
         except OSError as exc:
             raise codes.error(_said(what, "file ", f"cannot be read: {exc.strerror}"), input=name,
                               code=codes.open) from None

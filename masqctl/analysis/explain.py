@@ -131,7 +131,8 @@ class Explanation:
             "destination_seen": _endpoint(primary) if agreed and len({_endpoint(o) for o in ev.outcomes}) == 1
             else None,
             "deciding_rule": self._rule_dict(deciding),
-            "trace": [self.step_dict(s) for s in primary.trace],
+            "trace": [self.step_dict(s) for s in primary.trace] if self.provenance
+            else [s.to_dict() for s in primary.trace],
             "notes": list(self.notes),
             "summary": self.summary,
         }

@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from itertools import repeat
+from operator import itemgetter
 
 from masqctl.netfilter.canonical import MATCH_OPTIONS, implicit_match
 from masqctl.netfilter.tokens import TokenizeError, split_words
@@ -92,7 +93,7 @@ class Rule:
 class Chain:
     """A chain: policy (built-ins) and rule lines, tokenized on first use of ``rules``."""
 
-    __slots__ = ("name", "table", "policy", "declared", "lines", "_rules", "cut_at")
+    __slots__ = ("name", "table", "policy", "declared", "lines", "_rules", "cut_at", "index")
 
     def __init__(self, name: str, table: str, policy: str | None = None, declared: bool = False):
         self.name = name
@@ -102,6 +103,7 @@ class Chain:
         self.lines: list[tuple[int, str]] = []   # (lineno, rule text without counters)
         self._rules: list[Rule] | None = None
         self.cut_at: int | None = None           # in a table cut short: the rules shown in full (see Table)
+        self.index = None                        # the evaluator's index of the lines (matches.DestinationIndex)
 
     @property
     def builtin(self) -> bool:
@@ -125,6 +127,7 @@ class Chain:
     def set_lines(self, lines: list[tuple[int, str]]) -> None:
         self.lines[:] = list(lines)   # in place: the table shares this list
         self._rules = None
+        self.index = None
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -626,12 +629,22 @@ def _body(text: str, start: int, end: int, lineno: int) -> _Body | None:
     items = text[rules + 3:end - 1].split("\n-A ")
     if any(map(str.__contains__, items, repeat("\n"))):      # a line that is not an -A line
         return None
-    if any(map((1).__and__, map(str.count, items, repeat('"')))):   # quotes to check one by one
+    if text.find('"', rules, end) != -1 and _odd_quotes(text[rules:end]):   # quotes to check one by one
         return None
-    names = [item.partition(" ")[0] for item in items]
+    names = list(map(itemgetter(0), map(str.partition, items, repeat(" "))))
     if "" in names:                                         # "-A  CHAIN" or "-A " alone
         return None
     return _Body(declared, lineno, items, names, ndecl + len(items))
+
+
+_NOT_QUOTE_OR_NEWLINE = bytes(c for c in range(256) if c not in b'"\n')
+
+
+def _odd_quotes(block: str) -> bool:
+    """Some line of ``block`` (ASCII lines) holds an odd number of double quotes. Its bytes are kept
+    down to quotes and newlines; each pair of quotes in a row is then one line's pair."""
+    marks = block.encode("ascii").translate(None, _NOT_QUOTE_OR_NEWLINE)
+    return b'"' in marks.replace(b'""', b"")
 
 
 _NO_POLICY = {"-": None}
@@ -643,10 +656,10 @@ def _declarations(block: str, decls: list[str]) -> dict | None:
     words = block.split()
     n = len(decls)
     names = words[0::3]
-    if (len(words) == 3 * n and sum(map(str.startswith, words, repeat(":"))) == n
-            and all(map(str.startswith, names, repeat(":")))):
-        # three words on every line, as iptables-save prints ":NAME POLICY [p:b]": the n words
-        # starting with ':' are the n lines' first words, and they are three words apart
+    if (len(words) == 3 * n and " :" not in block and all(map(str.startswith, names, repeat(":")))):
+        # three words on every line, as iptables-save prints ":NAME POLICY [p:b]": every line starts
+        # with ':' and no other word does (blanks are spaces here), so the n words starting with
+        # ':' are the n lines' first words, and they are three words apart
         if min(map(len, names)) < 2:
             return None                        # ": NAME": read line by line
         policies = words[1::3]

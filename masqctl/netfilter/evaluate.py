@@ -29,7 +29,7 @@ import itertools
 
 from masqctl.netfilter.dump import Dump, Rule, Table
 from masqctl.netfilter.facts import IPAddress, NodeFacts
-from masqctl.netfilter.matches import Matcher, prefilter
+from masqctl.netfilter.matches import Matcher, destination_index, prefilter
 from masqctl.netfilter.outcome import finish, outcome_of
 from masqctl.netfilter.values import FULL_MASK, mark_value, nat_target_refusal, parse_to_destination
 from masqctl.netfilter.walk import Evaluation, Outcome, Packet, PathState, RandomBranch, Step, Unknown
@@ -292,10 +292,23 @@ class Evaluator:
                     p.chain, p.pos, p.frame = p.stack.pop()
                     continue
                 return _policy(p, hook, table, self._prefix)
+            pos = p.pos
+            index = destination_index(chain)
+            if index is not None:
+                # rules prefilter rules out for this destination, taken in one go (as one by one below)
+                end = min(index.next_read(pos, str(p.dst)), MAX_STEPS - p.steps + pos)
+                if chain.cut_at is not None:
+                    end = min(end, chain.cut_at)
+                if end > pos:
+                    name, lines = chain.name, chain.lines
+                    p.trace += [Step(label, name, i + 1, lines[i][1], "no-match", "next", lines[i][0])
+                                for i in range(pos, end)]
+                    p.steps += end - pos
+                    p.pos = end
+                    continue
             p.steps += 1
             if p.steps > MAX_STEPS:
                 return ("unknown", None, "the walk did not end (a chain loop?)")
-            pos = p.pos
             lineno, text = chain.lines[pos]
             if prefilter(p, text) is False:
                 p.trace.append(Step(label, chain.name, pos + 1, text, "no-match", "next", lineno))

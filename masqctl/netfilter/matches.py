@@ -13,8 +13,9 @@ by the method ``_m_MODULE`` (a module with no such method is unknown).
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
-from masqctl.netfilter.dump import Match, Rule
+from masqctl.netfilter.dump import Chain, Match, Rule
 from masqctl.netfilter.facts import IPAddress, IpSet, NodeFacts
 from masqctl.netfilter.values import FULL_MASK, iface_match, in_net, in_ports, mark_value
 from masqctl.netfilter.vocabulary import proto_name
@@ -42,6 +43,61 @@ def prefilter(p: PathState, text: str) -> bool | None:
         if r is not None and r == bool(m.group(3)):
             return False
     return None
+
+
+# "-A CHAIN -d A.B.C.D/32 " with A.B.C.D written as the kernel prints it (no leading zeros): no other
+# text means that address, so a packet to any other destination is ruled out by prefilter
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_HOST_DST = re.compile(rf"-A \S+ -d ({_OCTET}(?:\.{_OCTET}){{3}})/32 ")
+INDEX_MIN = 64      # chains with fewer rules are read rule by rule
+
+
+class DestinationIndex:
+    """Which rules of a long chain :func:`prefilter` may let through for a destination: the
+    rules that start ``-A CHAIN -d ADDR/32`` (a kube-proxy ``KUBE-SERVICES`` holds thousands)
+    are kept by address; a packet to any other address skips them in bulk. Every other rule
+    is always read."""
+
+    __slots__ = ("size", "by_dst", "others")
+
+    def __init__(self, lines: list):
+        self.size = len(lines)
+        self.by_dst: dict[str, list[int]] = {}
+        self.others: list[int] = []
+        match = _HOST_DST.match
+        for pos, (_, text) in enumerate(lines):
+            m = match(text)
+            if m is None:
+                self.others.append(pos)
+            else:
+                self.by_dst.setdefault(m.group(1), []).append(pos)
+
+    def next_read(self, pos: int, dst: str) -> int:
+        """The first position from ``pos`` whose rule prefilter may keep for destination ``dst``
+        (``str`` of the address); ``size`` when there is none. Rules before it are ruled out."""
+        nxt = self.size
+        others = self.others
+        i = bisect_left(others, pos)
+        if i < len(others):
+            nxt = others[i]
+        same = self.by_dst.get(dst)
+        if same is not None:
+            j = bisect_left(same, pos)
+            if j < len(same) and same[j] < nxt:
+                nxt = same[j]
+        return nxt
+
+
+def destination_index(chain: Chain) -> DestinationIndex | None:
+    """The chain's :class:`DestinationIndex` (built on first use, kept on the chain); None for a
+    short chain."""
+    lines = chain.lines
+    if len(lines) < INDEX_MIN:
+        return None
+    index = chain.index
+    if index is None or index.size != len(lines):
+        index = chain.index = DestinationIndex(lines)
+    return index
 
 
 class Matcher:

@@ -26,7 +26,7 @@ class Packet:
     from_host: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """One rule the walk looked at. ``index`` is 1-based within ``chain`` (None: the policy)."""
 

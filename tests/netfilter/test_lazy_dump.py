@@ -100,6 +100,9 @@ def test_bodies_are_taken_whole_on_field_dumps():
     '*nat\n:A - [0:0]\n-A A -m comment --comment "a\\\\" b" -j X\nCOMMIT\n',
     "*nat\n:A - [0:0]\n-A  A -j RETURN\n-A \nCOMMIT\n",
     "*nat\n:A - [0:0] x y\n-A A -j RETURN\nCOMMIT\n",
+    "*nat\n:A :B [0:0]\n:C - [0:0]\n-A C -j RETURN\nCOMMIT\n",                 # a word other than the first with ':'
+    '*nat\n:A - [0:0]\n-A A -m comment --comment "x -j RETURN\n-A A -m comment --comment y" -j RETURN\nCOMMIT\n',
+    '*nat\n:A - [0:0]\n-A A -m comment --comment """" -j RETURN\n-A A -m comment --comment "a" "b" -j X\nCOMMIT\n',
     "*nat\n:A - [0:0]\n-A A -j RETURN\n:B - [0:0]\n-A B -j RETURN\nCOMMIT\n",        # declarations after rules
     "*nat\n:A - [0:0]\n-A A -j RETURN\n-A B -j A\n-A A -j ACCEPT\nCOMMIT\n",         # a chain's rules apart
     "*nat\n:A - [0:0]\n-A A -j RETURN   \n-A A\nCOMMIT",                             # trailing blanks, no newline
