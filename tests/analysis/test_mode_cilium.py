@@ -6,6 +6,7 @@ azure-dns-imds-ip-masq-agent-config as cilium-agent's /etc/config)."""
 from __future__ import annotations
 
 from clusterkit.akscal import NODES, base, configmap
+from clusterkit.cilium import PODSUBNET_DS
 
 from masqctl.analysis.explain_cluster import ClusterRequest, explain_snapshot
 from masqctl.analysis.inspect import inspect
@@ -27,18 +28,6 @@ DNS_IMDS = ["0.0.0.0/1", "128.0.0.0/3", "160.0.0.0/5", "168.0.0.0/11", "168.32.0
             "169.254.169.252/31", "169.254.169.255/32", "169.254.170.0/23", "169.254.172.0/22", "169.254.176.0/20",
             "169.254.192.0/18", "169.255.0.0/16", "170.0.0.0/7", "172.0.0.0/6", "176.0.0.0/4", "192.0.0.0/3",
             "224.0.0.0/3"]
-
-PODSUBNET_DS = {
-    "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "cilium", "namespace": "kube-system"},
-    "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}}, "template": {"spec": {
-        "hostNetwork": True,
-        "containers": [{"name": "cilium-agent", "image": "mcr.microsoft.com/containernetworking/cilium/"
-                        "cilium-distroless:v1.18.4", "command": ["cilium-agent"],
-                        "args": ["--config-dir=/tmp/cilium/config-map"],
-                        "volumeMounts": [{"mountPath": "/etc/config", "name": "azure-ip-masq-dir", "readOnly": True}]}],
-        "volumes": [{"name": "azure-ip-masq-dir", "configMap": {"name": "azure-dns-imds-ip-masq-agent-config",
-                                                                 "optional": True}}]}}},
-    "status": {"desiredNumberScheduled": 3, "numberReady": 3}}
 
 
 def cilium_config(**over):

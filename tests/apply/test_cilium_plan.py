@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from clusterkit.cilium import PODSUBNET_DS
+
 from masqctl.analysis.plan import ApplyRequest, plan_apply
 from masqctl.cluster.build import build_snapshot
 from masqctl.cluster.bundle import read_bundle
@@ -24,20 +26,6 @@ def test_add_a_cidr_for_cilium():
     assert (internet.before, internet.after) == (True, False)
     service = next(f for f in plan.flows if f.kind == "service-cidr")
     assert service.before is None and "backend" in (service.before_rule or "")
-
-
-# ACN test/integration/manifests/cilium/v1.18/ebpf/podsubnet: cilium-agent mounts the AKS-owned
-# azure-dns-imds-ip-masq-agent-config as /etc/config (its list shortened here; the plan never reads it)
-PODSUBNET_DS = {
-    "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "cilium", "namespace": "kube-system"},
-    "spec": {"selector": {"matchLabels": {"k8s-app": "cilium"}}, "template": {"spec": {
-        "hostNetwork": True,
-        "containers": [{"name": "cilium-agent", "image": "mcr.microsoft.com/containernetworking/cilium/"
-                        "cilium-distroless:v1.18.4", "command": ["cilium-agent"],
-                        "volumeMounts": [{"mountPath": "/etc/config", "name": "azure-ip-masq-dir", "readOnly": True}]}],
-        "volumes": [{"name": "azure-ip-masq-dir", "configMap": {"name": "azure-dns-imds-ip-masq-agent-config",
-                                                                 "optional": True}}]}}},
-    "status": {"desiredNumberScheduled": 3, "numberReady": 3}}
 
 
 def test_pod_subnet_ebpf_refuses_to_write_the_aks_owned_config(tmp_path):
