@@ -63,7 +63,8 @@ def read_config_folder(path: str, flavor: str) -> tuple[list[ConfigSource], tupl
             if generation(path) is not None:
                 continue  # the old generation vanished while we read it
             if os.path.normpath(exc.filename or "") == os.path.normpath(path):
-                raise ConfigError("the config folder does not exist (the azure-v2 agent exits on this)",
+                why = " (the azure-v2 agent exits on this)" if flavor == "azure-v2" else ""
+                raise ConfigError(f"the config folder does not exist{why}",
                                   file=path, code="E101",
                                   hint="mount the ConfigMap volume at this path, or pass --config-dir") from None
             raise ConfigError("the config file vanished while the folder was read",

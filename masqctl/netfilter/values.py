@@ -203,8 +203,8 @@ def split_endpoint(text: str) -> tuple[str, str | None]:
     has none of these shapes; the host and port are not checked here."""
     value = text.strip()
     if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        if rest and not rest.startswith(":"):
+        host, bracket, rest = value[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
             raise ValueError(text)
         return host, (rest[1:] if rest else None)
     if value.count(":") == 1:

@@ -10,6 +10,7 @@ import pytest
 from qakit import EXAMPLES, assert_clean, run
 
 CT = os.path.join(EXAMPLES, "hub-spoke", "nodes", "aks-system-20931744-vmss000000", "conntrack.txt")
+CONFIGS = os.path.join(EXAMPLES, "config-folders", "aks-hub-spoke-custom")
 
 
 @pytest.mark.parametrize("flags, flag", [(["--watch", "99999999999"], "--watch"),
@@ -29,3 +30,22 @@ def test_error_lines_print_user_text_as_written(tmp_path, observed, shown):
     r = run("who", observed, "--conntrack", str(empty))
     assert_clean(r)
     assert r.returncode == 2 and "E260" in r.stderr and shown in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("cmd, code", [(["who", "[fd00::1", "--conntrack", CT], "E260"),
+                                       (["explain", "[fd00::1", "fd00::2", "--config-dir", CONFIGS], "E210"),
+                                       (["explain", "fd00::1", "[fd00::2:80", "--config-dir", CONFIGS], "E210")])
+def test_an_unclosed_bracket_is_no_address(cmd, code):
+    # before: '[fd00::1' was read as fd00::1
+    r = run(*cmd, "-o", "json")
+    assert_clean(r)
+    assert r.returncode == 2 and json.loads(r.stdout)["error"]["code"] == code, r.stdout
+
+
+def test_a_missing_config_folder_names_the_agent_only_where_it_exits():
+    folder = os.path.join(EXAMPLES, "no-such-folder")
+    v2 = run("explain", "10.0.0.1", "8.8.8.8", "--config-dir", folder, "--flavor", "azure-v2")
+    merger = run("explain", "10.0.0.1", "8.8.8.8", "--config-dir", folder, "--flavor", "azure-cilium")
+    assert v2.returncode == merger.returncode == 2
+    assert "E101" in v2.stderr and "azure-v2 agent exits" in v2.stderr
+    assert "E101" in merger.stderr and "azure-v2" not in merger.stderr, merger.stderr
