@@ -121,23 +121,34 @@ class Evaluator:
         the packet (ACCEPT or the policy ends only its own table; DROP ends them all)."""
         if len(self.nats) <= 1:
             return self._hook(p, hook)
-        order = self._order[hook]
-        done: list = []
-        pending = [p]
+        return self._in_turn(p, [lambda path, i=i: self._in_table(i, f"nat#{i + 1} ", path, hook)
+                                 for i in self._order[hook]])
+
+    def _in_table(self, i: int, prefix: str, p: PathState, hook: str) -> list:
+        """``_hook`` on nat table ``i`` of several (its steps labelled ``prefix``)."""
+        self._table, self._prefix = self.nats[i], prefix
         try:
-            for k, i in enumerate(order):
-                self._table, self._prefix = self.nats[i], f"nat#{i + 1} "
-                later = []
-                for path in pending:
-                    for q, verdict in self._hook(path, hook):
-                        if verdict[0] in ("policy", "accept") and k + 1 < len(order):
-                            q.last_return = None
-                            later.append(q)
-                        else:
-                            done.append((q, verdict))
-                pending = later
+            return self._hook(p, hook)
         finally:
             self._table, self._prefix = self.nat, ""
+
+    @staticmethod
+    def _in_turn(p: PathState, walks: list) -> list:
+        """Each of ``walks`` (path -> [(path, verdict)]) in turn, as the kernel runs the nat chains of
+        one hook: ACCEPT or a policy ends only its own walk, and the path goes on to the next; any
+        other verdict (a NAT, DROP, unknown) ends the hook."""
+        done: list = []
+        pending = [p]
+        for k, walk in enumerate(walks):
+            later = []
+            for path in pending:
+                for q, verdict in walk(path):
+                    if verdict[0] in ("policy", "accept") and k + 1 < len(walks):
+                        q.last_return = None
+                        later.append(q)
+                    else:
+                        done.append((q, verdict))
+            pending = later
         return done
 
     # hooks ----------------------------------------------------------------------------------

@@ -177,34 +177,19 @@ class NftEvaluator(Evaluator):
         chains = self._order_list[p.order[0]][nft_hook]
         if p.last_return and p.last_return[0] == "unknown":
             return [(p, ("unknown", None, p.last_return[1]))]
-        done: list = []
-        pending = [p]
-        for k, chain in enumerate(chains):
-            later = []
-            for path in pending:
-                if isinstance(chain, tuple):
-                    i = chain[1]
-                    self._table, self._prefix = self.nats[i], ("iptables nat " if len(self.nats) == 1 else
-                                                               f"iptables nat#{i + 1} ")
-                    try:
-                        walked = self._hook(path, hook)
-                    finally:
-                        self._table, self._prefix = self.nat, ""
-                else:
-                    walked = self._walk_chain(path, chain, hook)
-                for q, verdict in walked:
-                    if verdict[0] in ("policy", "accept") and k + 1 < len(chains):
-                        q.last_return = None
-                        later.append(q)
-                    else:
-                        done.append((q, verdict))
-            pending = later
         if not chains:
-            for path in pending:
-                step = Step(hook, "(no nat chain)", None, f"no nat chain at {nft_hook}", "match", "no NAT", None)
-                path.trace.append(step)
-                done.append((path, ("policy", step)))
-        return done
+            step = Step(hook, "(no nat chain)", None, f"no nat chain at {nft_hook}", "match", "no NAT", None)
+            p.trace.append(step)
+            return [(p, ("policy", step))]
+        walks = []
+        for chain in chains:
+            if isinstance(chain, tuple):
+                i = chain[1]
+                walks.append(lambda path, i=i: self._in_table(
+                    i, "iptables nat " if len(self.nats) == 1 else f"iptables nat#{i + 1} ", path, hook))
+            else:
+                walks.append(lambda path, chain=chain: self._walk_chain(path, chain, hook))
+        return self._in_turn(p, walks)
 
     def _walk_chain(self, p: PathState, base: NftChain, hook: str) -> list[tuple[PathState, tuple]]:
         table = self.ruleset.table(base.family, base.table)

@@ -43,8 +43,7 @@ def show_stmt(s: dict) -> str:
         if k in ("snat", "dnat"):
             return f"{k} to {_nat_to(v)}" + _flags(v)
         if k == "redirect":
-            port = v.get("port") if isinstance(v, dict) else None
-            return "redirect" + (f" to :{show_expr(port)}" if port is not None else "") + _flags(v)
+            return "redirect" + _nat_tail(v)
         if k == "mangle":
             return f"{show_expr(v.get('key'))} set {show_expr(v.get('value'))}"
         if k == "vmap":
