@@ -223,6 +223,25 @@ def _subnet_pods(base: str, first: int, count: int) -> list[str]:
     return out
 
 
+def _peering(sub: str, rg: str, vnet: str, name: str, remote_prefixes: list[str], remote_rg_id: str,
+             remote_vnet: str, etag: str, resource_guid: str) -> dict:
+    """A Connected, in-sync VNet peering of ``vnet`` to ``remote_vnet``, as `az network vnet peering
+    show` prints it."""
+    return {
+        "allowForwardedTraffic": True, "allowGatewayTransit": False, "allowVirtualNetworkAccess": True,
+        "doNotVerifyRemoteGateways": False, "etag": f'W/"{etag}"',
+        "id": f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/"
+              f"{vnet}/virtualNetworkPeerings/{name}",
+        "name": name, "peerCompleteVnets": True, "peeringState": "Connected",
+        "peeringSyncLevel": "FullyInSync", "provisioningState": "Succeeded",
+        "remoteAddressSpace": {"addressPrefixes": list(remote_prefixes)},
+        "remoteVirtualNetwork": {"id": f"{remote_rg_id}/providers/Microsoft.Network/virtualNetworks/{remote_vnet}"},
+        "remoteVirtualNetworkAddressSpace": {"addressPrefixes": list(remote_prefixes)},
+        "resourceGroup": rg, "resourceGuid": resource_guid,
+        "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "useRemoteGateways": False,
+    }
+
+
 def _vnet(ex_sub: str, rg: str, name: str, location: str, prefixes: list[str], subnets: list[dict],
           peerings: list[dict] | None = None) -> dict:
     vid = f"/subscriptions/{ex_sub}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}"
@@ -340,20 +359,9 @@ def example(name: str) -> Example:
         reconciled = _reconciled("MasqLinkLocal: true\nNonMasqueradeCIDRs:\n- 10.40.0.0/17  # subnet CIDR\n"
                                  "- 10.0.0.0/16\n- 10.40.0.0/15  # vnet CIDR\n",
                                  {"app.kubernetes.io/managed-by": "Eno", "component": "ip-masq-agent"})
-        peering = {
-            "allowForwardedTraffic": True, "allowGatewayTransit": False, "allowVirtualNetworkAccess": True,
-            "doNotVerifyRemoteGateways": False, "etag": f'W/"{guid("hub-spoke", "peering")}"',
-            "id": f"/subscriptions/{sub}/resourceGroups/{net_rg}/providers/Microsoft.Network/virtualNetworks/"
-                  "vnet-spoke1/virtualNetworkPeerings/peer-spoke1-to-hub",
-            "name": "peer-spoke1-to-hub", "peerCompleteVnets": True, "peeringState": "Connected",
-            "peeringSyncLevel": "FullyInSync", "provisioningState": "Succeeded",
-            "remoteAddressSpace": {"addressPrefixes": ["10.42.0.0/15"]},
-            "remoteVirtualNetwork": {"id": f"/subscriptions/{hub_sub}/resourceGroups/rg-hub-network/providers/"
-                                           "Microsoft.Network/virtualNetworks/vnet-hub"},
-            "remoteVirtualNetworkAddressSpace": {"addressPrefixes": ["10.42.0.0/15"]},
-            "resourceGroup": net_rg, "resourceGuid": guid("hub-spoke", "peering-guid"),
-            "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "useRemoteGateways": False,
-        }
+        peering = _peering(sub, net_rg, "vnet-spoke1", "peer-spoke1-to-hub", ["10.42.0.0/15"],
+                           f"/subscriptions/{hub_sub}/resourceGroups/rg-hub-network", "vnet-hub",
+                           etag=guid("hub-spoke", "peering"), resource_guid=guid("hub-spoke", "peering-guid"))
         return Example(
             name=name, cluster="aks-spoke1", subscription=sub, resource_group="rg-spoke1", location="westeurope",
             node_resource_group=nrg, collected_at="2025-09-19T20:05:31Z",
@@ -401,20 +409,10 @@ def example(name: str) -> Example:
         reconciled = _reconciled("MasqLinkLocal: true\nNonMasqueradeCIDRs:\n- 10.42.0.0/17  # subnet CIDR\n"
                                  "- 10.0.0.0/16\n- 10.42.0.0/15  # vnet CIDR\n",
                                  {"app.kubernetes.io/managed-by": "Eno", "component": "ip-masq-agent"})
-        peering = {
-            "allowForwardedTraffic": True, "allowGatewayTransit": False, "allowVirtualNetworkAccess": True,
-            "doNotVerifyRemoteGateways": False, "etag": f'W/"{guid("hub-spoke-fleet", "hub-peering")}"',
-            "id": f"/subscriptions/{sub}/resourceGroups/{net_rg}/providers/Microsoft.Network/virtualNetworks/"
-                  "vnet-hub/virtualNetworkPeerings/peer-hub-to-spoke1",
-            "name": "peer-hub-to-spoke1", "peerCompleteVnets": True, "peeringState": "Connected",
-            "peeringSyncLevel": "FullyInSync", "provisioningState": "Succeeded",
-            "remoteAddressSpace": {"addressPrefixes": ["10.40.0.0/15"]},
-            "remoteVirtualNetwork": {"id": f"/subscriptions/{spoke_sub}/resourceGroups/rg-spoke1-network/providers/"
-                                           "Microsoft.Network/virtualNetworks/vnet-spoke1"},
-            "remoteVirtualNetworkAddressSpace": {"addressPrefixes": ["10.40.0.0/15"]},
-            "resourceGroup": net_rg, "resourceGuid": guid("hub-spoke-fleet", "hub-peering-guid"),
-            "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings", "useRemoteGateways": False,
-        }
+        peering = _peering(sub, net_rg, "vnet-hub", "peer-hub-to-spoke1", ["10.40.0.0/15"],
+                           f"/subscriptions/{spoke_sub}/resourceGroups/rg-spoke1-network", "vnet-spoke1",
+                           etag=guid("hub-spoke-fleet", "hub-peering"),
+                           resource_guid=guid("hub-spoke-fleet", "hub-peering-guid"))
         ingress = Service("ingress-nginx", "ingress-nginx-controller", "10.0.87.201",
                           [("http", "tcp", 80, 80), ("https", "tcp", 443, 443)],
                           [nodes[0].pod_ips[4], nodes[1].pod_ips[4]], type="LoadBalancer", lb_ip="10.42.1.10",
