@@ -394,21 +394,17 @@ class Evaluator:
         user = table.chain(target)
         if user is not None and not user.builtin:
             how = "goto" if rule.goto else "jump"
-            if target in p.frame or any(target in frame for _, _, frame in p.stack):
+            refused = _cannot_enter(p, target)
+            if refused == "loop":
                 # the kernel refuses a rule set whose jumps and gotos form a loop
                 s = step(f"{how} {target}")
                 return ("unknown", s, f"a loop: {chain_name} rule {rule.index} enters {target} again, so the "
                                       "chain nesting never ends (the kernel refuses such a rule set)")
-            if len(p.stack) >= MAX_DEPTH:
+            if refused == "depth":
                 s = step(f"{how} {target}")
                 return ("unknown", s, f"chain nesting deeper than {MAX_DEPTH} (a loop through {target}?)")
             step(f"{how} {target}")
-            if rule.goto:
-                p.frame = p.frame + (target,)
-            else:
-                p.stack.append((p.chain, p.pos + 1, p.frame))
-                p.frame = (target,)
-            p.chain, p.pos = target, 0
+            _enter(p, target, rule.goto)
             return None
         if target == "ACCEPT":
             return ("accept", step("ACCEPT"))
@@ -477,6 +473,27 @@ class Evaluator:
 def evaluate(dump: Dump, packet: Packet, facts: NodeFacts | None = None) -> Evaluation:
     """Convenience: one evaluation of ``packet`` against ``dump``."""
     return Evaluator(dump, facts).evaluate(packet)
+
+
+def _cannot_enter(p: PathState, target: str) -> str | None:
+    """Why a jump or goto to ``target`` cannot be followed: "loop" (``target`` is already being
+    walked: the kernel refuses such a rule set), "depth" (deeper than MAX_DEPTH), else None."""
+    if target in p.frame or any(target in frame for _, _, frame in p.stack):
+        return "loop"
+    if len(p.stack) >= MAX_DEPTH:
+        return "depth"
+    return None
+
+
+def _enter(p: PathState, target: str, goto: bool) -> None:
+    """Continue ``p`` at the first rule of ``target``: a goto replaces the current chain (a RETURN
+    from ``target`` goes back where the current chain was entered from), a jump comes back."""
+    if goto:
+        p.frame = p.frame + (target,)
+    else:
+        p.stack.append((p.chain, p.pos + 1, p.frame))
+        p.frame = (target,)
+    p.chain, p.pos = target, 0
 
 
 def _cut_reason(table: Table, chain, pos: int) -> str:

@@ -31,7 +31,7 @@ import itertools
 import math
 
 from masqctl.netfilter.dump import Dump
-from masqctl.netfilter.evaluate import Evaluator, _take_branch
+from masqctl.netfilter.evaluate import MAX_DEPTH, Evaluator, _cannot_enter, _enter, _take_branch
 from masqctl.netfilter.facts import NodeFacts
 from masqctl.netfilter.matches import Matcher
 from masqctl.netfilter.nft import PRIORITY_NAMES, NftChain, NftError, NftRule, NftSet, NftTable, Ruleset, \
@@ -369,20 +369,16 @@ class NftEvaluator(Evaluator):
         if table.chains[target].base:
             s = self._step(p, label, chain, rule, result, _pre(prefix) + f"{kind} {target}")
             return ("unknown", s, f"a {kind} to base chain {target}")
-        if target in p.frame or any(target in frame for _, _, frame in p.stack):
+        refused = _cannot_enter(p, target)
+        if refused == "loop":
             s = self._step(p, label, chain, rule, result, _pre(prefix) + f"{kind} {target}")
             return ("unknown", s, f"a loop: {chain.name} rule {rule.index} enters {target} again (nft refuses "
                                   "such a ruleset)")
-        if len(p.stack) >= 64:
+        if refused == "depth":
             s = self._step(p, label, chain, rule, result, _pre(prefix) + f"{kind} {target}")
-            return ("unknown", s, "chain nesting deeper than 64")
+            return ("unknown", s, f"chain nesting deeper than {MAX_DEPTH}")
         self._step(p, label, chain, rule, result, _pre(prefix) + f"{kind} {target}")
-        if kind == "goto":
-            p.frame = p.frame + (target,)
-        else:
-            p.stack.append((p.chain, p.pos + 1, p.frame))
-            p.frame = (target,)
-        p.chain, p.pos = target, 0
+        _enter(p, target, kind == "goto")
         return None
 
     def _vmap(self, p, table, base, chain, rule, label, body, prefix, result, work) -> tuple | None:
