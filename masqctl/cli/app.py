@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -35,7 +36,16 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
 ) -> None:
-    """--debug is read by run() wherever it stands (``normalize``); it is declared here for --help."""
+    """--debug is read by run() wherever it stands (``normalize``); it is declared here for --help.
+
+    It runs once the command line is parsed, before the command: the start-up is over, and the
+    cyclic collector ``masqctl.cli.main`` paused for it resumes here."""
+    if _STARTUP["resume_collector"]:
+        _STARTUP["resume_collector"] = False
+        gc.enable()
+
+
+_STARTUP = {"resume_collector": False}    # set by run(): the collector was paused for start-up only
 
 
 # Each command lives in its own module, imported only when that command runs: `masqctl explain`
@@ -220,9 +230,10 @@ def _write_error_document(doc: dict, structured: str | None) -> None:
         emit(doc, Output(structured))
 
 
-def run(argv: list[str], prog_name: str = "masqctl") -> int:
+def run(argv: list[str], prog_name: str = "masqctl", resume_collector: bool = False) -> int:
     """Run the app; return the exit status. Errors never show a traceback unless --debug, and then
-    only unexpected ones. With ``-o json``/``-o yaml`` an error is also one document on stdout."""
+    only unexpected ones. With ``-o json``/``-o yaml`` an error is also one document on stdout.
+    ``resume_collector``: the caller paused the cyclic collector for start-up; the command resumes it."""
     from masqctl.cli import output
 
     output.reset()
@@ -235,6 +246,7 @@ def run(argv: list[str], prog_name: str = "masqctl") -> int:
     structured = output_format(argv)
     app.registered_commands.clear()
     register_commands(argv)
+    _STARTUP["resume_collector"] = resume_collector
     try:
         result = app(args=argv, prog_name=prog_name, standalone_mode=False)
     except MasqctlError as error:

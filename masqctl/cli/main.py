@@ -6,6 +6,7 @@ imported, so the daemon started through ``masqctl`` stays as small as ``python -
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -19,9 +20,18 @@ def main(argv: list[str] | None = None) -> int:
         from masqctl.agent.main import main as agent_main
 
         return _exit(agent_main(argv[1:]))
-    from masqctl.cli.app import run
+    # Start-up (typer, rich, the command's modules, converting its options) makes some hundred
+    # thousand objects and no garbage cycles: the cyclic collector is paused until the command
+    # line is parsed (``masqctl.cli.app``'s root callback resumes it), and in any case on return.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        from masqctl.cli.app import run
 
-    return _exit(run(argv, prog_name=prog_name()))
+        return _exit(run(argv, prog_name=prog_name(), resume_collector=collecting))
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def prog_name() -> str:
