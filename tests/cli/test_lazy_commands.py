@@ -45,6 +45,15 @@ def test_offline_explain_loads_only_explain():
         assert unwanted not in modules, unwanted
 
 
+def test_offline_explain_for_a_person_does_not_load_rich():
+    """The answer is written by masqctl.cli.textout: rich's console (a fifth of the run) stays out."""
+    status, modules, out = loaded_after(["explain", "10.40.0.9", "10.42.1.10", "--iptables", DUMP,
+                                         "--node-ip", "10.40.0.4"])
+    assert status == 0 and out.startswith("10.40.0.9 → 10.42.1.10 is masqueraded to 10.40.0.4")
+    assert "masqctl.cli.explain_text" in modules
+    assert not [m for m in modules if m == "rich" or m.startswith("rich.")]
+
+
 def test_root_help_lists_every_command_without_importing_them():
     status, modules, out = loaded_after(["--help"])
     assert status == 0

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from masqctl.cli import explain as cli_explain
+from masqctl.cli import explain_text as cli_explain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HUB = os.path.join(ROOT, "examples", "hub-spoke")
