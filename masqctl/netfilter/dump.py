@@ -616,20 +616,23 @@ def _body(text: str, start: int, end: int, lineno: int) -> _Body | None:
     declared: dict = {}
     ndecl = 0
     if rules > start:
-        decls = text[start:rules - 1].split("\n")
-        ndecl = len(decls)
-        if not all(map(str.startswith, decls, repeat(":"))):
-            return None
-        declared = _declarations(text[start:rules - 1], decls)
+        block = text[start:rules - 1]
+        ndecl = block.count("\n") + 1
+        declared = _user_chains(block)
         if declared is None:
-            return None
+            decls = block.split("\n")
+            if not all(map(str.startswith, decls, repeat(":"))):
+                return None
+            declared = _declarations(block, decls)
+            if declared is None:
+                return None
         lineno += ndecl
     if rules == end:
         return _Body(declared, lineno, [], [], ndecl)
     items = text[rules + 3:end - 1].split("\n-A ")
-    if any(map(str.__contains__, items, repeat("\n"))):      # a line that is not an -A line
+    if text.count("\n", rules + 3, end - 1) != len(items) - 1:   # a line that is not an -A line
         return None
-    if text.find('"', rules, end) != -1 and _odd_quotes(text[rules:end]):   # quotes to check one by one
+    if text.find('"', rules, end) != -1 and _odd_quotes(items):   # quotes to check one by one
         return None
     names = list(map(itemgetter(0), map(str.partition, items, repeat(" "))))
     if "" in names:                                         # "-A  CHAIN" or "-A " alone
@@ -637,14 +640,39 @@ def _body(text: str, start: int, end: int, lineno: int) -> _Body | None:
     return _Body(declared, lineno, items, names, ndecl + len(items))
 
 
-_NOT_QUOTE_OR_NEWLINE = bytes(c for c in range(256) if c not in b'"\n')
+def _odd_quotes(items: list[str]) -> bool:
+    """Some line of ``items`` (one rule line each) holds an odd number of double quotes."""
+    return any(c & 1 for c in set(map(str.count, items, repeat('"'))))
 
 
-def _odd_quotes(block: str) -> bool:
-    """Some line of ``block`` (ASCII lines) holds an odd number of double quotes. Its bytes are kept
-    down to quotes and newlines; each pair of quotes in a row is then one line's pair."""
-    marks = block.encode("ascii").translate(None, _NOT_QUOTE_OR_NEWLINE)
-    return b'"' in marks.replace(b'""', b"")
+_USER_CHAIN = " - [0:0]\n:"
+
+
+def _user_chains(block: str) -> dict | None:
+    """The declarations ``block`` (lines, the last without its newline) as name -> policy when
+    every line but some first ones reads ``:NAME - [0:0]`` (the user chains iptables-save prints
+    after the built-in ones), the first ones passing :func:`_declarations`; None to read it
+    the general way. Split on ``" - [0:0]\\n:"``, such lines leave one piece each, the name
+    alone (one word: no blank in it), and the first ones stay in front of the first name."""
+    if not block.endswith(" - [0:0]") or not block.startswith(":"):
+        return None
+    names = (block[1:] + "\n:").split(_USER_CHAIN)
+    if names.pop() != "":
+        return None
+    head, nl, names[0] = names[0].rpartition("\n:")
+    joined = "".join(names)
+    if " " in joined or "\n" in joined or "" in names:
+        return None
+    declared: dict = {}
+    if nl:
+        decls = (":" + head).split("\n")
+        if not all(map(str.startswith, decls, repeat(":"))):
+            return None
+        declared = _declarations(":" + head, decls)
+        if declared is None:
+            return None
+    declared.update(dict.fromkeys(names))
+    return declared
 
 
 _NO_POLICY = {"-": None}

@@ -180,3 +180,46 @@ def test_big_kube_proxy_table_reads_alike():
     nat = lazy.table("nat")
     assert nat._body is not None            # taken whole, nothing filed yet
     same(text)
+
+
+# declaration blocks around the ":NAME - [0:0]" run the whole reading takes in one split, and the
+# malformed lines that must send it the general way (or to the line-by-line reader)
+DECLARATION_BLOCKS = [
+    ":A - [0:0]", ":A - [0:0]\n:B - [0:0]", ":PREROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]",
+    ":PREROUTING ACCEPT [0:0]\n:POSTROUTING DROP [1:2]\n:A - [0:0]",
+    ":A - [0:0]\n:PREROUTING ACCEPT [0:0]\n:B - [0:0]", ":A - [0:0]\n:A - [0:0]\n:B ACCEPT [0:0]\n:A - [0:0]",
+    ":B ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]", ": A - [0:0]", ": - [0:0]", ":A - [0:0]\n: - [0:0]",
+    ":X", ":X -", ":X - [0:0] extra", ":X - [0:0] extra\n:Y - [0:0]", ":X  - [0:0]", ":A - [0:0]\n:X  - [0:0]",
+    ":X - [0:0] ", ":X - [0:0] \n:Y - [0:0]", ":X\t- [0:0]", ":A - [0:0]\n:X - [0:0]\t", ":A - [0:0]\n :B - [0:0]",
+    ":A - [0:0]\nB - [0:0]\n:C - [0:0]", "A - [0:0]\n:C - [0:0]", ":A - - [0:0]\n:B - [0:0]", "::A - [0:0]",
+    ":A :B - [0:0]", ":A - [0:0]\n:B - [0:0]\r", ":A - [0:0]\r\n:B - [0:0]", ":\u00e9 - [0:0]\n:B - [0:0]",
+    ":A - [0:0]\n\n:B - [0:0]", ":A - [0:0]\n# c\n:B - [0:0]", ":A - [1:0]\n:B - [0:0]", ":A ACCEPT [0:0] x\n:B - [0:0]",
+    ":A - [0:0]\n:B - [0:0]\n:C",
+]
+
+
+@pytest.mark.parametrize("block", DECLARATION_BLOCKS)
+def test_declaration_blocks_read_alike(block):
+    same(f"*nat\n{block}\n-A A -j RETURN\nCOMMIT\n")
+    same(f"*nat\n{block}\nCOMMIT\n")
+
+
+def test_user_chains_are_read_in_one_split():
+    text = "*nat\n:PREROUTING ACCEPT [0:0]\n:A - [0:0]\n:B - [0:0]\n-A A -j B\nCOMMIT\n"
+    _, bodies = dumpmod._scan(text)
+    assert bodies[1].declared == {"PREROUTING": "ACCEPT", "A": None, "B": None}
+    assert dumpmod._user_chains(":A - [0:0]\n:X  - [0:0]") is None
+
+
+@pytest.mark.parametrize("rules", [
+    '-A A -m comment --comment "a" -j RETURN\n-A A -m comment --comment "b -j RETURN',
+    '-A A -m comment --comment "a b -j RETURN\n-A A -m comment --comment "c" -j RETURN',
+    '-A A -m comment --comment "a\\" b" -j RETURN', '-A A -m comment --comment "a\\\\" -j RETURN',
+    '-A A -m comment --comment "a\\\\\\"" -j RETURN', '-A A -m comment --comment """" -j RETURN',
+    '-A A -m comment --comment "a" "b" "c -j RETURN', '-A A -j RETURN\n-A A -m comment --comment "x" -j RETURN',
+    '-A A -m comment --comment "x" -j RETURN\r\n-A A -j RETURN', '-A A -m comment --comment "\u00e9" -j RETURN',
+    '-A A -m comment --comment "a" -j RETURN\n-A A -m comment --comment "b\n-A A -j X"',
+    "-A A -j RETURN\n-A A\n-A A -j X", "-A A -j RETURN\n-AA -j X", "-A A -j RETURN\n\n-A A -j X",
+])
+def test_rule_blocks_read_alike(rules):
+    same(f"*nat\n:A - [0:0]\n{rules}\nCOMMIT\n")
