@@ -161,20 +161,24 @@ def _reaches_snat(t: NftTable, base: NftChain) -> bool:
     return False
 
 
-def native_hints(snapshot, node: str, chains=None, whole: bool = False) -> list[str]:
+def native_hints(snapshot, node: str, chains=None, whole: bool = False, system_pods=None) -> list[str]:
     """Why native nftables tables may decide on ``node`` although its capture has no ruleset
     (empty: nothing hints at them). ``chains``: the nat chains its ``iptables-save`` shows;
-    ``whole``: that dump shows the whole nat table (so a chain it lacks is absent)."""
+    ``whole``: that dump shows the whole nat table (so a chain it lacks is absent);
+    ``system_pods``: the names of the kube-system pods on each node (:func:`system_pods_by_node`,
+    made once for a check of every node; made here when not given)."""
     capture = snapshot.captures.get(node)
     if capture is None or ruleset_text(capture)[0] is not None:
         return []
     hints = []
     text = capture.iptables_save or ""
-    bad = sorted(set(_INCOMPATIBLE.findall(text)))
+    bad = sorted(set(_INCOMPATIBLE.findall(text))) if _INCOMPATIBLE_WORDS in text else []
     if bad:
         hints.append(f"its iptables-save says table(s) {', '.join(bad)} are incompatible (rules written with nft "
                      "that iptables cannot print)")
-    pods = [p.name for p in snapshot.workloads if p.node == node and p.namespace == "kube-system"]
+    if system_pods is None:
+        system_pods = system_pods_by_node(snapshot)
+    pods = system_pods.get(node, [])
     if chains is not None and whole:
         kp = next((p for p in pods if p.startswith("kube-proxy-")), None)
         if kp and "KUBE-SERVICES" not in chains:
@@ -193,8 +197,18 @@ def native_hints(snapshot, node: str, chains=None, whole: bool = False) -> list[
     return hints
 
 
-_INCOMPATIBLE = re.compile(r"(?m)^#.*?[Tt]able `?'?([A-Za-z0-9_-]+)'? is incompatible, use 'nft' tool")
+def system_pods_by_node(snapshot) -> dict[str, list[str]]:
+    """The names of the kube-system pods, by node (the programs whose rules hint at native tables)."""
+    out: dict[str, list[str]] = {}
+    for p in snapshot.workloads:
+        if p.namespace == "kube-system":
+            out.setdefault(p.node, []).append(p.name)
+    return out
 
 
-__all__ = ["NftFacts", "nft_facts", "native_hints", "masquerading_owners", "owner_of", "owner_named", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
+_INCOMPATIBLE_WORDS = "is incompatible, use 'nft' tool"      # the line's words: the pattern runs only where they are
+_INCOMPATIBLE = re.compile(r"(?m)^#.*?[Tt]able `?'?([A-Za-z0-9_-]+)'? " + re.escape(_INCOMPATIBLE_WORDS))
+
+
+__all__ = ["NftFacts", "nft_facts", "native_hints", "system_pods_by_node", "masquerading_owners", "owner_of", "owner_named", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
            "IPTABLES_NFT"]

@@ -180,6 +180,13 @@ def _mq025(b):
                         host_network=True, owner=("DaemonSet", "kube-proxy"), layout="brief"))
 
 
+def _mq025_incompatible(b):
+    # the line iptables-nft-save prints for a table holding rules written with nft, which it cannot
+    # print (tests/netfilter/test_dump.py reads the same line into Dump.incompatible_tables)
+    cap = b.captures[NODES[0]]
+    cap["iptables-save.txt"] = "# Table `filter' is incompatible, use 'nft' tool.\n" + cap["iptables-save.txt"]
+
+
 def _mq026(b):
     # kindnet's golden table (kubernetes-sigs/kindnet pkg/masq/masq_test.go, case "ipv4 - ipv6 node and no
     # cidr masqs"): a native masquerade at srcnat - 10, before the agent's chain
@@ -224,6 +231,7 @@ CASES = [
     ("MQ016 user ConfigMap", base, _mq016, {"MQ016"}),
     ("MQ017 legacy tables", base, _mq017, {"MQ017"}),
     ("MQ025 kube-proxy without KUBE-SERVICES, no ruleset", base, _mq025, {"MQ025"}),
+    ("MQ025 a table iptables cannot print, no ruleset", base, _mq025_incompatible, {"MQ025"}),
     ("MQ026 kindnet's nft masquerade", base, _mq026, {"MQ026"}),
     ("MQ027 unreadable ruleset", base, _mq027, {"MQ027"}),
     ("kubenet healthy", kubenet, None, set()),
@@ -240,6 +248,8 @@ def test_each_fixture_triggers_exactly_its_codes(name, make, patch, expected, tm
     assert got == expected, [(f.code, f.detail) for f in report.findings]
     for f in report.findings:
         assert f.evidence and f.fix and f.title and f.detail
+    if patch is _mq025_incompatible:
+        assert any("table(s) filter are incompatible" in e for f in report.findings for e in f.evidence)
     assert report.exit_code == (1 if any(f.severity == "error" for f in report.findings) else 0)
 
 
