@@ -161,18 +161,23 @@ def _reaches_snat(t: NftTable, base: NftChain) -> bool:
     return False
 
 
-def native_hints(snapshot, node: str, chains=None, whole: bool = False, system_pods=None) -> list[str]:
+def native_hints(snapshot, node: str, chains=None, whole: bool = False, system_pods=None,
+                 incompatible=None) -> list[str]:
     """Why native nftables tables may decide on ``node`` although its capture has no ruleset
     (empty: nothing hints at them). ``chains``: the nat chains its ``iptables-save`` shows;
     ``whole``: that dump shows the whole nat table (so a chain it lacks is absent);
     ``system_pods``: the names of the kube-system pods on each node (:func:`system_pods_by_node`,
-    made once for a check of every node; made here when not given)."""
+    made once for a check of every node; made here when not given); ``incompatible``: the tables
+    its parsed ``iptables-save`` says iptables cannot print (``Dump.incompatible_tables``; read
+    from the text here when not given)."""
     capture = snapshot.captures.get(node)
     if capture is None or ruleset_text(capture)[0] is not None:
         return []
     hints = []
-    text = capture.iptables_save or ""
-    bad = sorted(set(_INCOMPATIBLE.findall(text))) if _INCOMPATIBLE_WORDS in text else []
+    if incompatible is None:
+        text = capture.iptables_save or ""
+        incompatible = _INCOMPATIBLE.findall(text) if _INCOMPATIBLE_WORDS in text else ()
+    bad = sorted(set(incompatible) - {"?"})
     if bad:
         hints.append(f"its iptables-save says table(s) {', '.join(bad)} are incompatible (rules written with nft "
                      "that iptables cannot print)")

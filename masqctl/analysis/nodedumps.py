@@ -59,6 +59,7 @@ class DumpFacts:
     signs: object = None
     limit: str | None = None
     gap: str | None = None
+    incompatible: tuple[str, ...] = ()      # tables iptables-nft-save says it cannot print
 
 
 def _source(node: str, family: int) -> str:
@@ -183,6 +184,17 @@ class NodeDumps:
             return dump_signs(self._parse(self.text(node, 4), _source(node, 4)))
         return self._get(node, 4).signs
 
+    def has_dump(self, node: str, family: int = 4) -> bool:
+        """Whether the node's capture holds that dump (its file is not read again once its facts are known)."""
+        return (node, family) in self._facts or bool(self.text(node, family))
+
+    def incompatible_tables(self, node: str) -> tuple[str, ...]:
+        """The tables the node's IPv4 dump says iptables cannot print (rules written with nft).
+        Raises ``DumpError``."""
+        if not self.share:
+            return tuple(self._parse(self.text(node, 4), _source(node, 4)).incompatible_tables)
+        return self._get(node, 4).incompatible
+
     def legacy_tables(self, node: str) -> bool:
         """Whether the node's IPv4 dump says iptables-legacy tables are present. Raises ``DumpError``."""
         if not self.share:
@@ -225,7 +237,8 @@ class NodeDumps:
         if chains is not signs.chains:
             signs = replace(signs, chains=chains)
         shadow = {c: tuple(shadowing_of_dump(dump, c)[0]) for c in self.chains}
-        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, agent, shadow, signs, limit, gap)
+        return DumpFacts(None, dump.fragment, dump.legacy_tables_present, agent, shadow, signs, limit, gap,
+                         tuple(dump.incompatible_tables))
 
     def _whole(self, text: str, source: str) -> DumpFacts:
         try:
@@ -266,6 +279,8 @@ class NodeDumps:
         gap = dump_gap(rest)        # the rest of the dump may be cut short after a whole nat table
         if gap != facts.gap:
             facts = replace(facts, gap=gap)
+        if rest.incompatible_tables:
+            facts = replace(facts, incompatible=tuple(rest.incompatible_tables) + facts.incompatible)
         return facts
 
 

@@ -21,16 +21,17 @@ def check(ctx: Context) -> None:
             continue
         facts = nft_facts(cap)
         if facts is None:
-            chains, whole = None, False
-            if cap.iptables_save and ctx.dumps is not None:
+            chains, whole, incompatible = None, False, None
+            if ctx.dumps is not None and ctx.dumps.has_dump(n):     # the facts known: its file not read again
                 try:
                     signs = ctx.dumps.signs(n)
                     chains, whole = set(signs.chains), signs.no_nat is None and signs.limit is None
+                    incompatible = ctx.dumps.incompatible_tables(n)
                 except DumpError:
                     pass
             if system_pods is None:
                 system_pods = system_pods_by_node(ctx.snapshot)     # once, not once a node
-            hints = native_hints(ctx.snapshot, n, chains, whole, system_pods)
+            hints = native_hints(ctx.snapshot, n, chains, whole, system_pods, incompatible)
             if hints:
                 hinted[n] = hints
             continue
