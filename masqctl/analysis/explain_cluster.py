@@ -550,7 +550,8 @@ def explain_snapshot(snapshot: ClusterSnapshot, creq: ClusterRequest) -> Cluster
         from masqctl.analysis.nftfacts import native_hints   # nftables facts only here
         nat = base.dump.table("nat")
         hints = native_hints(snapshot, node_name, set(nat.names()) if nat is not None else None,
-                             nat is not None and not base.dump.fragment and not base.dump.uncommitted)
+                             nat is not None and not base.dump.fragment and not base.dump.uncommitted,
+                             incompatible=base.dump.incompatible_tables)
         if hints:
             notes.append("the verdict may be incomplete (MQ025): native nftables tables may decide on this node and "
                          "the capture has no nftables ruleset — " + "; ".join(hints))

@@ -161,15 +161,15 @@ def _reaches_snat(t: NftTable, base: NftChain) -> bool:
     return False
 
 
-def native_hints(snapshot, node: str, chains=None, whole: bool = False, system_pods=None,
+def native_hints(snapshot, node: str, chains=None, whole: bool = False, pods=None,
                  incompatible=None) -> list[str]:
     """Why native nftables tables may decide on ``node`` although its capture has no ruleset
     (empty: nothing hints at them). ``chains``: the nat chains its ``iptables-save`` shows;
-    ``whole``: that dump shows the whole nat table (so a chain it lacks is absent);
-    ``system_pods``: the names of the kube-system pods on each node (:func:`system_pods_by_node`,
-    made once for a check of every node; made here when not given); ``incompatible``: the tables
-    its parsed ``iptables-save`` says iptables cannot print (``Dump.incompatible_tables``; read
-    from the text here when not given)."""
+    ``whole``: that dump shows the whole nat table (so a chain it lacks is absent); ``pods``: the
+    workload pods on the node (``NodeDumps.workloads_on``, indexed once for a check of every
+    node; picked from the snapshot when not given); ``incompatible``: the tables its parsed
+    ``iptables-save`` says iptables cannot print (``Dump.incompatible_tables``; read from the
+    text when not given, as for a dump that does not parse)."""
     capture = snapshot.captures.get(node)
     if capture is None or ruleset_text(capture)[0] is not None:
         return []
@@ -181,9 +181,9 @@ def native_hints(snapshot, node: str, chains=None, whole: bool = False, system_p
     if bad:
         hints.append(f"its iptables-save says table(s) {', '.join(bad)} are incompatible (rules written with nft "
                      "that iptables cannot print)")
-    if system_pods is None:
-        system_pods = system_pods_by_node(snapshot)
-    pods = system_pods.get(node, [])
+    if pods is None:
+        pods = [p for p in snapshot.workloads if p.node == node]
+    pods = [p.name for p in pods if p.namespace == "kube-system"]
     if chains is not None and whole:
         kp = next((p for p in pods if p.startswith("kube-proxy-")), None)
         if kp and "KUBE-SERVICES" not in chains:
@@ -202,18 +202,9 @@ def native_hints(snapshot, node: str, chains=None, whole: bool = False, system_p
     return hints
 
 
-def system_pods_by_node(snapshot) -> dict[str, list[str]]:
-    """The names of the kube-system pods, by node (the programs whose rules hint at native tables)."""
-    out: dict[str, list[str]] = {}
-    for p in snapshot.workloads:
-        if p.namespace == "kube-system":
-            out.setdefault(p.node, []).append(p.name)
-    return out
-
-
 _INCOMPATIBLE_WORDS = "is incompatible, use 'nft' tool"      # the line's words: the pattern runs only where they are
 _INCOMPATIBLE = re.compile(r"(?m)^#.*?[Tt]able `?'?([A-Za-z0-9_-]+)'? " + re.escape(_INCOMPATIBLE_WORDS))
 
 
-__all__ = ["NftFacts", "nft_facts", "native_hints", "system_pods_by_node", "masquerading_owners", "owner_of", "owner_named", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
+__all__ = ["NftFacts", "nft_facts", "native_hints", "masquerading_owners", "owner_of", "owner_named", "ruleset_text", "KUBE_PROXY", "KINDNET", "CALICO",
            "IPTABLES_NFT"]

@@ -620,10 +620,7 @@ def _body(text: str, start: int, end: int, lineno: int) -> _Body | None:
         ndecl = block.count("\n") + 1
         declared = _user_chains(block)
         if declared is None:
-            decls = block.split("\n")
-            if not all(map(str.startswith, decls, repeat(":"))):
-                return None
-            declared = _declarations(block, decls)
+            declared = _declarations(block)
             if declared is None:
                 return None
         lineno += ndecl
@@ -663,14 +660,9 @@ def _user_chains(block: str) -> dict | None:
     joined = "".join(names)
     if " " in joined or "\n" in joined or "" in names:
         return None
-    declared: dict = {}
-    if nl:
-        decls = (":" + head).split("\n")
-        if not all(map(str.startswith, decls, repeat(":"))):
-            return None
-        declared = _declarations(":" + head, decls)
-        if declared is None:
-            return None
+    declared = _declarations(":" + head) if nl else {}
+    if declared is None:
+        return None
     declared.update(dict.fromkeys(names))
     return declared
 
@@ -678,9 +670,13 @@ def _user_chains(block: str) -> dict | None:
 _NO_POLICY = {"-": None}
 
 
-def _declarations(block: str, decls: list[str]) -> dict | None:
-    """The chain declarations ``decls`` (the lines of ``block``, each starting with ``:``) as
-    name -> policy, as the line-by-line reader files them; None for a malformed one."""
+def _declarations(block: str) -> dict | None:
+    """The chain declarations ``block`` (lines, the last without its newline, each starting with
+    ``:``) as name -> policy, as the line-by-line reader files them; None for a line that does not
+    start with ``:`` or a malformed one."""
+    decls = block.split("\n")
+    if not all(map(str.startswith, decls, repeat(":"))):
+        return None
     words = block.split()
     n = len(decls)
     names = words[0::3]

@@ -5,7 +5,7 @@ nftables ruleset cannot be read)."""
 from __future__ import annotations
 
 from masqctl.analysis.findings import INFO, WARNING, Context, shown_nodes
-from masqctl.analysis.nftfacts import nft_facts, native_hints, system_pods_by_node
+from masqctl.analysis.nftfacts import nft_facts, native_hints
 from masqctl.netfilter.dump import DumpError
 
 
@@ -14,7 +14,6 @@ def check(ctx: Context) -> None:
     hinted: dict[str, list[str]] = {}
     decided: dict[tuple, list[str]] = {}
     listed: dict[tuple, list[str]] = {}
-    system_pods = None
     for n in ctx.nodes:
         cap = captures.get(n)
         if cap is None:
@@ -29,9 +28,8 @@ def check(ctx: Context) -> None:
                     incompatible = ctx.dumps.incompatible_tables(n)
                 except DumpError:
                     pass
-            if system_pods is None:
-                system_pods = system_pods_by_node(ctx.snapshot)     # once, not once a node
-            hints = native_hints(ctx.snapshot, n, chains, whole, system_pods, incompatible)
+            pods = ctx.dumps.workloads_on(n) if ctx.dumps is not None else None    # indexed once
+            hints = native_hints(ctx.snapshot, n, chains, whole, pods, incompatible)
             if hints:
                 hinted[n] = hints
             continue
