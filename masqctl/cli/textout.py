@@ -88,7 +88,8 @@ def _breaks(text: str, width: int) -> list[tuple[int, int]]:
             if size <= width:
                 end, used, pos = word_end, size, word_end
                 continue
-        piece = start                       # wider than a whole line: folded at the width
+        start = piece = stop                # wider than a whole line (with the first line's indent):
+        #                                     folded at the width, from the word
         while True:
             piece += len(_fit(text[piece:word_end], width))
             if piece >= word_end:

@@ -30,6 +30,8 @@ def test_words_wrap_within_the_width_and_keep_leading_spaces():
 def test_a_word_longer_than_the_line_is_folded_not_cut():
     assert text_of(wrap("KUBE-SVC-NPX46M4PTMTKRN6Y x", 10)) == ["KUBE-SVC-N", "PX46M4PTMT", "KRN6Y x"]
     assert text_of(wrap("ab " + "c" * 12, 5)) == ["ab", "ccccc", "ccccc", "cc"]
+    assert text_of(wrap("  a", 2)) == ["a"]          # an indent that cannot hold the word is dropped
+    assert text_of(wrap("  abc", 2)) == ["ab", "c"]
 
 
 def test_wide_characters_take_two_columns():
